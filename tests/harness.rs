@@ -1,0 +1,729 @@
+//! Harness for sigwho's integration tests: finds the binaries, runs `sigwho-testproc`
+//! targets and senders, runs sigwho and collects its events.
+//!
+//! Every process the harness signals is one it started itself (and has not reaped yet, so
+//! its pid cannot have been reused). Nothing here sleeps to synchronise where a readiness
+//! signal exists: targets announce themselves with a `ready` line and answer `ping`,
+//! sigwho announces itself with a `sigwho: tracing` line on stderr.
+
+use std::collections::VecDeque;
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub use serde_json::{self, Value};
+
+/// How long a target gets to print its `ready` line, and a sender to finish.
+pub const TARGET_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long sigwho gets to load its programs and print `sigwho: tracing`.
+pub const SIGWHO_START_TIMEOUT: Duration = Duration::from_secs(60);
+/// The prefix of the stderr line sigwho prints once it is tracing.
+pub const SIGWHO_READY_PREFIX: &str = "sigwho: tracing";
+
+const POLL: Duration = Duration::from_millis(10);
+
+// ---------------------------------------------------------------------------------------
+// Binaries and privileges
+
+/// The sigwho binary: `$SIGWHO_BIN`, else `sigwho` in the cargo target directory that
+/// holds the running test executable.
+pub fn sigwho_bin() -> PathBuf {
+    find_bin("SIGWHO_BIN", "sigwho")
+}
+
+/// The `sigwho-testproc` binary: `$SIGWHO_TESTPROC`, else next to the other binaries in
+/// the cargo target directory.
+pub fn testproc_bin() -> PathBuf {
+    find_bin("SIGWHO_TESTPROC", "sigwho-testproc")
+}
+
+fn find_bin(env_var: &str, name: &str) -> PathBuf {
+    let path = match std::env::var_os(env_var) {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => {
+            let exe = std::env::current_exe().expect("current_exe");
+            let mut dir = exe.parent().expect("test executable has a directory");
+            // Test executables live in target/<profile>/deps/, binaries in target/<profile>/.
+            if dir.file_name() == Some(OsStr::new("deps")) {
+                dir = dir.parent().unwrap_or(dir);
+            }
+            dir.join(name)
+        }
+    };
+    if !path.is_file() {
+        panic!(
+            "{name} not found at {} (set {env_var} to override); \
+             build it first: cargo xtask test builds every binary",
+            path.display()
+        );
+    }
+    path
+}
+
+/// Panics unless running as root (the tests load eBPF programs).
+pub fn require_root() {
+    if unsafe { libc::geteuid() } != 0 {
+        panic!("these tests load eBPF programs and must run as root (cargo xtask test)");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Small helpers
+
+/// Polls `cond` every few milliseconds until it returns true (→ true) or `timeout`
+/// passes (→ false). Only for external state that has no readiness signal.
+#[must_use = "wait_until returns false on timeout; assert on it"]
+pub fn wait_until(mut cond: impl FnMut() -> bool, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+static NULL: Value = Value::Null;
+
+/// A field of an event by dotted path: `"sender.pid"`, `"sender.ancestry.0.pid"`.
+/// Numeric segments index arrays. Missing fields give `&Value::Null`.
+pub fn field<'a>(v: &'a Value, path: &str) -> &'a Value {
+    let mut cur = v;
+    for seg in path.split('.').filter(|s| !s.is_empty()) {
+        let next = match cur {
+            Value::Object(map) => map.get(seg),
+            Value::Array(items) => seg.parse::<usize>().ok().and_then(|i| items.get(i)),
+            _ => None,
+        };
+        match next {
+            Some(n) => cur = n,
+            None => return &NULL,
+        }
+    }
+    cur
+}
+
+/// `field(v, path)` as an integer, if it is one.
+pub fn field_i64(v: &Value, path: &str) -> Option<i64> {
+    field(v, path).as_i64()
+}
+
+/// `field(v, path)` as a string, if it is one.
+pub fn field_str<'a>(v: &'a Value, path: &str) -> Option<&'a str> {
+    field(v, path).as_str()
+}
+
+/// Pretty-prints events one per line, for panic messages.
+pub fn format_events(events: &[Value]) -> String {
+    if events.is_empty() {
+        return "  (none)\n".to_string();
+    }
+    events.iter().map(|e| format!("  {e}\n")).collect()
+}
+
+fn format_lines(lines: &[String]) -> String {
+    if lines.is_empty() {
+        return "  (none)\n".to_string();
+    }
+    lines.iter().map(|l| format!("  {l}\n")).collect()
+}
+
+/// Spawns a thread that reads `r` line by line (lossy UTF-8, without the newline) and
+/// calls `f` for each line; the thread ends at EOF or read error.
+fn spawn_line_reader<R: Read + Send + 'static>(
+    name: &str,
+    r: R,
+    mut f: impl FnMut(String) + Send + 'static,
+) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            let mut r = BufReader::new(r);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match r.read_until(b'\n', &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if buf.last() == Some(&b'\n') {
+                            buf.pop();
+                        }
+                        f(String::from_utf8_lossy(&buf).into_owned());
+                    }
+                }
+            }
+        })
+        .expect("spawn reader thread")
+}
+
+/// Waits for `handle` to finish for at most `timeout` (a grandchild may hold a pipe open).
+fn join_within(handle: &mut Option<JoinHandle<()>>, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while let Some(h) = handle.as_ref() {
+        if h.is_finished() {
+            let _ = handle.take().unwrap().join();
+            return;
+        }
+        if Instant::now() >= deadline {
+            return;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Polls `child` until it exits or `timeout` passes.
+fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Sends `sig` to `child` if it has not exited yet (so its pid is still ours).
+fn signal_child(child: &mut Child, sig: i32) -> bool {
+    if matches!(child.try_wait(), Ok(None)) {
+        unsafe { libc::kill(child.id() as libc::pid_t, sig) == 0 }
+    } else {
+        false
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// One-shot runs
+
+/// The result of a finished one-shot process.
+#[derive(Debug)]
+pub struct Run {
+    /// Its pid (it has been reaped; useful to match `sender.pid` in events).
+    pub pid: i32,
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Panics with the output unless the process exited 0; returns self.
+    #[track_caller]
+    pub fn assert_success(self) -> Self {
+        assert!(self.status.success(), "expected success: {self}");
+        self
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pid {} {}\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.pid, self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `cmd` to completion with stdin null and stdout/stderr captured. Panics (after
+/// SIGKILLing it) if it runs longer than `timeout`.
+pub fn run(mut cmd: Command, timeout: Duration) -> Run {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let pid = child.id() as i32;
+    let out = Arc::new(Mutex::new(String::new()));
+    let err = Arc::new(Mutex::new(String::new()));
+    let collect = |buf: &Arc<Mutex<String>>| {
+        let buf = Arc::clone(buf);
+        move |line: String| {
+            let mut b = buf.lock().unwrap();
+            b.push_str(&line);
+            b.push('\n');
+        }
+    };
+    let mut t_out = Some(spawn_line_reader(
+        "run-stdout",
+        child.stdout.take().unwrap(),
+        collect(&out),
+    ));
+    let mut t_err = Some(spawn_line_reader(
+        "run-stderr",
+        child.stderr.take().unwrap(),
+        collect(&err),
+    ));
+    let status = wait_child(&mut child, timeout);
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        join_within(&mut t_out, Duration::from_secs(2));
+        join_within(&mut t_err, Duration::from_secs(2));
+        panic!(
+            "{cmd:?} did not finish within {timeout:?}\n--- stdout ---\n{}--- stderr ---\n{}",
+            out.lock().unwrap(),
+            err.lock().unwrap()
+        );
+    };
+    join_within(&mut t_out, Duration::from_secs(5));
+    join_within(&mut t_err, Duration::from_secs(5));
+    let stdout = out.lock().unwrap().clone();
+    let stderr = err.lock().unwrap().clone();
+    Run {
+        pid,
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// Runs sigwho once with `args` (for bad-input tests): (status, stdout, stderr).
+pub fn run_sigwho(args: &[&str], timeout: Duration) -> (ExitStatus, String, String) {
+    let mut cmd = Command::new(sigwho_bin());
+    cmd.args(args);
+    let r = run(cmd, timeout);
+    (r.status, r.stdout, r.stderr)
+}
+
+/// Runs a `sigwho-testproc` sender subcommand (`kill PID SIG`, `tgkill TGID TID SIG`,
+/// `sigqueue PID SIG VALUE`, ...) to completion. Does not check the exit status: use
+/// `.assert_success()`.
+pub fn testproc(args: &[&str]) -> Run {
+    let mut cmd = Command::new(testproc_bin());
+    cmd.args(args);
+    run(cmd, TARGET_TIMEOUT)
+}
+
+// ---------------------------------------------------------------------------------------
+// Targets
+
+/// A running `sigwho-testproc target`. Dropping it SIGKILLs and reaps it if still running.
+pub struct Target {
+    pub child: Child,
+    pub pid: i32,
+    pub pgid: i32,
+    /// Kernel thread ids, main thread first (`tids[0] == pid`).
+    pub tids: Vec<i32>,
+    stdin: Option<ChildStdin>,
+    stdout: Receiver<String>,
+}
+
+impl Target {
+    /// The command `sigwho-testproc target ARGS`, to adjust (uid, env, ...) before
+    /// `spawn_with`.
+    pub fn command(args: &[&str]) -> Command {
+        let mut cmd = Command::new(testproc_bin());
+        cmd.arg("target").args(args);
+        cmd
+    }
+
+    /// Runs `sigwho-testproc target ARGS` and waits (up to 20 s) for its ready line.
+    pub fn spawn(args: &[&str]) -> Target {
+        Self::spawn_with(Self::command(args))
+    }
+
+    /// Like `spawn`, with a prepared command (see `Target::command`). stdin and stdout
+    /// are replaced by pipes; stderr is inherited.
+    pub fn spawn_with(mut cmd: Command) -> Target {
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+        let pid = child.id() as i32;
+        let stdin = child.stdin.take();
+        let (tx, rx) = mpsc::channel();
+        spawn_line_reader("target-stdout", child.stdout.take().unwrap(), move |l| {
+            let _ = tx.send(l);
+        });
+        let mut t = Target {
+            child,
+            pid,
+            pgid: 0,
+            tids: Vec::new(),
+            stdin,
+            stdout: rx,
+        };
+        // From here on a panic drops `t`, which kills the child.
+        let line = match t.stdout.recv_timeout(TARGET_TIMEOUT) {
+            Ok(l) => l,
+            Err(RecvTimeoutError::Timeout) => {
+                panic!("{cmd:?} (pid {pid}) printed no ready line within {TARGET_TIMEOUT:?}")
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                let status = wait_child(&mut t.child, Duration::from_secs(5));
+                panic!("{cmd:?} (pid {pid}) exited before its ready line: {status:?}")
+            }
+        };
+        t.parse_ready(&line)
+            .unwrap_or_else(|| panic!("bad ready line from {cmd:?}: {line:?}"));
+        assert_eq!(t.pid, pid, "ready line pid vs spawned pid: {line:?}");
+        t
+    }
+
+    fn parse_ready(&mut self, line: &str) -> Option<()> {
+        let mut words = line.split_whitespace();
+        (words.next()? == "ready").then_some(())?;
+        for w in words {
+            let (k, v) = w.split_once('=')?;
+            match k {
+                "pid" => self.pid = v.parse().ok()?,
+                "pgid" => self.pgid = v.parse().ok()?,
+                "tids" => {
+                    self.tids = v
+                        .split(',')
+                        .map(|t| t.parse().ok())
+                        .collect::<Option<_>>()?
+                }
+                _ => {}
+            }
+        }
+        (!self.tids.is_empty() && self.pgid != 0).then_some(())
+    }
+
+    /// Writes one command line (`segv`, `pipe`, `exit N`, `raise SIG`, `abort`, `ping`)
+    /// to the target's stdin and flushes it.
+    #[track_caller]
+    pub fn send(&mut self, line: &str) {
+        let pid = self.pid;
+        let stdin = self
+            .stdin
+            .as_mut()
+            .unwrap_or_else(|| panic!("target {pid}: stdin already closed"));
+        if let Err(e) = writeln!(stdin, "{line}").and_then(|()| stdin.flush()) {
+            let status = self.child.try_wait().ok().flatten();
+            panic!("target {pid}: cannot send {line:?}: {e} (exit status: {status:?})");
+        }
+    }
+
+    /// Sends `ping` and waits (up to 20 s) for `pong`: the target is alive and has
+    /// executed every command sent before.
+    #[track_caller]
+    pub fn ping(&mut self) {
+        self.send("ping");
+        let deadline = Instant::now() + TARGET_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(l) if l == "pong" => return,
+                Ok(_) => continue,
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("target {}: no pong within {TARGET_TIMEOUT:?}", self.pid)
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = wait_child(&mut self.child, Duration::from_secs(5));
+                    panic!(
+                        "target {}: exited instead of answering ping: {status:?}",
+                        self.pid
+                    )
+                }
+            }
+        }
+    }
+
+    /// The next line the target printed on stdout, waiting up to `timeout`; None on
+    /// timeout or once its stdout is closed.
+    pub fn read_line(&mut self, timeout: Duration) -> Option<String> {
+        self.stdout.recv_timeout(timeout).ok()
+    }
+
+    /// Closes the target's stdin: it exits 0 once it reads EOF.
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Its exit status if it has exited (and been reaped by this call), else None.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("try_wait")
+    }
+
+    /// Waits for the target to exit. On timeout SIGKILLs and reaps it, then panics.
+    #[track_caller]
+    pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        match wait_child(&mut self.child, timeout) {
+            Some(status) => status,
+            None => {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("target {} still running after {timeout:?}", self.pid)
+            }
+        }
+    }
+
+    /// Sends `sig` to the target with kill(2) from the test process itself, if it is
+    /// still running (false otherwise). Prefer `testproc(&["kill", ...])` when the sender
+    /// matters.
+    pub fn signal(&mut self, sig: i32) -> bool {
+        signal_child(&mut self.child, sig)
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        self.stdin = None;
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// sigwho
+
+#[derive(Default)]
+struct Events {
+    /// Received from sigwho's stdout but not yet returned by next_event/wait_for.
+    pending: VecDeque<Value>,
+    /// Everything received so far, in order.
+    all: Vec<Value>,
+    /// sigwho's stdout has been closed.
+    closed: bool,
+}
+
+/// A running sigwho. Dropping it sends SIGTERM, then SIGKILL after 5 s, and reaps it.
+pub struct Sigwho {
+    child: Child,
+    pid: i32,
+    rx: Mutex<Receiver<Value>>,
+    events: Mutex<Events>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    stdout_thread: Option<JoinHandle<()>>,
+    stderr_thread: Option<JoinHandle<()>>,
+}
+
+impl Sigwho {
+    /// The command `sigwho ARGS`, to adjust before `start_with`.
+    pub fn command(args: &[&str]) -> Command {
+        let mut cmd = Command::new(sigwho_bin());
+        cmd.args(args);
+        cmd
+    }
+
+    /// Starts sigwho with `args` and waits (up to 60 s) until it prints
+    /// `sigwho: tracing...` on stderr. Panics with its stderr if it doesn't, or exits.
+    pub fn start(args: &[&str]) -> Sigwho {
+        Self::start_with(Self::command(args))
+    }
+
+    /// Like `start`, with a prepared command. stdin is null, stdout/stderr are piped.
+    pub fn start_with(mut cmd: Command) -> Sigwho {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+        let pid = child.id() as i32;
+
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (ready_tx, ready_rx) = mpsc::channel::<()>();
+        let stderr_thread = {
+            let stderr = Arc::clone(&stderr);
+            let mut ready_tx: Option<Sender<()>> = Some(ready_tx);
+            spawn_line_reader("sigwho-stderr", child.stderr.take().unwrap(), move |l| {
+                let ready = l.starts_with(SIGWHO_READY_PREFIX);
+                stderr.lock().unwrap().push(l);
+                if ready && let Some(tx) = ready_tx.take() {
+                    let _ = tx.send(());
+                }
+            })
+        };
+        let (ev_tx, ev_rx) = mpsc::channel();
+        let stdout_thread =
+            spawn_line_reader("sigwho-stdout", child.stdout.take().unwrap(), move |l| {
+                let v = serde_json::from_str::<Value>(&l).unwrap_or(Value::String(l));
+                let _ = ev_tx.send(v);
+            });
+
+        let mut s = Sigwho {
+            child,
+            pid,
+            rx: Mutex::new(ev_rx),
+            events: Mutex::new(Events::default()),
+            stderr,
+            stdout_thread: Some(stdout_thread),
+            stderr_thread: Some(stderr_thread),
+        };
+        // From here on a panic drops `s`, which stops sigwho.
+        let deadline = Instant::now() + SIGWHO_START_TIMEOUT;
+        loop {
+            match ready_rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(()) => return s,
+                Err(RecvTimeoutError::Disconnected) => {
+                    // stderr closed without the ready line: sigwho is exiting.
+                    let status = wait_child(&mut s.child, Duration::from_secs(5));
+                    panic!(
+                        "sigwho exited before tracing ({status:?}): {cmd:?}\n{}",
+                        s.report()
+                    );
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if let Some(status) = s.child.try_wait().expect("try_wait") {
+                join_within(&mut s.stderr_thread, Duration::from_secs(2));
+                panic!(
+                    "sigwho exited before tracing ({status}): {cmd:?}\n{}",
+                    s.report()
+                );
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "sigwho did not print {SIGWHO_READY_PREFIX:?} within \
+                     {SIGWHO_START_TIMEOUT:?}: {cmd:?}\n{}",
+                    s.report()
+                );
+            }
+        }
+    }
+
+    /// sigwho's pid.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// stderr lines so far.
+    pub fn stderr(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Events received but skipped by `wait_for` and not returned by anything since.
+    pub fn seen(&self) -> Vec<Value> {
+        self.events
+            .lock()
+            .unwrap()
+            .pending
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// Every event received so far (returned or not), in order.
+    pub fn all_events(&self) -> Vec<Value> {
+        self.events.lock().unwrap().all.clone()
+    }
+
+    /// Receives one event from the channel into `ev.all`; None on timeout / closed.
+    fn recv(&self, ev: &mut Events, timeout: Duration) -> Option<Value> {
+        if ev.closed {
+            return None;
+        }
+        match self.rx.lock().unwrap().recv_timeout(timeout) {
+            Ok(v) => {
+                ev.all.push(v.clone());
+                Some(v)
+            }
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => {
+                ev.closed = true;
+                None
+            }
+        }
+    }
+
+    /// The next stdout line (JSON, or a `Value::String` for non-JSON lines): first any
+    /// skipped by `wait_for`, then new ones, waiting up to `timeout`.
+    pub fn next_event(&self, timeout: Duration) -> Option<Value> {
+        let mut ev = self.events.lock().unwrap();
+        if let Some(v) = ev.pending.pop_front() {
+            return Some(v);
+        }
+        self.recv(&mut ev, timeout)
+    }
+
+    /// The first event matching `pred`, looking first at events skipped earlier, then at
+    /// new ones for up to `timeout`. Non-matching events are kept (see `seen`). Panics
+    /// with every event and stderr line on timeout, or if sigwho's stdout closes.
+    #[track_caller]
+    pub fn wait_for(&self, pred: impl Fn(&Value) -> bool, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        let mut ev = self.events.lock().unwrap();
+        if let Some(i) = ev.pending.iter().position(&pred) {
+            return ev.pending.remove(i).unwrap();
+        }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.recv(&mut ev, left) {
+                Some(v) if pred(&v) => return v,
+                Some(v) => ev.pending.push_back(v),
+                None => {
+                    let why = if ev.closed {
+                        "sigwho's stdout closed".to_string()
+                    } else {
+                        format!("timed out after {timeout:?}")
+                    };
+                    drop(ev);
+                    panic!("no matching sigwho event: {why}\n{}", self.report());
+                }
+            }
+        }
+    }
+
+    /// Sends `sig` to sigwho if it is still running (false otherwise).
+    pub fn signal(&mut self, sig: i32) -> bool {
+        signal_child(&mut self.child, sig)
+    }
+
+    /// Its exit status if it has exited (and been reaped by this call), else None.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("try_wait")
+    }
+
+    /// Waits for sigwho to exit (send it a signal first, or use a count/duration option),
+    /// then returns its status and every event not yet returned (skipped ones first).
+    /// On timeout panics with its output (and Drop stops it).
+    #[track_caller]
+    pub fn wait_exit(&mut self, timeout: Duration) -> (ExitStatus, Vec<Value>) {
+        let Some(status) = wait_child(&mut self.child, timeout) else {
+            panic!(
+                "sigwho (pid {}) still running after {timeout:?}\n{}",
+                self.pid,
+                self.report()
+            );
+        };
+        join_within(&mut self.stdout_thread, Duration::from_secs(5));
+        join_within(&mut self.stderr_thread, Duration::from_secs(5));
+        let mut ev = self.events.lock().unwrap();
+        let mut rest: Vec<Value> = ev.pending.drain(..).collect();
+        while let Some(v) = self.recv(&mut ev, Duration::ZERO) {
+            rest.push(v);
+        }
+        (status, rest)
+    }
+
+    /// All events and stderr lines so far, for panic messages.
+    pub fn report(&self) -> String {
+        let all = self
+            .events
+            .try_lock()
+            .map(|e| e.all.clone())
+            .unwrap_or_default();
+        format!(
+            "--- sigwho events ({}) ---\n{}--- sigwho stderr ---\n{}",
+            all.len(),
+            format_events(&all),
+            format_lines(&self.stderr.lock().unwrap())
+        )
+    }
+}
+
+impl Drop for Sigwho {
+    fn drop(&mut self) {
+        if signal_child(&mut self.child, libc::SIGTERM)
+            && wait_child(&mut self.child, Duration::from_secs(5)).is_none()
+        {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,510 @@
+//! `sigwho-testproc`: the processes the integration tests signal, and the senders that
+//! signal them through each kernel interface.
+//!
+//! ```text
+//! sigwho-testproc target [--ignore SIG]... [--handle SIG]... [--threads N] [--setpgid] [--setsid]
+//! sigwho-testproc kill PID SIG            (PID may be negative: a process group)
+//! sigwho-testproc tgkill TGID TID SIG
+//! sigwho-testproc tkill TID SIG
+//! sigwho-testproc pidfd-send PID SIG      (prints `pidfd=<fd>` before sending)
+//! sigwho-testproc sigqueue PID SIG VALUE
+//! sigwho-testproc fork-kill PID SIG       (a short-lived child sends; prints `child=<pid>`)
+//! ```
+//!
+//! `target` prints one line, `ready pid=<pid> pgid=<pgid> tids=<main>,<t1>,...`, then
+//! executes commands read line by line from stdin: `segv`, `pipe`, `exit N`, `raise SIG`,
+//! `abort`, `ping` (answers `pong`). It exits 0 on stdin EOF.
+//!
+//! Senders exit 0 on success; on failure they print
+//! `error: <syscall>: <ERRNO> (<strerror>)` to stderr and exit 1. Usage errors exit 2.
+
+use std::ffi::{CStr, c_int, c_void};
+use std::io::Write;
+use std::process::exit;
+
+const USAGE: &str = "\
+usage: sigwho-testproc target [--ignore SIG]... [--handle SIG]... [--threads N] [--setpgid] [--setsid]
+       sigwho-testproc kill PID SIG
+       sigwho-testproc tgkill TGID TID SIG
+       sigwho-testproc tkill TID SIG
+       sigwho-testproc pidfd-send PID SIG
+       sigwho-testproc sigqueue PID SIG VALUE
+       sigwho-testproc fork-kill PID SIG
+SIG is a number or a name such as TERM, SIGTERM, USR1, RTMIN+2.";
+
+/// The address the `segv` command writes to. Below `vm.mmap_min_addr`, so never mapped:
+/// the fault is SEGV_MAPERR. (Not null itself: Rust's debug-build precondition checks
+/// would turn a volatile write through null into a panic/abort instead of a fault.)
+const SEGV_ADDR: usize = 0x10;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((cmd, rest)) = args.split_first() else {
+        usage("missing subcommand");
+    };
+    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+    match cmd.as_str() {
+        "target" => target(&rest),
+        "kill" => {
+            let [pid, sig] = positional(cmd, &rest, ["PID", "SIG"]);
+            let (pid, sig) = (parse_int(pid, "PID"), parse_signal(sig));
+            check("kill", unsafe { libc::kill(pid, sig) } as i64);
+        }
+        "tgkill" => {
+            let [tgid, tid, sig] = positional(cmd, &rest, ["TGID", "TID", "SIG"]);
+            let (tgid, tid, sig) = (
+                parse_int(tgid, "TGID"),
+                parse_int(tid, "TID"),
+                parse_signal(sig),
+            );
+            check("tgkill", unsafe {
+                libc::syscall(libc::SYS_tgkill, tgid, tid, sig)
+            });
+        }
+        "tkill" => {
+            let [tid, sig] = positional(cmd, &rest, ["TID", "SIG"]);
+            let (tid, sig) = (parse_int(tid, "TID"), parse_signal(sig));
+            check("tkill", unsafe { libc::syscall(libc::SYS_tkill, tid, sig) });
+        }
+        "pidfd-send" => {
+            let [pid, sig] = positional(cmd, &rest, ["PID", "SIG"]);
+            let (pid, sig) = (parse_int(pid, "PID"), parse_signal(sig));
+            let fd = check("pidfd_open", unsafe {
+                libc::syscall(libc::SYS_pidfd_open, pid, 0)
+            });
+            say(&format!("pidfd={fd}"));
+            check("pidfd_send_signal", unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    fd as c_int,
+                    sig,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                )
+            });
+        }
+        "sigqueue" => {
+            let [pid, sig, value] = positional(cmd, &rest, ["PID", "SIG", "VALUE"]);
+            let (pid, sig, value) = (
+                parse_int(pid, "PID"),
+                parse_signal(sig),
+                parse_int(value, "VALUE"),
+            );
+            // union sigval { int sival_int; void *sival_ptr; }: on a 64-bit little-endian
+            // machine sival_int is the low 32 bits of the pointer.
+            let val = libc::sigval {
+                sival_ptr: value as u32 as usize as *mut c_void,
+            };
+            check("sigqueue", unsafe { libc::sigqueue(pid, sig, val) } as i64);
+        }
+        "fork-kill" => {
+            let [pid, sig] = positional(cmd, &rest, ["PID", "SIG"]);
+            let (pid, sig) = (parse_int(pid, "PID"), parse_signal(sig));
+            fork_kill(pid, sig);
+        }
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+        }
+        other => usage(&format!("unknown subcommand {other:?}")),
+    }
+    exit(0);
+}
+
+fn usage(msg: &str) -> ! {
+    eprintln!("sigwho-testproc: {msg}\n{USAGE}");
+    exit(2);
+}
+
+fn positional<'a, const N: usize>(cmd: &str, args: &[&'a str], names: [&str; N]) -> [&'a str; N] {
+    match <[&str; N]>::try_from(args) {
+        Ok(a) => a,
+        Err(_) => usage(&format!(
+            "{cmd} takes {N} arguments ({}), got {}",
+            names.join(" "),
+            args.len()
+        )),
+    }
+}
+
+fn parse_int(s: &str, what: &str) -> i32 {
+    s.parse()
+        .unwrap_or_else(|_| usage(&format!("{what} must be an integer, got {s:?}")))
+}
+
+/// Signal numbers for names, with or without the SIG prefix, any case. Also RTMIN+N / RTMAX-N.
+fn signal_number(s: &str) -> Option<c_int> {
+    if let Ok(n) = s.parse::<c_int>() {
+        return (0..=64).contains(&n).then_some(n);
+    }
+    let up = s.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    if let Some(off) = name.strip_prefix("RTMIN") {
+        let off: c_int = if off.is_empty() {
+            0
+        } else {
+            off.strip_prefix('+')?.parse().ok()?
+        };
+        let n = libc::SIGRTMIN() + off;
+        return (n <= libc::SIGRTMAX()).then_some(n);
+    }
+    if let Some(off) = name.strip_prefix("RTMAX") {
+        let off: c_int = if off.is_empty() {
+            0
+        } else {
+            off.strip_prefix('-')?.parse().ok()?
+        };
+        let n = libc::SIGRTMAX() - off;
+        return (n >= libc::SIGRTMIN()).then_some(n);
+    }
+    let n = match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "ILL" => libc::SIGILL,
+        "TRAP" => libc::SIGTRAP,
+        "ABRT" | "IOT" => libc::SIGABRT,
+        "BUS" => libc::SIGBUS,
+        "FPE" => libc::SIGFPE,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "SEGV" => libc::SIGSEGV,
+        "USR2" => libc::SIGUSR2,
+        "PIPE" => libc::SIGPIPE,
+        "ALRM" => libc::SIGALRM,
+        "TERM" => libc::SIGTERM,
+        "STKFLT" => libc::SIGSTKFLT,
+        "CHLD" | "CLD" => libc::SIGCHLD,
+        "CONT" => libc::SIGCONT,
+        "STOP" => libc::SIGSTOP,
+        "TSTP" => libc::SIGTSTP,
+        "TTIN" => libc::SIGTTIN,
+        "TTOU" => libc::SIGTTOU,
+        "URG" => libc::SIGURG,
+        "XCPU" => libc::SIGXCPU,
+        "XFSZ" => libc::SIGXFSZ,
+        "VTALRM" => libc::SIGVTALRM,
+        "PROF" => libc::SIGPROF,
+        "WINCH" => libc::SIGWINCH,
+        "IO" | "POLL" => libc::SIGIO,
+        "PWR" => libc::SIGPWR,
+        "SYS" => libc::SIGSYS,
+        _ => return None,
+    };
+    Some(n)
+}
+
+fn parse_signal(s: &str) -> c_int {
+    signal_number(s).unwrap_or_else(|| usage(&format!("unknown signal {s:?}")))
+}
+
+fn errno() -> c_int {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+fn errno_name(e: c_int) -> String {
+    let name = match e {
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::ESRCH => "ESRCH",
+        libc::EINTR => "EINTR",
+        libc::EIO => "EIO",
+        libc::EBADF => "EBADF",
+        libc::ECHILD => "ECHILD",
+        libc::EAGAIN => "EAGAIN",
+        libc::ENOMEM => "ENOMEM",
+        libc::EACCES => "EACCES",
+        libc::EFAULT => "EFAULT",
+        libc::EINVAL => "EINVAL",
+        libc::EMFILE => "EMFILE",
+        libc::EPIPE => "EPIPE",
+        libc::ENOSYS => "ENOSYS",
+        _ => return e.to_string(),
+    };
+    name.to_string()
+}
+
+fn strerror(e: c_int) -> String {
+    // Only called from single-threaded sender paths, so strerror's static buffer is fine.
+    let p = unsafe { libc::strerror(e) };
+    if p.is_null() {
+        return format!("error {e}");
+    }
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
+fn fail(syscall: &str, e: c_int) -> ! {
+    eprintln!("error: {syscall}: {} ({})", errno_name(e), strerror(e));
+    exit(1);
+}
+
+/// Returns `ret` if it is not -1, otherwise reports errno for `syscall` and exits 1.
+fn check(syscall: &str, ret: i64) -> i64 {
+    if ret == -1 {
+        fail(syscall, errno());
+    }
+    ret
+}
+
+/// Prints one line to stdout and flushes it.
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    // A closed stdout (the test went away) is not worth dying over here.
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+fn fork_kill(pid: i32, sig: c_int) {
+    // Single-threaded here, so fork is safe; the child only calls kill and _exit.
+    let child = check("fork", unsafe { libc::fork() } as i64) as libc::pid_t;
+    if child == 0 {
+        let code = if unsafe { libc::kill(pid, sig) } == 0 {
+            0
+        } else {
+            errno().clamp(1, 255)
+        };
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    loop {
+        let r = unsafe { libc::waitpid(child, &mut status, 0) };
+        if r == child {
+            break;
+        }
+        if errno() != libc::EINTR {
+            fail("waitpid", errno());
+        }
+    }
+    say(&format!("child={child}"));
+    if !libc::WIFEXITED(status) {
+        eprintln!("error: fork-kill: child {child} did not exit normally (status {status:#x})");
+        exit(1);
+    }
+    match libc::WEXITSTATUS(status) {
+        0 => {}
+        e => fail("kill", e),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// target
+
+extern "C" fn noop_handler(_sig: c_int) {}
+
+fn set_disposition(sig: c_int, handler: libc::sighandler_t, flags: c_int, what: &str) {
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = handler;
+        sa.sa_flags = flags;
+        libc::sigemptyset(&mut sa.sa_mask);
+        if libc::sigaction(sig, &sa, std::ptr::null_mut()) != 0 {
+            fail(what, errno());
+        }
+    }
+}
+
+/// Default action for `sig`, and not blocked in this thread: the next one kills us.
+fn make_fatal(sig: c_int) {
+    set_disposition(sig, libc::SIG_DFL, 0, "sigaction");
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+struct TargetOpts {
+    ignore: Vec<c_int>,
+    handle: Vec<c_int>,
+    threads: usize,
+    setpgid: bool,
+    setsid: bool,
+}
+
+fn parse_target_opts(args: &[&str]) -> TargetOpts {
+    let mut o = TargetOpts {
+        ignore: Vec::new(),
+        handle: Vec::new(),
+        threads: 0,
+        setpgid: false,
+        setsid: false,
+    };
+    let mut it = args.iter();
+    while let Some(&a) = it.next() {
+        let mut value = |flag: &str| -> &str {
+            it.next()
+                .copied()
+                .unwrap_or_else(|| usage(&format!("{flag} needs a value")))
+        };
+        match a {
+            "--ignore" => o.ignore.push(parse_signal(value(a))),
+            "--handle" => o.handle.push(parse_signal(value(a))),
+            "--threads" => {
+                let v = value(a);
+                o.threads = v.parse().unwrap_or_else(|_| {
+                    usage(&format!(
+                        "--threads needs a non-negative integer, got {v:?}"
+                    ))
+                });
+            }
+            "--setpgid" => o.setpgid = true,
+            "--setsid" => o.setsid = true,
+            other => usage(&format!("unknown target option {other:?}")),
+        }
+    }
+    o
+}
+
+fn target(args: &[&str]) -> ! {
+    let opts = parse_target_opts(args);
+
+    // Deaths by SIGSEGV/SIGABRT/SIGQUIT must not write or pipe out core dumps: no core
+    // file size, and not dumpable at all (a `|helper` core_pattern ignores RLIMIT_CORE).
+    unsafe {
+        let zero = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::setrlimit(libc::RLIMIT_CORE, &zero) != 0 {
+            fail("setrlimit", errno());
+        }
+        if libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 {
+            fail("prctl", errno());
+        }
+    }
+
+    for &sig in &opts.ignore {
+        set_disposition(sig, libc::SIG_IGN, 0, "sigaction");
+    }
+    for &sig in &opts.handle {
+        let handler = noop_handler as extern "C" fn(c_int) as libc::sighandler_t;
+        set_disposition(sig, handler, libc::SA_RESTART, "sigaction");
+    }
+    if opts.setsid {
+        // setsid also makes us a process-group leader (and setpgid would then fail).
+        if unsafe { libc::setsid() } == -1 {
+            fail("setsid", errno());
+        }
+    } else if opts.setpgid && unsafe { libc::setpgid(0, 0) } != 0 {
+        fail("setpgid", errno());
+    }
+
+    let mut tids = vec![unsafe { libc::gettid() }];
+    let (tx, rx) = std::sync::mpsc::channel();
+    for i in 0..opts.threads {
+        let tx = tx.clone();
+        std::thread::Builder::new()
+            .name(format!("blocker-{i}"))
+            .spawn(move || {
+                tx.send(unsafe { libc::gettid() }).unwrap();
+                drop(tx);
+                loop {
+                    // Returns only when a handled signal interrupts it.
+                    unsafe { libc::pause() };
+                }
+            })
+            .unwrap_or_else(|e| {
+                eprintln!("error: pthread_create: {e}");
+                exit(1)
+            });
+    }
+    drop(tx);
+    tids.extend(rx.iter());
+    let tids: Vec<String> = tids.iter().map(|t| t.to_string()).collect();
+    let (pid, pgid) = unsafe { (libc::getpid(), libc::getpgrp()) };
+    say(&format!(
+        "ready pid={pid} pgid={pgid} tids={}",
+        tids.join(",")
+    ));
+
+    let mut stdin = LineReader::default();
+    while let Some(line) = stdin.next_line() {
+        run_command(line.trim());
+    }
+    exit(0);
+}
+
+fn run_command(line: &str) {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.as_slice() {
+        [] => {}
+        ["ping"] => say("pong"),
+        ["exit", code] => {
+            let code = code
+                .parse()
+                .unwrap_or_else(|_| usage(&format!("exit needs an integer, got {code:?}")));
+            exit(code);
+        }
+        ["raise", sig] => {
+            let sig = parse_signal(sig);
+            if unsafe { libc::raise(sig) } != 0 {
+                fail("raise", errno());
+            }
+        }
+        ["abort"] => {
+            make_fatal(libc::SIGABRT);
+            unsafe { libc::abort() }
+        }
+        ["segv"] => {
+            make_fatal(libc::SIGSEGV);
+            let p = std::ptr::with_exposed_provenance_mut::<u64>(SEGV_ADDR);
+            unsafe { std::ptr::write_volatile(p, 0xdead) };
+            eprintln!("error: segv: the write to {SEGV_ADDR:#x} did not fault");
+            exit(1);
+        }
+        ["pipe"] => {
+            // The Rust runtime starts with SIGPIPE ignored; restore the default action.
+            make_fatal(libc::SIGPIPE);
+            let mut fds = [0 as c_int; 2];
+            if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+                fail("pipe", errno());
+            }
+            unsafe { libc::close(fds[0]) };
+            let byte = b"x";
+            let r = unsafe { libc::write(fds[1], byte.as_ptr().cast(), 1) };
+            let e = errno();
+            eprintln!("error: pipe: write returned {r} without SIGPIPE");
+            fail("write", e);
+        }
+        _ => {
+            eprintln!("sigwho-testproc: unknown target command {line:?}");
+            exit(2);
+        }
+    }
+}
+
+/// Reads stdin (fd 0) line by line with read(2), retrying when a handled signal
+/// interrupts it.
+#[derive(Default)]
+struct LineReader {
+    buf: Vec<u8>,
+    eof: bool,
+}
+
+impl LineReader {
+    fn next_line(&mut self) -> Option<String> {
+        loop {
+            if let Some(nl) = self.buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=nl).collect();
+                return Some(String::from_utf8_lossy(&line[..nl]).into_owned());
+            }
+            if self.eof {
+                if self.buf.is_empty() {
+                    return None;
+                }
+                let line = std::mem::take(&mut self.buf);
+                return Some(String::from_utf8_lossy(&line).into_owned());
+            }
+            let mut chunk = [0u8; 4096];
+            let n = unsafe { libc::read(0, chunk.as_mut_ptr().cast(), chunk.len()) };
+            match n {
+                0 => self.eof = true,
+                n if n > 0 => self.buf.extend_from_slice(&chunk[..n as usize]),
+                _ => match errno() {
+                    libc::EINTR => continue,
+                    e => fail("read", e),
+                },
+            }
+        }
+    }
+}

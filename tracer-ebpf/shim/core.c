@@ -1,0 +1,162 @@
+// CO-RE accessors for the kernel structures sigwho's eBPF programs read.
+//
+// rustc does not emit CO-RE relocations, so field reads of kernel structs live here:
+// clang compiles this file with `preserve_access_index`, bpf-linker keeps the relocations
+// in .BTF.ext, and aya rewrites every offset against the running kernel's BTF
+// (/sys/kernel/btf/vmlinux) at load time. The struct declarations below list only the
+// fields used; names must match the kernel's, layouts need not.
+//
+// Every function takes and returns plain integers (pointers travel as u64) so that the
+// verifier accepts them whether bpf-linker keeps them as global or static subprograms.
+
+#include <linux/types.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+
+typedef struct {
+	int counter;
+} atomic_t;
+
+typedef struct {
+	unsigned int val;
+} kuid_t;
+
+// include/linux/cred.h
+struct cred {
+	kuid_t uid;
+} __attribute__((preserve_access_index));
+
+// include/linux/sched/signal.h: `live` counts the threads still running; do_exit()
+// decrements it before trace_sched_process_exit, so 0 there means the process is gone.
+struct signal_struct {
+	atomic_t live;
+} __attribute__((preserve_access_index));
+
+// include/linux/mm_types.h
+struct mm_struct {
+	unsigned long arg_start;
+	unsigned long arg_end;
+} __attribute__((preserve_access_index));
+
+// include/linux/pid.h
+struct upid {
+	int nr;
+} __attribute__((preserve_access_index));
+
+struct pid {
+	unsigned int level;
+	struct upid numbers[1];
+} __attribute__((preserve_access_index));
+
+// include/linux/fs.h, include/linux/fdtable.h
+struct file {
+	void *private_data;
+} __attribute__((preserve_access_index));
+
+struct fdtable {
+	unsigned int max_fds;
+	struct file **fd;
+} __attribute__((preserve_access_index));
+
+struct files_struct {
+	struct fdtable *fdt;
+} __attribute__((preserve_access_index));
+
+// include/linux/binfmts.h
+struct linux_binprm {
+	const char *filename;
+} __attribute__((preserve_access_index));
+
+// include/linux/sched.h
+struct task_struct {
+	int pid;
+	int tgid;
+	struct task_struct *real_parent;
+	struct task_struct *group_leader;
+	__u64 start_boottime;
+	char comm[16];
+	const struct cred *real_cred;
+	int exit_code;
+	struct signal_struct *signal;
+	struct mm_struct *mm;
+	struct files_struct *files;
+} __attribute__((preserve_access_index));
+
+#define TASK(t) ((struct task_struct *)(unsigned long)(t))
+
+__attribute__((noinline)) __u32 sw_task_tgid(__u64 t)
+{
+	return BPF_CORE_READ(TASK(t), tgid);
+}
+
+__attribute__((noinline)) __u32 sw_task_tid(__u64 t)
+{
+	return BPF_CORE_READ(TASK(t), pid);
+}
+
+__attribute__((noinline)) __u64 sw_task_real_parent(__u64 t)
+{
+	return (__u64)(unsigned long)BPF_CORE_READ(TASK(t), real_parent);
+}
+
+// A process's identity is its leader's start: the same for all its threads.
+__attribute__((noinline)) __u64 sw_task_process_start(__u64 t)
+{
+	return BPF_CORE_READ(TASK(t), group_leader, start_boottime);
+}
+
+__attribute__((noinline)) __u32 sw_task_uid(__u64 t)
+{
+	return BPF_CORE_READ(TASK(t), real_cred, uid.val);
+}
+
+__attribute__((noinline)) __u32 sw_task_comm_offset(void)
+{
+	return bpf_core_field_offset(struct task_struct, comm);
+}
+
+__attribute__((noinline)) __u32 sw_task_exit_code(__u64 t)
+{
+	return BPF_CORE_READ(TASK(t), exit_code);
+}
+
+__attribute__((noinline)) __s32 sw_task_live_threads(__u64 t)
+{
+	return BPF_CORE_READ(TASK(t), signal, live.counter);
+}
+
+__attribute__((noinline)) __u64 sw_task_arg_start(__u64 t)
+{
+	return BPF_CORE_READ(TASK(t), mm, arg_start);
+}
+
+__attribute__((noinline)) __u64 sw_task_arg_end(__u64 t)
+{
+	return BPF_CORE_READ(TASK(t), mm, arg_end);
+}
+
+__attribute__((noinline)) __u64 sw_bprm_filename(__u64 bprm)
+{
+	return (__u64)(unsigned long)BPF_CORE_READ((struct linux_binprm *)(unsigned long)bprm, filename);
+}
+
+// The pid (in the initial pid namespace) that file descriptor `fd` of task `t` refers
+// to, if it is a pidfd (pidfd files keep their struct pid in private_data). Callers only
+// trust the answer when pidfd_send_signal accepted the fd.
+__attribute__((noinline)) __s32 sw_pidfd_pid(__u64 t, __s32 fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(TASK(t), files, fdt);
+	struct file **fds;
+	struct file *file = 0;
+	struct pid *pid;
+
+	if (!fdt || fd < 0 || (__u32)fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return 0;
+	pid = BPF_CORE_READ(file, private_data);
+	if (!pid)
+		return 0;
+	return BPF_CORE_READ(pid, numbers[0].nr);
+}

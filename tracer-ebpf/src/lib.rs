@@ -1,0 +1,269 @@
+//! Event types shared by sigwho's eBPF programs and its userspace.
+//!
+//! Every record the kernel side puts into the `EVENTS` ring buffer starts with an
+//! [`EventHeader`]; its `kind` says which of the `#[repr(C)]` structs below follows.
+//! Layouts are fixed-size and padding is explicit, so userspace can check a record's
+//! length before it reads one (see `tracer::decode`).
+#![no_std]
+
+/// Length of a kernel task name (`TASK_COMM_LEN`).
+pub const COMM_LEN: usize = 16;
+/// Generations of the sender's real-parent chain captured in the kernel at send time.
+pub const ANCESTRY_DEPTH: usize = 8;
+/// Bytes of a new program's argv captured at exec (longer command lines are truncated and
+/// flagged).
+pub const ARGS_LEN: usize = 1024;
+/// Bytes of the path given to execve.
+pub const PATH_LEN: usize = 256;
+/// Ring buffer size; a power of two and a multiple of the page size.
+pub const RING_BYTES: u32 = 8 << 20;
+/// Capacity of the target filter map.
+pub const MAX_TARGETS: u32 = 4096;
+
+/// What follows the header of a ring-buffer record.
+pub mod kind {
+    /// [`super::SignalEvent`]: `signal:signal_generate` fired.
+    pub const SIGNAL: u32 = 1;
+    /// [`super::FailedSendEvent`]: a kill-family syscall returned an error.
+    pub const FAILED_SEND: u32 = 2;
+    /// [`super::ExecEvent`]: `sched:sched_process_exec`.
+    pub const EXEC: u32 = 3;
+    /// [`super::ForkEvent`]: `sched:sched_process_fork` for a new process (not a thread).
+    pub const FORK: u32 = 4;
+    /// [`super::ExitEvent`]: `sched:sched_process_exit` of a process's last thread.
+    pub const EXIT: u32 = 5;
+}
+
+/// Which kill-family syscall a [`Request`] comes from. Zero means none: the kernel itself
+/// generated the signal (fault, pipe, timer, child exit, ...).
+pub mod syscall {
+    pub const NONE: u32 = 0;
+    pub const KILL: u32 = 1;
+    pub const TKILL: u32 = 2;
+    pub const TGKILL: u32 = 3;
+    pub const PIDFD_SEND_SIGNAL: u32 = 4;
+    pub const RT_SIGQUEUEINFO: u32 = 5;
+    pub const RT_TGSIGQUEUEINFO: u32 = 6;
+    /// Number of syscalls above; the index of a syscall in [`super::SyscallLayouts`] is its
+    /// constant minus one.
+    pub const COUNT: usize = 6;
+}
+
+/// Flags in [`SignalEvent::flags`].
+pub mod signal_flags {
+    /// `sender_ancestry` was not captured because this sender (same pid and start time)
+    /// was seen before; userspace reuses the chain it got then.
+    pub const ANCESTRY_CACHED: u32 = 1;
+    /// The siginfo pointer was SEND_SIG_NOINFO or SEND_SIG_PRIV: `si_*` fields are empty.
+    pub const NO_SIGINFO: u32 = 2;
+}
+
+/// Flags in [`ExecEvent::flags`].
+pub mod exec_flags {
+    /// argv was longer than [`super::ARGS_LEN`] and was cut.
+    pub const ARGS_TRUNCATED: u32 = 1;
+    /// argv could not be read from the new program's memory.
+    pub const ARGS_UNREADABLE: u32 = 2;
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventHeader {
+    pub kind: u32,
+    /// CPU that produced the record (helps explain reordering between CPUs).
+    pub cpu: u32,
+    /// `bpf_ktime_get_boot_ns()`: nanoseconds since boot, suspend included.
+    pub time_ns: u64,
+}
+
+/// A process as the kernel names it at one instant.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TaskRef {
+    /// Process id (tgid).
+    pub pid: u32,
+    /// Thread id.
+    pub tid: u32,
+    /// Start of the process (its thread-group leader), `start_boottime` in ns since boot.
+    /// With `pid` this identifies a process across pid reuse.
+    pub start_ns: u64,
+    pub uid: u32,
+    /// Parent process (real_parent's tgid) at this instant.
+    pub ppid: u32,
+    /// The thread's name.
+    pub comm: [u8; COMM_LEN],
+}
+
+/// One generation of an ancestry chain.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ancestor {
+    pub pid: u32,
+    pub _pad: u32,
+    pub start_ns: u64,
+    pub comm: [u8; COMM_LEN],
+}
+
+/// What a kill-family syscall asked for, as its arguments said.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Request {
+    /// One of the [`syscall`] constants.
+    pub syscall: u32,
+    pub sig: i32,
+    /// pid for kill/rt_sigqueueinfo, tgid for tgkill/rt_tgsigqueueinfo, tid for tkill,
+    /// the fd for pidfd_send_signal.
+    pub arg0: i64,
+    /// tid for tgkill/rt_tgsigqueueinfo.
+    pub arg1: i64,
+    /// For pidfd_send_signal: the pid the fd referred to when the call was made (0 if the
+    /// fd was not a pidfd or could not be read).
+    pub pidfd_pid: i32,
+    pub _pad: u32,
+}
+
+/// `signal:signal_generate`: the kernel decided what to do with a signal aimed at a task.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SignalEvent {
+    pub header: EventHeader,
+    pub sig: i32,
+    /// `si_code` (SI_USER, SI_QUEUE, SEGV_MAPERR, ...).
+    pub code: i32,
+    pub errno: i32,
+    /// TRACE_SIGNAL_* from include/trace/events/signal.h: 0 delivered, 1 ignored,
+    /// 2 already pending, 3 overflow, 4 info lost.
+    pub result: i32,
+    /// Non-zero when the signal was sent to the whole thread group.
+    pub group: i32,
+    /// Bits from [`signal_flags`].
+    pub flags: u32,
+    /// siginfo's si_pid/si_uid as the kernel filled them (meaningful for SI_USER,
+    /// SI_QUEUE, SIGCHLD, ...).
+    pub si_pid: i32,
+    pub si_uid: u32,
+    /// si_value for SI_QUEUE and timers; si_addr for faults.
+    pub si_value: u64,
+    pub si_addr: u64,
+    /// The task running when the signal was generated (the sender, or the task the kernel
+    /// was working for).
+    pub sender: TaskRef,
+    /// The task the signal was aimed at.
+    pub target: TaskRef,
+    /// The kill-family syscall the sender was in, if any.
+    pub request: Request,
+    /// Valid entries in `sender_ancestry`, parent first.
+    pub ancestry_len: u32,
+    pub _pad: u32,
+    pub sender_ancestry: [Ancestor; ANCESTRY_DEPTH],
+}
+
+/// A kill-family syscall that failed (EPERM, ESRCH, EINVAL, ...), so no signal was
+/// generated.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FailedSendEvent {
+    pub header: EventHeader,
+    pub request: Request,
+    /// Negative errno the syscall returned.
+    pub ret: i64,
+    pub sender: TaskRef,
+    pub ancestry_len: u32,
+    pub _pad: u32,
+    pub sender_ancestry: [Ancestor; ANCESTRY_DEPTH],
+}
+
+/// `sched:sched_process_exec`: a process started a new program.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecEvent {
+    pub header: EventHeader,
+    pub task: TaskRef,
+    /// Bits from [`exec_flags`].
+    pub flags: u32,
+    /// Valid bytes in `args` (NUL-separated argv).
+    pub args_len: u32,
+    /// The path given to execve, NUL-terminated.
+    pub filename: [u8; PATH_LEN],
+    pub args: [u8; ARGS_LEN],
+}
+
+/// `sched:sched_process_fork` for a new process.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ForkEvent {
+    pub header: EventHeader,
+    /// The new process; its `ppid` is its real parent (which differs from `forker` with
+    /// CLONE_PARENT).
+    pub child: TaskRef,
+    /// The task that called fork/clone.
+    pub forker: TaskRef,
+    /// Start time of the real parent process.
+    pub parent_start_ns: u64,
+}
+
+/// `sched:sched_process_exit` of a process's last thread.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExitEvent {
+    pub header: EventHeader,
+    pub task: TaskRef,
+    /// Wait status as `waitpid` reports it: `(code << 8)` for exit, the signal number
+    /// plus 0x80 when a core was dumped for a fatal signal.
+    pub exit_code: u32,
+    pub _pad: u32,
+}
+
+/// Where one kill-family syscall keeps its arguments in its `syscalls:sys_enter_*`
+/// record, read from tracefs format files at load time. `u32::MAX` marks an argument the
+/// syscall does not have.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyscallLayout {
+    pub arg0: u32,
+    pub arg1: u32,
+    pub sig: u32,
+    /// Offset of `ret` in the matching `sys_exit_*` record.
+    pub ret: u32,
+}
+
+impl SyscallLayout {
+    pub const ABSENT: u32 = u32::MAX;
+}
+
+/// All syscall layouts, indexed by `syscall::X - 1`; set as a global before load.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyscallLayouts(pub [SyscallLayout; syscall::COUNT]);
+
+/// Settings userspace writes into the program's read-only data before load.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Non-zero: only signals and failed sends aimed at a process in `TARGETS` are
+    /// reported. Zero: everything.
+    pub filter_targets: u32,
+    /// sigwho's own pid: signals it sends or receives are not reported in
+    /// unfiltered mode (its own shutdown would otherwise flood the view).
+    pub self_pid: u32,
+    /// Ring-buffer fill level (bytes) above which a submit wakes the reader; below it,
+    /// records wait for the reader's next timer tick. Zero wakes the reader on every
+    /// record.
+    pub wakeup_bytes: u64,
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    use super::*;
+    // SAFETY: all these are repr(C), Copy, contain only integers and byte arrays, and have
+    // explicit padding, so every bit pattern is valid.
+    unsafe impl aya::Pod for SyscallLayouts {}
+    unsafe impl aya::Pod for Config {}
+}
+
+// Sizes are part of the kernel/userspace contract; a change must be deliberate.
+const _: () = assert!(core::mem::size_of::<TaskRef>() == 40);
+const _: () = assert!(core::mem::size_of::<Ancestor>() == 32);
+const _: () = assert!(core::mem::size_of::<Request>() == 32);
+const _: () = assert!(core::mem::size_of::<SignalEvent>() == 16 + 48 + 80 + 32 + 8 + 256);
+const _: () = assert!(core::mem::size_of::<ExitEvent>() == 64);

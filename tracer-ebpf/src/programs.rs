@@ -1,0 +1,602 @@
+//! The hooks. Each one cites the kernel tracepoint it relies on; field offsets are never
+//! fixed at build time: BTF tracepoint arguments are type-checked by the kernel against
+//! its BTF at load, struct fields are read through CO-RE accessors (shim/core.c), and
+//! `syscalls:*` record offsets come from tracefs format files via the `LAYOUTS` global.
+
+use core::ptr::{addr_of_mut, read_volatile};
+
+use aya_ebpf::{
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
+    helpers::generated::{
+        bpf_get_current_task, bpf_get_smp_processor_id, bpf_ktime_get_boot_ns,
+        bpf_probe_read_kernel, bpf_probe_read_kernel_str, bpf_probe_read_user,
+    },
+    macros::{btf_tracepoint, map, tracepoint},
+    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
+    programs::{BtfTracePointContext, TracePointContext},
+};
+use tracer_ebpf::{
+    ANCESTRY_DEPTH, ARGS_LEN, Ancestor, COMM_LEN, Config, EventHeader, ExecEvent, ExitEvent,
+    FailedSendEvent, ForkEvent, MAX_TARGETS, PATH_LEN, RING_BYTES, Request, SignalEvent,
+    SyscallLayout, SyscallLayouts, TaskRef, exec_flags, kind, signal_flags, syscall,
+};
+
+unsafe extern "C" {
+    fn sw_task_tgid(task: u64) -> u32;
+    fn sw_task_tid(task: u64) -> u32;
+    fn sw_task_real_parent(task: u64) -> u64;
+    fn sw_task_process_start(task: u64) -> u64;
+    fn sw_task_uid(task: u64) -> u32;
+    fn sw_task_comm_offset() -> u32;
+    fn sw_task_exit_code(task: u64) -> u32;
+    fn sw_task_live_threads(task: u64) -> i32;
+    fn sw_task_arg_start(task: u64) -> u64;
+    fn sw_task_arg_end(task: u64) -> u64;
+    fn sw_bprm_filename(bprm: u64) -> u64;
+    fn sw_pidfd_pid(task: u64, fd: i32) -> i32;
+}
+
+#[unsafe(no_mangle)]
+static CONFIG: Config = Config {
+    filter_targets: 0,
+    self_pid: 0,
+    wakeup_bytes: 0,
+};
+
+const NO_LAYOUT: SyscallLayout = SyscallLayout {
+    arg0: SyscallLayout::ABSENT,
+    arg1: SyscallLayout::ABSENT,
+    sig: SyscallLayout::ABSENT,
+    ret: SyscallLayout::ABSENT,
+};
+
+#[unsafe(no_mangle)]
+static LAYOUTS: SyscallLayouts = SyscallLayouts([NO_LAYOUT; syscall::COUNT]);
+
+#[map]
+static EVENTS: RingBuf = RingBuf::with_byte_size(RING_BYTES, 0);
+
+/// Processes (by pid) whose signals are reported when `CONFIG.filter_targets` is set.
+#[map]
+static TARGETS: HashMap<u32, u32> = HashMap::with_max_entries(MAX_TARGETS, 0);
+
+/// Arguments of kill-family syscalls in progress, by thread id: signal_generate runs
+/// inside the syscall and attaches them to its record; sys_exit reports failures.
+#[map]
+static INFLIGHT: LruHashMap<u32, Request> = LruHashMap::with_max_entries(16384, 0);
+
+/// Senders whose ancestry chain was already sent (pid -> process start). Later signals
+/// from the same process skip the chain walk, which is most of a record's cost.
+#[map]
+static SENDERS_SEEN: LruHashMap<u32, u64> = LruHashMap::with_max_entries(16384, 0);
+
+/// Records that did not fit in the ring buffer, per CPU, indexed by record kind.
+#[map]
+static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(8, 0);
+
+#[inline(always)]
+fn config() -> Config {
+    // SAFETY: CONFIG lives in read-only data that userspace fills in before load; the
+    // volatile read stops the compiler from folding in the build-time defaults.
+    unsafe { read_volatile(&CONFIG) }
+}
+
+#[inline(always)]
+fn is_target(pid: u32) -> bool {
+    // SAFETY: the value is not dereferenced.
+    unsafe { TARGETS.get(&pid).is_some() }
+}
+
+fn count_drop(record_kind: u32) {
+    if let Some(counter) = DROPPED.get_ptr_mut(record_kind) {
+        // SAFETY: per-CPU slot, so no other writer runs concurrently.
+        unsafe { *counter += 1 };
+    }
+}
+
+/// Wake the reader only when enough has piled up; a lone record waits for the reader's
+/// next timer tick instead of costing a wakeup (and a context switch) per signal.
+#[inline(always)]
+fn submit_flags() -> u64 {
+    let wakeup_bytes = config().wakeup_bytes;
+    if wakeup_bytes == 0 {
+        0
+    } else if EVENTS.query(BPF_RB_AVAIL_DATA.into()) >= wakeup_bytes {
+        BPF_RB_FORCE_WAKEUP.into()
+    } else {
+        BPF_RB_NO_WAKEUP.into()
+    }
+}
+
+#[inline(always)]
+unsafe fn write_header(header: *mut EventHeader, record_kind: u32) {
+    unsafe {
+        header.write(EventHeader {
+            kind: record_kind,
+            cpu: bpf_get_smp_processor_id(),
+            time_ns: bpf_ktime_get_boot_ns(),
+        });
+    }
+}
+
+/// Fills `dst` with what the kernel knows about `task` now.
+#[inline(always)]
+unsafe fn write_task(dst: *mut TaskRef, task: u64) {
+    unsafe {
+        addr_of_mut!((*dst).pid).write(sw_task_tgid(task));
+        addr_of_mut!((*dst).tid).write(sw_task_tid(task));
+        addr_of_mut!((*dst).start_ns).write(sw_task_process_start(task));
+        addr_of_mut!((*dst).uid).write(sw_task_uid(task));
+        let parent = sw_task_real_parent(task);
+        addr_of_mut!((*dst).ppid).write(if parent == 0 { 0 } else { sw_task_tgid(parent) });
+        read_comm(addr_of_mut!((*dst).comm).cast(), task);
+    }
+}
+
+#[inline(always)]
+unsafe fn read_comm(dst: *mut u8, task: u64) {
+    unsafe {
+        let src = (task + u64::from(sw_task_comm_offset())) as *const core::ffi::c_void;
+        if bpf_probe_read_kernel_str(dst.cast(), COMM_LEN as u32, src) < 0 {
+            dst.write(0);
+        }
+    }
+}
+
+/// Walks the real-parent chain of `task` as it is at this instant; returns how many
+/// generations were written (parent first, stopping after pid 1).
+#[inline(always)]
+unsafe fn write_ancestry(dst: *mut [Ancestor; ANCESTRY_DEPTH], task: u64) -> u32 {
+    let mut written = 0u32;
+    unsafe {
+        let mut current = task;
+        let mut generation = 0usize;
+        while generation < ANCESTRY_DEPTH {
+            let parent = sw_task_real_parent(current);
+            if parent == 0 || parent == current {
+                break;
+            }
+            let pid = sw_task_tgid(parent);
+            if pid == 0 {
+                break;
+            }
+            let entry = addr_of_mut!((*dst)[generation]);
+            addr_of_mut!((*entry).pid).write(pid);
+            addr_of_mut!((*entry)._pad).write(0);
+            addr_of_mut!((*entry).start_ns).write(sw_task_process_start(parent));
+            read_comm(addr_of_mut!((*entry).comm).cast(), parent);
+            written += 1;
+            if pid == 1 {
+                break;
+            }
+            current = parent;
+            generation += 1;
+        }
+    }
+    written
+}
+
+/// The chain is sent once per sender process; later records say ANCESTRY_CACHED.
+#[inline(always)]
+unsafe fn write_sender_ancestry(
+    dst: *mut [Ancestor; ANCESTRY_DEPTH],
+    task: u64,
+    pid: u32,
+    start_ns: u64,
+) -> (u32, bool) {
+    // SAFETY: the value is copied out at once.
+    if let Some(seen) = unsafe { SENDERS_SEEN.get(&pid) }
+        && *seen == start_ns
+    {
+        return (0, true);
+    }
+    let written = unsafe { write_ancestry(dst, task) };
+    // A full map only costs a repeated chain later; nothing to report.
+    let _ = SENDERS_SEEN.insert(&pid, &start_ns, 0);
+    (written, false)
+}
+
+// --- signal:signal_generate -------------------------------------------------------
+// include/trace/events/signal.h, TRACE_EVENT(signal_generate,
+//   TP_PROTO(int sig, struct kernel_siginfo *info, struct task_struct *task,
+//            int group, int result))
+// Called from __send_signal_locked() (kernel/signal.c) for every signal the kernel
+// generates: kill-family syscalls, faults, SIGPIPE, timers, SIGCHLD, OOM kills,
+// pdeath_signal, tty signals.
+
+// siginfo's layout is user ABI (include/uapi/asm-generic/siginfo.h: si_signo, si_errno,
+// si_code, then the union at offset 16 on 64-bit), and kernel_siginfo is its prefix, so
+// these offsets are fixed by the ABI, not by one kernel build.
+const SI_ERRNO: u64 = 4;
+const SI_CODE: u64 = 8;
+const SI_PID: u64 = 16;
+const SI_UID: u64 = 20;
+const SI_VALUE: u64 = 24;
+const SI_ADDR: u64 = 16;
+// include/linux/sched/signal.h: SEND_SIG_NOINFO and SEND_SIG_PRIV are the pointers 0, 1.
+const SEND_SIG_PRIV: u64 = 1;
+const SI_USER: i32 = 0;
+const SI_KERNEL: i32 = 0x80;
+
+unsafe fn read_kernel<T: Default>(addr: u64) -> T {
+    let mut value = T::default();
+    unsafe {
+        bpf_probe_read_kernel(
+            (&raw mut value).cast(),
+            size_of::<T>() as u32,
+            addr as *const core::ffi::c_void,
+        );
+    }
+    value
+}
+
+fn is_fault(sig: i32) -> bool {
+    // SIGILL, SIGTRAP, SIGBUS, SIGFPE, SIGSEGV: si_addr is the faulting address.
+    matches!(sig, 4 | 5 | 7 | 8 | 11)
+}
+
+#[btf_tracepoint(function = "signal_generate")]
+pub fn signal_generate(ctx: BtfTracePointContext) -> u32 {
+    match unsafe { try_signal_generate(&ctx) } {
+        Ok(ret) => ret,
+        Err(ret) => ret,
+    }
+}
+
+unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
+    let sig: i32 = ctx.arg(0);
+    let info: u64 = ctx.arg(1);
+    let target_task: u64 = ctx.arg(2);
+    let group: i32 = ctx.arg(3);
+    let result: i32 = ctx.arg(4);
+    let cfg = config();
+
+    let target_pid = unsafe { sw_task_tgid(target_task) };
+    if cfg.filter_targets != 0 && !is_target(target_pid) {
+        return Ok(0);
+    }
+    let sender_task = unsafe { bpf_get_current_task() };
+    let sender_pid = unsafe { sw_task_tgid(sender_task) };
+    if cfg.filter_targets == 0 && (target_pid == cfg.self_pid || sender_pid == cfg.self_pid) {
+        return Ok(0);
+    }
+
+    let Some(mut entry) = EVENTS.reserve::<SignalEvent>(0) else {
+        count_drop(kind::SIGNAL);
+        return Ok(0);
+    };
+    let ev = entry.as_mut_ptr();
+    unsafe {
+        write_header(addr_of_mut!((*ev).header), kind::SIGNAL);
+        addr_of_mut!((*ev).sig).write(sig);
+        addr_of_mut!((*ev).group).write(group);
+        addr_of_mut!((*ev).result).write(result);
+        addr_of_mut!((*ev)._pad).write(0);
+
+        let mut flags = 0u32;
+        if info <= SEND_SIG_PRIV {
+            flags |= signal_flags::NO_SIGINFO;
+            addr_of_mut!((*ev).code).write(if info == 0 { SI_USER } else { SI_KERNEL });
+            addr_of_mut!((*ev).errno).write(0);
+            addr_of_mut!((*ev).si_pid).write(0);
+            addr_of_mut!((*ev).si_uid).write(0);
+            addr_of_mut!((*ev).si_value).write(0);
+            addr_of_mut!((*ev).si_addr).write(0);
+        } else {
+            addr_of_mut!((*ev).code).write(read_kernel::<i32>(info + SI_CODE));
+            addr_of_mut!((*ev).errno).write(read_kernel::<i32>(info + SI_ERRNO));
+            addr_of_mut!((*ev).si_pid).write(read_kernel::<i32>(info + SI_PID));
+            addr_of_mut!((*ev).si_uid).write(read_kernel::<u32>(info + SI_UID));
+            addr_of_mut!((*ev).si_value).write(read_kernel::<u64>(info + SI_VALUE));
+            let addr = if is_fault(sig) {
+                read_kernel::<u64>(info + SI_ADDR)
+            } else {
+                0
+            };
+            addr_of_mut!((*ev).si_addr).write(addr);
+        }
+
+        write_task(addr_of_mut!((*ev).sender), sender_task);
+        write_task(addr_of_mut!((*ev).target), target_task);
+
+        let tid = sw_task_tid(sender_task);
+        let request = match INFLIGHT.get(&tid) {
+            Some(request) if request.sig == sig => *request,
+            _ => Request::default(),
+        };
+        addr_of_mut!((*ev).request).write(request);
+
+        let sender_start = (*ev).sender.start_ns;
+        let (len, cached) = write_sender_ancestry(
+            addr_of_mut!((*ev).sender_ancestry),
+            sender_task,
+            sender_pid,
+            sender_start,
+        );
+        if cached {
+            flags |= signal_flags::ANCESTRY_CACHED;
+        }
+        addr_of_mut!((*ev).ancestry_len).write(len);
+        addr_of_mut!((*ev).flags).write(flags);
+    }
+    entry.submit(submit_flags());
+    Ok(0)
+}
+
+// --- syscalls:sys_enter_* / sys_exit_* of the kill family ------------------------
+// Records described by /sys/kernel/tracing/events/syscalls/sys_{enter,exit}_<name>/format
+// (generated by include/linux/syscalls.h SYSCALL_DEFINEx); userspace parses those files
+// and passes the offsets in LAYOUTS.
+
+#[inline(always)]
+fn layout(which: u32) -> SyscallLayout {
+    // SAFETY: LAYOUTS is read-only data filled in by userspace before load.
+    let layouts = unsafe { read_volatile(&LAYOUTS) };
+    layouts.0[(which - 1) as usize]
+}
+
+/// Syscall arguments are stored as 8-byte longs; the ones declared `int`/`pid_t` may
+/// carry garbage in the upper half (x86-64 ABI), so keep the low 32 bits, signed.
+#[inline(always)]
+fn read_int_arg(ctx: &TracePointContext, offset: u32) -> Option<i64> {
+    if offset == SyscallLayout::ABSENT {
+        return None;
+    }
+    // SAFETY: the verifier bounds-checks tracepoint context reads.
+    let raw: u64 = unsafe { ctx.read_at(offset as usize) }.ok()?;
+    Some(i64::from(raw as u32 as i32))
+}
+
+fn on_sys_enter(ctx: &TracePointContext, which: u32) -> Result<u32, u32> {
+    let lay = layout(which);
+    let Some(sig) = read_int_arg(ctx, lay.sig) else {
+        return Ok(0);
+    };
+    // Signal 0 only checks that a process exists; nothing is sent.
+    if sig == 0 {
+        return Ok(0);
+    }
+    let arg0 = read_int_arg(ctx, lay.arg0).unwrap_or(0);
+    let arg1 = read_int_arg(ctx, lay.arg1).unwrap_or(0);
+    let task = unsafe { bpf_get_current_task() };
+    let pidfd_pid = if which == syscall::PIDFD_SEND_SIGNAL {
+        unsafe { sw_pidfd_pid(task, arg0 as i32) }
+    } else {
+        0
+    };
+    let request = Request {
+        syscall: which,
+        sig: sig as i32,
+        arg0,
+        arg1,
+        pidfd_pid,
+        _pad: 0,
+    };
+    let tid = unsafe { sw_task_tid(task) };
+    INFLIGHT.insert(&tid, &request, 0).map_err(|_| 0u32)?;
+    Ok(0)
+}
+
+/// Whether a failed request could have been aimed at a watched process. Group,
+/// broadcast and thread-id requests cannot be resolved here; userspace decides those.
+fn failed_request_wanted(request: &Request) -> bool {
+    let direct = |pid: i64| pid > 0 && is_target(pid as u32);
+    match request.syscall {
+        syscall::KILL | syscall::RT_SIGQUEUEINFO => request.arg0 <= 0 || direct(request.arg0),
+        syscall::TGKILL | syscall::RT_TGSIGQUEUEINFO => direct(request.arg0),
+        syscall::PIDFD_SEND_SIGNAL => direct(i64::from(request.pidfd_pid)),
+        _ => true,
+    }
+}
+
+fn on_sys_exit(ctx: &TracePointContext, which: u32) -> Result<u32, u32> {
+    let lay = layout(which);
+    let task = unsafe { bpf_get_current_task() };
+    let tid = unsafe { sw_task_tid(task) };
+    // SAFETY: copied out before the entry is removed.
+    let Some(request) = (unsafe { INFLIGHT.get(&tid) }).copied() else {
+        return Ok(0);
+    };
+    let _ = INFLIGHT.remove(&tid);
+    if lay.ret == SyscallLayout::ABSENT {
+        return Ok(0);
+    }
+    // SAFETY: the verifier bounds-checks tracepoint context reads.
+    let ret: i64 = unsafe { ctx.read_at(lay.ret as usize) }.map_err(|_| 0u32)?;
+    if ret >= 0 {
+        return Ok(0);
+    }
+    let cfg = config();
+    if cfg.filter_targets != 0 && !failed_request_wanted(&request) {
+        return Ok(0);
+    }
+    let Some(mut entry) = EVENTS.reserve::<FailedSendEvent>(0) else {
+        count_drop(kind::FAILED_SEND);
+        return Ok(0);
+    };
+    let ev = entry.as_mut_ptr();
+    unsafe {
+        write_header(addr_of_mut!((*ev).header), kind::FAILED_SEND);
+        addr_of_mut!((*ev).request).write(request);
+        addr_of_mut!((*ev).ret).write(ret);
+        write_task(addr_of_mut!((*ev).sender), task);
+        addr_of_mut!((*ev)._pad).write(0);
+        // A failed attempt is rare and worth a full chain every time.
+        let len = write_ancestry(addr_of_mut!((*ev).sender_ancestry), task);
+        addr_of_mut!((*ev).ancestry_len).write(len);
+    }
+    entry.submit(submit_flags());
+    Ok(0)
+}
+
+macro_rules! syscall_hooks {
+    ($($enter:ident, $exit:ident => $which:expr;)*) => {$(
+        #[tracepoint]
+        pub fn $enter(ctx: TracePointContext) -> u32 {
+            match on_sys_enter(&ctx, $which) {
+                Ok(ret) => ret,
+                Err(ret) => ret,
+            }
+        }
+
+        #[tracepoint]
+        pub fn $exit(ctx: TracePointContext) -> u32 {
+            match on_sys_exit(&ctx, $which) {
+                Ok(ret) => ret,
+                Err(ret) => ret,
+            }
+        }
+    )*};
+}
+
+syscall_hooks! {
+    sys_enter_kill, sys_exit_kill => syscall::KILL;
+    sys_enter_tkill, sys_exit_tkill => syscall::TKILL;
+    sys_enter_tgkill, sys_exit_tgkill => syscall::TGKILL;
+    sys_enter_pidfd_send_signal, sys_exit_pidfd_send_signal => syscall::PIDFD_SEND_SIGNAL;
+    sys_enter_rt_sigqueueinfo, sys_exit_rt_sigqueueinfo => syscall::RT_SIGQUEUEINFO;
+    sys_enter_rt_tgsigqueueinfo, sys_exit_rt_tgsigqueueinfo => syscall::RT_TGSIGQUEUEINFO;
+}
+
+// --- sched:sched_process_exec -----------------------------------------------------
+// include/trace/events/sched.h, TRACE_EVENT(sched_process_exec,
+//   TP_PROTO(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm))
+// Fired from exec_binprm() once the new program is mapped: current is `p`, and the new
+// argv sits in its memory between mm->arg_start and mm->arg_end.
+
+#[btf_tracepoint(function = "sched_process_exec")]
+pub fn sched_process_exec(ctx: BtfTracePointContext) -> u32 {
+    match unsafe { try_sched_process_exec(&ctx) } {
+        Ok(ret) => ret,
+        Err(ret) => ret,
+    }
+}
+
+unsafe fn try_sched_process_exec(ctx: &BtfTracePointContext) -> Result<u32, u32> {
+    let task: u64 = ctx.arg(0);
+    let bprm: u64 = ctx.arg(2);
+    let Some(mut entry) = EVENTS.reserve::<ExecEvent>(0) else {
+        count_drop(kind::EXEC);
+        return Ok(0);
+    };
+    let ev = entry.as_mut_ptr();
+    unsafe {
+        write_header(addr_of_mut!((*ev).header), kind::EXEC);
+        write_task(addr_of_mut!((*ev).task), task);
+        let filename = sw_bprm_filename(bprm) as *const core::ffi::c_void;
+        let path = addr_of_mut!((*ev).filename).cast::<u8>();
+        if bpf_probe_read_kernel_str(path.cast(), PATH_LEN as u32, filename) < 0 {
+            path.write(0);
+        }
+
+        let start = sw_task_arg_start(task);
+        let end = sw_task_arg_end(task);
+        let mut flags = 0u32;
+        let mut len = end.saturating_sub(start);
+        if len > ARGS_LEN as u64 {
+            len = ARGS_LEN as u64;
+            flags |= exec_flags::ARGS_TRUNCATED;
+        }
+        let args = addr_of_mut!((*ev).args).cast::<core::ffi::c_void>();
+        // The mask restates the bound above in a form the verifier tracks.
+        let len = (len as u32) & (2 * ARGS_LEN as u32 - 1);
+        let len = if len > ARGS_LEN as u32 {
+            ARGS_LEN as u32
+        } else {
+            len
+        };
+        if len > 0 && bpf_probe_read_user(args, len, start as *const core::ffi::c_void) < 0 {
+            flags |= exec_flags::ARGS_UNREADABLE;
+            addr_of_mut!((*ev).args_len).write(0);
+        } else {
+            addr_of_mut!((*ev).args_len).write(len);
+        }
+        addr_of_mut!((*ev).flags).write(flags);
+    }
+    entry.submit(submit_flags());
+    Ok(0)
+}
+
+// --- sched:sched_process_fork -----------------------------------------------------
+// include/trace/events/sched.h, TRACE_EVENT(sched_process_fork,
+//   TP_PROTO(struct task_struct *parent, struct task_struct *child))
+// Fired from kernel_clone() after copy_process() for processes and threads alike.
+
+#[btf_tracepoint(function = "sched_process_fork")]
+pub fn sched_process_fork(ctx: BtfTracePointContext) -> u32 {
+    match unsafe { try_sched_process_fork(&ctx) } {
+        Ok(ret) => ret,
+        Err(ret) => ret,
+    }
+}
+
+unsafe fn try_sched_process_fork(ctx: &BtfTracePointContext) -> Result<u32, u32> {
+    let forker: u64 = ctx.arg(0);
+    let child: u64 = ctx.arg(1);
+    // New threads do not change the process tree.
+    if unsafe { sw_task_tgid(child) != sw_task_tid(child) } {
+        return Ok(0);
+    }
+    let Some(mut entry) = EVENTS.reserve::<ForkEvent>(0) else {
+        count_drop(kind::FORK);
+        return Ok(0);
+    };
+    let ev = entry.as_mut_ptr();
+    unsafe {
+        write_header(addr_of_mut!((*ev).header), kind::FORK);
+        write_task(addr_of_mut!((*ev).child), child);
+        write_task(addr_of_mut!((*ev).forker), forker);
+        let parent = sw_task_real_parent(child);
+        let parent_start = if parent == 0 {
+            0
+        } else {
+            sw_task_process_start(parent)
+        };
+        addr_of_mut!((*ev).parent_start_ns).write(parent_start);
+    }
+    entry.submit(submit_flags());
+    Ok(0)
+}
+
+// --- sched:sched_process_exit -----------------------------------------------------
+// include/trace/events/sched.h, TRACE_EVENT(sched_process_exit,
+//   TP_PROTO(struct task_struct *p, ...)) (6.16+ adds `bool group_dead`; it is not used
+// so that older kernels work). Fired from do_exit() for every thread after
+// tsk->exit_code is set and signal->live was decremented.
+
+#[btf_tracepoint(function = "sched_process_exit")]
+pub fn sched_process_exit(ctx: BtfTracePointContext) -> u32 {
+    match unsafe { try_sched_process_exit(&ctx) } {
+        Ok(ret) => ret,
+        Err(ret) => ret,
+    }
+}
+
+unsafe fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Result<u32, u32> {
+    let task: u64 = ctx.arg(0);
+    let tid = unsafe { sw_task_tid(task) };
+    // A thread that dies inside a kill-family syscall never reaches sys_exit.
+    let _ = INFLIGHT.remove(&tid);
+    if unsafe { sw_task_live_threads(task) } != 0 {
+        return Ok(0);
+    }
+    let Some(mut entry) = EVENTS.reserve::<ExitEvent>(0) else {
+        count_drop(kind::EXIT);
+        return Ok(0);
+    };
+    let ev = entry.as_mut_ptr();
+    unsafe {
+        write_header(addr_of_mut!((*ev).header), kind::EXIT);
+        write_task(addr_of_mut!((*ev).task), task);
+        addr_of_mut!((*ev).exit_code).write(sw_task_exit_code(task));
+        addr_of_mut!((*ev)._pad).write(0);
+    }
+    entry.submit(submit_flags());
+    Ok(0)
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}

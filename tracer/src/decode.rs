@@ -1,0 +1,152 @@
+//! Turns ring-buffer records into typed events. Records come from the kernel, but a
+//! version mismatch or a bug must give an error, never undefined behaviour, so every
+//! record's kind and length are checked before it is read.
+
+use tracer_ebpf::{
+    EventHeader, ExecEvent, ExitEvent, FailedSendEvent, ForkEvent, SignalEvent, kind,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Signal(SignalEvent),
+    FailedSend(FailedSendEvent),
+    Exec(Box<ExecEvent>),
+    Fork(ForkEvent),
+    Exit(ExitEvent),
+}
+
+impl Event {
+    pub fn header(&self) -> &EventHeader {
+        match self {
+            Event::Signal(ev) => &ev.header,
+            Event::FailedSend(ev) => &ev.header,
+            Event::Exec(ev) => &ev.header,
+            Event::Fork(ev) => &ev.header,
+            Event::Exit(ev) => &ev.header,
+        }
+    }
+
+    /// Nanoseconds since boot when the kernel produced the record.
+    pub fn time_ns(&self) -> u64 {
+        self.header().time_ns
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("record of {0} bytes is shorter than a header")]
+    Short(usize),
+    #[error("record of unknown kind {0}")]
+    UnknownKind(u32),
+    #[error("record of kind {kind} has {actual} bytes, expected {expected}")]
+    Length {
+        kind: u32,
+        actual: usize,
+        expected: usize,
+    },
+}
+
+/// Reads a `T` from the start of `bytes` after checking the length.
+fn read_exact<T: Copy>(bytes: &[u8], record_kind: u32) -> Result<T, DecodeError> {
+    let expected = size_of::<T>();
+    // The ring buffer rounds records up to 8 bytes; accept that padding only.
+    if bytes.len() < expected || bytes.len() > expected.next_multiple_of(8) {
+        return Err(DecodeError::Length {
+            kind: record_kind,
+            actual: bytes.len(),
+            expected,
+        });
+    }
+    // SAFETY: length checked above; every T here is repr(C) made of integers and byte
+    // arrays, for which any bit pattern is valid; read_unaligned needs no alignment.
+    Ok(unsafe { bytes.as_ptr().cast::<T>().read_unaligned() })
+}
+
+pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
+    if bytes.len() < size_of::<EventHeader>() {
+        return Err(DecodeError::Short(bytes.len()));
+    }
+    let header: EventHeader = read_exact(&bytes[..size_of::<EventHeader>()], 0)?;
+    Ok(match header.kind {
+        kind::SIGNAL => Event::Signal(read_exact(bytes, header.kind)?),
+        kind::FAILED_SEND => Event::FailedSend(read_exact(bytes, header.kind)?),
+        kind::EXEC => Event::Exec(Box::new(read_exact(bytes, header.kind)?)),
+        kind::FORK => Event::Fork(read_exact(bytes, header.kind)?),
+        kind::EXIT => Event::Exit(read_exact(bytes, header.kind)?),
+        other => return Err(DecodeError::UnknownKind(other)),
+    })
+}
+
+/// A NUL-terminated kernel string (comm, path) as text.
+pub fn c_string(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+/// argv as the kernel stores it: NUL-separated, usually NUL-terminated.
+pub fn split_args(bytes: &[u8]) -> Vec<String> {
+    let bytes = bytes.strip_suffix(&[0]).unwrap_or(bytes);
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    bytes
+        .split(|&b| b == 0)
+        .map(|arg| String::from_utf8_lossy(arg).into_owned())
+        .collect()
+}
+
+#[cfg(test)]
+pub(crate) fn as_bytes<T: Copy>(value: &T) -> Vec<u8> {
+    // SAFETY: test helper over plain-old-data event structs.
+    unsafe { std::slice::from_raw_parts((value as *const T).cast::<u8>(), size_of::<T>()) }.to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_each_kind_and_rejects_bad_lengths() {
+        let mut exit = ExitEvent::default();
+        exit.header.kind = kind::EXIT;
+        exit.task.pid = 42;
+        exit.exit_code = 3 << 8;
+        let bytes = as_bytes(&exit);
+        assert_eq!(decode(&bytes), Ok(Event::Exit(exit)));
+        assert!(matches!(
+            decode(&bytes[..bytes.len() - 1]),
+            Err(DecodeError::Length { .. })
+        ));
+        let mut longer = bytes.clone();
+        longer.extend_from_slice(&[0; 16]);
+        assert!(matches!(decode(&longer), Err(DecodeError::Length { .. })));
+
+        let mut signal = SignalEvent::default();
+        signal.header.kind = kind::SIGNAL;
+        signal.sig = 15;
+        assert_eq!(decode(&as_bytes(&signal)), Ok(Event::Signal(signal)));
+    }
+
+    #[test]
+    fn rejects_unknown_and_short_records() {
+        assert_eq!(decode(&[1, 2, 3]), Err(DecodeError::Short(3)));
+        let mut header = EventHeader::default();
+        header.kind = 99;
+        assert_eq!(
+            decode(&as_bytes(&header)),
+            Err(DecodeError::UnknownKind(99))
+        );
+    }
+
+    #[test]
+    fn splits_argv_and_comm() {
+        assert_eq!(
+            split_args(b"kill\0-TERM\0-4242\0"),
+            ["kill", "-TERM", "-4242"]
+        );
+        assert_eq!(split_args(b"a\0\0b"), ["a", "", "b"]);
+        assert!(split_args(b"").is_empty());
+        assert_eq!(c_string(b"sleep\0\0\0garbage"), "sleep");
+        assert_eq!(c_string(b"0123456789abcdef"), "0123456789abcdef");
+    }
+}

@@ -1,0 +1,16 @@
+//! sigwho's library: everything but the command line's edge.
+//!
+//! Data flows load (eBPF, ring buffer) -> decode (records) -> correlate (process table
+//! from lineage, reports) -> report (text, JSON); live drives it for one target.
+
+pub mod cli;
+pub mod clock;
+pub mod correlate;
+pub mod decode;
+pub mod lineage;
+pub mod live;
+pub mod load;
+pub mod procfs;
+pub mod report;
+pub mod signals;
+pub mod tracefs;

@@ -1,0 +1,555 @@
+//! The process table: who is (or was) whose child, and what each process ran.
+//!
+//! Built from a /proc snapshot at start, then kept current by fork, exec and exit
+//! records from the kernel, so a sender that exited a millisecond after sending is still
+//! described by what it was. Processes are keyed by (pid, start time), never by pid
+//! alone: pids are reused.
+
+use std::collections::{HashMap, VecDeque};
+
+use tracer_ebpf::{Ancestor, ExecEvent, ExitEvent, ForkEvent, TaskRef, exec_flags};
+
+use crate::{decode, procfs};
+
+/// A process's identity. Start times are compared in clock ticks since boot because
+/// that is all /proc offers; the kernel's nanoseconds are converted down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProcKey {
+    pub pid: u32,
+    pub start_ticks: u64,
+}
+
+/// One program a process ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecRecord {
+    /// Boot-clock ns of the exec; `None` for what the /proc snapshot found.
+    pub time_ns: Option<u64>,
+    pub exe: Option<String>,
+    pub argv: Vec<String>,
+    pub argv_truncated: bool,
+    /// Copied from the parent at fork: the child runs that program until it execs.
+    pub inherited: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Process {
+    pub key: ProcKey,
+    /// Precise start (ns since boot) when the kernel told us.
+    pub start_ns: Option<u64>,
+    /// Parent at fork time (or as /proc showed it at start). Reparenting to a subreaper
+    /// does not change it: the report should name who started the process.
+    pub parent: Option<ProcKey>,
+    pub comm: String,
+    pub uid: Option<u32>,
+    /// Programs run, oldest first; the last one is current. Empty when the process was
+    /// forked after sigwho started and has not exec'd (it runs its parent's program).
+    pub execs: Vec<ExecRecord>,
+    pub exited_ns: Option<u64>,
+    pub exit_status: Option<u32>,
+    /// The real-parent chain the kernel reported at this process's first signal.
+    pub kernel_ancestry: Option<Vec<KernelAncestor>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelAncestor {
+    pub key: ProcKey,
+    pub comm: String,
+}
+
+impl Process {
+    pub fn current_exec(&self) -> Option<&ExecRecord> {
+        self.execs.last()
+    }
+}
+
+/// How long an exited process stays in the table: long enough for late cause-chain and
+/// ancestry look-ups, short enough to bound memory under fork storms.
+const KEEP_EXITED_NS: u64 = 120 * 1_000_000_000;
+/// Ancestry walks stop here even if the table has a cycle (it should not).
+const MAX_ANCESTRY: usize = 64;
+
+pub struct ProcessTable {
+    procs: HashMap<ProcKey, Process>,
+    /// The newest incarnation of each pid.
+    latest: HashMap<u32, ProcKey>,
+    exited: VecDeque<(u64, ProcKey)>,
+    ns_per_tick: u64,
+}
+
+/// A process as a report shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessView {
+    pub key: ProcKey,
+    pub start_ns: Option<u64>,
+    pub comm: String,
+    pub exe: Option<String>,
+    pub argv: Vec<String>,
+    pub uid: Option<u32>,
+    pub parent: Option<ProcKey>,
+}
+
+impl ProcessTable {
+    pub fn new(ticks_per_second: u64) -> Self {
+        Self {
+            procs: HashMap::new(),
+            latest: HashMap::new(),
+            exited: VecDeque::new(),
+            ns_per_tick: 1_000_000_000 / ticks_per_second.max(1),
+        }
+    }
+
+    /// A table filled from every process /proc shows now.
+    pub fn from_proc(ticks_per_second: u64) -> Self {
+        let mut table = Self::new(ticks_per_second);
+        let snaps: Vec<_> = procfs::list_pids()
+            .into_iter()
+            .filter_map(procfs::read_process)
+            .collect();
+        for snap in &snaps {
+            table.insert_snapshot(snap);
+        }
+        // Parents are linked once everyone is in.
+        for snap in &snaps {
+            let key = ProcKey {
+                pid: snap.stat.pid,
+                start_ticks: snap.stat.start_ticks,
+            };
+            let parent = table.latest.get(&snap.stat.ppid).copied();
+            if let Some(process) = table.procs.get_mut(&key) {
+                process.parent = parent;
+            }
+        }
+        table
+    }
+
+    pub fn len(&self) -> usize {
+        self.procs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.procs.is_empty()
+    }
+
+    pub fn key(&self, pid: u32, start_ns: u64) -> ProcKey {
+        ProcKey {
+            pid,
+            start_ticks: start_ns / self.ns_per_tick,
+        }
+    }
+
+    pub fn get(&self, key: &ProcKey) -> Option<&Process> {
+        self.procs.get(key)
+    }
+
+    /// The newest known incarnation of `pid`.
+    pub fn latest(&self, pid: u32) -> Option<&Process> {
+        self.latest.get(&pid).and_then(|key| self.procs.get(key))
+    }
+
+    fn insert_snapshot(&mut self, snap: &procfs::ProcSnapshot) -> ProcKey {
+        let key = ProcKey {
+            pid: snap.stat.pid,
+            start_ticks: snap.stat.start_ticks,
+        };
+        let parent = self.latest.get(&snap.stat.ppid).copied();
+        let process = Process {
+            key,
+            start_ns: None,
+            parent,
+            comm: snap.stat.comm.clone(),
+            uid: snap.uid,
+            execs: if snap.argv.is_empty() && snap.exe.is_none() {
+                Vec::new()
+            } else {
+                vec![ExecRecord {
+                    time_ns: None,
+                    exe: snap.exe.clone(),
+                    argv: snap.argv.clone(),
+                    argv_truncated: false,
+                    inherited: false,
+                }]
+            },
+            exited_ns: None,
+            exit_status: None,
+            kernel_ancestry: None,
+        };
+        self.insert(process);
+        key
+    }
+
+    fn insert(&mut self, process: Process) {
+        let key = process.key;
+        let newer = self
+            .latest
+            .get(&key.pid)
+            .is_none_or(|old| old.start_ticks <= key.start_ticks);
+        if newer {
+            self.latest.insert(key.pid, key);
+        }
+        self.procs.insert(key, process);
+    }
+
+    /// The entry for a task the kernel just described, created from the kernel's data
+    /// (and /proc, if the process is still there) when it is new to us.
+    pub fn observe(&mut self, task: &TaskRef) -> ProcKey {
+        let key = self.key(task.pid, task.start_ns);
+        if let Some(process) = self.procs.get_mut(&key) {
+            process.start_ns.get_or_insert(task.start_ns);
+            return key;
+        }
+        if let Some(snap) = procfs::read_process_if(task.pid, key.start_ticks) {
+            self.insert_snapshot(&snap);
+            if let Some(process) = self.procs.get_mut(&key) {
+                process.start_ns = Some(task.start_ns);
+            }
+            return key;
+        }
+        let parent = self.latest.get(&task.ppid).copied();
+        self.insert(Process {
+            key,
+            start_ns: Some(task.start_ns),
+            parent,
+            comm: decode::c_string(&task.comm),
+            uid: Some(task.uid),
+            execs: Vec::new(),
+            exited_ns: None,
+            exit_status: None,
+            kernel_ancestry: None,
+        });
+        key
+    }
+
+    pub fn apply_fork(&mut self, ev: &ForkEvent) {
+        let parent = self.key(ev.child.ppid, ev.parent_start_ns);
+        if !self.procs.contains_key(&parent) {
+            // The parent predates us and the snapshot missed it (or it is the forker).
+            if ev.forker.pid == ev.child.ppid {
+                self.observe(&ev.forker);
+            }
+        }
+        let key = self.key(ev.child.pid, ev.child.start_ns);
+        // The child runs its parent's program until it execs.
+        let inherited = self
+            .procs
+            .get(&parent)
+            .and_then(|p| p.current_exec().cloned());
+        self.insert(Process {
+            key,
+            start_ns: Some(ev.child.start_ns),
+            parent: Some(parent),
+            comm: decode::c_string(&ev.child.comm),
+            uid: Some(ev.child.uid),
+            execs: inherited
+                .map(|exec| {
+                    vec![ExecRecord {
+                        time_ns: None,
+                        inherited: true,
+                        ..exec
+                    }]
+                })
+                .unwrap_or_default(),
+            exited_ns: None,
+            exit_status: None,
+            kernel_ancestry: None,
+        });
+    }
+
+    pub fn apply_exec(&mut self, ev: &ExecEvent) {
+        let key = self.observe(&ev.task);
+        let filename = decode::c_string(&ev.filename);
+        let argv = decode::split_args(&ev.args[..(ev.args_len as usize).min(ev.args.len())]);
+        // The path execve was given may be relative; /proc has the resolved one while the
+        // process is alive (checked against its start time).
+        let exe = procfs::read_exe(ev.task.pid)
+            .filter(|_| {
+                procfs::read_stat(ev.task.pid).is_ok_and(|s| s.start_ticks == key.start_ticks)
+            })
+            .or((!filename.is_empty()).then_some(filename));
+        let record = ExecRecord {
+            time_ns: Some(ev.header.time_ns),
+            exe,
+            argv,
+            argv_truncated: ev.flags & exec_flags::ARGS_TRUNCATED != 0,
+            inherited: false,
+        };
+        if let Some(process) = self.procs.get_mut(&key) {
+            process.comm = decode::c_string(&ev.task.comm);
+            // A forked child's inherited record is replaced, not kept as history.
+            if process.execs.last().is_some_and(|e| e.inherited) {
+                process.execs.pop();
+            }
+            process.execs.push(record);
+        }
+    }
+
+    pub fn apply_exit(&mut self, ev: &ExitEvent) {
+        let key = self.observe(&ev.task);
+        if let Some(process) = self.procs.get_mut(&key) {
+            process.exited_ns = Some(ev.header.time_ns);
+            process.exit_status = Some(ev.exit_code);
+            self.exited.push_back((ev.header.time_ns, key));
+        }
+        self.prune(ev.header.time_ns);
+    }
+
+    /// Records the chain the kernel saw for a sender's first signal.
+    pub fn set_kernel_ancestry(&mut self, key: ProcKey, chain: &[Ancestor]) {
+        let chain: Vec<KernelAncestor> = chain
+            .iter()
+            .map(|a| KernelAncestor {
+                key: self.key(a.pid, a.start_ns),
+                comm: decode::c_string(&a.comm),
+            })
+            .collect();
+        // Ancestors that were never seen (lost records) still get an entry with a name.
+        for ancestor in &chain {
+            if !self.procs.contains_key(&ancestor.key) {
+                if let Some(snap) =
+                    procfs::read_process_if(ancestor.key.pid, ancestor.key.start_ticks)
+                {
+                    self.insert_snapshot(&snap);
+                }
+            }
+        }
+        if let Some(process) = self.procs.get_mut(&key) {
+            process.kernel_ancestry = Some(chain);
+        }
+    }
+
+    /// Drops exited processes older than the retention window, unless a live process
+    /// still names them as its parent.
+    fn prune(&mut self, now_ns: u64) {
+        while let Some(&(exited_at, key)) = self.exited.front() {
+            if now_ns.saturating_sub(exited_at) < KEEP_EXITED_NS {
+                break;
+            }
+            self.exited.pop_front();
+            self.procs.remove(&key);
+            if self.latest.get(&key.pid) == Some(&key) {
+                self.latest.remove(&key.pid);
+            }
+        }
+    }
+
+    pub fn view(&self, key: &ProcKey) -> Option<ProcessView> {
+        let process = self.procs.get(key)?;
+        let exec = process.current_exec();
+        Some(ProcessView {
+            key: *key,
+            start_ns: process.start_ns,
+            comm: process.comm.clone(),
+            exe: exec.and_then(|e| e.exe.clone()),
+            argv: exec.map(|e| e.argv.clone()).unwrap_or_default(),
+            uid: process.uid,
+            parent: process.parent,
+        })
+    }
+
+    /// Ancestors of `key`, parent first, up to pid 1: the kernel's chain at send time
+    /// where there is one, continued from fork-time parents.
+    pub fn ancestry(&self, key: &ProcKey) -> Vec<ProcessView> {
+        let mut out = Vec::new();
+        let Some(process) = self.procs.get(key) else {
+            return out;
+        };
+        let mut next = process.parent;
+        if let Some(chain) = &process.kernel_ancestry {
+            for ancestor in chain {
+                out.push(self.view(&ancestor.key).unwrap_or_else(|| ProcessView {
+                    key: ancestor.key,
+                    start_ns: None,
+                    comm: ancestor.comm.clone(),
+                    exe: None,
+                    argv: Vec::new(),
+                    uid: None,
+                    parent: None,
+                }));
+            }
+            next = match chain.last() {
+                Some(last) if last.key.pid <= 1 => None,
+                Some(last) => self.procs.get(&last.key).and_then(|p| p.parent),
+                None => process.parent,
+            };
+        }
+        while let Some(key) = next {
+            if out.len() >= MAX_ANCESTRY || out.iter().any(|v| v.key == key) {
+                break;
+            }
+            let Some(view) = self.view(&key) else { break };
+            next = if key.pid <= 1 { None } else { view.parent };
+            out.push(view);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracer_ebpf::{COMM_LEN, EventHeader};
+
+    const TPS: u64 = 100;
+    const SEC: u64 = 1_000_000_000;
+
+    fn comm(name: &str) -> [u8; COMM_LEN] {
+        let mut out = [0; COMM_LEN];
+        out[..name.len()].copy_from_slice(name.as_bytes());
+        out
+    }
+
+    // Pids far above any real pid_max so /proc fallbacks never find a real process.
+    fn task(pid: u32, start_s: u64, ppid: u32, name: &str) -> TaskRef {
+        TaskRef {
+            pid,
+            tid: pid,
+            start_ns: start_s * SEC,
+            uid: 0,
+            ppid,
+            comm: comm(name),
+        }
+    }
+
+    fn fork(child: TaskRef, parent: TaskRef) -> ForkEvent {
+        ForkEvent {
+            header: EventHeader::default(),
+            child,
+            forker: parent,
+            parent_start_ns: parent.start_ns,
+        }
+    }
+
+    fn exec(task: TaskRef, at_s: u64, path: &str, args: &[&str]) -> ExecEvent {
+        let mut ev = ExecEvent {
+            header: EventHeader {
+                kind: tracer_ebpf::kind::EXEC,
+                cpu: 0,
+                time_ns: at_s * SEC,
+            },
+            task,
+            flags: 0,
+            args_len: 0,
+            filename: [0; tracer_ebpf::PATH_LEN],
+            args: [0; tracer_ebpf::ARGS_LEN],
+        };
+        ev.filename[..path.len()].copy_from_slice(path.as_bytes());
+        let joined: Vec<u8> = args.iter().flat_map(|a| a.bytes().chain([0])).collect();
+        ev.args[..joined.len()].copy_from_slice(&joined);
+        ev.args_len = joined.len() as u32;
+        ev
+    }
+
+    fn exit(task: TaskRef, at_s: u64, status: u32) -> ExitEvent {
+        ExitEvent {
+            header: EventHeader {
+                kind: tracer_ebpf::kind::EXIT,
+                cpu: 0,
+                time_ns: at_s * SEC,
+            },
+            task,
+            exit_code: status,
+            _pad: 0,
+        }
+    }
+
+    #[test]
+    fn short_lived_sender_keeps_its_argv_and_parent_after_exit() {
+        let mut table = ProcessTable::new(TPS);
+        let shell = task(9_000_001, 10, 1, "bash");
+        table.observe(&shell);
+        let kill = task(9_000_002, 20, shell.pid, "bash");
+        table.apply_fork(&fork(kill, shell));
+        let mut killed = kill;
+        killed.comm = comm("kill");
+        table.apply_exec(&exec(killed, 20, "/bin/kill", &["kill", "-TERM", "-4242"]));
+        table.apply_exit(&exit(killed, 21, 0));
+
+        let key = table.key(kill.pid, kill.start_ns);
+        let view = table.view(&key).unwrap();
+        assert_eq!(view.comm, "kill");
+        assert_eq!(view.argv, ["kill", "-TERM", "-4242"]);
+        assert_eq!(view.exe.as_deref(), Some("/bin/kill"));
+        let ancestry = table.ancestry(&key);
+        assert_eq!(ancestry[0].key.pid, shell.pid);
+        assert_eq!(table.get(&key).unwrap().exit_status, Some(0));
+    }
+
+    #[test]
+    fn pid_reuse_keeps_incarnations_apart() {
+        let mut table = ProcessTable::new(TPS);
+        let parent = task(9_000_010, 1, 1, "init");
+        table.observe(&parent);
+        let first = task(9_000_011, 5, parent.pid, "first");
+        table.apply_fork(&fork(first, parent));
+        table.apply_exec(&exec(first, 5, "/bin/first", &["first"]));
+        table.apply_exit(&exit(first, 6, 0));
+        let second = task(9_000_011, 7, parent.pid, "second");
+        table.apply_fork(&fork(second, parent));
+        table.apply_exec(&exec(second, 7, "/bin/second", &["second", "x"]));
+
+        let first_key = table.key(first.pid, first.start_ns);
+        let second_key = table.key(second.pid, second.start_ns);
+        assert_ne!(first_key, second_key);
+        assert_eq!(table.view(&first_key).unwrap().argv, ["first"]);
+        assert_eq!(table.view(&second_key).unwrap().argv, ["second", "x"]);
+        assert_eq!(table.latest(first.pid).unwrap().key, second_key);
+    }
+
+    #[test]
+    fn forked_child_runs_parents_program_until_exec() {
+        let mut table = ProcessTable::new(TPS);
+        let parent = task(9_000_020, 1, 1, "node");
+        table.observe(&parent);
+        table.apply_exec(&exec(parent, 2, "/usr/bin/node", &["node", "index.js"]));
+        let child = task(9_000_021, 3, parent.pid, "node");
+        table.apply_fork(&fork(child, parent));
+        let key = table.key(child.pid, child.start_ns);
+        assert_eq!(table.view(&key).unwrap().argv, ["node", "index.js"]);
+        table.apply_exec(&exec(child, 4, "/bin/sh", &["/bin/sh", "-c", "server"]));
+        let process = table.get(&key).unwrap();
+        assert_eq!(process.execs.len(), 1, "inherited record replaced");
+        assert_eq!(table.view(&key).unwrap().argv, ["/bin/sh", "-c", "server"]);
+    }
+
+    #[test]
+    fn kernel_chain_wins_over_reparenting() {
+        let mut table = ProcessTable::new(TPS);
+        let grand = task(9_000_030, 1, 1, "supervisor");
+        let parent = task(9_000_031, 2, grand.pid, "index.js");
+        let child = task(9_000_032, 3, parent.pid, "cli");
+        table.observe(&grand);
+        table.apply_fork(&fork(parent, grand));
+        table.apply_fork(&fork(child, parent));
+        let key = table.key(child.pid, child.start_ns);
+        let chain = [
+            Ancestor {
+                pid: parent.pid,
+                _pad: 0,
+                start_ns: parent.start_ns,
+                comm: comm("index.js"),
+            },
+            Ancestor {
+                pid: grand.pid,
+                _pad: 0,
+                start_ns: grand.start_ns,
+                comm: comm("supervisor"),
+            },
+        ];
+        table.set_kernel_ancestry(key, &chain);
+        let pids: Vec<u32> = table.ancestry(&key).iter().map(|v| v.key.pid).collect();
+        assert_eq!(pids[..2], [parent.pid, grand.pid]);
+    }
+
+    #[test]
+    fn exited_processes_are_pruned_after_the_window() {
+        let mut table = ProcessTable::new(TPS);
+        let parent = task(9_000_040, 1, 1, "p");
+        table.observe(&parent);
+        let child = task(9_000_041, 2, parent.pid, "c");
+        table.apply_fork(&fork(child, parent));
+        table.apply_exit(&exit(child, 3, 0));
+        let key = table.key(child.pid, child.start_ns);
+        assert!(table.get(&key).is_some());
+        table.apply_exit(&exit(parent, 3 + KEEP_EXITED_NS / SEC + 1, 0));
+        assert!(table.get(&key).is_none());
+    }
+}

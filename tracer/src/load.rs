@@ -1,0 +1,267 @@
+//! Loads the embedded eBPF object, attaches its hooks and hands out the ring buffer.
+
+use std::{fmt::Write as _, fs, path::PathBuf};
+
+use aya::{
+    Btf, Ebpf, EbpfLoader,
+    maps::{HashMap, MapData, PerCpuArray, RingBuf},
+    programs::{BtfTracePoint, TracePoint},
+};
+use tracer_ebpf::{Config, SyscallLayout, SyscallLayouts, kind};
+
+use crate::tracefs;
+
+/// The eBPF object built by build.rs (aya-build), embedded so that the binary is all a
+/// server needs.
+static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sigwho-ebpf"));
+
+/// Size of the embedded object, for `--version`.
+pub fn object_size() -> usize {
+    EBPF_OBJECT.len()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(
+        "sigwho needs root, or the capabilities {missing} (it loads eBPF programs and reads kernel tracepoints)"
+    )]
+    Privileges { missing: String },
+    #[error("{0}")]
+    Tracefs(#[from] tracefs::TracefsError),
+    #[error(
+        "this kernel has no {what} tracepoint ({path}); sigwho needs CONFIG_TRACEPOINTS with signal and sched events"
+    )]
+    MissingTracepoint { what: String, path: String },
+    #[error(
+        "this kernel exposes no BTF (/sys/kernel/btf/vmlinux: {0}); sigwho needs CONFIG_DEBUG_INFO_BTF=y"
+    )]
+    NoBtf(String),
+    #[error("cannot load sigwho's eBPF object: {0}")]
+    Object(String),
+    #[error("cannot load eBPF program {program}: {reason}")]
+    Program { program: String, reason: String },
+    #[error("cannot attach eBPF program {program}: {reason}")]
+    Attach { program: String, reason: String },
+    #[error("eBPF map {0}: {1}")]
+    Map(&'static str, String),
+}
+
+/// An error and its causes on one line.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let message = cause.to_string();
+        if !text.contains(&message) {
+            let _ = write!(text, ": {message}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
+// Capability bits (include/uapi/linux/capability.h).
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_PERFMON: u32 = 38;
+const CAP_BPF: u32 = 39;
+
+/// Checks the effective capabilities before anything is attempted, so that the error
+/// names what is missing instead of a raw EPERM from the kernel.
+pub fn check_privileges() -> Result<(), LoadError> {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let effective = status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or(0);
+    let has = |cap: u32| effective & (1 << cap) != 0;
+    if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
+        return Ok(());
+    }
+    let missing: Vec<&str> = [(CAP_BPF, "CAP_BPF"), (CAP_PERFMON, "CAP_PERFMON")]
+        .into_iter()
+        .filter(|(cap, _)| !has(*cap))
+        .map(|(_, name)| name)
+        .collect();
+    Err(LoadError::Privileges {
+        missing: missing.join(" and "),
+    })
+}
+
+pub struct Options {
+    /// Report only signals aimed at processes added with [`Tracer::watch`].
+    pub filter_targets: bool,
+    /// See [`Config::wakeup_bytes`].
+    pub wakeup_bytes: u64,
+}
+
+pub struct Tracer {
+    // Keeps programs and links alive.
+    _ebpf: Ebpf,
+    ring: Option<RingBuf<MapData>>,
+    dropped: PerCpuArray<MapData, u64>,
+    targets: HashMap<MapData, u32, u32>,
+    /// Hooks that could not be attached on this kernel, each with the reason.
+    pub warnings: Vec<String>,
+}
+
+/// BTF tracepoints the tracer cannot work without.
+const BTF_HOOKS: [(&str, &str); 4] = [
+    ("signal_generate", "signal"),
+    ("sched_process_fork", "sched"),
+    ("sched_process_exec", "sched"),
+    ("sched_process_exit", "sched"),
+];
+
+impl Tracer {
+    pub fn load(options: &Options) -> Result<Self, LoadError> {
+        check_privileges()?;
+        raise_memlock_limit();
+        let tracefs_root = tracefs::ensure_mounted()?;
+        for (event, group) in BTF_HOOKS {
+            let path: PathBuf = tracefs_root.join("events").join(group).join(event);
+            if !path.exists() {
+                return Err(LoadError::MissingTracepoint {
+                    what: format!("{group}:{event}"),
+                    path: path.display().to_string(),
+                });
+            }
+        }
+        let btf = Btf::from_sys_fs().map_err(|e| LoadError::NoBtf(chain(&e)))?;
+        let (layouts, mut warnings) = tracefs::syscall_layouts(&tracefs_root);
+        let config = Config {
+            filter_targets: u32::from(options.filter_targets),
+            self_pid: std::process::id(),
+            wakeup_bytes: options.wakeup_bytes,
+        };
+        let mut ebpf = EbpfLoader::new()
+            .btf(Some(&btf))
+            .override_global("CONFIG", &config, true)
+            .override_global("LAYOUTS", &layouts, true)
+            .load(EBPF_OBJECT)
+            .map_err(|e| LoadError::Object(chain(&e)))?;
+
+        for (event, _) in BTF_HOOKS {
+            let program: &mut BtfTracePoint = program(&mut ebpf, event)?;
+            program.load(event, &btf).map_err(|e| LoadError::Program {
+                program: event.to_owned(),
+                reason: chain(&e),
+            })?;
+            program.attach().map_err(|e| LoadError::Attach {
+                program: event.to_owned(),
+                reason: chain(&e),
+            })?;
+        }
+        attach_syscalls(&mut ebpf, &layouts, &mut warnings)?;
+
+        let ring = take_map(&mut ebpf, "EVENTS")?;
+        let dropped = take_map(&mut ebpf, "DROPPED")?;
+        let targets = take_map(&mut ebpf, "TARGETS")?;
+        Ok(Self {
+            _ebpf: ebpf,
+            ring: Some(ring),
+            dropped,
+            targets,
+            warnings,
+        })
+    }
+
+    /// The ring buffer records arrive in; the reader owns it (once).
+    pub fn take_ring(&mut self) -> Option<RingBuf<MapData>> {
+        self.ring.take()
+    }
+
+    /// Adds a process to the in-kernel target filter.
+    pub fn watch(&mut self, pid: u32) -> Result<(), LoadError> {
+        self.targets
+            .insert(pid, 1, 0)
+            .map_err(|e| LoadError::Map("TARGETS", chain(&e)))
+    }
+
+    /// Records dropped so far, summed over CPUs, indexed by record kind.
+    pub fn dropped(&self) -> Result<[u64; 8], LoadError> {
+        let mut totals = [0u64; 8];
+        for (index, total) in totals.iter_mut().enumerate() {
+            let values = self
+                .dropped
+                .get(&(index as u32), 0)
+                .map_err(|e| LoadError::Map("DROPPED", chain(&e)))?;
+            *total = values.iter().sum();
+        }
+        Ok(totals)
+    }
+}
+
+/// Record kind names, as lost reports show them.
+pub fn kind_name(record_kind: usize) -> &'static str {
+    match record_kind as u32 {
+        kind::SIGNAL => "signal",
+        kind::FAILED_SEND => "failed_send",
+        kind::EXEC => "exec",
+        kind::FORK => "fork",
+        kind::EXIT => "exit",
+        _ => "other",
+    }
+}
+
+fn program<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, LoadError>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program>,
+{
+    let missing = || LoadError::Program {
+        program: name.to_owned(),
+        reason: "not in the embedded object (build mismatch)".to_owned(),
+    };
+    let program = ebpf.program_mut(name).ok_or_else(missing)?;
+    program.try_into().map_err(|_| missing())
+}
+
+fn take_map<T>(ebpf: &mut Ebpf, name: &'static str) -> Result<T, LoadError>
+where
+    T: TryFrom<aya::maps::Map>,
+    <T as TryFrom<aya::maps::Map>>::Error: std::error::Error,
+{
+    let map = ebpf
+        .take_map(name)
+        .ok_or_else(|| LoadError::Map(name, "not in the embedded object".to_owned()))?;
+    T::try_from(map).map_err(|e| LoadError::Map(name, chain(&e)))
+}
+
+/// Attaches sys_enter/sys_exit of each kill-family syscall whose format files were
+/// readable. A syscall this kernel lacks (pidfd_send_signal before 5.1) costs only the
+/// "what was asked" detail for that syscall, so it is a warning, not an error.
+fn attach_syscalls(
+    ebpf: &mut Ebpf,
+    layouts: &SyscallLayouts,
+    warnings: &mut Vec<String>,
+) -> Result<(), LoadError> {
+    for (which, name) in tracefs::SYSCALLS {
+        let layout: &SyscallLayout = &layouts.0[(which - 1) as usize];
+        if layout.sig == SyscallLayout::ABSENT {
+            continue;
+        }
+        for phase in ["enter", "exit"] {
+            let event = format!("sys_{phase}_{name}");
+            let program: &mut TracePoint = program(ebpf, &event)?;
+            let result = program
+                .load()
+                .map_err(|e| chain(&e))
+                .and_then(|()| program.attach("syscalls", &event).map_err(|e| chain(&e)));
+            if let Err(reason) = result {
+                warnings.push(format!("syscalls:{event}: {reason}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; newer ones ignore it.
+fn raise_memlock_limit() {
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: plain syscall with a valid pointer; failure only matters on old kernels,
+    // where the load error that follows says so.
+    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
+}

@@ -1,0 +1,289 @@
+//! What sigwho prints: one report per signal, exit or loss, as JSON lines or text.
+//! The JSON schema is documented in docs/json-schema.md; keep the two in step.
+
+use std::{collections::BTreeMap, fmt::Write as _};
+
+use serde::Serialize;
+
+use crate::lineage::ProcKey;
+
+/// One ancestor in a sender's or target's chain.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AncestorReport {
+    pub pid: u32,
+    pub comm: String,
+    pub exe: Option<String>,
+    pub argv: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ProcessReport {
+    pub pid: u32,
+    pub tid: u32,
+    pub comm: String,
+    pub exe: Option<String>,
+    pub argv: Vec<String>,
+    pub uid: Option<u32>,
+    /// RFC 3339; with the kernel's nanoseconds when known, else /proc's clock ticks.
+    pub start_time: Option<String>,
+    pub ancestry: Vec<AncestorReport>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SignalReport {
+    pub event: &'static str,
+    pub time: String,
+    pub signal: String,
+    pub signo: i32,
+    /// The syscall that sent it, or "kernel".
+    pub origin: &'static str,
+    /// si_code by name.
+    pub code: String,
+    /// The syscall's target argument (pid, negative process group, tgid, tid or pidfd).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested: Option<i64>,
+    /// What the requested target means: "process", "process_group", "own_process_group",
+    /// "all", "thread" or "pidfd".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<&'static str>,
+    /// tgkill/rt_tgsigqueueinfo: the thread asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_tid: Option<i64>,
+    /// pidfd_send_signal: the process the pidfd referred to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_pid: Option<i64>,
+    /// The call as it was made, e.g. `kill(-4242, SIGTERM)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call: Option<String>,
+    /// "delivered", "ignored", "already_pending", "overflow", "info_lost" or "failed".
+    pub result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errno: Option<String>,
+    /// si_value (as an int) of a queued or timer signal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<i64>,
+    /// Faulting address of SIGSEGV/SIGBUS/SIGILL/SIGFPE/SIGTRAP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault_addr: Option<String>,
+    /// Sent to the whole process (thread group) rather than one thread.
+    pub group: bool,
+    pub sender: ProcessReport,
+    /// Absent only for a failed attempt whose target could not be resolved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<ProcessReport>,
+    #[serde(skip)]
+    pub keys: ReportKeys,
+}
+
+/// Identities behind a report, for filtering; not printed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportKeys {
+    pub sender: Option<ProcKey>,
+    pub target: Option<ProcKey>,
+    pub request: tracer_ebpf::Request,
+    pub time_ns: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ExitReport {
+    pub event: &'static str,
+    pub time: String,
+    pub pid: u32,
+    pub comm: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signo: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub core_dumped: Option<bool>,
+    #[serde(skip)]
+    pub key: Option<ProcKey>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LostReport {
+    pub event: &'static str,
+    pub time: String,
+    /// Records the kernel could not queue since the previous lost report.
+    pub count: u64,
+    /// The same, by record kind ("signal", "failed_send", "exec", "fork", "exit").
+    pub by_kind: BTreeMap<&'static str, u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    Signal(Box<SignalReport>),
+    Exit(ExitReport),
+    Lost(LostReport),
+}
+
+impl Report {
+    pub fn to_json(&self) -> String {
+        let json = match self {
+            Report::Signal(r) => serde_json::to_string(r),
+            Report::Exit(r) => serde_json::to_string(r),
+            Report::Lost(r) => serde_json::to_string(r),
+        };
+        // Serializing these plain structs cannot fail.
+        json.unwrap_or_default()
+    }
+
+    pub fn to_text(&self) -> String {
+        match self {
+            Report::Signal(r) => signal_text(r),
+            Report::Exit(r) => exit_text(r),
+            Report::Lost(r) => format!(
+                "{} LOST {} record(s): the ring buffer was full ({})\n",
+                r.time,
+                r.count,
+                r.by_kind
+                    .iter()
+                    .map(|(kind, n)| format!("{kind} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
+/// Shell-like quoting so that an argv reads unambiguously on one line.
+pub fn shell_join(argv: &[String]) -> String {
+    argv.iter()
+        .map(|arg| {
+            let plain = !arg.is_empty()
+                && arg
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+            if plain {
+                arg.clone()
+            } else {
+                format!("'{}'", arg.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn process_line(p: &ProcessReport) -> String {
+    let mut line = format!("pid {} ({})", p.pid, p.comm);
+    if p.tid != p.pid {
+        let _ = write!(line, " thread {}", p.tid);
+    }
+    if let Some(uid) = p.uid {
+        let _ = write!(line, " uid {uid}");
+    }
+    if let Some(exe) = &p.exe {
+        let _ = write!(line, " exe {exe}");
+    }
+    line
+}
+
+fn ancestry_lines(out: &mut String, ancestry: &[AncestorReport]) {
+    for (depth, a) in ancestry.iter().enumerate() {
+        let indent = "  ".repeat(depth);
+        let argv = if a.argv.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", shell_join(&a.argv))
+        };
+        let _ = writeln!(out, "      {indent}<- {} ({}){argv}", a.pid, a.comm);
+    }
+}
+
+fn signal_text(r: &SignalReport) -> String {
+    let mut out = String::new();
+    let how = match (&r.call, r.origin) {
+        (Some(call), _) => call.clone(),
+        (None, origin) => origin.to_owned(),
+    };
+    let result = match &r.errno {
+        Some(errno) => format!("{} ({errno})", r.result),
+        None => r.result.to_owned(),
+    };
+    let _ = writeln!(
+        out,
+        "{} {} ({}) {} [{}] {}",
+        r.time, r.signal, r.signo, how, r.code, result
+    );
+    if let Some(value) = r.value {
+        let _ = writeln!(out, "  value:  {value}");
+    }
+    if let Some(addr) = &r.fault_addr {
+        let _ = writeln!(out, "  fault address: {addr}");
+    }
+    let _ = writeln!(out, "  sender: {}", process_line(&r.sender));
+    if !r.sender.argv.is_empty() {
+        let _ = writeln!(out, "    argv: {}", shell_join(&r.sender.argv));
+    }
+    ancestry_lines(&mut out, &r.sender.ancestry);
+    if let Some(target) = &r.target {
+        let _ = writeln!(out, "  target: {}", process_line(target));
+        if !target.argv.is_empty() {
+            let _ = writeln!(out, "    argv: {}", shell_join(&target.argv));
+        }
+        ancestry_lines(&mut out, &target.ancestry);
+    }
+    out
+}
+
+fn exit_text(r: &ExitReport) -> String {
+    match (r.exit_code, &r.signal) {
+        (Some(code), _) => format!(
+            "{} EXIT pid {} ({}) exited with code {code}\n",
+            r.time, r.pid, r.comm
+        ),
+        (None, Some(signal)) => format!(
+            "{} EXIT pid {} ({}) was killed by {signal} ({}){}\n",
+            r.time,
+            r.pid,
+            r.comm,
+            r.signo.unwrap_or_default(),
+            if r.core_dumped == Some(true) {
+                ", core dumped"
+            } else {
+                ""
+            }
+        ),
+        (None, None) => format!("{} EXIT pid {} ({})\n", r.time, r.pid, r.comm),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_only_what_needs_it() {
+        let argv: Vec<String> = ["kill", "-TERM", "-4242", "a b", "it's", ""]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(shell_join(&argv), r"kill -TERM -4242 'a b' 'it'\''s' ''");
+    }
+
+    #[test]
+    fn exit_text_names_signal_and_core() {
+        let report = ExitReport {
+            event: "exit",
+            time: "T".into(),
+            pid: 7,
+            comm: "x".into(),
+            exit_code: None,
+            signal: Some("SIGSEGV".into()),
+            signo: Some(11),
+            core_dumped: Some(true),
+            key: None,
+        };
+        assert_eq!(
+            Report::Exit(report.clone()).to_text(),
+            "T EXIT pid 7 (x) was killed by SIGSEGV (11), core dumped\n"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&Report::Exit(report).to_json()).unwrap();
+        assert_eq!(json["event"], "exit");
+        assert_eq!(json["signal"], "SIGSEGV");
+        assert_eq!(json["core_dumped"], true);
+        assert!(json.get("exit_code").is_none());
+    }
+}

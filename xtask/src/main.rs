@@ -1,0 +1,121 @@
+//! `cargo xtask`: the project's developer tasks, so that a fresh machine needs nothing but
+//! cargo to build, run and test sigwho (see ../shared/TOOLCHAIN.md for why the eBPF
+//! toolchain is not the usual one).
+//!
+//! xtask's own messages go to stderr: stdout belongs to the programs it runs (sigwho's
+//! output may be piped, and CI reads cargo test's summary lines).
+
+mod cargo;
+mod setup;
+
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use clap::{Parser, Subcommand};
+
+use crate::cargo::Workspace;
+
+/// Developer tasks for sigwho.
+#[derive(Parser)]
+#[command(bin_name = "cargo xtask", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install what is missing to build the eBPF side (Debian packages, the `debian`
+    /// rustup toolchain, bpf-linker). Does nothing slow when everything is present.
+    Setup,
+    /// Run setup, then build every binary of the workspace.
+    Build {
+        /// Build with the release profile.
+        #[arg(long)]
+        release: bool,
+    },
+    /// Run setup, build sigwho and run it with the given arguments.
+    ///
+    /// Exits with sigwho's exit status (128+N when it is killed by signal N).
+    Run {
+        /// Build and run the debug profile instead of release.
+        #[arg(long)]
+        debug: bool,
+        /// Arguments for sigwho, after `--` (e.g. `-- --target-pid 1234`).
+        #[arg(last = true, value_name = "ARGS")]
+        args: Vec<String>,
+    },
+    /// Run setup, build every binary (debug) and run every test. Must run as root.
+    Test {
+        /// Extra arguments for `cargo test`, after `--` (e.g. `-- --nocapture`).
+        #[arg(last = true, value_name = "EXTRA")]
+        extra: Vec<String>,
+    },
+    /// Run the benchmarks.
+    Bench,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(command: Command) -> Result<ExitCode> {
+    setup::put_cargo_bin_on_path();
+    let ws = Workspace::locate()?;
+    match command {
+        Command::Setup => {
+            setup::run()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Build { release } => {
+            setup::run()?;
+            let mut build = ws.cargo(["build", "--workspace", "--bins"]);
+            if release {
+                build.arg("--release");
+            }
+            cargo::run_step(&mut build)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { debug, args } => {
+            setup::run()?;
+            let profile = if debug { "debug" } else { "release" };
+            let mut build = ws.cargo(["build", "-p", "tracer", "--bin", "sigwho"]);
+            if !debug {
+                build.arg("--release");
+            }
+            cargo::run_step(&mut build)?;
+            let bin = ws.target_dir()?.join(profile).join("sigwho");
+            let mut sigwho = std::process::Command::new(&bin);
+            sigwho.args(&args);
+            cargo::run_final(&mut sigwho)
+        }
+        Command::Test { extra } => {
+            // Checked before setup and the build, so a non-root run fails in a second
+            // rather than after minutes of compiling.
+            if !setup::is_root()? {
+                bail!("cargo xtask test must run as root (the tests load eBPF programs)");
+            }
+            setup::run()?;
+            // The integration tests run the real binaries from target/debug, which
+            // `cargo test` alone would not (re)build.
+            cargo::run_step(&mut ws.cargo(["build", "--workspace", "--bins"]))?;
+            let debug_dir = ws.target_dir()?.join("debug");
+            let mut test = ws.cargo(["test", "--workspace"]);
+            test.args(&extra)
+                .env("SIGWHO_BIN", debug_dir.join("sigwho"))
+                .env("SIGWHO_TESTPROC", debug_dir.join("sigwho-testproc"));
+            cargo::run_final(&mut test)
+        }
+        Command::Bench => {
+            eprintln!("benchmarks are not written yet (issue 6)");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

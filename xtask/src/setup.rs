@@ -1,0 +1,193 @@
+//! `cargo xtask setup`: the steps of ../shared/TOOLCHAIN.md, each checked first so that a
+//! machine that has everything pays only for three quick queries.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+use crate::cargo::{run_step, show};
+
+/// Debian's rustc ships core's sources (for `-Z build-std=core` on the BPF target) and
+/// LLVM 22, which bpf-linker must link against; clang-22 and libbpf-dev build the CO-RE
+/// shim in tracer-ebpf/shim.
+const DEBIAN_PACKAGES: &[&str] = &[
+    "rustc-web",
+    "cargo-web",
+    "rust-web-src",
+    "llvm-22-dev",
+    "libzstd-dev",
+    "zlib1g-dev",
+    "libxml2-dev",
+    "clang-22",
+    "libbpf-dev",
+];
+
+/// tracer/build.rs builds the eBPF crate with `cargo +debian`.
+const TOOLCHAIN: &str = "debian";
+
+pub fn run() -> Result<()> {
+    debian_packages()?;
+    rustup_toolchain()?;
+    bpf_linker()?;
+    Ok(())
+}
+
+fn debian_packages() -> Result<()> {
+    let missing = missing_packages()?;
+    if missing.is_empty() {
+        eprintln!(
+            "setup: Debian packages: all {} present",
+            DEBIAN_PACKAGES.len()
+        );
+        return Ok(());
+    }
+    if !is_root()? {
+        bail!(
+            "Debian packages missing: {}; run as root so that setup can install them",
+            missing.join(" ")
+        );
+    }
+    eprintln!("setup: Debian packages: installing {}", missing.join(" "));
+    run_step(apt_get().arg("update"))?;
+    run_step(
+        apt_get()
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(&missing),
+    )?;
+    eprintln!("setup: Debian packages: installed {}", missing.join(" "));
+    Ok(())
+}
+
+fn missing_packages() -> Result<Vec<&'static str>> {
+    // One dpkg-query for all packages; it exits non-zero when any is unknown, so its
+    // status says nothing and only the printed lines count.
+    let mut query = Command::new("dpkg-query");
+    query
+        .args(["-W", "-f=${Package} ${Status}\\n"])
+        .args(DEBIAN_PACKAGES)
+        .stderr(Stdio::null());
+    let out = query.output().with_context(|| {
+        format!(
+            "could not run {} (the build recipe needs Debian 12 with apt)",
+            show(&query)
+        )
+    })?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let installed: HashSet<&str> = stdout
+        .lines()
+        .filter_map(|line| line.split_once(' '))
+        .filter(|(_, status)| *status == "install ok installed")
+        .map(|(package, _)| package)
+        .collect();
+    Ok(DEBIAN_PACKAGES
+        .iter()
+        .copied()
+        .filter(|package| !installed.contains(package))
+        .collect())
+}
+
+fn apt_get() -> Command {
+    let mut cmd = Command::new("apt-get");
+    cmd.env("DEBIAN_FRONTEND", "noninteractive");
+    cmd
+}
+
+fn rustup_toolchain() -> Result<()> {
+    let mut list = Command::new("rustup");
+    list.args(["toolchain", "list"]);
+    let out = list
+        .output()
+        .with_context(|| format!("could not run {} (is rustup installed?)", show(&list)))?;
+    if !out.status.success() {
+        bail!("{} failed ({})", show(&list), out.status);
+    }
+    // Lines read `NAME [(active, default)] [PATH]`: compare the whole first word, so a
+    // toolchain such as `debian-old` does not count.
+    let linked = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|line| line.split_whitespace().next() == Some(TOOLCHAIN));
+    if linked {
+        eprintln!("setup: rustup toolchain `{TOOLCHAIN}`: already linked");
+        return Ok(());
+    }
+    run_step(Command::new("rustup").args(["toolchain", "link", TOOLCHAIN, "/usr"]))?;
+    eprintln!("setup: rustup toolchain `{TOOLCHAIN}`: linked to /usr");
+    Ok(())
+}
+
+fn bpf_linker() -> Result<()> {
+    if let Some(version) = bpf_linker_version() {
+        eprintln!("setup: bpf-linker: already installed ({version})");
+        return Ok(());
+    }
+    eprintln!("setup: bpf-linker: installing from crates.io (takes a minute or two)");
+    let mut install = Command::new("cargo");
+    install
+        .args(["install", "bpf-linker", "--no-default-features"])
+        .args(["--features", "llvm-22"])
+        // Without it bpf-linker's build looks for LLVM in /usr/lib64 and fails with
+        // "unable to find library -lLLVM".
+        .env("LLVM_PREFIX", "/usr/lib/llvm-22")
+        // bpf-linker is a host tool: build it with the default rustup toolchain, not the
+        // one this xtask happens to run under, nor in bootstrap mode.
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("RUSTC")
+        .env_remove("RUSTC_BOOTSTRAP")
+        // Outside the workspace, so its .cargo/config.toml cannot reach this build.
+        .current_dir(std::env::temp_dir());
+    run_step(&mut install)?;
+    let version = bpf_linker_version()
+        .context("bpf-linker was installed but `bpf-linker --version` still fails")?;
+    eprintln!("setup: bpf-linker: installed ({version})");
+    Ok(())
+}
+
+fn bpf_linker_version() -> Option<String> {
+    let out = Command::new("bpf-linker")
+        .arg("--version")
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Puts cargo's bin directory (where `cargo install` puts bpf-linker) on PATH for every
+/// child: rustc finds bpf-linker only through PATH, and a fresh shell that has not
+/// sourced ~/.cargo/env would not have it.
+pub fn put_cargo_bin_on_path() {
+    let Some(cargo_bin) = cargo_home().map(|home| home.join("bin")) else {
+        return;
+    };
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    if std::env::split_paths(&path).any(|dir| dir == cargo_bin) {
+        return;
+    }
+    let joined =
+        std::env::join_paths(std::iter::once(cargo_bin).chain(std::env::split_paths(&path)));
+    if let Ok(joined) = joined {
+        // SAFETY: called at the start of main, before xtask starts any thread.
+        unsafe { std::env::set_var("PATH", joined) };
+    }
+}
+
+fn cargo_home() -> Option<PathBuf> {
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))
+}
+
+/// The effective uid, read from /proc so that xtask needs no libc binding for one call.
+pub fn is_root() -> Result<bool> {
+    let status =
+        std::fs::read_to_string("/proc/self/status").context("could not read /proc/self/status")?;
+    let euid = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1))
+        .context("no effective uid in /proc/self/status")?;
+    Ok(euid == "0")
+}
