@@ -49,7 +49,12 @@ struct pid {
 } __attribute__((preserve_access_index));
 
 // include/linux/fs.h, include/linux/fdtable.h
+struct inode {
+	void *i_private;
+} __attribute__((preserve_access_index));
+
 struct file {
+	struct inode *f_inode;
 	void *private_data;
 } __attribute__((preserve_access_index));
 
@@ -141,8 +146,10 @@ __attribute__((noinline)) __u64 sw_bprm_filename(__u64 bprm)
 }
 
 // The pid (in the initial pid namespace) that file descriptor `fd` of task `t` refers
-// to, if it is a pidfd (pidfd files keep their struct pid in private_data). Callers only
-// trust the answer when pidfd_send_signal accepted the fd.
+// to, if it is a pidfd. Since 6.9 pidfds live on pidfs, which keeps the struct pid in
+// the inode's i_private (fs/pidfs.c, pidfd_pid()); before that the file's private_data
+// held it (kernel/pid.c) and the shared anonymous inode's i_private is NULL. Callers
+// only trust the answer when pidfd_send_signal accepted the fd.
 __attribute__((noinline)) __s32 sw_pidfd_pid(__u64 t, __s32 fd)
 {
 	struct fdtable *fdt = BPF_CORE_READ(TASK(t), files, fdt);
@@ -155,7 +162,9 @@ __attribute__((noinline)) __s32 sw_pidfd_pid(__u64 t, __s32 fd)
 	fds = BPF_CORE_READ(fdt, fd);
 	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
 		return 0;
-	pid = BPF_CORE_READ(file, private_data);
+	pid = BPF_CORE_READ(file, f_inode, i_private);
+	if (!pid)
+		pid = BPF_CORE_READ(file, private_data);
 	if (!pid)
 		return 0;
 	return BPF_CORE_READ(pid, numbers[0].nr);

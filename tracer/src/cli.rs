@@ -19,7 +19,7 @@ use clap::Parser;
 pub struct Cli {
     /// Process to watch: every signal reaching any of its threads is reported until it
     /// exits, then how it ended.
-    #[arg(long, value_name = "PID", value_parser = parse_pid)]
+    #[arg(long, value_name = "PID", value_parser = parse_pid, allow_hyphen_values = true)]
     pub target_pid: Option<u32>,
 
     /// Print one JSON object per line instead of text (schema: docs/json-schema.md).

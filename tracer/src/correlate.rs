@@ -31,6 +31,18 @@ pub fn syscall_name(which: u32) -> &'static str {
     }
 }
 
+/// The syscall the sender was in; "kernel" when the kernel made the signal; "user" when
+/// the siginfo says a process sent it (SI_USER, SI_QUEUE, SI_TKILL filled in by
+/// kill-family syscalls) but no hooked syscall was running: a hook missing on this
+/// kernel, or a path sigwho does not know.
+pub fn signal_origin(ev: &SignalEvent) -> &'static str {
+    if ev.request.syscall != syscall::NONE {
+        return syscall_name(ev.request.syscall);
+    }
+    let from_user = ev.flags & signal_flags::NO_SIGINFO == 0 && matches!(ev.code, 0 | -1 | -6);
+    if from_user { "user" } else { "kernel" }
+}
+
 /// TRACE_SIGNAL_* (include/trace/events/signal.h).
 pub fn result_name(result: i32) -> &'static str {
     match result {
@@ -228,7 +240,7 @@ impl Correlator {
             time: self.time(ev.header.time_ns),
             signal: signal_label(ev.sig),
             signo: ev.sig,
-            origin: syscall_name(request.syscall),
+            origin: signal_origin(ev),
             code: si_code_name(ev.sig, ev.code),
             requested: from_syscall.then_some(request.arg0),
             scope: request_scope(request),

@@ -130,8 +130,10 @@ mod tests {
     #[test]
     fn rejects_unknown_and_short_records() {
         assert_eq!(decode(&[1, 2, 3]), Err(DecodeError::Short(3)));
-        let mut header = EventHeader::default();
-        header.kind = 99;
+        let header = EventHeader {
+            kind: 99,
+            ..EventHeader::default()
+        };
         assert_eq!(
             decode(&as_bytes(&header)),
             Err(DecodeError::UnknownKind(99))

@@ -303,12 +303,11 @@ impl ProcessTable {
             .collect();
         // Ancestors that were never seen (lost records) still get an entry with a name.
         for ancestor in &chain {
-            if !self.procs.contains_key(&ancestor.key) {
-                if let Some(snap) =
+            if !self.procs.contains_key(&ancestor.key)
+                && let Some(snap) =
                     procfs::read_process_if(ancestor.key.pid, ancestor.key.start_ticks)
-                {
-                    self.insert_snapshot(&snap);
-                }
+            {
+                self.insert_snapshot(&snap);
             }
         }
         if let Some(process) = self.procs.get_mut(&key) {
