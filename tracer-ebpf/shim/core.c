@@ -74,6 +74,8 @@ struct linux_binprm {
 
 // include/linux/sched.h
 struct task_struct {
+	unsigned int flags;
+	struct pid *thread_pid;
 	int pid;
 	int tgid;
 	struct task_struct *real_parent;
@@ -168,4 +170,34 @@ __attribute__((noinline)) __s32 sw_pidfd_pid(__u64 t, __s32 fd)
 	if (!pid)
 		return 0;
 	return BPF_CORE_READ(pid, numbers[0].nr);
+}
+
+// PF_EXITING (include/linux/sched.h) has been 0x4 since 2.6; the flags word is read
+// through CO-RE.
+#define SW_PF_EXITING 0x00000004
+
+__attribute__((noinline)) __u32 sw_task_exiting(__u64 t)
+{
+	return (BPF_CORE_READ(TASK(t), flags) & SW_PF_EXITING) ? 1 : 0;
+}
+
+// The process's id in its own pid namespace: numbers[level] of the leader's struct pid
+// (include/linux/pid.h; level 0 is the initial namespace).
+__attribute__((noinline)) __u32 sw_task_ns_pid(__u64 t)
+{
+	struct pid *pid = BPF_CORE_READ(TASK(t), group_leader, thread_pid);
+	unsigned int level;
+	int nr = 0;
+	char *slot;
+
+	if (!pid)
+		return 0;
+	level = BPF_CORE_READ(pid, level);
+	if (level > 32)
+		return 0;
+	slot = (char *)pid + bpf_core_field_offset(struct pid, numbers) +
+	       level * bpf_core_type_size(struct upid) + bpf_core_field_offset(struct upid, nr);
+	if (bpf_probe_read_kernel(&nr, sizeof(nr), slot))
+		return 0;
+	return nr;
 }

@@ -17,6 +17,9 @@ pub const ARGS_LEN: usize = 1024;
 pub const PATH_LEN: usize = 256;
 /// Ring buffer size; a power of two and a multiple of the page size.
 pub const RING_BYTES: u32 = 8 << 20;
+/// Links of a cause chain captured in the kernel with a signal: the sender had received
+/// a signal, whose sender had received one, ...
+pub const CAUSE_DEPTH: usize = 4;
 /// Capacity of the target filter map.
 pub const MAX_TARGETS: u32 = 4096;
 
@@ -32,6 +35,8 @@ pub mod kind {
     pub const FORK: u32 = 4;
     /// [`super::ExitEvent`]: `sched:sched_process_exit` of a process's last thread.
     pub const EXIT: u32 = 5;
+    /// [`super::OomVictimEvent`]: `oom:mark_victim`, the OOM killer chose a process.
+    pub const OOM_VICTIM: u32 = 6;
 }
 
 /// Which kill-family syscall a [`Request`] comes from. Zero means none: the kernel itself
@@ -92,6 +97,38 @@ pub struct TaskRef {
     pub ppid: u32,
     /// The thread's name.
     pub comm: [u8; COMM_LEN],
+    /// Process id as seen in the process's own pid namespace (equal to `pid` outside
+    /// containers).
+    pub ns_pid: u32,
+    /// Bits from [`task_flags`].
+    pub flags: u32,
+}
+
+/// Flags in [`TaskRef::flags`].
+pub mod task_flags {
+    /// The task was exiting (PF_EXITING): signals it "sends" then are the kernel's
+    /// (parent-death signal, SIGCHLD, pid-namespace teardown).
+    pub const EXITING: u32 = 1;
+}
+
+/// A signal a process received, kept in the kernel per receiving process so that the
+/// next signal it sends can carry the chain of causes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cause {
+    pub time_ns: u64,
+    /// Start of the process that received it (to check the entry is not a previous
+    /// process with the same pid).
+    pub receiver_start_ns: u64,
+    pub sender_pid: u32,
+    pub sender_tid: u32,
+    pub sender_start_ns: u64,
+    pub sig: i32,
+    pub code: i32,
+    /// The kill-family syscall it came through ([`syscall`]), or 0.
+    pub syscall: u32,
+    pub sender_uid: u32,
+    pub sender_comm: [u8; COMM_LEN],
 }
 
 /// One generation of an ancestry chain.
@@ -156,6 +193,21 @@ pub struct SignalEvent {
     pub ancestry_len: u32,
     pub _pad: u32,
     pub sender_ancestry: [Ancestor; ANCESTRY_DEPTH],
+    /// Valid entries in `causes`, nearest first: the signal the sender had received
+    /// most recently (if it still was the same process), then what its sender had
+    /// received, and so on. Userspace applies the time window.
+    pub cause_len: u32,
+    pub _pad2: u32,
+    pub causes: [Cause; CAUSE_DEPTH],
+}
+
+/// `oom:mark_victim`: the OOM killer picked a process (just after it sent SIGKILL).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OomVictimEvent {
+    pub header: EventHeader,
+    pub pid: u32,
+    pub _pad: u32,
 }
 
 /// A kill-family syscall that failed (EPERM, ESRCH, EINVAL, ...), so no signal was
@@ -250,6 +302,9 @@ pub struct Config {
     /// records wait for the reader's next timer tick. Zero wakes the reader on every
     /// record.
     pub wakeup_bytes: u64,
+    /// Offset of `pid` in the `oom:mark_victim` record (from its tracefs format file).
+    pub oom_pid_offset: u32,
+    pub _pad: u32,
 }
 
 #[cfg(feature = "user")]
@@ -262,8 +317,10 @@ mod pod {
 }
 
 // Sizes are part of the kernel/userspace contract; a change must be deliberate.
-const _: () = assert!(core::mem::size_of::<TaskRef>() == 40);
+const _: () = assert!(core::mem::size_of::<TaskRef>() == 48);
+const _: () = assert!(core::mem::size_of::<Cause>() == 64);
 const _: () = assert!(core::mem::size_of::<Ancestor>() == 32);
 const _: () = assert!(core::mem::size_of::<Request>() == 32);
-const _: () = assert!(core::mem::size_of::<SignalEvent>() == 16 + 48 + 80 + 32 + 8 + 256);
-const _: () = assert!(core::mem::size_of::<ExitEvent>() == 64);
+const _: () =
+    assert!(core::mem::size_of::<SignalEvent>() == 16 + 48 + 96 + 32 + 8 + 256 + 8 + 4 * 64);
+const _: () = assert!(core::mem::size_of::<ExitEvent>() == 72);

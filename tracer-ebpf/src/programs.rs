@@ -16,9 +16,10 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, TracePointContext},
 };
 use tracer_ebpf::{
-    ANCESTRY_DEPTH, ARGS_LEN, Ancestor, COMM_LEN, Config, EventHeader, ExecEvent, ExitEvent,
-    FailedSendEvent, ForkEvent, MAX_TARGETS, PATH_LEN, RING_BYTES, Request, SignalEvent,
-    SyscallLayout, SyscallLayouts, TaskRef, exec_flags, kind, signal_flags, syscall,
+    ANCESTRY_DEPTH, ARGS_LEN, Ancestor, CAUSE_DEPTH, COMM_LEN, Cause, Config, EventHeader,
+    ExecEvent, ExitEvent, FailedSendEvent, ForkEvent, MAX_TARGETS, OomVictimEvent, PATH_LEN,
+    RING_BYTES, Request, SignalEvent, SyscallLayout, SyscallLayouts, TaskRef, exec_flags, kind,
+    signal_flags, syscall, task_flags,
 };
 
 unsafe extern "C" {
@@ -34,6 +35,8 @@ unsafe extern "C" {
     fn sw_task_arg_end(task: u64) -> u64;
     fn sw_bprm_filename(bprm: u64) -> u64;
     fn sw_pidfd_pid(task: u64, fd: i32) -> i32;
+    fn sw_task_exiting(task: u64) -> u32;
+    fn sw_task_ns_pid(task: u64) -> u32;
 }
 
 #[unsafe(no_mangle)]
@@ -41,6 +44,8 @@ static CONFIG: Config = Config {
     filter_targets: 0,
     self_pid: 0,
     wakeup_bytes: 0,
+    oom_pid_offset: u32::MAX,
+    _pad: 0,
 };
 
 const NO_LAYOUT: SyscallLayout = SyscallLayout {
@@ -69,6 +74,10 @@ static INFLIGHT: LruHashMap<u32, Request> = LruHashMap::with_max_entries(16384, 
 /// from the same process skip the chain walk, which is most of a record's cost.
 #[map]
 static SENDERS_SEEN: LruHashMap<u32, u64> = LruHashMap::with_max_entries(16384, 0);
+
+/// The last meaningful signal each process received (by pid), for cause chains.
+#[map]
+static RECEIVED: LruHashMap<u32, Cause> = LruHashMap::with_max_entries(16384, 0);
 
 /// Records that did not fit in the ring buffer, per CPU, indexed by record kind.
 #[map]
@@ -130,6 +139,13 @@ unsafe fn write_task(dst: *mut TaskRef, task: u64) {
         let parent = sw_task_real_parent(task);
         addr_of_mut!((*dst).ppid).write(if parent == 0 { 0 } else { sw_task_tgid(parent) });
         read_comm(addr_of_mut!((*dst).comm).cast(), task);
+        addr_of_mut!((*dst).ns_pid).write(sw_task_ns_pid(task));
+        let flags = if sw_task_exiting(task) != 0 {
+            task_flags::EXITING
+        } else {
+            0
+        };
+        addr_of_mut!((*dst).flags).write(flags);
     }
 }
 
@@ -252,11 +268,14 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     let cfg = config();
 
     let target_pid = unsafe { sw_task_tgid(target_task) };
+    let sender_task = unsafe { bpf_get_current_task() };
+    let sender_pid = unsafe { sw_task_tgid(sender_task) };
+    if is_meaningful(sig, result) && sender_pid != target_pid {
+        unsafe { remember_received(sig, info, target_task, target_pid, sender_task, sender_pid) };
+    }
     if cfg.filter_targets != 0 && !is_target(target_pid) {
         return Ok(0);
     }
-    let sender_task = unsafe { bpf_get_current_task() };
-    let sender_pid = unsafe { sw_task_tgid(sender_task) };
     if cfg.filter_targets == 0 && (target_pid == cfg.self_pid || sender_pid == cfg.self_pid) {
         return Ok(0);
     }
@@ -318,9 +337,93 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
         }
         addr_of_mut!((*ev).ancestry_len).write(len);
         addr_of_mut!((*ev).flags).write(flags);
+        addr_of_mut!((*ev)._pad2).write(0);
+        let causes = write_causes(
+            addr_of_mut!((*ev).causes),
+            sender_pid,
+            sender_start,
+            target_pid,
+        );
+        addr_of_mut!((*ev).cause_len).write(causes);
     }
     entry.submit(submit_flags());
     Ok(0)
+}
+
+/// Signals worth remembering as a possible cause of what the receiver does next: not
+/// the notifications every process gets (SIGCHLD, SIGCONT, SIGURG, SIGWINCH), and only
+/// ones that reached it (delivered, or merged with a pending one).
+#[inline(always)]
+fn is_meaningful(sig: i32, result: i32) -> bool {
+    !matches!(sig, 17 | 18 | 23 | 28) && (result == 0 || result == 2)
+}
+
+#[inline(always)]
+unsafe fn remember_received(
+    sig: i32,
+    info: u64,
+    target_task: u64,
+    target_pid: u32,
+    sender_task: u64,
+    sender_pid: u32,
+) {
+    let mut cause = Cause::default();
+    unsafe {
+        cause.time_ns = bpf_ktime_get_boot_ns();
+        cause.receiver_start_ns = sw_task_process_start(target_task);
+        cause.sender_pid = sender_pid;
+        cause.sender_tid = sw_task_tid(sender_task);
+        cause.sender_start_ns = sw_task_process_start(sender_task);
+        cause.sig = sig;
+        cause.code = if info <= SEND_SIG_PRIV {
+            if info == 0 { SI_USER } else { SI_KERNEL }
+        } else {
+            read_kernel::<i32>(info + SI_CODE)
+        };
+        let tid = cause.sender_tid;
+        cause.syscall = match INFLIGHT.get(&tid) {
+            Some(request) if request.sig == sig => request.syscall,
+            _ => syscall::NONE,
+        };
+        cause.sender_uid = sw_task_uid(sender_task);
+        read_comm(cause.sender_comm.as_mut_ptr(), sender_task);
+    }
+    // A full map evicts the oldest entry (LRU); nothing to report.
+    let _ = RECEIVED.insert(&target_pid, &cause, 0);
+}
+
+/// Follows RECEIVED from the sender backwards: what it had received, what that signal's
+/// sender had received, ... Stops at a pid whose entry belongs to an earlier process,
+/// and at loops.
+#[inline(always)]
+unsafe fn write_causes(
+    dst: *mut [Cause; CAUSE_DEPTH],
+    sender_pid: u32,
+    sender_start: u64,
+    target_pid: u32,
+) -> u32 {
+    let mut pid = sender_pid;
+    let mut start = sender_start;
+    let mut written = 0u32;
+    let mut link = 0usize;
+    while link < CAUSE_DEPTH {
+        // SAFETY: copied out at once.
+        let Some(cause) = (unsafe { RECEIVED.get(&pid) }).copied() else {
+            break;
+        };
+        if cause.receiver_start_ns != start {
+            break;
+        }
+        unsafe { addr_of_mut!((*dst)[link]).write(cause) };
+        written += 1;
+        if cause.sender_pid == target_pid || cause.sender_pid == pid {
+            break;
+        }
+        pid = cause.sender_pid;
+        start = cause.sender_start_ns;
+        link += 1;
+    }
+    written
 }
 
 // --- syscalls:sys_enter_* / sys_exit_* of the kill family ------------------------
@@ -589,6 +692,45 @@ unsafe fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Result<u32, u32>
         write_header(addr_of_mut!((*ev).header), kind::EXIT);
         write_task(addr_of_mut!((*ev).task), task);
         addr_of_mut!((*ev).exit_code).write(sw_task_exit_code(task));
+        addr_of_mut!((*ev)._pad).write(0);
+    }
+    entry.submit(submit_flags());
+    Ok(0)
+}
+
+// --- oom:mark_victim ---------------------------------------------------------------
+// include/trace/events/oom.h, TRACE_EVENT(mark_victim): fired by mark_oom_victim()
+// right after __oom_kill_process() sent SIGKILL to the victim. The classic tracepoint
+// is used because its prototype changed in 6.8 while the record's `pid` field did not;
+// its offset comes from the format file (CONFIG.oom_pid_offset).
+
+#[tracepoint]
+pub fn mark_victim(ctx: TracePointContext) -> u32 {
+    match try_mark_victim(&ctx) {
+        Ok(ret) => ret,
+        Err(ret) => ret,
+    }
+}
+
+fn try_mark_victim(ctx: &TracePointContext) -> Result<u32, u32> {
+    let cfg = config();
+    if cfg.oom_pid_offset == u32::MAX {
+        return Ok(0);
+    }
+    // SAFETY: the verifier bounds-checks tracepoint context reads.
+    let pid: i32 = unsafe { ctx.read_at(cfg.oom_pid_offset as usize) }.map_err(|_| 0u32)?;
+    let pid = pid as u32;
+    if cfg.filter_targets != 0 && !is_target(pid) {
+        return Ok(0);
+    }
+    let Some(mut entry) = EVENTS.reserve::<OomVictimEvent>(0) else {
+        count_drop(kind::OOM_VICTIM);
+        return Ok(0);
+    };
+    let ev = entry.as_mut_ptr();
+    unsafe {
+        write_header(addr_of_mut!((*ev).header), kind::OOM_VICTIM);
+        addr_of_mut!((*ev).pid).write(pid);
         addr_of_mut!((*ev)._pad).write(0);
     }
     entry.submit(submit_flags());

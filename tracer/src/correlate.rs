@@ -2,20 +2,45 @@
 //! sender, target and request of every signal. Free of eBPF so that it can be tested
 //! offline and replayed from recorded events.
 
-use tracer_ebpf::{FailedSendEvent, Request, SignalEvent, TaskRef, signal_flags, syscall};
+use std::collections::{HashMap, VecDeque};
+
+use tracer_ebpf::{
+    Cause, FailedSendEvent, Request, SignalEvent, TaskRef, signal_flags, syscall, task_flags,
+};
 
 use crate::{
+    cgroup,
     clock::{BootClock, rfc3339_nanos},
     decode::{Event, c_string},
+    explain::{Facts, ProcFacts, Relation, Rules},
     lineage::{ProcKey, ProcessTable, ProcessView},
-    report::{AncestorReport, ExitReport, ProcessReport, Report, ReportKeys, SignalReport},
+    report::{
+        AncestorReport, CauseReport, Escalation, ExitReport, ProcessReport, Report, ReportKeys,
+        SignalReport,
+    },
     signals::{errno_name, si_code_name, signal_label},
 };
+
+/// Default for how long a received signal counts as the cause of what its receiver
+/// sends next.
+pub const DEFAULT_CAUSE_WINDOW_NS: u64 = 10 * 1_000_000_000;
+/// How long a kernel SIGKILL report waits for a possible `oom:mark_victim` record, which
+/// the kernel emits just after the signal.
+const OOM_GRACE_NS: u64 = 20_000_000;
+/// Earlier signals between the same two processes kept for escalation detection.
+const ESCALATION_WINDOW_NS: u64 = 300 * 1_000_000_000;
 
 pub struct Correlator {
     pub table: ProcessTable,
     clock: BootClock,
     ticks_per_second: u64,
+    cause_window_ns: u64,
+    rules: &'static Rules,
+    /// Reports not yet released: a kernel SIGKILL waits for its possible OOM record, and
+    /// everything after it waits too so that order is kept.
+    queue: VecDeque<(u64, Report)>,
+    /// Signals between (sender, target) pairs: (signo, boot ns).
+    history: HashMap<(ProcKey, ProcKey), Vec<(i32, u64)>>,
 }
 
 /// The syscall's name as a report shows it.
@@ -133,13 +158,122 @@ fn has_value(code: i32) -> bool {
     matches!(code, -3..=-1)
 }
 
+/// The sender as the target sees it.
+pub fn relation(table: &ProcessTable, sender: &ProcKey, target: &ProcKey) -> Relation {
+    if sender == target {
+        return Relation::SelfSignal;
+    }
+    let parent_of = |key: &ProcKey| table.get(key).and_then(|p| p.parent);
+    if parent_of(target) == Some(*sender) {
+        return Relation::Parent;
+    }
+    if table.ancestry(target).iter().any(|a| a.key == *sender) {
+        return Relation::Ancestor;
+    }
+    if parent_of(sender) == Some(*target) {
+        return Relation::Child;
+    }
+    if table.ancestry(sender).iter().any(|a| a.key == *target) {
+        return Relation::Descendant;
+    }
+    match (parent_of(sender), parent_of(target)) {
+        (Some(a), Some(b)) if a == b => Relation::Sibling,
+        _ => Relation::Unrelated,
+    }
+}
+
+pub fn relation_name(relation: Relation) -> &'static str {
+    match relation {
+        Relation::SelfSignal => "self",
+        Relation::Parent => "parent",
+        Relation::Ancestor => "ancestor",
+        Relation::Child => "child",
+        Relation::Descendant => "descendant",
+        Relation::Sibling => "sibling",
+        Relation::Unrelated => "unrelated",
+    }
+}
+
+const SIGHUP: i32 = 1;
+const SIGINT: i32 = 2;
+const SIGQUIT: i32 = 3;
+const SIGKILL: i32 = 9;
+const SIGPIPE: i32 = 13;
+const SIGALRM: i32 = 14;
+const SIGCHLD: i32 = 17;
+const SIGCONT: i32 = 18;
+const SIGTSTP: i32 = 20;
+const SIGTTIN: i32 = 21;
+const SIGTTOU: i32 = 22;
+const SIGXCPU: i32 = 24;
+const SIGXFSZ: i32 = 25;
+const SIGVTALRM: i32 = 26;
+const SIGPROF: i32 = 27;
+const SIGWINCH: i32 = 28;
+const SIGSYS: i32 = 31;
+const SI_KERNEL: i32 = 0x80;
+const SI_TIMER: i32 = -2;
+const SYS_SECCOMP: i32 = 1;
+
+/// Classifies why the kernel generated a signal, from what the record shows (see
+/// kernel/signal.c and the callers of send_sig/force_sig for each case).
+pub fn origin_class(ev: &SignalEvent) -> &'static str {
+    let (sig, code) = (ev.sig, ev.code);
+    let by_process = ev.request.syscall != syscall::NONE || signal_origin(ev) == "user";
+    if by_process {
+        return if ev.sender.pid == ev.target.pid {
+            "self"
+        } else {
+            "explicit"
+        };
+    }
+    let no_siginfo = ev.flags & signal_flags::NO_SIGINFO != 0;
+    let sender_exiting = ev.sender.flags & task_flags::EXITING != 0;
+    let other = ev.sender.pid != ev.target.pid;
+    match sig {
+        SIGSYS if code == SYS_SECCOMP => "seccomp",
+        4 | 5 | 7 | 8 | 11 if code > 0 => "fault",
+        SIGCHLD => "child_state",
+        SIGPIPE => "broken_pipe",
+        SIGXCPU | SIGXFSZ => "rlimit",
+        _ if code == SI_TIMER || matches!(sig, SIGALRM | SIGVTALRM | SIGPROF) => "timer",
+        // zap_pid_ns_processes(): the namespace's init is exiting and kills the rest.
+        SIGKILL if sender_exiting && other && ev.sender.ns_pid == 1 && code == SI_KERNEL => {
+            "pid_namespace"
+        }
+        // pdeath_signal is sent with SEND_SIG_NOINFO by the exiting parent
+        // (kernel/exit.c, reparent_leader/forget_original_parent).
+        _ if sender_exiting && other && no_siginfo => "parent_death",
+        SIGHUP | SIGINT | SIGQUIT | SIGTSTP | SIGTTIN | SIGTTOU | SIGWINCH | SIGCONT
+            if code == SI_KERNEL =>
+        {
+            "terminal"
+        }
+        _ => "kernel_other",
+    }
+}
+
 impl Correlator {
     pub fn new(table: ProcessTable, clock: BootClock, ticks_per_second: u64) -> Self {
         Self {
             table,
             clock,
             ticks_per_second,
+            cause_window_ns: DEFAULT_CAUSE_WINDOW_NS,
+            rules: Rules::builtin(),
+            queue: VecDeque::new(),
+            history: HashMap::new(),
         }
+    }
+
+    pub fn with_cause_window(mut self, window_ns: u64) -> Self {
+        self.cause_window_ns = window_ns;
+        self
+    }
+
+    pub fn with_rules(mut self, rules: &'static Rules) -> Self {
+        self.rules = rules;
+        self
     }
 
     pub fn time(&self, boot_ns: u64) -> String {
@@ -153,28 +287,76 @@ impl Correlator {
         (boot_ns > 0).then(|| self.time(boot_ns))
     }
 
-    /// Applies one record; returns the report it makes, if any (signals, failed sends
-    /// and exits). Callers filter.
-    pub fn apply(&mut self, event: &Event) -> Option<Report> {
-        match event {
+    /// Applies one record. Reports (signals, failed sends, exits) are queued; take them
+    /// with [`Correlator::release`]. Callers filter.
+    pub fn apply(&mut self, event: &Event) {
+        let report = match event {
             Event::Fork(ev) => {
                 self.table.apply_fork(ev);
-                None
+                return;
             }
             Event::Exec(ev) => {
                 self.table.apply_exec(ev);
-                None
+                return;
+            }
+            Event::OomVictim(ev) => {
+                self.mark_oom_victim(ev.pid);
+                return;
             }
             Event::Exit(ev) => {
+                // Described before the table marks it gone (the report needs its name).
+                let report = self.exit_report(&ev.task, ev.exit_code, ev.header.time_ns);
                 self.table.apply_exit(ev);
-                Some(Report::Exit(self.exit_report(
-                    &ev.task,
-                    ev.exit_code,
-                    ev.header.time_ns,
-                )))
+                Report::Exit(report)
             }
-            Event::Signal(ev) => Some(Report::Signal(Box::new(self.signal_report(ev)))),
-            Event::FailedSend(ev) => Some(Report::Signal(Box::new(self.failed_report(ev)))),
+            Event::Signal(ev) => Report::Signal(Box::new(self.signal_report(ev))),
+            Event::FailedSend(ev) => Report::Signal(Box::new(self.failed_report(ev))),
+        };
+        let release_at = match &report {
+            Report::Signal(r) if r.signo == SIGKILL && r.origin_class == "kernel_other" => {
+                r.keys.time_ns + OOM_GRACE_NS
+            }
+            _ => 0,
+        };
+        self.queue.push_back((release_at, report));
+    }
+
+    /// Reports whose hold time passed by `now_boot_ns` (all of them with `u64::MAX`),
+    /// in the order the kernel produced them.
+    pub fn release(&mut self, now_boot_ns: u64) -> Vec<Report> {
+        let mut out = Vec::new();
+        while let Some((release_at, _)) = self.queue.front() {
+            if *release_at > now_boot_ns {
+                break;
+            }
+            if let Some((_, report)) = self.queue.pop_front() {
+                out.push(report);
+            }
+        }
+        out
+    }
+
+    /// `oom:mark_victim` follows the OOM killer's SIGKILL: reclassify that report.
+    fn mark_oom_victim(&mut self, pid: u32) {
+        let rules = self.rules;
+        let held = self
+            .queue
+            .iter_mut()
+            .rev()
+            .find_map(|(release_at, report)| match report {
+                Report::Signal(r)
+                    if r.signo == SIGKILL
+                        && r.origin_class == "kernel_other"
+                        && r.keys.target.is_some_and(|t| t.pid == pid) =>
+                {
+                    Some((release_at, r))
+                }
+                _ => None,
+            });
+        if let Some((release_at, report)) = held {
+            *release_at = 0;
+            report.origin_class = "oom_kill";
+            report.hints = rules.hints(&facts_of(report));
         }
     }
 
@@ -222,7 +404,127 @@ impl Correlator {
             uid: Some(task.uid),
             start_time: view.as_ref().and_then(|v| self.start_time(v)),
             ancestry,
+            ns_pid: view
+                .as_ref()
+                .and_then(|v| v.ns_pid)
+                .or((task.ns_pid != 0).then_some(task.ns_pid))
+                .filter(|&ns| ns != task.pid),
+            identity: view
+                .as_ref()
+                .and_then(|v| v.cgroup.as_deref())
+                .map(cgroup::identity)
+                .unwrap_or_default(),
+            cgroup: view.and_then(|v| v.cgroup),
         }
+    }
+
+    /// A process by key, as an ancestor line shows it.
+    fn brief(&self, key: &ProcKey, comm: &str) -> AncestorReport {
+        match self.table.view(key) {
+            Some(view) => AncestorReport {
+                pid: key.pid,
+                comm: view.comm,
+                exe: view.exe,
+                argv: view.argv,
+            },
+            None => AncestorReport {
+                pid: key.pid,
+                comm: comm.to_owned(),
+                exe: None,
+                argv: Vec::new(),
+            },
+        }
+    }
+
+    /// The kernel's cause links, cut where a link is older than the window before the
+    /// signal it would explain.
+    fn cause_chain(&mut self, ev: &SignalEvent) -> Vec<CauseReport> {
+        let len = (ev.cause_len as usize).min(ev.causes.len());
+        let mut effect_ns = ev.header.time_ns;
+        let mut receiver = (ev.sender.pid, ev.sender.start_ns, c_string(&ev.sender.comm));
+        let mut chain = Vec::new();
+        for cause in &ev.causes[..len] {
+            if effect_ns.saturating_sub(cause.time_ns) > self.cause_window_ns {
+                break;
+            }
+            chain.push(self.cause_report(cause, &receiver));
+            effect_ns = cause.time_ns;
+            receiver = (
+                cause.sender_pid,
+                cause.sender_start_ns,
+                c_string(&cause.sender_comm),
+            );
+        }
+        chain
+    }
+
+    fn cause_report(&mut self, cause: &Cause, receiver: &(u32, u64, String)) -> CauseReport {
+        let sender_task = TaskRef {
+            pid: cause.sender_pid,
+            tid: cause.sender_tid,
+            start_ns: cause.sender_start_ns,
+            uid: cause.sender_uid,
+            ppid: 0,
+            comm: cause.sender_comm,
+            ns_pid: 0,
+            flags: 0,
+        };
+        let sender_key = self.table.key(cause.sender_pid, cause.sender_start_ns);
+        // Senders that exited before sigwho saw them are still named by the kernel.
+        if self.table.get(&sender_key).is_none() {
+            self.table.observe(&sender_task);
+        }
+        let receiver_key = self.table.key(receiver.0, receiver.1);
+        let origin = if cause.syscall != syscall::NONE {
+            syscall_name(cause.syscall)
+        } else if matches!(cause.code, 0 | -1 | -6) {
+            "user"
+        } else {
+            "kernel"
+        };
+        CauseReport {
+            signal: signal_label(cause.sig),
+            signo: cause.sig,
+            time: self.time(cause.time_ns),
+            origin,
+            code: si_code_name(cause.sig, cause.code),
+            sender: self.process_report(&sender_key, &sender_task),
+            target: self.brief(&receiver_key, &receiver.2),
+        }
+    }
+
+    /// Earlier signals from the same sender to the same target; remembers this one.
+    fn escalation(
+        &mut self,
+        sender: ProcKey,
+        target: ProcKey,
+        signo: i32,
+        now_ns: u64,
+    ) -> (Option<Escalation>, Vec<(i32, f64)>) {
+        let earlier = self.history.entry((sender, target)).or_default();
+        earlier.retain(|(_, at)| now_ns.saturating_sub(*at) <= ESCALATION_WINDOW_NS);
+        let previous: Vec<(i32, f64)> = earlier
+            .iter()
+            .map(|(sig, at)| (*sig, now_ns.saturating_sub(*at) as f64 / 1e9))
+            .collect();
+        let escalated = earlier
+            .iter()
+            .rev()
+            .find(|(sig, _)| *sig != signo && signo == SIGKILL)
+            .map(|&(sig, at)| (sig, at));
+        earlier.push((signo, now_ns));
+        if self.history.len() > 65_536 {
+            self.history.retain(|_, v| {
+                v.last()
+                    .is_some_and(|(_, at)| now_ns.saturating_sub(*at) <= ESCALATION_WINDOW_NS)
+            });
+        }
+        let escalation = escalated.map(|(sig, at)| Escalation {
+            previous_signal: signal_label(sig),
+            previous_time: self.time(at),
+            after_seconds: now_ns.saturating_sub(at) as f64 / 1e9,
+        });
+        (escalation, previous)
     }
 
     fn signal_report(&mut self, ev: &SignalEvent) -> SignalReport {
@@ -235,7 +537,14 @@ impl Correlator {
         }
         let request = &ev.request;
         let from_syscall = request.syscall != syscall::NONE;
-        SignalReport {
+        let cause = self.cause_chain(ev);
+        let relation = relation(&self.table, &sender, &target);
+        let (escalation, previous) = self.escalation(sender, target, ev.sig, ev.header.time_ns);
+        let sender_report = self.process_report(&sender, &ev.sender);
+        let root_sender = cause
+            .last()
+            .map_or_else(|| brief_of(&sender_report), |c| brief_of(&c.sender));
+        let mut report = SignalReport {
             event: "signal",
             time: self.time(ev.header.time_ns),
             signal: signal_label(ev.sig),
@@ -259,15 +568,24 @@ impl Correlator {
                 .then(|| format!("{:#x}", ev.si_addr))
                 .filter(|_| ev.code > 0),
             group: ev.group != 0,
-            sender: self.process_report(&sender, &ev.sender),
+            origin_class: origin_class(ev),
+            relation: relation_name(relation),
+            cause,
+            root_sender,
+            hints: Vec::new(),
+            escalation,
+            sender: sender_report,
             target: Some(self.process_report(&target, &ev.target)),
             keys: ReportKeys {
                 sender: Some(sender),
                 target: Some(target),
                 request: *request,
                 time_ns: ev.header.time_ns,
+                previous_from_sender: previous,
             },
-        }
+        };
+        report.hints = self.rules.hints(&facts_of(&report));
+        report
     }
 
     fn failed_report(&mut self, ev: &FailedSendEvent) -> SignalReport {
@@ -298,6 +616,17 @@ impl Correlator {
             value: None,
             fault_addr: None,
             group: false,
+            origin_class: "explicit",
+            relation: "unrelated",
+            cause: Vec::new(),
+            root_sender: AncestorReport {
+                pid: ev.sender.pid,
+                comm: c_string(&ev.sender.comm),
+                exe: None,
+                argv: Vec::new(),
+            },
+            hints: Vec::new(),
+            escalation: None,
             sender: self.process_report(&sender, &ev.sender),
             target: None,
             keys: ReportKeys {
@@ -305,6 +634,7 @@ impl Correlator {
                 target: None,
                 request: *request,
                 time_ns: ev.header.time_ns,
+                previous_from_sender: Vec::new(),
             },
         }
     }
@@ -319,6 +649,8 @@ impl Correlator {
             start_ns: process.start_ns.unwrap_or_default(),
             uid: process.uid.unwrap_or_default(),
             ppid: process.parent.map(|p| p.pid).unwrap_or_default(),
+            ns_pid: process.ns_pid.unwrap_or_default(),
+            flags: 0,
             comm: {
                 let mut comm = [0u8; tracer_ebpf::COMM_LEN];
                 let bytes = process.comm.as_bytes();
@@ -330,6 +662,58 @@ impl Correlator {
         let mut report = self.process_report(key, &task);
         report.uid = process.uid;
         Some(report)
+    }
+}
+
+fn brief_of(p: &ProcessReport) -> AncestorReport {
+    AncestorReport {
+        pid: p.pid,
+        comm: p.comm.clone(),
+        exe: p.exe.clone(),
+        argv: p.argv.clone(),
+    }
+}
+
+fn proc_facts(pid: u32, comm: &str, exe: &Option<String>, argv: &[String]) -> ProcFacts {
+    ProcFacts {
+        pid,
+        comm: comm.to_owned(),
+        exe: exe.clone(),
+        argv: argv.to_vec(),
+    }
+}
+
+/// What the hint rules look at.
+pub fn facts_of(r: &SignalReport) -> Facts {
+    let ancestors = |list: &[AncestorReport]| {
+        list.iter()
+            .map(|a| proc_facts(a.pid, &a.comm, &a.exe, &a.argv))
+            .collect()
+    };
+    let target = r.target.as_ref();
+    Facts {
+        signo: r.signo,
+        signal: r.signal.clone(),
+        origin: r.origin.to_owned(),
+        origin_class: r.origin_class.to_owned(),
+        code: r.code.clone(),
+        sender: proc_facts(r.sender.pid, &r.sender.comm, &r.sender.exe, &r.sender.argv),
+        sender_ancestors: ancestors(&r.sender.ancestry),
+        target: target
+            .map(|t| proc_facts(t.pid, &t.comm, &t.exe, &t.argv))
+            .unwrap_or_default(),
+        target_ancestors: target.map(|t| ancestors(&t.ancestry)).unwrap_or_default(),
+        relation: match r.relation {
+            "self" => Relation::SelfSignal,
+            "parent" => Relation::Parent,
+            "ancestor" => Relation::Ancestor,
+            "child" => Relation::Child,
+            "descendant" => Relation::Descendant,
+            "sibling" => Relation::Sibling,
+            _ => Relation::Unrelated,
+        },
+        previous_from_sender: r.keys.previous_from_sender.clone(),
+        cause_depth: r.cause.len(),
     }
 }
 

@@ -3,16 +3,18 @@
 //! record's kind and length are checked before it is read.
 
 use tracer_ebpf::{
-    EventHeader, ExecEvent, ExitEvent, FailedSendEvent, ForkEvent, SignalEvent, kind,
+    EventHeader, ExecEvent, ExitEvent, FailedSendEvent, ForkEvent, OomVictimEvent, SignalEvent,
+    kind,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    Signal(SignalEvent),
-    FailedSend(FailedSendEvent),
+    Signal(Box<SignalEvent>),
+    FailedSend(Box<FailedSendEvent>),
     Exec(Box<ExecEvent>),
     Fork(ForkEvent),
     Exit(ExitEvent),
+    OomVictim(OomVictimEvent),
 }
 
 impl Event {
@@ -23,6 +25,7 @@ impl Event {
             Event::Exec(ev) => &ev.header,
             Event::Fork(ev) => &ev.header,
             Event::Exit(ev) => &ev.header,
+            Event::OomVictim(ev) => &ev.header,
         }
     }
 
@@ -68,11 +71,12 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
     }
     let header: EventHeader = read_exact(&bytes[..size_of::<EventHeader>()], 0)?;
     Ok(match header.kind {
-        kind::SIGNAL => Event::Signal(read_exact(bytes, header.kind)?),
-        kind::FAILED_SEND => Event::FailedSend(read_exact(bytes, header.kind)?),
+        kind::SIGNAL => Event::Signal(Box::new(read_exact(bytes, header.kind)?)),
+        kind::FAILED_SEND => Event::FailedSend(Box::new(read_exact(bytes, header.kind)?)),
         kind::EXEC => Event::Exec(Box::new(read_exact(bytes, header.kind)?)),
         kind::FORK => Event::Fork(read_exact(bytes, header.kind)?),
         kind::EXIT => Event::Exit(read_exact(bytes, header.kind)?),
+        kind::OOM_VICTIM => Event::OomVictim(read_exact(bytes, header.kind)?),
         other => return Err(DecodeError::UnknownKind(other)),
     })
 }
@@ -124,7 +128,10 @@ mod tests {
         let mut signal = SignalEvent::default();
         signal.header.kind = kind::SIGNAL;
         signal.sig = 15;
-        assert_eq!(decode(&as_bytes(&signal)), Ok(Event::Signal(signal)));
+        assert_eq!(
+            decode(&as_bytes(&signal)),
+            Ok(Event::Signal(Box::new(signal)))
+        );
     }
 
     #[test]

@@ -3,10 +3,12 @@
 //! Data flows load (eBPF, ring buffer) -> decode (records) -> correlate (process table
 //! from lineage, reports) -> report (text, JSON); live drives it for one target.
 
+pub mod cgroup;
 pub mod cli;
 pub mod clock;
 pub mod correlate;
 pub mod decode;
+pub mod explain;
 pub mod lineage;
 pub mod live;
 pub mod load;

@@ -41,6 +41,10 @@ pub struct Process {
     pub parent: Option<ProcKey>,
     pub comm: String,
     pub uid: Option<u32>,
+    /// Process id in its own pid namespace, when the kernel told us.
+    pub ns_pid: Option<u32>,
+    /// Cgroup path (see [`crate::cgroup::pick_path`]), as of the last exec or /proc read.
+    pub cgroup: Option<String>,
     /// Programs run, oldest first; the last one is current. Empty when the process was
     /// forked after sigwho started and has not exec'd (it runs its parent's program).
     pub execs: Vec<ExecRecord>,
@@ -86,6 +90,8 @@ pub struct ProcessView {
     pub argv: Vec<String>,
     pub uid: Option<u32>,
     pub parent: Option<ProcKey>,
+    pub ns_pid: Option<u32>,
+    pub cgroup: Option<String>,
 }
 
 impl ProcessTable {
@@ -158,6 +164,8 @@ impl ProcessTable {
             parent,
             comm: snap.stat.comm.clone(),
             uid: snap.uid,
+            ns_pid: None,
+            cgroup: snap.cgroup.clone(),
             execs: if snap.argv.is_empty() && snap.exe.is_none() {
                 Vec::new()
             } else {
@@ -193,14 +201,19 @@ impl ProcessTable {
     /// (and /proc, if the process is still there) when it is new to us.
     pub fn observe(&mut self, task: &TaskRef) -> ProcKey {
         let key = self.key(task.pid, task.start_ns);
+        let ns_pid = (task.ns_pid != 0).then_some(task.ns_pid);
         if let Some(process) = self.procs.get_mut(&key) {
             process.start_ns.get_or_insert(task.start_ns);
+            if ns_pid.is_some() {
+                process.ns_pid = ns_pid;
+            }
             return key;
         }
         if let Some(snap) = procfs::read_process_if(task.pid, key.start_ticks) {
             self.insert_snapshot(&snap);
             if let Some(process) = self.procs.get_mut(&key) {
                 process.start_ns = Some(task.start_ns);
+                process.ns_pid = ns_pid;
             }
             return key;
         }
@@ -211,6 +224,8 @@ impl ProcessTable {
             parent,
             comm: decode::c_string(&task.comm),
             uid: Some(task.uid),
+            ns_pid,
+            cgroup: None,
             execs: Vec::new(),
             exited_ns: None,
             exit_status: None,
@@ -233,12 +248,15 @@ impl ProcessTable {
             .procs
             .get(&parent)
             .and_then(|p| p.current_exec().cloned());
+        let cgroup = self.procs.get(&parent).and_then(|p| p.cgroup.clone());
         self.insert(Process {
             key,
             start_ns: Some(ev.child.start_ns),
             parent: Some(parent),
             comm: decode::c_string(&ev.child.comm),
             uid: Some(ev.child.uid),
+            ns_pid: (ev.child.ns_pid != 0).then_some(ev.child.ns_pid),
+            cgroup,
             execs: inherited
                 .map(|exec| {
                     vec![ExecRecord {
@@ -260,11 +278,12 @@ impl ProcessTable {
         let argv = decode::split_args(&ev.args[..(ev.args_len as usize).min(ev.args.len())]);
         // The path execve was given may be relative; /proc has the resolved one while the
         // process is alive (checked against its start time).
+        let still_there =
+            || procfs::read_stat(ev.task.pid).is_ok_and(|s| s.start_ticks == key.start_ticks);
         let exe = procfs::read_exe(ev.task.pid)
-            .filter(|_| {
-                procfs::read_stat(ev.task.pid).is_ok_and(|s| s.start_ticks == key.start_ticks)
-            })
+            .filter(|_| still_there())
             .or((!filename.is_empty()).then_some(filename));
+        let cgroup = procfs::read_cgroup(ev.task.pid).filter(|_| still_there());
         let record = ExecRecord {
             time_ns: Some(ev.header.time_ns),
             exe,
@@ -274,6 +293,9 @@ impl ProcessTable {
         };
         if let Some(process) = self.procs.get_mut(&key) {
             process.comm = decode::c_string(&ev.task.comm);
+            if cgroup.is_some() {
+                process.cgroup = cgroup;
+            }
             // A forked child's inherited record is replaced, not kept as history.
             if process.execs.last().is_some_and(|e| e.inherited) {
                 process.execs.pop();
@@ -341,6 +363,8 @@ impl ProcessTable {
             argv: exec.map(|e| e.argv.clone()).unwrap_or_default(),
             uid: process.uid,
             parent: process.parent,
+            ns_pid: process.ns_pid,
+            cgroup: process.cgroup.clone(),
         })
     }
 
@@ -362,6 +386,8 @@ impl ProcessTable {
                     argv: Vec::new(),
                     uid: None,
                     parent: None,
+                    ns_pid: None,
+                    cgroup: None,
                 }));
             }
             next = match chain.last() {
@@ -405,6 +431,8 @@ mod tests {
             uid: 0,
             ppid,
             comm: comm(name),
+            ns_pid: pid,
+            flags: 0,
         }
     }
 

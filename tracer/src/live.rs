@@ -13,9 +13,9 @@ use tokio::{
 };
 
 use crate::{
-    clock::{BootClock, ticks_per_second},
+    clock::{BootClock, boot_now_ns, ticks_per_second},
     correlate::{Correlator, Watched, request_reaches},
-    decode::{self, Event},
+    decode,
     lineage::{ProcKey, ProcessTable},
     load::{self, LoadError, Options, Tracer},
     procfs,
@@ -170,14 +170,21 @@ pub async fn run(options: LiveOptions, out: impl Write) -> Result<(), LiveError>
         // Everything already queued is reported, even when stopping.
         while let Some(item) = ring.get_mut().next() {
             match decode::decode(&item) {
-                Ok(event) => {
-                    if let Some(report) = session.filter(&mut correlator, &event) {
-                        output.emit(&report);
-                    }
-                }
+                Ok(event) => correlator.apply(&event),
                 Err(error) => eprintln!("sigwho: skipping a bad record: {error}"),
             }
         }
+        let now = if session.done {
+            u64::MAX
+        } else {
+            boot_now_ns()
+        };
+        for report in correlator.release(now) {
+            if let Some(report) = session.filter(&mut correlator, report) {
+                output.emit(&report);
+            }
+        }
+        // The target's exit may still sit behind a held report; the next tick has it.
         if let Some(lost) = lost_report(&mut dropped_seen, &correlator, tracer.dropped()?) {
             output.emit(&Report::Lost(lost));
         }
@@ -217,7 +224,7 @@ fn lost_report(seen: &mut [u64; 8], correlator: &Correlator, now: [u64; 8]) -> O
     }
     (count > 0).then(|| LostReport {
         event: "lost",
-        time: correlator.time(crate::clock::boot_now_ns()),
+        time: correlator.time(boot_now_ns()),
         count,
         by_kind,
     })
@@ -231,10 +238,8 @@ struct Session<'a> {
 }
 
 impl Session<'_> {
-    /// The report for `event` if it concerns the target. The target's exit ends the
-    /// session.
-    fn filter(&mut self, correlator: &mut Correlator, event: &Event) -> Option<Report> {
-        let report = correlator.apply(event)?;
+    /// `report` if it concerns the target. The target's exit ends the session.
+    fn filter(&mut self, correlator: &mut Correlator, report: Report) -> Option<Report> {
         match &report {
             Report::Exit(exit) if exit.key == Some(self.target.key) => {
                 self.done = true;

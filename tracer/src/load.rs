@@ -143,6 +143,8 @@ impl Tracer {
             filter_targets: u32::from(options.filter_targets),
             self_pid: std::process::id(),
             wakeup_bytes: options.wakeup_bytes,
+            oom_pid_offset: oom_pid_offset(&tracefs_root, &mut warnings),
+            _pad: 0,
         };
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&btf))
@@ -163,6 +165,18 @@ impl Tracer {
             })?;
         }
         attach_syscalls(&mut ebpf, &layouts, &mut warnings)?;
+        if config.oom_pid_offset != u32::MAX {
+            let program: &mut TracePoint = program(&mut ebpf, "mark_victim")?;
+            let result = program
+                .load()
+                .map_err(|e| chain(&e))
+                .and_then(|()| program.attach("oom", "mark_victim").map_err(|e| chain(&e)));
+            if let Err(reason) = result {
+                warnings.push(format!(
+                    "oom:mark_victim (OOM kills show as plain kernel SIGKILLs): {reason}"
+                ));
+            }
+        }
 
         let ring = take_map(&mut ebpf, "EVENTS")?;
         let dropped = take_map(&mut ebpf, "DROPPED")?;
@@ -210,6 +224,7 @@ pub fn kind_name(record_kind: usize) -> &'static str {
         kind::EXEC => "exec",
         kind::FORK => "fork",
         kind::EXIT => "exit",
+        kind::OOM_VICTIM => "oom_victim",
         _ => "other",
     }
 }
@@ -235,6 +250,26 @@ where
         .take_map(name)
         .ok_or_else(|| LoadError::Map(name, "not in the embedded object".to_owned()))?;
     T::try_from(map).map_err(|e| LoadError::Map(name, chain(&e)))
+}
+
+/// Where the victim's pid sits in an `oom:mark_victim` record; `u32::MAX` (hook off)
+/// with a warning when this kernel has no such tracepoint.
+fn oom_pid_offset(tracefs_root: &std::path::Path, warnings: &mut Vec<String>) -> u32 {
+    match tracefs::read_format(tracefs_root, "oom", "mark_victim") {
+        Ok(format) => match format.field("pid") {
+            Some(field) if field.size == 4 => field.offset,
+            _ => {
+                warnings.push("oom:mark_victim: no 4-byte pid field in its format".to_owned());
+                u32::MAX
+            }
+        },
+        Err(error) => {
+            warnings.push(format!(
+                "oom:mark_victim (OOM kills show as plain kernel SIGKILLs): {error}"
+            ));
+            u32::MAX
+        }
+    }
 }
 
 /// Attaches sys_enter/sys_exit of each kill-family syscall whose format files were

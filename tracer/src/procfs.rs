@@ -111,6 +111,13 @@ pub struct ProcSnapshot {
     pub argv: Vec<String>,
     pub exe: Option<String>,
     pub uid: Option<u32>,
+    /// The most telling cgroup path ([`crate::cgroup::pick_path`]).
+    pub cgroup: Option<String>,
+}
+
+pub fn read_cgroup(pid: u32) -> Option<String> {
+    let text = fs::read_to_string(proc_path(pid, "cgroup")).ok()?;
+    crate::cgroup::pick_path(&text)
 }
 
 pub fn read_process(pid: u32) -> Option<ProcSnapshot> {
@@ -118,12 +125,14 @@ pub fn read_process(pid: u32) -> Option<ProcSnapshot> {
     let argv = read_cmdline(pid).unwrap_or_default();
     let exe = read_exe(pid);
     let uid = read_uid(pid);
+    let cgroup = read_cgroup(pid);
     let again = read_stat(pid).ok()?;
     (again.start_ticks == stat.start_ticks).then_some(ProcSnapshot {
         stat,
         argv,
         exe,
         uid,
+        cgroup,
     })
 }
 

@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, fmt::Write as _};
 
 use serde::Serialize;
 
-use crate::lineage::ProcKey;
+use crate::{cgroup::Identity, explain::Hint, lineage::ProcKey};
 
 /// One ancestor in a sender's or target's chain.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -27,9 +27,36 @@ pub struct ProcessReport {
     /// RFC 3339; with the kernel's nanoseconds when known, else /proc's clock ticks.
     pub start_time: Option<String>,
     pub ancestry: Vec<AncestorReport>,
+    /// Pid inside its own pid namespace, when that differs from `pid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ns_pid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
+    #[serde(flatten)]
+    pub identity: Identity,
 }
 
+/// One link of a cause chain: a signal the previous link's sender had received.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CauseReport {
+    pub signal: String,
+    pub signo: i32,
+    pub time: String,
+    pub origin: &'static str,
+    pub code: String,
+    pub sender: ProcessReport,
+    pub target: AncestorReport,
+}
+
+/// The same sender sent this target another signal before (TERM, then KILL).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Escalation {
+    pub previous_signal: String,
+    pub previous_time: String,
+    pub after_seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SignalReport {
     pub event: &'static str,
     pub time: String,
@@ -67,6 +94,20 @@ pub struct SignalReport {
     pub fault_addr: Option<String>,
     /// Sent to the whole process (thread group) rather than one thread.
     pub group: bool,
+    /// Why, beyond the syscall: "explicit", "self", "fault", "broken_pipe", "timer",
+    /// "rlimit", "oom_kill", "parent_death", "terminal", "seccomp", "child_state",
+    /// "pid_namespace", "kernel_other".
+    pub origin_class: &'static str,
+    /// The sender seen from the target: "self", "parent", "ancestor", "child",
+    /// "descendant", "sibling", "unrelated".
+    pub relation: &'static str,
+    /// Signals that led to this one, nearest first (see docs/json-schema.md).
+    pub cause: Vec<CauseReport>,
+    /// Who started it all: the last cause's sender, or the sender itself.
+    pub root_sender: AncestorReport,
+    pub hints: Vec<Hint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<Escalation>,
     pub sender: ProcessReport,
     /// Absent only for a failed attempt whose target could not be resolved.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -76,12 +117,14 @@ pub struct SignalReport {
 }
 
 /// Identities behind a report, for filtering; not printed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReportKeys {
     pub sender: Option<ProcKey>,
     pub target: Option<ProcKey>,
     pub request: tracer_ebpf::Request,
     pub time_ns: u64,
+    /// Earlier signals from this sender to this target: (signo, seconds before).
+    pub previous_from_sender: Vec<(i32, f64)>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -112,7 +155,7 @@ pub struct LostReport {
     pub by_kind: BTreeMap<&'static str, u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Report {
     Signal(Box<SignalReport>),
     Exit(ExitReport),
@@ -224,6 +267,57 @@ fn signal_text(r: &SignalReport) -> String {
             let _ = writeln!(out, "    argv: {}", shell_join(&target.argv));
         }
         ancestry_lines(&mut out, &target.ancestry);
+    }
+    let _ = writeln!(
+        out,
+        "  why:    {} (sender is the target's {})",
+        r.origin_class, r.relation
+    );
+    if !r.cause.is_empty() {
+        let _ = writeln!(out, "  cause chain (nearest first):");
+        let _ = writeln!(
+            out,
+            "    {} ({}) <- {} from {} ({})",
+            r.target.as_ref().map_or(0, |t| t.pid),
+            r.target.as_ref().map_or("", |t| t.comm.as_str()),
+            r.signal,
+            r.sender.pid,
+            r.sender.comm
+        );
+        for (depth, cause) in r.cause.iter().enumerate() {
+            let argv = if cause.sender.argv.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", shell_join(&cause.sender.argv))
+            };
+            let _ = writeln!(
+                out,
+                "    {}  <- {} at {} from {} ({}){argv}",
+                "  ".repeat(depth + 1),
+                cause.signal,
+                cause.time,
+                cause.sender.pid,
+                cause.sender.comm,
+            );
+        }
+        let root = &r.root_sender;
+        let _ = writeln!(
+            out,
+            "  root sender: {} ({}) {}",
+            root.pid,
+            root.comm,
+            shell_join(&root.argv)
+        );
+    }
+    if let Some(e) = &r.escalation {
+        let _ = writeln!(
+            out,
+            "  escalation: {} from the same sender {:.1}s earlier",
+            e.previous_signal, e.after_seconds
+        );
+    }
+    for hint in &r.hints {
+        let _ = writeln!(out, "  hint [{}]: {}", hint.id, hint.text);
     }
     out
 }
