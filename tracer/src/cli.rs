@@ -29,6 +29,16 @@ pub struct Cli {
     /// Stop after this many seconds even if the process is still running.
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub timeout: Option<Duration>,
+
+    /// How recent a signal the sender itself received must be to count as the cause of
+    /// the signal it sent (cause chains).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds, default_value = "10")]
+    pub cause_window: Duration,
+
+    /// Extra hint rules (JSON, same format as tracer/rules/hints.json; a rule with a
+    /// built-in id replaces it). See docs/hints.md.
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<std::path::PathBuf>,
 }
 
 fn version() -> &'static str {

@@ -356,7 +356,9 @@ impl Correlator {
         if let Some((release_at, report)) = held {
             *release_at = 0;
             report.origin_class = "oom_kill";
-            report.hints = rules.hints(&facts_of(report));
+            let mut hints = rules.hints(&facts_of(report));
+            hints.retain(|h| report.hints.iter().all(|old| old.id != h.id));
+            report.hints.splice(0..0, hints);
         }
     }
 
@@ -584,8 +586,69 @@ impl Correlator {
                 previous_from_sender: previous,
             },
         };
-        report.hints = self.rules.hints(&facts_of(&report));
+        report.hints = self.hints_with_causes(&report);
         report
+    }
+
+    /// Hints for the signal itself, then for each link of its cause chain: the reason a
+    /// worker died is often why its master was told to stop.
+    fn hints_with_causes(&self, report: &SignalReport) -> Vec<crate::explain::Hint> {
+        let mut hints = self.rules.hints(&facts_of(report));
+        for (link, cause) in report.cause.iter().enumerate() {
+            let facts = self.cause_facts(cause, report.cause.len() - link - 1);
+            for hint in self.rules.hints(&facts) {
+                if hints.iter().all(|h| h.id != hint.id) {
+                    hints.push(hint);
+                }
+            }
+        }
+        hints
+    }
+
+    fn cause_facts(&self, cause: &CauseReport, cause_depth: usize) -> Facts {
+        let sender_key = self.table.latest(cause.sender.pid).map(|p| p.key);
+        let target_key = self.table.latest(cause.target.pid).map(|p| p.key);
+        let relation = match (sender_key, target_key) {
+            (Some(s), Some(t)) => relation(&self.table, &s, &t),
+            _ => Relation::Unrelated,
+        };
+        let by_process = cause.origin != "kernel";
+        let views = |key: Option<ProcKey>| -> Vec<ProcFacts> {
+            key.map(|k| self.table.ancestry(&k))
+                .unwrap_or_default()
+                .iter()
+                .map(|a| proc_facts(a.key.pid, &a.comm, &a.exe, &a.argv))
+                .collect()
+        };
+        Facts {
+            signo: cause.signo,
+            signal: cause.signal.clone(),
+            origin: cause.origin.to_owned(),
+            origin_class: match (by_process, relation) {
+                (true, Relation::SelfSignal) => "self",
+                (true, _) => "explicit",
+                (false, _) => "kernel_other",
+            }
+            .to_owned(),
+            code: cause.code.clone(),
+            sender: proc_facts(
+                cause.sender.pid,
+                &cause.sender.comm,
+                &cause.sender.exe,
+                &cause.sender.argv,
+            ),
+            sender_ancestors: views(sender_key),
+            target: proc_facts(
+                cause.target.pid,
+                &cause.target.comm,
+                &cause.target.exe,
+                &cause.target.argv,
+            ),
+            target_ancestors: views(target_key),
+            relation,
+            previous_from_sender: Vec::new(),
+            cause_depth,
+        }
     }
 
     fn failed_report(&mut self, ev: &FailedSendEvent) -> SignalReport {

@@ -16,6 +16,7 @@ use crate::{
     clock::{BootClock, boot_now_ns, ticks_per_second},
     correlate::{Correlator, Watched, request_reaches},
     decode,
+    explain::Rules,
     lineage::{ProcKey, ProcessTable},
     load::{self, LoadError, Options, Tracer},
     procfs,
@@ -26,6 +27,8 @@ pub struct LiveOptions {
     pub target_pid: u32,
     pub json: bool,
     pub timeout: Option<Duration>,
+    pub cause_window: Duration,
+    pub rules: &'static Rules,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,7 +123,9 @@ pub async fn run(options: LiveOptions, out: impl Write) -> Result<(), LiveError>
         _ => return Err(LiveError::ExitedEarly(pid)),
     }
     let tps = ticks_per_second();
-    let mut correlator = Correlator::new(ProcessTable::from_proc(tps), BootClock::now(), tps);
+    let mut correlator = Correlator::new(ProcessTable::from_proc(tps), BootClock::now(), tps)
+        .with_cause_window(u64::try_from(options.cause_window.as_nanos()).unwrap_or(u64::MAX))
+        .with_rules(options.rules);
     for warning in &tracer.warnings {
         eprintln!("sigwho: warning: cannot see {warning}");
     }

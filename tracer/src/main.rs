@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracer::{
     cli::Cli,
+    explain::Rules,
     live::{self, LiveOptions},
 };
 
@@ -34,10 +35,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let rules = match &cli.rules {
+        None => Rules::builtin(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read rules file {}: {e}", path.display()))?;
+            let extra = Rules::from_json(&text)
+                .map_err(|e| anyhow::anyhow!("rules file {}: {e}", path.display()))?;
+            let mut rules = Rules::builtin().clone();
+            rules.extend(extra);
+            // Lives as long as the process; leaked once at start-up.
+            &*Box::leak(Box::new(rules))
+        }
+    };
     let options = LiveOptions {
         target_pid,
         json: cli.json,
         timeout: cli.timeout,
+        cause_window: cli.cause_window,
+        rules,
     };
     runtime.block_on(live::run(options, std::io::stdout().lock()))?;
     Ok(())
