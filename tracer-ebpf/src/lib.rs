@@ -304,7 +304,9 @@ pub struct Config {
     pub wakeup_bytes: u64,
     /// Offset of `pid` in the `oom:mark_victim` record (from its tracefs format file).
     pub oom_pid_offset: u32,
-    pub _pad: u32,
+    /// Non-zero: a process forked by a target becomes a target too, and leaves the
+    /// filter when it exits (`sigwho run` follows a whole process tree this way).
+    pub follow_children: u32,
 }
 
 #[cfg(feature = "user")]

@@ -45,7 +45,7 @@ static CONFIG: Config = Config {
     self_pid: 0,
     wakeup_bytes: 0,
     oom_pid_offset: u32::MAX,
-    _pad: 0,
+    follow_children: 0,
 };
 
 const NO_LAYOUT: SyscallLayout = SyscallLayout {
@@ -637,8 +637,15 @@ unsafe fn try_sched_process_fork(ctx: &BtfTracePointContext) -> Result<u32, u32>
     let forker: u64 = ctx.arg(0);
     let child: u64 = ctx.arg(1);
     // New threads do not change the process tree.
-    if unsafe { sw_task_tgid(child) != sw_task_tid(child) } {
+    let child_pid = unsafe { sw_task_tgid(child) };
+    if child_pid != unsafe { sw_task_tid(child) } {
         return Ok(0);
+    }
+    let cfg = config();
+    if cfg.follow_children != 0 && is_target(unsafe { sw_task_tgid(forker) }) {
+        // Before the child can run, so its first signal is already seen. A full map
+        // only loses descendants; userspace checks the map size.
+        let _ = TARGETS.insert(&child_pid, &1, 0);
     }
     let Some(mut entry) = EVENTS.reserve::<ForkEvent>(0) else {
         count_drop(kind::FORK);
@@ -682,6 +689,10 @@ unsafe fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Result<u32, u32>
     let _ = INFLIGHT.remove(&tid);
     if unsafe { sw_task_live_threads(task) } != 0 {
         return Ok(0);
+    }
+    if config().follow_children != 0 {
+        // The pid may be reused by an unrelated process.
+        let _ = TARGETS.remove(&unsafe { sw_task_tgid(task) });
     }
     let Some(mut entry) = EVENTS.reserve::<ExitEvent>(0) else {
         count_drop(kind::EXIT);

@@ -15,4 +15,5 @@ pub mod load;
 pub mod procfs;
 pub mod report;
 pub mod signals;
+pub mod stream;
 pub mod tracefs;

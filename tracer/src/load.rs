@@ -93,6 +93,8 @@ pub struct Options {
     pub filter_targets: bool,
     /// See [`Config::wakeup_bytes`].
     pub wakeup_bytes: u64,
+    /// See [`Config::follow_children`].
+    pub follow_children: bool,
 }
 
 pub struct Tracer {
@@ -144,7 +146,7 @@ impl Tracer {
             self_pid: std::process::id(),
             wakeup_bytes: options.wakeup_bytes,
             oom_pid_offset: oom_pid_offset(&tracefs_root, &mut warnings),
-            _pad: 0,
+            follow_children: u32::from(options.follow_children),
         };
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&btf))

@@ -1,0 +1,184 @@
+//! The loop every mode shares: wait for the ring buffer (or the next tick), decode what
+//! is there, feed the correlator, hand back the reports that are ready, and turn the
+//! kernel's drop counters into `lost` reports.
+
+use std::{
+    collections::BTreeMap,
+    io::{self, Write},
+    time::Duration,
+};
+
+use aya::maps::{MapData, RingBuf};
+use tokio::io::{Interest, unix::AsyncFd};
+
+use crate::{
+    clock::boot_now_ns,
+    correlate::Correlator,
+    decode,
+    load::{self, LoadError, Tracer},
+    report::{LostReport, Report},
+};
+
+/// How often the ring buffer is drained even without a wakeup: records below the
+/// wakeup threshold wait at most this long.
+pub const TICK: Duration = Duration::from_millis(20);
+/// Fill level that wakes the reader at once (storms).
+pub const WAKEUP_BYTES: u64 = 256 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error("reading the ring buffer: {0}")]
+    Ring(io::Error),
+    #[error("{0}")]
+    Load(#[from] LoadError),
+}
+
+pub struct EventStream {
+    pub tracer: Tracer,
+    ring: AsyncFd<RingBuf<MapData>>,
+    pub correlator: Correlator,
+    ticker: tokio::time::Interval,
+    dropped_seen: [u64; 8],
+    /// Records that failed to decode (a version mismatch or a bug); counted, not fatal.
+    pub bad_records: u64,
+}
+
+impl EventStream {
+    /// Must be called inside a tokio runtime.
+    pub fn new(mut tracer: Tracer, correlator: Correlator) -> Result<Self, StreamError> {
+        let ring = tracer
+            .take_ring()
+            .ok_or_else(|| StreamError::Ring(io::Error::other("ring buffer already taken")))?;
+        // SAFETY: RingBuf owns its map fd and keeps it open, unchanged, until dropped, and
+        // the AsyncFd owns the RingBuf.
+        let ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
+            .map_err(|e| StreamError::Ring(io::Error::other(e.to_string())))?;
+        let mut ticker = tokio::time::interval(TICK);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Ok(Self {
+            tracer,
+            ring,
+            correlator,
+            ticker,
+            dropped_seen: [0; 8],
+            bad_records: 0,
+        })
+    }
+
+    /// Waits until the kernel wakes us or the tick comes. Cancel-safe: nothing is read
+    /// here, so callers can `select!` it against their own stop conditions.
+    pub async fn wait(&mut self) -> Result<(), StreamError> {
+        tokio::select! {
+            guard = self.ring.readable_mut() => {
+                guard.map_err(StreamError::Ring)?.clear_ready();
+            }
+            _ = self.ticker.tick() => {}
+        }
+        Ok(())
+    }
+
+    /// Reads everything queued and returns the reports that are ready, in the kernel's
+    /// order; `last` releases held reports too (shutdown).
+    pub fn drain(&mut self, last: bool) -> Result<Vec<Report>, StreamError> {
+        while let Some(item) = self.ring.get_mut().next() {
+            match decode::decode(&item) {
+                Ok(event) => self.correlator.apply(&event),
+                Err(error) => {
+                    self.bad_records += 1;
+                    if self.bad_records == 1 {
+                        eprintln!("sigwho: skipping a bad record: {error}");
+                    }
+                }
+            }
+        }
+        let mut reports = self
+            .correlator
+            .release(if last { u64::MAX } else { boot_now_ns() });
+        if let Some(lost) = self.lost_report()? {
+            reports.push(Report::Lost(lost));
+        }
+        Ok(reports)
+    }
+
+    /// Records dropped so far, all kinds.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped_seen.iter().sum()
+    }
+
+    /// A lost report when the kernel's drop counters moved since the last look.
+    fn lost_report(&mut self) -> Result<Option<LostReport>, StreamError> {
+        let now = self.tracer.dropped()?;
+        let mut by_kind = BTreeMap::new();
+        let mut count = 0;
+        for (index, (seen, now)) in self.dropped_seen.iter_mut().zip(now).enumerate() {
+            let delta = now.saturating_sub(*seen);
+            *seen = now;
+            if delta > 0 {
+                *by_kind.entry(load::kind_name(index)).or_insert(0) += delta;
+                count += delta;
+            }
+        }
+        Ok((count > 0).then(|| LostReport {
+            event: "lost",
+            time: self.correlator.time(boot_now_ns()),
+            count,
+            by_kind,
+        }))
+    }
+}
+
+/// Report output that ends quietly when the reader goes away (`sigwho ... | head -1`).
+pub struct ReportWriter<W: Write> {
+    out: W,
+    json: bool,
+    pub closed: bool,
+}
+
+impl<W: Write> ReportWriter<W> {
+    pub fn new(out: W, json: bool) -> Self {
+        Self {
+            out,
+            json,
+            closed: false,
+        }
+    }
+
+    pub fn emit(&mut self, report: &Report) {
+        if self.closed {
+            return;
+        }
+        let text = if self.json {
+            let mut line = report.to_json();
+            line.push('\n');
+            line
+        } else {
+            report.to_text()
+        };
+        if self
+            .out
+            .write_all(text.as_bytes())
+            .and_then(|()| self.out.flush())
+            .is_err()
+        {
+            self.closed = true;
+        }
+    }
+}
+
+/// Resolves when `signal` arrives; never, when it could not be registered.
+pub async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(signal) => {
+            signal.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves at `deadline`; never without one.
+pub async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
