@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tracer::{
-    cli::Cli,
+    cli::{Cli, Command, ExplainArgs},
     explain::Rules,
     live::{self, LiveOptions},
 };
@@ -29,34 +29,52 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let Some(target_pid) = cli.target_pid else {
-        anyhow::bail!("nothing to watch: give --target-pid PID (see sigwho --help)");
-    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let rules = match &cli.rules {
-        None => Rules::builtin(),
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| anyhow::anyhow!("cannot read rules file {}: {e}", path.display()))?;
-            let extra = Rules::from_json(&text)
-                .map_err(|e| anyhow::anyhow!("rules file {}: {e}", path.display()))?;
-            let mut rules = Rules::builtin().clone();
-            rules.extend(extra);
-            // Lives as long as the process; leaked once at start-up.
-            &*Box::leak(Box::new(rules))
+    match cli.command {
+        Some(Command::Record(args)) => {
+            let rules = rules(&args.explain)?;
+            runtime.block_on(tracer::record::run(args, rules))?;
         }
-    };
-    let options = LiveOptions {
-        target_pid,
-        json: cli.json,
-        timeout: cli.timeout,
-        cause_window: cli.cause_window,
-        rules,
-    };
-    runtime.block_on(live::run(options, std::io::stdout().lock()))?;
+        Some(Command::Query(args)) => tracer::query::run(args, std::io::stdout().lock())?,
+        Some(Command::Run(args)) => {
+            let rules = rules(&args.explain)?;
+            let code = runtime.block_on(tracer::runcmd::run(args, rules))?;
+            std::process::exit(code);
+        }
+        None => {
+            let Some(target_pid) = cli.live.target_pid else {
+                anyhow::bail!(
+                    "nothing to do: give --target-pid PID, or a subcommand (record, query, run); see sigwho --help"
+                );
+            };
+            let options = LiveOptions {
+                target_pid,
+                json: cli.live.json,
+                timeout: cli.live.timeout,
+                cause_window: cli.live.explain.cause_window,
+                rules: rules(&cli.live.explain)?,
+            };
+            runtime.block_on(live::run(options, std::io::stdout().lock()))?;
+        }
+    }
     Ok(())
+}
+
+/// The built-in hint rules, plus --rules FILE.
+fn rules(args: &ExplainArgs) -> anyhow::Result<&'static Rules> {
+    let Some(path) = &args.rules else {
+        return Ok(Rules::builtin());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read rules file {}: {e}", path.display()))?;
+    let extra = Rules::from_json(&text)
+        .map_err(|e| anyhow::anyhow!("rules file {}: {e}", path.display()))?;
+    let mut rules = Rules::builtin().clone();
+    rules.extend(extra);
+    // Lives as long as the process; leaked once at start-up.
+    Ok(Box::leak(Box::new(rules)))
 }
 
 /// clap's errors are several lines with a usage hint; sigwho's contract is one line.
