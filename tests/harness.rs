@@ -727,3 +727,225 @@ impl Drop for Sigwho {
         let _ = self.child.wait();
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Processes that are not (or no longer) our children
+
+/// A process identified by pid and start time (field 22 of /proc/PID/stat, in clock
+/// ticks since boot), so that a reused pid is never mistaken for it. For processes the
+/// tests started but cannot reap: reparented grandchildren, fixture process trees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcId {
+    pub pid: i32,
+    pub start_time: u64,
+}
+
+/// (state, ppid, start time) from /proc/PID/stat.
+fn proc_stat(pid: i32) -> Option<(char, i32, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // comm may contain spaces and parentheses: the fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // fields[0] is field 3 (state), so field N is fields[N - 3].
+    let state = fields.first()?.chars().next()?;
+    let ppid = fields.get(1)?.parse().ok()?;
+    let start_time = fields.get(19)?.parse().ok()?;
+    Some((state, ppid, start_time))
+}
+
+impl ProcId {
+    /// The process now running as `pid`, if any.
+    pub fn of(pid: i32) -> Option<ProcId> {
+        proc_stat(pid).map(|(_, _, start_time)| ProcId { pid, start_time })
+    }
+
+    /// Its state letter (`S`, `R`, `Z`, ...) if this very process still exists.
+    fn state(&self) -> Option<char> {
+        proc_stat(self.pid)
+            .filter(|&(_, _, start)| start == self.start_time)
+            .map(|(state, _, _)| state)
+    }
+
+    /// True while this process exists and has not exited (zombies count as exited).
+    pub fn is_running(&self) -> bool {
+        self.state().is_some_and(|s| s != 'Z' && s != 'X')
+    }
+
+    /// Its current parent pid, if this very process still exists.
+    pub fn ppid(&self) -> Option<i32> {
+        proc_stat(self.pid)
+            .filter(|&(_, _, start)| start == self.start_time)
+            .map(|(_, ppid, _)| ppid)
+    }
+
+    /// Sends `sig` if this very process (same start time) still exists; false otherwise.
+    pub fn signal(&self, sig: i32) -> bool {
+        self.state().is_some() && unsafe { libc::kill(self.pid, sig) } == 0
+    }
+
+    /// Polls until the process has exited (is gone or a zombie) or `timeout` passes; true
+    /// if it has. Only for processes we cannot wait(2) for.
+    #[must_use = "false on timeout"]
+    pub fn wait_gone(&self, timeout: Duration) -> bool {
+        wait_until(|| !self.is_running(), timeout)
+    }
+}
+
+/// Every live descendant of `pid` (children first, then theirs, ...), from the ppid
+/// fields of /proc/*/stat at the time of the call.
+pub fn descendants(pid: i32) -> Vec<ProcId> {
+    let mut procs: Vec<(i32, i32, u64)> = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let Some(p) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+                continue;
+            };
+            if let Some((_, ppid, start)) = proc_stat(p) {
+                procs.push((p, ppid, start));
+            }
+        }
+    }
+    let mut found: Vec<ProcId> = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(parent) = frontier.pop() {
+        for &(p, ppid, start_time) in &procs {
+            if ppid == parent && !found.iter().any(|f| f.pid == p) {
+                found.push(ProcId { pid: p, start_time });
+                frontier.push(p);
+            }
+        }
+    }
+    found
+}
+
+/// `sigwho-testproc parent -- TARGET_ARGS...`: a parent process (our child) with a target
+/// child (our grandchild, on its own once the parent exits). Dropping it ends both: the
+/// parent by closing its stdin (it then SIGKILLs its child) and reaping it, the child by
+/// SIGKILL if it still runs (checked by start time, so never a reused pid).
+pub struct Parent {
+    parent: Child,
+    /// The parent process's pid.
+    pub parent_pid: i32,
+    /// The target child, by pid and start time.
+    pub child: ProcId,
+    /// The child's pid (`child.pid`), pgid and thread ids as in its ready line.
+    pub pid: i32,
+    pub pgid: i32,
+    pub tids: Vec<i32>,
+    stdin: Option<ChildStdin>,
+    stdout: Receiver<String>,
+}
+
+impl Parent {
+    /// Runs `sigwho-testproc parent -- TARGET_ARGS...` and waits (up to 20 s each) for
+    /// the parent's `parent pid=` line and the child's `ready` line. The child's stdin is
+    /// /dev/null: pass `--no-stdin` among `target_args`.
+    pub fn spawn(target_args: &[&str]) -> Parent {
+        let mut cmd = Command::new(testproc_bin());
+        cmd.arg("parent").arg("--").args(target_args);
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+        let parent_pid = child.id() as i32;
+        let stdin = child.stdin.take();
+        let (tx, rx) = mpsc::channel();
+        spawn_line_reader("parent-stdout", child.stdout.take().unwrap(), move |l| {
+            let _ = tx.send(l);
+        });
+        let mut p = Parent {
+            parent: child,
+            parent_pid,
+            child: ProcId {
+                pid: 0,
+                start_time: 0,
+            },
+            pid: 0,
+            pgid: 0,
+            tids: Vec::new(),
+            stdin,
+            stdout: rx,
+        };
+        // From here on a panic drops `p`, which ends the parent (and so its child).
+        let first = p.line(&cmd);
+        assert_eq!(
+            first,
+            format!("parent pid={parent_pid}"),
+            "first line of {cmd:?}"
+        );
+        let ready = p.line(&cmd);
+        let mut words = ready.split_whitespace();
+        assert_eq!(
+            words.next(),
+            Some("ready"),
+            "ready line of {cmd:?}: {ready:?}"
+        );
+        for w in words {
+            match w.split_once('=') {
+                Some(("pid", v)) => p.pid = v.parse().unwrap_or_default(),
+                Some(("pgid", v)) => p.pgid = v.parse().unwrap_or_default(),
+                Some(("tids", v)) => p.tids = v.split(',').filter_map(|t| t.parse().ok()).collect(),
+                _ => {}
+            }
+        }
+        assert!(p.pid > 0 && !p.tids.is_empty(), "bad ready line {ready:?}");
+        // Still the parent's child at this point (the parent only leaves on `exit`), so
+        // the pid is the one it forked.
+        p.child =
+            ProcId::of(p.pid).unwrap_or_else(|| panic!("child {} of {cmd:?} not in /proc", p.pid));
+        assert_eq!(
+            p.child.ppid(),
+            Some(parent_pid),
+            "child {} is not the parent's",
+            p.pid
+        );
+        p
+    }
+
+    fn line(&mut self, cmd: &Command) -> String {
+        match self.stdout.recv_timeout(TARGET_TIMEOUT) {
+            Ok(l) => l,
+            Err(RecvTimeoutError::Timeout) => panic!(
+                "{cmd:?} (pid {}) printed too few lines within {TARGET_TIMEOUT:?}",
+                self.parent_pid
+            ),
+            Err(RecvTimeoutError::Disconnected) => {
+                let status = wait_child(&mut self.parent, Duration::from_secs(5));
+                panic!("{cmd:?} closed stdout early: {status:?}")
+            }
+        }
+    }
+
+    /// Tells the parent to exit without waiting for its child, and reaps it (up to 20 s).
+    /// The child is then reparented to the nearest subreaper or init.
+    #[track_caller]
+    pub fn exit_parent(&mut self) -> ExitStatus {
+        let pid = self.parent_pid;
+        let stdin = self
+            .stdin
+            .as_mut()
+            .unwrap_or_else(|| panic!("parent {pid}: stdin already closed"));
+        writeln!(stdin, "exit")
+            .and_then(|()| stdin.flush())
+            .unwrap_or_else(|e| panic!("parent {pid}: cannot send exit: {e}"));
+        self.stdin = None;
+        match wait_child(&mut self.parent, TARGET_TIMEOUT) {
+            Some(status) => status,
+            None => panic!("parent {pid} still running {TARGET_TIMEOUT:?} after exit"),
+        }
+    }
+}
+
+impl Drop for Parent {
+    fn drop(&mut self) {
+        // EOF makes a still-running parent SIGKILL and reap its child.
+        self.stdin = None;
+        if wait_child(&mut self.parent, Duration::from_secs(5)).is_none() {
+            let _ = self.parent.kill();
+            let _ = self.parent.wait();
+        }
+        if self.child.pid > 0 && self.child.is_running() {
+            self.child.signal(libc::SIGKILL);
+        }
+    }
+}

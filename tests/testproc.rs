@@ -3,6 +3,8 @@
 //!
 //! ```text
 //! sigwho-testproc target [--ignore SIG]... [--handle SIG]... [--threads N] [--setpgid] [--setsid]
+//!                        [--relay SIG:PID]... [--pdeathsig SIG] [--cgroup-procs PATH] [--no-stdin]
+//! sigwho-testproc parent [--] TARGET_ARGS...
 //! sigwho-testproc kill PID SIG            (PID may be negative: a process group)
 //! sigwho-testproc tgkill TGID TID SIG
 //! sigwho-testproc tkill TID SIG
@@ -13,17 +15,35 @@
 //!
 //! `target` prints one line, `ready pid=<pid> pgid=<pgid> tids=<main>,<t1>,...`, then
 //! executes commands read line by line from stdin: `segv`, `pipe`, `exit N`, `raise SIG`,
-//! `abort`, `ping` (answers `pong`). It exits 0 on stdin EOF.
+//! `abort`, `alloc MIB` (allocates and touches MIB MiB, then prints `allocated`), `ping`
+//! (answers `pong`). It exits 0 on stdin EOF.
+//!
+//! Target options beyond signal dispositions: `--relay SIG:PID` handles SIG by sending SIG
+//! to PID with kill(2) and exiting 0 (one relay per signal; several signals may relay);
+//! `--pdeathsig SIG` asks for SIG when its parent dies (prctl PR_SET_PDEATHSIG, before the
+//! ready line); `--cgroup-procs PATH` writes its pid to PATH (a cgroup's `cgroup.procs`)
+//! before the ready line; `--no-stdin` ignores stdin and waits in pause() until a signal
+//! ends it.
+//!
+//! `parent` prints `parent pid=<pid>`, then forks a child that execs
+//! `sigwho-testproc target TARGET_ARGS...` with stdin from /dev/null (pass `--no-stdin`)
+//! and stdout/stderr inherited, so the child's `ready` line follows on the same stdout.
+//! The parent then reads its own stdin: `exit` makes it exit 0 at once without waiting
+//! for the child (which is reparented); on EOF it SIGKILLs and reaps its child and exits 0.
 //!
 //! Senders exit 0 on success; on failure they print
 //! `error: <syscall>: <ERRNO> (<strerror>)` to stderr and exit 1. Usage errors exit 2.
 
-use std::ffi::{CStr, c_int, c_void};
+use std::ffi::{CStr, CString, c_int, c_void};
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::process::exit;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 const USAGE: &str = "\
 usage: sigwho-testproc target [--ignore SIG]... [--handle SIG]... [--threads N] [--setpgid] [--setsid]
+                              [--relay SIG:PID]... [--pdeathsig SIG] [--cgroup-procs PATH] [--no-stdin]
+       sigwho-testproc parent [--] TARGET_ARGS...
        sigwho-testproc kill PID SIG
        sigwho-testproc tgkill TGID TID SIG
        sigwho-testproc tkill TID SIG
@@ -45,6 +65,7 @@ fn main() {
     let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
     match cmd.as_str() {
         "target" => target(&rest),
+        "parent" => parent(&rest),
         "kill" => {
             let [pid, sig] = positional(cmd, &rest, ["PID", "SIG"]);
             let (pid, sig) = (parse_int(pid, "PID"), parse_signal(sig));
@@ -290,6 +311,23 @@ fn fork_kill(pid: i32, sig: c_int) {
 
 extern "C" fn noop_handler(_sig: c_int) {}
 
+/// `--relay`: where each signal is passed on to (0: not relayed). Read by `relay_handler`.
+static RELAY_TO: [AtomicI32; 65] = [const { AtomicI32::new(0) }; 65];
+
+/// Passes the signal on with kill(2), then exits 0 (both async-signal-safe).
+extern "C" fn relay_handler(sig: c_int) {
+    let to = usize::try_from(sig)
+        .ok()
+        .and_then(|i| RELAY_TO.get(i))
+        .map_or(0, |p| p.load(Ordering::SeqCst));
+    let code = if to != 0 && unsafe { libc::kill(to, sig) } != 0 {
+        1
+    } else {
+        0
+    };
+    unsafe { libc::_exit(code) };
+}
+
 fn set_disposition(sig: c_int, handler: libc::sighandler_t, flags: c_int, what: &str) {
     unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
@@ -319,6 +357,11 @@ struct TargetOpts {
     threads: usize,
     setpgid: bool,
     setsid: bool,
+    /// (signal, pid to pass it on to)
+    relay: Vec<(c_int, libc::pid_t)>,
+    pdeathsig: Option<c_int>,
+    cgroup_procs: Option<String>,
+    no_stdin: bool,
 }
 
 fn parse_target_opts(args: &[&str]) -> TargetOpts {
@@ -328,6 +371,10 @@ fn parse_target_opts(args: &[&str]) -> TargetOpts {
         threads: 0,
         setpgid: false,
         setsid: false,
+        relay: Vec::new(),
+        pdeathsig: None,
+        cgroup_procs: None,
+        no_stdin: false,
     };
     let mut it = args.iter();
     while let Some(&a) = it.next() {
@@ -349,6 +396,23 @@ fn parse_target_opts(args: &[&str]) -> TargetOpts {
             }
             "--setpgid" => o.setpgid = true,
             "--setsid" => o.setsid = true,
+            "--relay" => {
+                let v = value(a);
+                let Some((sig, pid)) = v.split_once(':') else {
+                    usage(&format!("--relay needs SIG:PID, got {v:?}"))
+                };
+                let (sig, pid) = (parse_signal(sig), parse_int(pid, "--relay PID"));
+                if sig == 0 || sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                    usage(&format!("--relay: signal {sig} cannot be handled"));
+                }
+                if o.relay.iter().any(|&(s, _)| s == sig) {
+                    usage(&format!("--relay: signal {sig} given twice"));
+                }
+                o.relay.push((sig, pid));
+            }
+            "--pdeathsig" => o.pdeathsig = Some(parse_signal(value(a))),
+            "--cgroup-procs" => o.cgroup_procs = Some(value(a).to_string()),
+            "--no-stdin" => o.no_stdin = true,
             other => usage(&format!("unknown target option {other:?}")),
         }
     }
@@ -379,6 +443,24 @@ fn target(args: &[&str]) -> ! {
     for &sig in &opts.handle {
         let handler = noop_handler as extern "C" fn(c_int) as libc::sighandler_t;
         set_disposition(sig, handler, libc::SA_RESTART, "sigaction");
+    }
+    for &(sig, to) in &opts.relay {
+        RELAY_TO[sig as usize].store(to, Ordering::SeqCst);
+        let handler = relay_handler as extern "C" fn(c_int) as libc::sighandler_t;
+        set_disposition(sig, handler, libc::SA_RESTART, "sigaction");
+    }
+    if let Some(sig) = opts.pdeathsig
+        && unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) } != 0
+    {
+        fail("prctl", errno());
+    }
+    if let Some(path) = &opts.cgroup_procs {
+        let pid = unsafe { libc::getpid() };
+        // One write(2) of the pid: what cgroup.procs expects.
+        if let Err(e) = std::fs::write(path, format!("{pid}\n")) {
+            eprintln!("error: write {path}: {e}");
+            exit(1);
+        }
     }
     if opts.setsid {
         // setsid also makes us a process-group leader (and setpgid would then fail).
@@ -417,11 +499,47 @@ fn target(args: &[&str]) -> ! {
         tids.join(",")
     ));
 
+    if opts.no_stdin {
+        loop {
+            // Returns only when a handled signal interrupts it.
+            unsafe { libc::pause() };
+        }
+    }
     let mut stdin = LineReader::default();
     while let Some(line) = stdin.next_line() {
         run_command(line.trim());
     }
     exit(0);
+}
+
+/// `alloc MIB`: maps and touches MIB MiB, 1 MiB at a time (every page written), and
+/// keeps it. In a small memory cgroup the OOM killer ends the process part way.
+fn alloc(mib: usize) {
+    const MIB: usize = 1 << 20;
+    let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        n if n > 0 => n as usize,
+        _ => 4096,
+    };
+    for _ in 0..mib {
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                MIB,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            fail("mmap", errno());
+        }
+        let p = p.cast::<u8>();
+        for off in (0..MIB).step_by(page) {
+            unsafe { std::ptr::write_volatile(p.add(off), 0xa5) };
+        }
+    }
+    say("allocated");
 }
 
 fn run_command(line: &str) {
@@ -440,6 +558,12 @@ fn run_command(line: &str) {
             if unsafe { libc::raise(sig) } != 0 {
                 fail("raise", errno());
             }
+        }
+        ["alloc", mib] => {
+            let mib = mib
+                .parse()
+                .unwrap_or_else(|_| usage(&format!("alloc needs a MiB count, got {mib:?}")));
+            alloc(mib);
         }
         ["abort"] => {
             make_fatal(libc::SIGABRT);
@@ -507,4 +631,64 @@ impl LineReader {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// parent
+
+/// `parent [--] TARGET_ARGS...`: see the module documentation.
+fn parent(args: &[&str]) -> ! {
+    let target_args = match args.first() {
+        Some(&"--") => &args[1..],
+        _ => args,
+    };
+    // Everything the child needs is prepared before fork: it only calls async-signal-safe
+    // functions (open, dup2, execv, _exit).
+    let exe = std::fs::read_link("/proc/self/exe").unwrap_or_else(|e| {
+        eprintln!("error: readlink /proc/self/exe: {e}");
+        exit(1)
+    });
+    let cstr = |s: &[u8]| {
+        CString::new(s).unwrap_or_else(|_| usage("arguments must not contain NUL bytes"))
+    };
+    let exe = cstr(exe.as_os_str().as_bytes());
+    let mut argv: Vec<CString> = vec![exe.clone(), cstr(b"target")];
+    argv.extend(target_args.iter().map(|a| cstr(a.as_bytes())));
+    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_ptrs.push(std::ptr::null());
+    let dev_null = c"/dev/null";
+
+    // The parent's line comes first: the child's ready line follows on the same stdout.
+    say(&format!("parent pid={}", unsafe { libc::getpid() }));
+    let child = check("fork", unsafe { libc::fork() } as i64) as libc::pid_t;
+    if child == 0 {
+        unsafe {
+            let fd = libc::open(dev_null.as_ptr(), libc::O_RDONLY);
+            if fd < 0 || libc::dup2(fd, 0) < 0 {
+                libc::_exit(126);
+            }
+            if fd != 0 {
+                libc::close(fd);
+            }
+            libc::execv(exe.as_ptr(), argv_ptrs.as_ptr());
+            libc::_exit(127);
+        }
+    }
+
+    let mut stdin = LineReader::default();
+    while let Some(line) = stdin.next_line() {
+        match line.trim() {
+            "" => {}
+            // Leave at once; the child is reparented (and gets its --pdeathsig signal).
+            "exit" => exit(0),
+            other => {
+                eprintln!("sigwho-testproc: unknown parent command {other:?}");
+            }
+        }
+    }
+    // EOF: take the child along.
+    unsafe { libc::kill(child, libc::SIGKILL) };
+    let mut status = 0;
+    while unsafe { libc::waitpid(child, &mut status, 0) } == -1 && errno() == libc::EINTR {}
+    exit(0);
 }
