@@ -15,8 +15,10 @@
 //!
 //! `target` prints one line, `ready pid=<pid> pgid=<pgid> tids=<main>,<t1>,...`, then
 //! executes commands read line by line from stdin: `segv`, `pipe`, `exit N`, `raise SIG`,
-//! `abort`, `alloc MIB` (allocates and touches MIB MiB, then prints `allocated`), `ping`
-//! (answers `pong`). It exits 0 on stdin EOF.
+//! `abort`, `alloc MIB` (allocates and touches MIB MiB, then prints `allocated`), `alarm`
+//! (dies of SIGALRM a second later), `cpu-limit` (spins under a 1 s RLIMIT_CPU until
+//! SIGXCPU), `child-exit` (forks a child that exits at once, reaps it, prints
+//! `reaped=<pid>`), `ping` (answers `pong`). It exits 0 on stdin EOF.
 //!
 //! Target options beyond signal dispositions: `--relay SIG:PID` handles SIG by sending SIG
 //! to PID with kill(2) and exiting 0 (one relay per signal; several signals may relay);
@@ -564,6 +566,38 @@ fn run_command(line: &str) {
                 .parse()
                 .unwrap_or_else(|_| usage(&format!("alloc needs a MiB count, got {mib:?}")));
             alloc(mib);
+        }
+        ["alarm"] => {
+            // setitimer's kernel timer sends SIGALRM in about a second; default: die.
+            make_fatal(libc::SIGALRM);
+            unsafe { libc::alarm(1) };
+        }
+        ["cpu-limit"] => {
+            // RLIMIT_CPU soft limit of 1 s: the kernel sends SIGXCPU once it is used up.
+            make_fatal(libc::SIGXCPU);
+            let limit = libc::rlimit {
+                rlim_cur: 1,
+                rlim_max: 10,
+            };
+            if unsafe { libc::setrlimit(libc::RLIMIT_CPU, &limit) } != 0 {
+                fail("setrlimit", errno());
+            }
+            let mut spin = 0u64;
+            loop {
+                spin = std::hint::black_box(spin.wrapping_add(1));
+            }
+        }
+        ["child-exit"] => {
+            // A child that exits at once: the kernel sends this process SIGCHLD.
+            match unsafe { libc::fork() } {
+                -1 => fail("fork", errno()),
+                0 => unsafe { libc::_exit(0) },
+                child => {
+                    let mut status = 0;
+                    unsafe { libc::waitpid(child, &mut status, 0) };
+                    say(&format!("reaped={child}"));
+                }
+            }
         }
         ["abort"] => {
             make_fatal(libc::SIGABRT);
