@@ -565,3 +565,25 @@ fn node_incident() {
     let exit = sigwho.wait_for(is_exit, INCIDENT_TIMEOUT);
     assert_eq!(field_str(&exit, "signal"), Some("SIGTERM"), "{exit}");
 }
+
+#[test]
+fn term_then_kill_from_the_same_sender_is_an_escalation() {
+    let mut target = Target::spawn(&["--ignore", "TERM"]);
+    let sigwho = watch(target.pid);
+    assert!(target.signal(libc::SIGTERM));
+    sigwho.wait_for(is_signal("SIGTERM"), EVENT_TIMEOUT);
+    target.ping();
+    assert!(target.signal(libc::SIGKILL));
+    let ev = sigwho.wait_for(is_signal("SIGKILL"), EVENT_TIMEOUT);
+    assert_eq!(
+        field_str(&ev, "escalation.previous_signal"),
+        Some("SIGTERM"),
+        "{ev}"
+    );
+    assert!(
+        field(&ev, "escalation.after_seconds")
+            .as_f64()
+            .is_some_and(|s| s >= 0.0)
+    );
+    assert!(hint_ids(&ev).contains(&"escalation".to_owned()), "{ev}");
+}
