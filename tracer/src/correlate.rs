@@ -15,8 +15,8 @@ use crate::{
     explain::{Facts, ProcFacts, Relation, Rules},
     lineage::{ProcKey, ProcessTable, ProcessView},
     report::{
-        AncestorReport, CauseReport, Escalation, ExitReport, ProcessReport, Report, ReportKeys,
-        SignalReport,
+        AncestorReport, CauseReport, Escalation, ExecReport, ExitReport, ProcessReport, Report,
+        ReportKeys, SignalReport,
     },
     signals::{errno_name, si_code_name, signal_label},
 };
@@ -417,7 +417,26 @@ impl Correlator {
                 .map(cgroup::identity)
                 .unwrap_or_default(),
             cgroup: view.and_then(|v| v.cgroup),
+            execs: self.exec_history(key),
         }
+    }
+
+    fn exec_history(&self, key: &ProcKey) -> Vec<ExecReport> {
+        let Some(process) = self.table.get(key) else {
+            return Vec::new();
+        };
+        if process.execs.len() < 2 {
+            return Vec::new();
+        }
+        process
+            .execs
+            .iter()
+            .map(|exec| ExecReport {
+                time: exec.time_ns.map(|ns| self.time(ns)),
+                exe: exec.exe.clone(),
+                argv: exec.argv.clone(),
+            })
+            .collect()
     }
 
     /// A process by key, as an ancestor line shows it.

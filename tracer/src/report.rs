@@ -34,6 +34,17 @@ pub struct ProcessReport {
     pub cgroup: Option<String>,
     #[serde(flatten)]
     pub identity: Identity,
+    /// Programs it ran, oldest first, when it ran more than one while sigwho watched
+    /// (exec history: `{time, exe, argv}`; `time` is null for what /proc showed at start).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub execs: Vec<ExecReport>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ExecReport {
+    pub time: Option<String>,
+    pub exe: Option<String>,
+    pub argv: Vec<String>,
 }
 
 /// One link of a cause chain: a signal the previous link's sender had received.
