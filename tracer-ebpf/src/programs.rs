@@ -233,6 +233,7 @@ const SI_ADDR: u64 = 16;
 const SEND_SIG_PRIV: u64 = 1;
 const SI_USER: i32 = 0;
 const SI_KERNEL: i32 = 0x80;
+const SI_TIMER: i32 = -2;
 
 unsafe fn read_kernel<T: Default>(addr: u64) -> T {
     let mut value = T::default();
@@ -358,6 +359,13 @@ fn is_meaningful(sig: i32, result: i32) -> bool {
     !matches!(sig, 17 | 18 | 23 | 28) && (result == 0 || result == 2)
 }
 
+/// alarm/setitimer (SIGALRM, SIGVTALRM, SIGPROF sent with SEND_SIG_PRIV from
+/// kernel/time/itimer.c) and POSIX timers (SI_TIMER, kernel/time/posix-timers.c).
+#[inline(always)]
+fn is_own_timer(sig: i32, code: i32) -> bool {
+    code == SI_TIMER || (code == SI_KERNEL && matches!(sig, 14 | 26 | 27))
+}
+
 #[inline(always)]
 unsafe fn remember_received(
     sig: i32,
@@ -380,6 +388,11 @@ unsafe fn remember_received(
         } else {
             read_kernel::<i32>(info + SI_CODE)
         };
+        // A timer the process armed itself is its own doing, not someone else's, and
+        // its "sender" is whatever task the timer interrupt happened to hit.
+        if is_own_timer(sig, cause.code) {
+            return;
+        }
         let tid = cause.sender_tid;
         cause.syscall = match INFLIGHT.get(&tid) {
             Some(request) if request.sig == sig => request.syscall,

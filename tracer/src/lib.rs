@@ -1,7 +1,8 @@
 //! sigwho's library: everything but the command line's edge.
 //!
 //! Data flows load (eBPF, ring buffer) -> decode (records) -> correlate (process table
-//! from lineage, reports) -> report (text, JSON); live drives it for one target.
+//! from lineage, reports) -> report (text, JSON); live drives it for one target,
+//! runcmd for a command's whole process tree (with junit for CI systems).
 
 pub mod cgroup;
 pub mod cli;
@@ -9,6 +10,7 @@ pub mod clock;
 pub mod correlate;
 pub mod decode;
 pub mod explain;
+pub mod junit;
 pub mod lineage;
 pub mod live;
 pub mod load;

@@ -204,6 +204,13 @@ impl Tracer {
             .map_err(|e| LoadError::Map("TARGETS", chain(&e)))
     }
 
+    /// Pids in the in-kernel target filter. With `follow_children` the kernel adds every
+    /// process a target forks and removes each at exit, so these are the traced tree's
+    /// live processes.
+    pub fn targets(&self) -> Vec<u32> {
+        self.targets.keys().filter_map(Result::ok).collect()
+    }
+
     /// Records dropped so far, summed over CPUs, indexed by record kind.
     pub fn dropped(&self) -> Result<[u64; 8], LoadError> {
         let mut totals = [0u64; 8];
