@@ -5,6 +5,7 @@
 //! xtask's own messages go to stderr: stdout belongs to the programs it runs (sigwho's
 //! output may be piped, and CI reads cargo test's summary lines).
 
+mod bench;
 mod cargo;
 mod setup;
 
@@ -51,8 +52,13 @@ enum Command {
         #[arg(last = true, value_name = "EXTRA")]
         extra: Vec<String>,
     },
-    /// Run the benchmarks.
-    Bench,
+    /// Run setup, build the release binaries and measure what tracing costs a signal
+    /// storm, for sigwho and for perf, bpftrace and sigsnoop (installed with apt when
+    /// missing), plus sigwho's start-up time and live-view latency. Must run as root.
+    ///
+    /// Prints a markdown table and writes it to target/bench/latest.md
+    /// (docs/performance.md explains it). Targets are reported, not asserted.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -113,9 +119,9 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 .env("SIGWHO_TESTPROC", debug_dir.join("sigwho-testproc"));
             cargo::run_final(&mut test)
         }
-        Command::Bench => {
-            eprintln!("benchmarks are not written yet (issue 6)");
-            Ok(ExitCode::FAILURE)
+        Command::Bench(args) => {
+            bench::run(&ws, args)?;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
