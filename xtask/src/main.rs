@@ -59,6 +59,13 @@ enum Command {
     /// Prints a markdown table and writes it to target/bench/latest.md
     /// (docs/performance.md explains it). Targets are reported, not asserted.
     Bench(bench::BenchArgs),
+    /// Runs the property tests of everything sigwho parses (records, rules, tracefs
+    /// formats, /proc, times) with many cases; CI runs them with the default count.
+    Fuzz {
+        /// Cases per property.
+        #[arg(long, default_value_t = 200_000)]
+        cases: u32,
+    },
 }
 
 fn main() -> ExitCode {
@@ -109,6 +116,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 bail!("cargo xtask test must run as root (the tests load eBPF programs)");
             }
             setup::run()?;
+            setup::test_tools()?;
             // The integration tests run the real binaries from target/debug, which
             // `cargo test` alone would not (re)build.
             cargo::run_step(&mut ws.cargo(["build", "--workspace", "--bins"]))?;
@@ -122,6 +130,13 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Bench(args) => {
             bench::run(&ws, args)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Fuzz { cases } => {
+            // The property tests in tracer/tests/fuzz.rs, with many more cases than CI's
+            // default run; optimised, since the parsers are what is being exercised.
+            let mut test = ws.cargo(["test", "--release", "-p", "tracer", "--test", "fuzz"]);
+            test.env("PROPTEST_CASES", cases.to_string());
+            cargo::run_final(&mut test)
         }
     }
 }

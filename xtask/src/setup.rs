@@ -34,6 +34,44 @@ pub fn run() -> Result<()> {
     Ok(())
 }
 
+/// Programs the integration tests run, and the Debian package that has each: node for
+/// the Node.js incident reproduction, python3 to validate JUnit XML with a real parser,
+/// unshare for the pid-namespace tests.
+const TEST_TOOLS: &[(&str, &str)] = &[
+    ("node", "nodejs"),
+    ("python3", "python3"),
+    ("unshare", "util-linux"),
+];
+
+/// Installs what the tests need beyond the build, when a tool is not on PATH (a tool
+/// installed another way, e.g. a newer node, is left alone).
+pub fn test_tools() -> Result<()> {
+    let missing: Vec<&str> = TEST_TOOLS
+        .iter()
+        .filter(|(tool, _)| {
+            Command::new(tool)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .map_or(true, |status| !status.success())
+        })
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
+        eprintln!("setup: test tools: node, python3, unshare present");
+        return Ok(());
+    }
+    eprintln!("setup: test tools: installing {}", missing.join(" "));
+    run_step(apt_get().arg("update"))?;
+    run_step(
+        apt_get()
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(&missing),
+    )?;
+    Ok(())
+}
+
 fn debian_packages() -> Result<()> {
     let missing = missing_packages()?;
     if missing.is_empty() {
