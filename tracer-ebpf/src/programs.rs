@@ -7,6 +7,7 @@ use core::ptr::{addr_of_mut, read_volatile};
 
 use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
+    helpers::bpf_get_current_pid_tgid,
     helpers::generated::{
         bpf_get_current_task, bpf_get_smp_processor_id, bpf_ktime_get_boot_ns,
         bpf_probe_read_kernel, bpf_probe_read_kernel_str, bpf_probe_read_user,
@@ -67,8 +68,10 @@ static TARGETS: HashMap<u32, u32> = HashMap::with_max_entries(MAX_TARGETS, 0);
 
 /// Arguments of kill-family syscalls in progress, by thread id: signal_generate runs
 /// inside the syscall and attaches them to its record; sys_exit reports failures.
+/// Entries are removed at sys_exit and when a thread exits, so a plain (preallocated,
+/// cheaper than LRU) hash suffices; when full, a request's details are simply missing.
 #[map]
-static INFLIGHT: LruHashMap<u32, Request> = LruHashMap::with_max_entries(16384, 0);
+static INFLIGHT: HashMap<u32, Request> = HashMap::with_max_entries(16384, 0);
 
 /// Senders whose ancestry chain was already sent (pid -> process start). Later signals
 /// from the same process skip the chain walk, which is most of a record's cost.
@@ -269,12 +272,19 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     let cfg = config();
 
     let target_pid = unsafe { sw_task_tgid(target_task) };
+    let wanted = cfg.filter_targets == 0 || is_target(target_pid);
+    let meaningful = is_meaningful(sig, result);
+    // Storms of signals that are ignored, or aimed elsewhere, stop here.
+    if !wanted && !meaningful {
+        return Ok(0);
+    }
     let sender_task = unsafe { bpf_get_current_task() };
-    let sender_pid = unsafe { sw_task_tgid(sender_task) };
-    if is_meaningful(sig, result) && sender_pid != target_pid {
+    // The helper is cheaper than a CO-RE read of current->tgid.
+    let sender_pid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    if meaningful && sender_pid != target_pid {
         unsafe { remember_received(sig, info, target_task, target_pid, sender_task, sender_pid) };
     }
-    if cfg.filter_targets != 0 && !is_target(target_pid) {
+    if !wanted {
         return Ok(0);
     }
     if cfg.filter_targets == 0 && (target_pid == cfg.self_pid || sender_pid == cfg.self_pid) {
@@ -488,7 +498,7 @@ fn on_sys_enter(ctx: &TracePointContext, which: u32) -> Result<u32, u32> {
         pidfd_pid,
         _pad: 0,
     };
-    let tid = unsafe { sw_task_tid(task) };
+    let tid = bpf_get_current_pid_tgid() as u32;
     INFLIGHT.insert(&tid, &request, 0).map_err(|_| 0u32)?;
     Ok(0)
 }
@@ -507,8 +517,7 @@ fn failed_request_wanted(request: &Request) -> bool {
 
 fn on_sys_exit(ctx: &TracePointContext, which: u32) -> Result<u32, u32> {
     let lay = layout(which);
-    let task = unsafe { bpf_get_current_task() };
-    let tid = unsafe { sw_task_tid(task) };
+    let tid = bpf_get_current_pid_tgid() as u32;
     // SAFETY: copied out before the entry is removed.
     let Some(request) = (unsafe { INFLIGHT.get(&tid) }).copied() else {
         return Ok(0);
@@ -526,6 +535,7 @@ fn on_sys_exit(ctx: &TracePointContext, which: u32) -> Result<u32, u32> {
     if cfg.filter_targets != 0 && !failed_request_wanted(&request) {
         return Ok(0);
     }
+    let task = unsafe { bpf_get_current_task() };
     let Some(mut entry) = EVENTS.reserve::<FailedSendEvent>(0) else {
         count_drop(kind::FAILED_SEND);
         return Ok(0);
