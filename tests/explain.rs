@@ -13,8 +13,8 @@ use std::{
 };
 
 use sigwho_tests::{
-    Parent, ProcId, Sigwho, Target, Value, descendants, field, field_i64, field_str, require_root,
-    run, testproc, wait_until,
+    Parent, ProcId, Sigwho, Target, Value, descendants, field, field_i64, field_str, hint_ids,
+    is_exit, is_signal, require_root, run, strings, testproc, wait_until,
 };
 
 const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -24,25 +24,8 @@ fn watch(pid: i32) -> Sigwho {
     Sigwho::start(&["--target-pid", &pid.to_string(), "--json"])
 }
 
-fn is_signal(sig: &'static str) -> impl Fn(&Value) -> bool {
-    move |ev| field_str(ev, "event") == Some("signal") && field_str(ev, "signal") == Some(sig)
-}
-
 fn is_signal_from(sig: &'static str, sender: i32) -> impl Fn(&Value) -> bool {
     move |ev| is_signal(sig)(ev) && field_i64(ev, "sender.pid") == Some(i64::from(sender))
-}
-
-fn is_exit(ev: &Value) -> bool {
-    field_str(ev, "event") == Some("exit")
-}
-
-fn strings(ev: &Value, path: &str) -> Vec<String> {
-    field(ev, path)
-        .as_array()
-        .unwrap_or_else(|| panic!("{path} is not an array in {ev}"))
-        .iter()
-        .map(|a| a.as_str().unwrap_or_default().to_owned())
-        .collect()
 }
 
 fn ancestry_pids(ev: &Value, path: &str) -> Vec<i64> {
@@ -58,15 +41,6 @@ fn cause(ev: &Value) -> &Vec<Value> {
     field(ev, "cause")
         .as_array()
         .unwrap_or_else(|| panic!("cause is not an array in {ev}"))
-}
-
-fn hint_ids(ev: &Value) -> Vec<String> {
-    field(ev, "hints")
-        .as_array()
-        .unwrap_or_else(|| panic!("hints is not an array in {ev}"))
-        .iter()
-        .map(|h| h["id"].as_str().unwrap_or_default().to_owned())
-        .collect()
 }
 
 fn pid_of(v: i32) -> Option<i64> {

@@ -949,3 +949,39 @@ impl Drop for Parent {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Reading sigwho's JSON events
+
+/// Matches `"event":"signal"` objects for the signal named `sig` ("SIGTERM").
+pub fn is_signal(sig: &str) -> impl Fn(&Value) -> bool + '_ {
+    move |ev| field_str(ev, "event") == Some("signal") && field_str(ev, "signal") == Some(sig)
+}
+
+/// Matches `"event":"exit"` objects.
+pub fn is_exit(ev: &Value) -> bool {
+    field_str(ev, "event") == Some("exit")
+}
+
+/// An array of strings at `path` (an argv); panics with the event if it is not one.
+pub fn strings(ev: &Value, path: &str) -> Vec<String> {
+    field(ev, path)
+        .as_array()
+        .unwrap_or_else(|| panic!("{path} is not an array in {ev}"))
+        .iter()
+        .map(|a| a.as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// The ids of an event's hints (empty when it has none).
+pub fn hint_ids(ev: &Value) -> Vec<String> {
+    field(ev, "hints")
+        .as_array()
+        .map(|hints| {
+            hints
+                .iter()
+                .filter_map(|h| h["id"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}

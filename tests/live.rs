@@ -10,8 +10,8 @@ use std::{
 };
 
 use sigwho_tests::{
-    Sigwho, Target, Value, field, field_i64, field_str, require_root, run_sigwho, testproc,
-    testproc_bin,
+    Sigwho, Target, Value, field, field_i64, field_str, is_exit, is_signal, require_root,
+    run_sigwho, strings, testproc, testproc_bin,
 };
 
 const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -20,23 +20,6 @@ const NOBODY: u32 = 65534;
 fn watch(target: &Target) -> Sigwho {
     require_root();
     Sigwho::start(&["--target-pid", &target.pid.to_string(), "--json"])
-}
-
-fn is_signal(sig: &'static str) -> impl Fn(&Value) -> bool {
-    move |ev| field_str(ev, "event") == Some("signal") && field_str(ev, "signal") == Some(sig)
-}
-
-fn is_exit(ev: &Value) -> bool {
-    field_str(ev, "event") == Some("exit")
-}
-
-fn argv(ev: &Value, path: &str) -> Vec<String> {
-    field(ev, path)
-        .as_array()
-        .unwrap_or_else(|| panic!("{path} is not an array in {ev}"))
-        .iter()
-        .map(|a| a.as_str().unwrap_or_default().to_owned())
-        .collect()
 }
 
 fn ancestry_pids(ev: &Value, who: &str) -> Vec<i64> {
@@ -68,7 +51,7 @@ fn assert_common_fields(ev: &Value, target: &Target) {
             "{ev}"
         );
     }
-    assert_eq!(argv(ev, "target.argv")[1], "target", "{ev}");
+    assert_eq!(strings(ev, "target.argv")[1], "target", "{ev}");
     assert!(
         field_str(ev, "target.exe").is_some_and(|e| e.ends_with("sigwho-testproc")),
         "{ev}"
@@ -123,7 +106,7 @@ fn sigterm_from_a_child_shells_kill_builtin() {
     assert_eq!(field_str(&ev, "scope"), Some("process"));
     assert_eq!(field_str(&ev, "sender.comm"), Some("bash"));
     assert_eq!(
-        argv(&ev, "sender.argv"),
+        strings(&ev, "sender.argv"),
         ["bash", "-c", &script, "sigwho-test-shell"]
     );
     assert_eq!(field_i64(&ev, "sender.uid"), Some(0));
@@ -160,7 +143,7 @@ fn short_lived_bin_kill_is_described_after_it_exited() {
     assert_eq!(field_i64(&ev, "sender.pid"), Some(i64::from(kill_pid)));
     assert_eq!(field_str(&ev, "sender.comm"), Some("kill"));
     assert_eq!(
-        argv(&ev, "sender.argv"),
+        strings(&ev, "sender.argv"),
         ["/bin/kill", "-s", "TERM", &target.pid.to_string()]
     );
     assert!(
@@ -198,7 +181,7 @@ fn sender_that_forks_sends_and_exits_at_once() {
     assert_eq!(field_i64(&ev, "sender.pid"), Some(child));
     // The forked child never exec'd: it runs its parent's program with its argv.
     assert_eq!(
-        argv(&ev, "sender.argv")[1..],
+        strings(&ev, "sender.argv")[1..],
         ["fork-kill", &target.pid.to_string(), "USR1"]
     );
     let ancestry = ancestry_pids(&ev, "sender");
@@ -208,7 +191,7 @@ fn sender_that_forks_sends_and_exits_at_once() {
         "parent is the fork-kill process: {ev}"
     );
     assert_eq!(ancestry[1], i64::from(std::process::id()), "{ev}");
-    assert_eq!(argv(&ev, "sender.ancestry.0.argv")[1], "fork-kill");
+    assert_eq!(strings(&ev, "sender.ancestry.0.argv")[1], "fork-kill");
 }
 
 #[test]

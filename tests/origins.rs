@@ -8,7 +8,7 @@ use std::{
 };
 
 use sigwho_tests::{
-    ProcId, Sigwho, Target, Value, descendants, field_i64, field_str, require_root, testproc,
+    ProcId, Sigwho, Target, descendants, field_i64, field_str, is_signal, require_root, testproc,
     testproc_bin, wait_until,
 };
 
@@ -19,16 +19,12 @@ fn watch(pid: i32) -> Sigwho {
     Sigwho::start(&["--target-pid", &pid.to_string(), "--json"])
 }
 
-fn signal_event(sig: &'static str) -> impl Fn(&Value) -> bool {
-    move |ev| field_str(ev, "event") == Some("signal") && field_str(ev, "signal") == Some(sig)
-}
-
 #[test]
 fn alarm_is_a_timer_signal() {
     let mut target = Target::spawn(&[]);
     let sigwho = watch(target.pid);
     target.send("alarm");
-    let ev = sigwho.wait_for(signal_event("SIGALRM"), EVENT_TIMEOUT);
+    let ev = sigwho.wait_for(is_signal("SIGALRM"), EVENT_TIMEOUT);
     assert_eq!(field_str(&ev, "origin"), Some("kernel"), "{ev}");
     assert_eq!(field_str(&ev, "origin_class"), Some("timer"), "{ev}");
     assert_eq!(field_str(&ev, "code"), Some("SI_KERNEL"), "{ev}");
@@ -40,7 +36,7 @@ fn cpu_rlimit_is_an_rlimit_signal() {
     let mut target = Target::spawn(&[]);
     let sigwho = watch(target.pid);
     target.send("cpu-limit");
-    let ev = sigwho.wait_for(signal_event("SIGXCPU"), EVENT_TIMEOUT);
+    let ev = sigwho.wait_for(is_signal("SIGXCPU"), EVENT_TIMEOUT);
     assert_eq!(field_str(&ev, "origin"), Some("kernel"), "{ev}");
     assert_eq!(field_str(&ev, "origin_class"), Some("rlimit"), "{ev}");
     assert!(
@@ -64,7 +60,7 @@ fn child_exit_is_a_child_state_signal_from_the_child() {
                 .and_then(|p| p.trim().parse().ok())
         })
         .expect("child-exit prints reaped=PID");
-    let ev = sigwho.wait_for(signal_event("SIGCHLD"), EVENT_TIMEOUT);
+    let ev = sigwho.wait_for(is_signal("SIGCHLD"), EVENT_TIMEOUT);
     assert_eq!(field_str(&ev, "origin_class"), Some("child_state"), "{ev}");
     assert_eq!(field_str(&ev, "code"), Some("CLD_EXITED"), "{ev}");
     assert_eq!(field_i64(&ev, "sender.pid"), Some(reaped), "{ev}");
@@ -114,7 +110,7 @@ fn process_in_a_pid_namespace_has_its_namespace_pid() {
     let (mut unshare, target) = target_in_pid_namespace();
     let sigwho = watch(target.pid);
     testproc(&["kill", &target.pid.to_string(), "USR1"]).assert_success();
-    let ev = sigwho.wait_for(signal_event("SIGUSR1"), EVENT_TIMEOUT);
+    let ev = sigwho.wait_for(is_signal("SIGUSR1"), EVENT_TIMEOUT);
     assert_eq!(
         field_i64(&ev, "target.pid"),
         Some(i64::from(target.pid)),
@@ -132,7 +128,7 @@ fn namespace_init_exit_kills_the_rest() {
     let sigwho = watch(target.pid);
     // bash (the namespace's init) reads its line and exits: the kernel kills the rest.
     drop(unshare.stdin.take());
-    let ev = sigwho.wait_for(signal_event("SIGKILL"), EVENT_TIMEOUT);
+    let ev = sigwho.wait_for(is_signal("SIGKILL"), EVENT_TIMEOUT);
     assert_eq!(field_str(&ev, "origin"), Some("kernel"), "{ev}");
     assert_eq!(
         field_str(&ev, "origin_class"),

@@ -11,7 +11,9 @@ use std::{
     time::Duration,
 };
 
-use sigwho_tests::{Value, field, field_i64, field_str, require_root, sigwho_bin, testproc_bin};
+use sigwho_tests::{
+    Value, field, field_i64, field_str, hint_ids, require_root, sigwho_bin, strings, testproc_bin,
+};
 
 /// sigwho loads its programs (about a second), then runs the command.
 const RUN_TIMEOUT: Duration = Duration::from_secs(90);
@@ -240,27 +242,6 @@ fn signals<'a>(report: &'a [Value], name: &str) -> Vec<&'a Value> {
         .collect()
 }
 
-fn argv(ev: &Value, path: &str) -> Vec<String> {
-    field(ev, path)
-        .as_array()
-        .unwrap_or_else(|| panic!("{path} is not an array in {ev}"))
-        .iter()
-        .map(|a| a.as_str().unwrap_or_default().to_owned())
-        .collect()
-}
-
-fn hint_ids(ev: &Value) -> Vec<String> {
-    field(ev, "hints")
-        .as_array()
-        .map(|hints| {
-            hints
-                .iter()
-                .filter_map(|h| h["id"].as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn pretty(report: &[Value]) -> String {
     report.iter().map(|e| format!("  {e}\n")).collect()
 }
@@ -337,9 +318,9 @@ fn a_child_killed_by_a_sibling_is_reported_with_its_sender() {
         .unwrap_or_else(|| panic!("no SIGTERM to sleep:\n{context}"));
     let sleep_pid = field_i64(ev, "target.pid").expect("target.pid");
     let sender_pid = field_i64(ev, "sender.pid").expect("sender.pid");
-    assert_eq!(argv(ev, "target.argv"), ["sleep", "30"], "{ev}");
+    assert_eq!(strings(ev, "target.argv"), ["sleep", "30"], "{ev}");
     assert_eq!(
-        argv(ev, "sender.argv"),
+        strings(ev, "sender.argv"),
         ["bash", "-c", &format!("kill -TERM {sleep_pid}")],
         "the inner bash sent it: {ev}"
     );
@@ -348,7 +329,10 @@ fn a_child_killed_by_a_sibling_is_reported_with_its_sender() {
     assert_eq!(ev["unexpected"], true, "{ev}");
     // The command (outer bash) is the sender's parent.
     let cmd_pid = field_i64(ev, "sender.ancestry.0.pid").expect("sender's parent");
-    assert_eq!(argv(ev, "sender.ancestry.0.argv"), ["bash", "-c", script]);
+    assert_eq!(
+        strings(ev, "sender.ancestry.0.argv"),
+        ["bash", "-c", script]
+    );
 
     let exit = report
         .iter()
@@ -360,7 +344,7 @@ fn a_child_killed_by_a_sibling_is_reported_with_its_sender() {
     assert_eq!(field_i64(summary, "pid"), Some(cmd_pid), "{summary}");
     assert_eq!(field_i64(summary, "exit_status"), Some(0), "{summary}");
     assert_eq!(field_i64(summary, "exit_code"), Some(0), "{summary}");
-    assert_eq!(argv(summary, "command"), ["bash", "-c", script]);
+    assert_eq!(strings(summary, "command"), ["bash", "-c", script]);
     assert!(
         field_i64(summary, "unexpected").unwrap_or(0) >= 1,
         "{summary}"
@@ -452,7 +436,7 @@ fn a_test_runner_timing_out_is_explained_and_its_status_kept() {
         .unwrap_or_else(|| panic!("no SIGTERM to sleep:\n{context}"));
     assert_eq!(field_str(ev, "sender.comm"), Some("timeout"), "{ev}");
     assert_eq!(
-        argv(ev, "sender.argv"),
+        strings(ev, "sender.argv"),
         ["timeout", "1", "sleep", "30"],
         "{ev}"
     );
@@ -615,7 +599,7 @@ fn signals_from_outside_the_tree_name_the_outside_sender() {
         .unwrap_or_else(|| panic!("no SIGUSR1 to {pid}:\n{context}"));
     assert_eq!(field_i64(ev, "sender.pid"), Some(kill_pid), "{ev}");
     assert_eq!(
-        argv(ev, "sender.argv")[1..],
+        strings(ev, "sender.argv")[1..],
         ["kill", &pid.to_string(), "USR1"]
     );
     assert_eq!(field_str(ev, "relation"), Some("unrelated"), "{ev}");
