@@ -10,6 +10,7 @@ pub mod clock;
 pub mod correlate;
 pub mod decode;
 pub mod explain;
+pub mod journal;
 pub mod junit;
 pub mod lineage;
 pub mod live;

@@ -56,7 +56,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 cause_window: cli.live.explain.cause_window,
                 rules: rules(&cli.live.explain)?,
             };
-            runtime.block_on(live::run(options, std::io::stdout().lock()))?;
+            match runtime.block_on(live::run(options, std::io::stdout().lock())) {
+                // Gone: the recorder's journal may know (tracer::query says which it used).
+                Err(live::LiveError::NotRunning(pid)) => {
+                    tracer::query::answer_not_running(
+                        pid,
+                        cli.live.json,
+                        std::io::stdout().lock(),
+                    )?;
+                }
+                result => result?,
+            }
         }
     }
     Ok(())

@@ -1,7 +1,909 @@
-//! Placeholder: being written.
+//! `sigwho record`: every signal on the machine, and every exit, into the journal
+//! (docs/recorder.md).
+//!
+//! The reading task (the same stream as the live view, unfiltered) hands reports to a
+//! writer thread through a bounded queue and never waits for the disk: when the queue is
+//! full the report is counted as dropped, and the writer records the drop as a gap. The
+//! writer commits a batch at most [`COMMIT_INTERVAL`] after its first report arrived, so
+//! a recorder killed outright loses well under a second of events.
 
-use crate::{cli::RecordArgs, explain::Rules};
+use std::{
+    collections::BTreeMap,
+    collections::VecDeque,
+    path::Path,
+    sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError},
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
 
-pub async fn run(_args: RecordArgs, _rules: &'static Rules) -> anyhow::Result<()> {
-    anyhow::bail!("sigwho record is not implemented yet")
+use anyhow::Context as _;
+use tokio::signal::unix::SignalKind;
+
+use crate::{
+    cli::RecordArgs,
+    clock::{self, BootClock, ticks_per_second},
+    correlate::Correlator,
+    explain::Rules,
+    journal::{self, Gap, Journal, JournalError, Kind, ProcRef, Row, SessionUpdate},
+    lineage::{ProcKey, ProcessTable},
+    load::{Options, Tracer},
+    report::Report,
+    stream::{EventStream, WAKEUP_BYTES, recv},
+};
+
+/// Longest a report waits in the writer before its batch is committed.
+pub const COMMIT_INTERVAL: Duration = Duration::from_millis(250);
+/// Most reports committed in one transaction.
+const BATCH_MAX: usize = 512;
+/// Reports the queue between the reader and the writer holds (bounded memory).
+const QUEUE_CAPACITY: usize = 4096;
+/// Longest the reader waits for room in the queue per pass over the ring buffer, so that
+/// a burst larger than the queue is written rather than dropped when the writer keeps
+/// up on average (the kernel's ring buffer holds what arrives meanwhile).
+const SEND_WAIT: Duration = Duration::from_millis(250);
+/// Consecutive failed commits after which the recorder gives up (and, under systemd,
+/// is restarted).
+const MAX_FAILED_COMMITS: u32 = 20;
+/// The recorder leaves at least this much of the file system free (or a twentieth of it,
+/// if that is less): below, it records gaps instead of events.
+const DISK_RESERVE: u64 = 64 * 1024 * 1024;
+/// How long a new recorder waits for the previous one's lock on the journal.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+/// A change of the wall clock's offset from the boot clock larger than this is a step
+/// of the wall clock (measurements themselves differ by nanoseconds).
+const CLOCK_STEP_NS: i128 = 10_000_000;
+/// Smallest --max-size: an empty journal already takes some pages.
+const MIN_SIZE: u64 = 1024 * 1024;
+
+/// How large and how old the journal may grow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_bytes: u64,
+    pub max_age: Duration,
+}
+
+impl Limits {
+    /// How often old events are looked for.
+    fn age_interval(&self) -> Duration {
+        (self.max_age / 4).clamp(Duration::from_secs(1), Duration::from_secs(60))
+    }
+
+    /// Bytes written between size checks: a small part of the budget, so that the
+    /// journal never overshoots by much.
+    fn size_interval(&self) -> u64 {
+        (self.max_bytes / 32).max(64 * 1024)
+    }
+}
+
+pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> {
+    let path = journal::resolve(&args.journal);
+    let limits = Limits {
+        max_bytes: parse_size(&args.max_size).map_err(|e| anyhow::anyhow!("--max-size: {e}"))?,
+        max_age: parse_age(&args.max_age).map_err(|e| anyhow::anyhow!("--max-age: {e}"))?,
+    };
+    let boot_id = boot_id();
+    // The journal first: a bad path fails before anything is loaded into the kernel.
+    let mut journal = open_journal(&path)?;
+    journal.set_budget(limits.max_bytes)?;
+    let clock = session_clock(&journal, &boot_id)?;
+    journal.begin_session(
+        std::process::id(),
+        env!("CARGO_PKG_VERSION"),
+        &boot_id,
+        unix_now(),
+    )?;
+    journal.enforce_limits(limits.max_bytes, limits.max_age, unix_now())?;
+
+    let tracer = Tracer::load(&Options {
+        filter_targets: false,
+        wakeup_bytes: WAKEUP_BYTES,
+        follow_children: false,
+    })?;
+    let tps = ticks_per_second();
+    let correlator = Correlator::new(ProcessTable::from_proc(tps), clock, tps)
+        .with_cause_window(u64::try_from(args.explain.cause_window.as_nanos()).unwrap_or(u64::MAX))
+        .with_rules(rules);
+    for warning in &tracer.warnings {
+        eprintln!("sigwho: warning: cannot see {warning}");
+    }
+    let mut stream = EventStream::new(tracer, correlator)?;
+    let encoder = Encoder {
+        clock,
+        ns_per_tick: 1_000_000_000 / tps.max(1),
+        boot_id,
+    };
+    let mut writer = Writer::spawn(journal, encoder, limits)?;
+    let mut interrupt = tokio::signal::unix::signal(SignalKind::interrupt()).ok();
+    let mut terminate = tokio::signal::unix::signal(SignalKind::terminate()).ok();
+    eprintln!("sigwho: recording every signal into {}", path.display());
+
+    let read: anyhow::Result<()> = async {
+        loop {
+            let mut done = false;
+            tokio::select! {
+                ready = stream.wait() => ready?,
+                _ = recv(&mut interrupt) => done = true,
+                _ = recv(&mut terminate) => done = true,
+            }
+            // Everything already queued in the kernel is recorded, even when stopping.
+            // A burst waits for the writer a little, then what does not fit is dropped.
+            let deadline = Instant::now() + SEND_WAIT;
+            for report in stream.drain(done)? {
+                writer.send(report, deadline);
+            }
+            if done || writer.stopped() {
+                return Ok(());
+            }
+        }
+    }
+    .await;
+    // The writer commits what it holds whatever stopped the reading.
+    let totals = writer.finish();
+    read?;
+    let totals = totals?;
+    eprintln!("sigwho: {}", totals.summary(&path));
+    Ok(())
+}
+
+/// Opens the journal for recording. A recorder that was just killed may still hold it
+/// while the kernel tears down its programs: wait for that a little.
+fn open_journal(path: &Path) -> Result<Journal, JournalError> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match Journal::create_or_open(path) {
+            Err(JournalError::Locked(_)) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            result => return result,
+        }
+    }
+}
+
+/// The clock that places kernel times on the wall clock. Every recorder in one boot uses
+/// the offset the first one measured, so that a process's start time (its identity in
+/// the JSON, with its pid) reads the same before and after a restart of the recorder;
+/// a new offset is taken when the wall clock was stepped since.
+fn session_clock(journal: &Journal, boot_id: &str) -> Result<BootClock, JournalError> {
+    let fresh = BootClock::now();
+    if let Some(stored) = journal.clock_offset(boot_id)?
+        && (i128::from(stored) - fresh.offset_ns()).abs() <= CLOCK_STEP_NS
+    {
+        return Ok(BootClock::from_offset_ns(i128::from(stored)));
+    }
+    journal.set_clock_offset(boot_id, saturate(fresh.offset_ns()), unix_now())?;
+    Ok(fresh)
+}
+
+/// What was recorded and what was lost.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub signals: u64,
+    pub exits: u64,
+    /// Events not recorded, by gap reason.
+    pub dropped: BTreeMap<&'static str, u64>,
+}
+
+impl Totals {
+    pub fn recorded(&self) -> u64 {
+        self.signals + self.exits
+    }
+
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.values().sum()
+    }
+
+    /// One line: "recorded N events (S signals, E exits) into PATH; dropped D".
+    pub fn summary(&self, path: &Path) -> String {
+        let mut line = format!(
+            "recorded {} events ({} signals, {} exits) into {}; dropped {}",
+            self.recorded(),
+            self.signals,
+            self.exits,
+            path.display(),
+            self.dropped_total()
+        );
+        if self.dropped_total() > 0 {
+            let parts: Vec<String> = self
+                .dropped
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(reason, n)| format!("{} {n}", reason.replace('_', " ")))
+                .collect();
+            line.push_str(&format!(" ({})", parts.join(", ")));
+        }
+        line
+    }
+}
+
+/// Reports the reader could not queue, by gap reason: (time of the first, count).
+type Pending = BTreeMap<&'static str, (i64, u64)>;
+
+/// The bounded queue between the reading task and the writer thread.
+///
+/// The reader waits for room only until a deadline (a short, fixed budget per pass over
+/// the ring buffer, which meanwhile keeps filling in the kernel); past it, reports are
+/// counted as dropped and become a gap. The writer waits for reports with a timeout.
+struct Queue {
+    state: Mutex<QueueState>,
+    /// Signalled when a report arrives or the input closes.
+    readable: Condvar,
+    /// Signalled when the writer takes reports or goes away.
+    writable: Condvar,
+}
+
+#[derive(Default)]
+struct QueueState {
+    items: VecDeque<Report>,
+    /// The reader is done: the writer empties the queue and stops.
+    input_closed: bool,
+    /// The writer is gone (it failed): reports are dropped at once.
+    output_closed: bool,
+    dropped: Pending,
+}
+
+enum Pop {
+    Report(Report),
+    Timeout,
+    Closed,
+}
+
+impl Queue {
+    fn new() -> Queue {
+        Queue {
+            state: Mutex::new(QueueState::default()),
+            readable: Condvar::new(),
+            writable: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `report`, waiting for room until `deadline`; counts it as dropped (at
+    /// `time_ns`) when there is none by then.
+    fn push(&self, report: Report, time_ns: i64, deadline: Instant) {
+        let mut state = self.lock();
+        while state.items.len() >= QUEUE_CAPACITY && !state.output_closed {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            state = self
+                .writable
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        if state.items.len() < QUEUE_CAPACITY && !state.output_closed {
+            state.items.push_back(report);
+            self.readable.notify_one();
+            return;
+        }
+        let count = match &report {
+            Report::Lost(lost) => lost.count,
+            _ => 1,
+        };
+        let entry = state.dropped.entry("queue").or_insert((time_ns, 0));
+        entry.1 += count;
+    }
+
+    /// The next report, waiting until `deadline`.
+    fn pop(&self, deadline: Instant) -> Pop {
+        let mut state = self.lock();
+        loop {
+            if let Some(report) = state.items.pop_front() {
+                self.writable.notify_one();
+                return Pop::Report(report);
+            }
+            if state.input_closed {
+                return Pop::Closed;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Pop::Timeout;
+            }
+            state = self
+                .readable
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    fn take_dropped(&self) -> Pending {
+        std::mem::take(&mut self.lock().dropped)
+    }
+
+    fn close_input(&self) {
+        self.lock().input_closed = true;
+        self.readable.notify_all();
+    }
+
+    fn close_output(&self) {
+        self.lock().output_closed = true;
+        self.writable.notify_all();
+    }
+
+    fn output_closed(&self) -> bool {
+        self.lock().output_closed
+    }
+}
+
+/// Marks the queue's output closed when the writer thread ends, however it ends.
+struct OutputGuard(Arc<Queue>);
+
+impl Drop for OutputGuard {
+    fn drop(&mut self) {
+        self.0.close_output();
+    }
+}
+
+struct Writer {
+    queue: Arc<Queue>,
+    clock: BootClock,
+    thread: Option<JoinHandle<Result<Totals, JournalError>>>,
+}
+
+impl Writer {
+    fn spawn(journal: Journal, encoder: Encoder, limits: Limits) -> anyhow::Result<Writer> {
+        let queue = Arc::new(Queue::new());
+        let clock = encoder.clock;
+        let state = WriterState {
+            journal,
+            encoder,
+            limits,
+            queue: Arc::clone(&queue),
+            totals: Totals::default(),
+            failed_commits: 0,
+            deferred: Vec::new(),
+            disk_low: false,
+        };
+        let thread = std::thread::Builder::new()
+            .name("sigwho-journal".to_owned())
+            .spawn(move || {
+                let _guard = OutputGuard(Arc::clone(&state.queue));
+                state.run()
+            })
+            .context("cannot start the journal writer thread")?;
+        Ok(Writer {
+            queue,
+            clock,
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues a report, waiting for room at most until `deadline`; after that the
+    /// report is counted as dropped (and becomes a gap).
+    fn send(&mut self, report: Report, deadline: Instant) {
+        let time_ns = report_time(&self.clock, &report);
+        self.queue.push(report, time_ns, deadline);
+    }
+
+    /// True once the writer thread has ended (it only ends early on failure).
+    fn stopped(&self) -> bool {
+        self.queue.output_closed()
+    }
+
+    /// Closes the queue, waits for the writer to commit everything and close the
+    /// journal, and returns what it did.
+    fn finish(&mut self) -> Result<Totals, JournalError> {
+        self.queue.close_input();
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+            None => Ok(Totals::default()),
+        }
+    }
+}
+
+struct WriterState {
+    journal: Journal,
+    encoder: Encoder,
+    limits: Limits,
+    queue: Arc<Queue>,
+    totals: Totals,
+    failed_commits: u32,
+    /// Gaps for events lost in failed commits, written with the next one that works.
+    deferred: Vec<Gap>,
+    disk_low: bool,
+}
+
+impl WriterState {
+    fn run(mut self) -> Result<Totals, JournalError> {
+        let mut next_age_check = Instant::now() + self.limits.age_interval();
+        let mut written_since_check = 0u64;
+        loop {
+            let mut batch = Vec::new();
+            let mut closed = false;
+            match self.queue.pop(next_age_check) {
+                Pop::Report(report) => {
+                    batch.push(report);
+                    let deadline = Instant::now() + COMMIT_INTERVAL;
+                    while batch.len() < BATCH_MAX {
+                        match self.queue.pop(deadline) {
+                            Pop::Report(report) => batch.push(report),
+                            Pop::Timeout => break,
+                            Pop::Closed => {
+                                closed = true;
+                                break;
+                            }
+                        }
+                    }
+                }
+                Pop::Timeout => {}
+                Pop::Closed => closed = true,
+            }
+            written_since_check += self.commit(&batch)?;
+            let now = Instant::now();
+            if now >= next_age_check || written_since_check >= self.limits.size_interval() {
+                self.trim();
+                next_age_check = now + self.limits.age_interval();
+                written_since_check = 0;
+            }
+            if closed {
+                break;
+            }
+        }
+        // Drops counted after the last batch, then the session's end.
+        self.commit(&[])?;
+        self.trim();
+        if let Err(error) = self.journal.end_session(unix_now()) {
+            eprintln!("sigwho: warning: {error}");
+        }
+        // Closing the connection checkpoints the log into the database and removes it.
+        Ok(self.totals)
+    }
+
+    /// Commits a batch with the gaps due; returns the bytes it added. Failures are
+    /// counted as dropped events; only a long run of them is fatal.
+    fn commit(&mut self, batch: &[Report]) -> Result<u64, JournalError> {
+        let mut rows = Vec::with_capacity(batch.len());
+        let mut gaps = std::mem::take(&mut self.deferred);
+        for report in batch {
+            match self.encoder.encode(report) {
+                Encoded::Row(row) => rows.push(row),
+                Encoded::Gap(gap) => gaps.push(gap),
+            }
+        }
+        for (reason, (time_ns, count)) in self.queue.take_dropped() {
+            gaps.push(Gap {
+                time_ns,
+                count,
+                reason: reason.to_owned(),
+            });
+        }
+        if self.disk_is_low() && !rows.is_empty() {
+            gaps.push(Gap {
+                time_ns: rows[0].time_ns,
+                count: rows.len() as u64,
+                reason: "disk_full".to_owned(),
+            });
+            rows.clear();
+        }
+        if rows.is_empty() && gaps.is_empty() {
+            return Ok(0);
+        }
+        let bytes: u64 = rows.iter().map(Row::approx_bytes).sum();
+        let dropped: u64 = gaps.iter().map(|g| g.count).sum();
+        let update = SessionUpdate {
+            now_ns: unix_now(),
+            recorded: rows.len() as u64,
+            dropped,
+        };
+        match self.journal.write(&rows, &gaps, update) {
+            Ok(()) => {
+                self.failed_commits = 0;
+                for row in &rows {
+                    match row.kind {
+                        Kind::Signal => self.totals.signals += 1,
+                        Kind::Exit => self.totals.exits += 1,
+                    }
+                }
+                for gap in &gaps {
+                    *self
+                        .totals
+                        .dropped
+                        .entry(reason_key(&gap.reason))
+                        .or_insert(0) += gap.count;
+                }
+                Ok(bytes)
+            }
+            Err(error) => {
+                self.failed_commits += 1;
+                if self.failed_commits == 1 {
+                    eprintln!("sigwho: error: writing the journal: {error}; retrying");
+                }
+                if self.failed_commits >= MAX_FAILED_COMMITS {
+                    return Err(error);
+                }
+                // The gaps are retried; the events are lost, and say so.
+                self.deferred = gaps;
+                if let Some(first) = rows.first() {
+                    self.deferred.push(Gap {
+                        time_ns: first.time_ns,
+                        count: rows.len() as u64,
+                        reason: "write_error".to_owned(),
+                    });
+                }
+                Ok(0)
+            }
+        }
+    }
+
+    /// Applies --max-age and --max-size; a failure is reported, not fatal.
+    fn trim(&mut self) {
+        let result =
+            self.journal
+                .enforce_limits(self.limits.max_bytes, self.limits.max_age, unix_now());
+        if let Err(error) = result {
+            eprintln!("sigwho: warning: trimming the journal: {error}");
+        }
+    }
+
+    /// Whether the journal's file system is nearly full (reported once per episode).
+    fn disk_is_low(&mut self) -> bool {
+        let low = free_space(self.journal.path())
+            .is_some_and(|(free, total)| free < DISK_RESERVE.min(total / 20));
+        if low && !self.disk_low {
+            eprintln!(
+                "sigwho: warning: the file system of {} is nearly full; events are counted as dropped until space is freed",
+                self.journal.path().display()
+            );
+        }
+        self.disk_low = low;
+        low
+    }
+}
+
+/// A gap reason as a static key for [`Totals::dropped`].
+fn reason_key(reason: &str) -> &'static str {
+    match reason {
+        "ring_buffer" => "ring_buffer",
+        "queue" => "queue",
+        "disk_full" => "disk_full",
+        _ => "write_error",
+    }
+}
+
+/// (bytes available to unprivileged users, bytes in all) of the file system holding
+/// `path`.
+fn free_space(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let dir = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs is plain data; all zeroes is a valid value.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `dir` is NUL-terminated and `stat` is writable, both for the whole call.
+    if unsafe { libc::statvfs(dir.as_ptr(), &mut stat) } != 0 {
+        return None;
+    }
+    let block = stat.f_frsize;
+    Some((
+        stat.f_bavail.saturating_mul(block),
+        stat.f_blocks.saturating_mul(block),
+    ))
+}
+
+/// Turns reports into journal rows; runs on the writer thread.
+struct Encoder {
+    /// The correlator's clock, so that stored times match the reports' text.
+    clock: BootClock,
+    ns_per_tick: u64,
+    boot_id: String,
+}
+
+enum Encoded {
+    Row(Row),
+    Gap(Gap),
+}
+
+impl Encoder {
+    fn encode(&self, report: &Report) -> Encoded {
+        let time_ns = report_time(&self.clock, report);
+        match report {
+            Report::Signal(r) => {
+                let target = match (&r.target, r.keys.target) {
+                    (Some(t), key) => Some(ProcRef {
+                        pid: t.pid,
+                        start_ticks: key.map(|k| k.start_ticks),
+                        start: t
+                            .start_time
+                            .clone()
+                            .or_else(|| key.map(|k| self.start_of(k))),
+                    }),
+                    (None, Some(key)) => Some(self.proc_ref(key)),
+                    (None, None) => None,
+                };
+                let sender = Some(ProcRef {
+                    pid: r.sender.pid,
+                    start_ticks: r.keys.sender.map(|k| k.start_ticks),
+                    start: r.sender.start_time.clone(),
+                });
+                Encoded::Row(Row {
+                    time_ns,
+                    kind: Kind::Signal,
+                    signo: Some(r.signo),
+                    target,
+                    target_comm: r.target.as_ref().map(|t| t.comm.clone()),
+                    sender,
+                    boot_id: self.boot_id.clone(),
+                    json: report.to_json(),
+                    text: report.to_text(),
+                })
+            }
+            Report::Exit(r) => Encoded::Row(Row {
+                time_ns,
+                kind: Kind::Exit,
+                signo: r.signo,
+                target: Some(r.key.map_or_else(
+                    || ProcRef {
+                        pid: r.pid,
+                        ..ProcRef::default()
+                    },
+                    |key| self.proc_ref(key),
+                )),
+                target_comm: Some(r.comm.clone()),
+                sender: None,
+                boot_id: self.boot_id.clone(),
+                json: report.to_json(),
+                text: report.to_text(),
+            }),
+            Report::Lost(r) => Encoded::Gap(Gap {
+                time_ns,
+                count: r.count,
+                reason: "ring_buffer".to_owned(),
+            }),
+        }
+    }
+
+    fn proc_ref(&self, key: ProcKey) -> ProcRef {
+        ProcRef {
+            pid: key.pid,
+            start_ticks: Some(key.start_ticks),
+            start: Some(self.start_of(key)),
+        }
+    }
+
+    /// A start time from /proc's clock ticks, as the correlator shows one.
+    fn start_of(&self, key: ProcKey) -> String {
+        let boot_ns = key.start_ticks.saturating_mul(self.ns_per_tick);
+        clock::rfc3339_nanos(self.clock.unix_ns(boot_ns))
+    }
+}
+
+/// When a report's event happened, in Unix ns.
+fn report_time(clock: &BootClock, report: &Report) -> i64 {
+    let ns = match report {
+        Report::Signal(r) => clock.unix_ns(r.keys.time_ns),
+        // Exit and lost reports carry only their printed time (exact to the ns).
+        Report::Exit(r) => clock::parse_time(&r.time, 0).unwrap_or_else(|_| clock::unix_now_ns()),
+        Report::Lost(r) => clock::parse_time(&r.time, 0).unwrap_or_else(|_| clock::unix_now_ns()),
+    };
+    saturate(ns)
+}
+
+fn saturate(ns: i128) -> i64 {
+    i64::try_from(ns).unwrap_or(if ns < 0 { i64::MIN } else { i64::MAX })
+}
+
+fn unix_now() -> i64 {
+    saturate(clock::unix_now_ns())
+}
+
+/// This boot's id: with a pid and start time, it names one process for good.
+fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|id| id.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// Parses a size: a whole number of bytes, optionally with a unit: K, M, G, T or KiB,
+/// MiB, GiB, TiB (powers of 1024), KB, MB, GB, TB (powers of 1000), B.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let digits_end = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (digits, unit) = trimmed.split_at(digits_end);
+    let bad = || {
+        format!("invalid size {text:?} (expected e.g. 256MiB, 1GiB, 500MB or a number of bytes)")
+    };
+    let number: u64 = digits.parse().map_err(|_| bad())?;
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        _ => return Err(bad()),
+    };
+    let bytes = number
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("size {text:?} is too large"))?;
+    if bytes < MIN_SIZE {
+        return Err(format!("size {text:?} is too small (at least 1MiB)"));
+    }
+    Ok(bytes)
+}
+
+/// Parses an age: a number of seconds, or amounts with units s, m, h, d, w ("7d",
+/// "12h", "1h30m").
+pub fn parse_age(text: &str) -> Result<Duration, String> {
+    let trimmed = text.trim();
+    let bad = || {
+        format!("invalid age {text:?} (expected e.g. 7d, 12h, 90m, 1h30m or a number of seconds)")
+    };
+    if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        let secs: u64 = trimmed.parse().map_err(|_| bad())?;
+        return (secs > 0)
+            .then(|| Duration::from_secs(secs))
+            .ok_or_else(bad);
+    }
+    let mut total: u64 = 0;
+    let mut rest = trimmed;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let (digits, after) = rest.split_at(end);
+        let mut chars = after.chars();
+        let unit: u64 = match chars.next() {
+            Some('s') => 1,
+            Some('m') => 60,
+            Some('h') => 3600,
+            Some('d') => 86_400,
+            Some('w') => 7 * 86_400,
+            _ => return Err(bad()),
+        };
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|s| total.checked_add(s))
+            .ok_or_else(|| format!("age {text:?} is too long"))?;
+        rest = chars.as_str();
+    }
+    if total == 0 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{ExitReport, LostReport};
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("256MiB"), Ok(256 << 20));
+        assert_eq!(parse_size("256M"), Ok(256 << 20));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("2gb"), Ok(2_000_000_000));
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        for bad in [
+            "",
+            "MiB",
+            "12 parsecs",
+            "-5M",
+            "1.5G",
+            "100K",
+            "99999999999999T",
+        ] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ages() {
+        assert_eq!(parse_age("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_age("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_age("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_age("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_age("2w"), Ok(Duration::from_secs(14 * 86_400)));
+        for bad in ["", "0", "0s", "d", "5x", "1.5h", "-1d"] {
+            assert!(parse_age(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn limits_check_often_enough() {
+        let defaults = Limits {
+            max_bytes: 256 << 20,
+            max_age: Duration::from_secs(7 * 86_400),
+        };
+        assert_eq!(defaults.age_interval(), Duration::from_secs(60));
+        assert_eq!(defaults.size_interval(), 8 << 20);
+        let tiny = Limits {
+            max_bytes: 1 << 20,
+            max_age: Duration::from_secs(2),
+        };
+        assert_eq!(tiny.age_interval(), Duration::from_secs(1));
+        assert_eq!(tiny.size_interval(), 64 * 1024);
+    }
+
+    #[test]
+    fn exits_and_losses_become_rows_and_gaps() {
+        let encoder = Encoder {
+            clock: BootClock::from_offset_ns(1_000 * 1_000_000_000),
+            ns_per_tick: 10_000_000,
+            boot_id: "b".to_owned(),
+        };
+        let exit = Report::Exit(ExitReport {
+            event: "exit",
+            time: clock::rfc3339_nanos(1_700_000_000_123_456_789),
+            pid: 42,
+            comm: "victim".to_owned(),
+            exit_code: None,
+            signal: Some("SIGTERM".to_owned()),
+            signo: Some(15),
+            core_dumped: Some(false),
+            key: Some(ProcKey {
+                pid: 42,
+                start_ticks: 500,
+            }),
+        });
+        let Encoded::Row(row) = encoder.encode(&exit) else {
+            panic!("an exit is a row")
+        };
+        assert_eq!(row.time_ns, 1_700_000_000_123_456_789);
+        assert_eq!(row.kind, Kind::Exit);
+        assert_eq!(row.signo, Some(15));
+        let target = row.target.unwrap();
+        assert_eq!((target.pid, target.start_ticks), (42, Some(500)));
+        // 500 ticks of 10 ms after a boot at Unix time 1000 s.
+        assert_eq!(
+            target.start.as_deref(),
+            Some("1970-01-01T00:16:45.000000000Z")
+        );
+        assert_eq!(row.text, exit.to_text());
+        assert_eq!(row.json, exit.to_json());
+        let lost = Report::Lost(LostReport {
+            event: "lost",
+            time: clock::rfc3339_nanos(1_700_000_000_000_000_000),
+            count: 7,
+            by_kind: BTreeMap::new(),
+        });
+        let Encoded::Gap(gap) = encoder.encode(&lost) else {
+            panic!("a loss is a gap")
+        };
+        assert_eq!(
+            gap,
+            Gap {
+                time_ns: 1_700_000_000_000_000_000,
+                count: 7,
+                reason: "ring_buffer".to_owned()
+            }
+        );
+    }
+
+    #[test]
+    fn summary_is_one_line() {
+        let mut totals = Totals {
+            signals: 5,
+            exits: 2,
+            ..Totals::default()
+        };
+        let path = Path::new("/j");
+        assert_eq!(
+            totals.summary(path),
+            "recorded 7 events (5 signals, 2 exits) into /j; dropped 0"
+        );
+        totals.dropped.insert("ring_buffer", 3);
+        totals.dropped.insert("queue", 1);
+        assert_eq!(
+            totals.summary(path),
+            "recorded 7 events (5 signals, 2 exits) into /j; dropped 4 (queue 1, ring buffer 3)"
+        );
+    }
 }

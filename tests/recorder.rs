@@ -1,0 +1,398 @@
+//! `sigwho record` and `sigwho query` with the real eBPF programs: signals recorded
+//! system-wide into a journal survive a SIGKILL of the recorder and a restart, are
+//! visible to queries within a second while the recorder writes, age out, and bad
+//! journal files fail cleanly. Also `sigwho --target-pid` for a process that is gone,
+//! answered from the journal (`$SIGWHO_JOURNAL`).
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::atomic::{AtomicU32, Ordering},
+    time::{Duration, Instant},
+};
+
+use sigwho_tests::{
+    Run, Sigwho, Target, Value, field_i64, field_str, is_exit, is_signal, require_root, run,
+    sigwho_bin, strings, testproc, wait_until,
+};
+
+const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
+/// A recorder killed outright loses at most this much: what it saw longer ago is in
+/// the journal.
+const FLUSH_LIMIT: Duration = Duration::from_secs(1);
+const READY: &str = "sigwho: recording";
+
+/// A fresh directory under the temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "sigwho-recorder-{name}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 temp path")
+}
+
+fn record(journal: &Path, extra: &[&str]) -> Sigwho {
+    require_root();
+    let mut cmd = Sigwho::command(&["record", "--journal", s(journal)]);
+    cmd.args(extra);
+    Sigwho::start_waiting_for(cmd, READY)
+}
+
+fn query(journal: &Path, args: &[&str]) -> Run {
+    let mut cmd = Command::new(sigwho_bin());
+    cmd.args(["query", "--journal", s(journal)]).args(args);
+    run(cmd, EVENT_TIMEOUT)
+}
+
+/// `sigwho query --journal J ARGS --json`, parsed; panics unless it exits 0.
+fn query_json(journal: &Path, args: &[&str]) -> Vec<Value> {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let r = query(journal, &all).assert_success();
+    r.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}")))
+        .collect()
+}
+
+fn for_pid(pid: i32) -> Vec<String> {
+    vec!["--target-pid".to_owned(), pid.to_string()]
+}
+
+/// Queries (in a loop, no sleeping beyond the harness's poll) until the journal has an
+/// event for `pid` that `pred` accepts; returns it and how long that took.
+#[track_caller]
+fn wait_recorded(journal: &Path, pid: i32, pred: impl Fn(&Value) -> bool) -> (Value, Duration) {
+    let start = Instant::now();
+    let args = for_pid(pid);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut found = None;
+    let mut last = Vec::new();
+    let ok = wait_until(
+        || {
+            last = query_json(journal, &args);
+            found = last.iter().find(|e| pred(e)).cloned();
+            found.is_some()
+        },
+        EVENT_TIMEOUT,
+    );
+    assert!(
+        ok,
+        "no matching event for pid {pid} in the journal: {last:#?}"
+    );
+    (found.unwrap(), start.elapsed())
+}
+
+fn sent_by(sig: &'static str, sender: i32) -> impl Fn(&Value) -> bool {
+    move |ev| is_signal(sig)(ev) && field_i64(ev, "sender.pid") == Some(i64::from(sender))
+}
+
+fn assert_sender(ev: &Value, sender: &Run, args: &[&str]) {
+    assert_eq!(
+        field_i64(ev, "sender.pid"),
+        Some(i64::from(sender.pid)),
+        "{ev}"
+    );
+    assert_eq!(strings(ev, "sender.argv")[1..], *args, "{ev}");
+    assert!(
+        field_str(ev, "sender.exe").is_some_and(|e| e.ends_with("sigwho-testproc")),
+        "{ev}"
+    );
+}
+
+#[test]
+fn journal_survives_sigkill_and_restart() {
+    let dir = TempDir::new("kill");
+    let journal = dir.path("state/journal");
+    let mut first = record(&journal, &[]);
+    let mut latencies = Vec::new();
+
+    // Three ways to send, to one target.
+    let mut target = Target::spawn(&["--handle", "USR1", "--handle", "USR2", "--handle", "HUP"]);
+    let pid = target.pid.to_string();
+    let kill = testproc(&["kill", &pid, "USR1"]).assert_success();
+    let (_, latency) = wait_recorded(&journal, target.pid, sent_by("SIGUSR1", kill.pid));
+    latencies.push(latency);
+    let tgkill = testproc(&["tgkill", &pid, &pid, "USR2"]).assert_success();
+    let (_, latency) = wait_recorded(&journal, target.pid, sent_by("SIGUSR2", tgkill.pid));
+    latencies.push(latency);
+    let sigqueue = testproc(&["sigqueue", &pid, "HUP", "42"]).assert_success();
+    let (_, latency) = wait_recorded(&journal, target.pid, sent_by("SIGHUP", sigqueue.pid));
+    latencies.push(latency);
+
+    // A relay: A kills B, B relays TERM to C, C dies of it.
+    let mut c = Target::spawn(&[]);
+    let mut b = Target::spawn(&["--relay", &format!("TERM:{}", c.pid)]);
+    let a = testproc(&["kill", &b.pid.to_string(), "TERM"]).assert_success();
+    let (_, latency) = wait_recorded(&journal, c.pid, is_signal("SIGTERM"));
+    latencies.push(latency);
+    assert!(b.wait(EVENT_TIMEOUT).success(), "B relays and exits 0");
+    assert!(c.wait(EVENT_TIMEOUT).code().is_none(), "C dies of SIGTERM");
+    wait_recorded(&journal, c.pid, is_exit);
+
+    let slowest = latencies.iter().max().copied().unwrap_or_default();
+    eprintln!("flush latencies (send to visible in a query): {latencies:?}");
+    assert!(
+        slowest <= FLUSH_LIMIT,
+        "events must reach the journal within {FLUSH_LIMIT:?}: {latencies:?}"
+    );
+
+    // Killed outright: everything seen so far stays, and the journal opens.
+    assert!(first.signal(libc::SIGKILL));
+    let (status, _) = first.wait_exit(EVENT_TIMEOUT);
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGKILL)
+    );
+    let before = query_json(&journal, &["--target-pid", &pid]);
+    assert_eq!(
+        before.iter().filter(|e| is_signal_event(e)).count(),
+        3,
+        "{before:#?}"
+    );
+
+    // A new recorder on the same journal; queries run while it writes.
+    let mut second = record(&journal, &[]);
+    let again = testproc(&["kill", &pid, "USR1"]).assert_success();
+    let (_, latency) = wait_recorded(&journal, target.pid, sent_by("SIGUSR1", again.pid));
+    eprintln!("flush latency after the restart: {latency:?}");
+    assert!(latency <= FLUSH_LIMIT, "{latency:?}");
+
+    assert!(second.signal(libc::SIGTERM));
+    let (status, _) = second.wait_exit(EVENT_TIMEOUT);
+    assert!(status.success(), "SIGTERM: exit 0\n{}", second.report());
+    let summary: Vec<String> = second
+        .stderr()
+        .into_iter()
+        .filter(|l| l.starts_with("sigwho: recorded "))
+        .collect();
+    assert_eq!(summary.len(), 1, "one summary line: {:?}", second.stderr());
+    assert!(
+        summary[0].contains(" events (") && summary[0].contains("; dropped "),
+        "{summary:?}"
+    );
+
+    // Every signal, with its sender, in time order, as one process.
+    let events = query_json(&journal, &["--target-pid", &pid]);
+    let signals: Vec<&Value> = events.iter().filter(|e| is_signal_event(e)).collect();
+    assert_eq!(signals.len(), 4, "{events:#?}");
+    assert_sender(signals[0], &kill, &["kill", &pid, "USR1"]);
+    assert_eq!(field_str(signals[0], "origin"), Some("kill"));
+    assert_sender(signals[1], &tgkill, &["tgkill", &pid, &pid, "USR2"]);
+    assert_eq!(field_str(signals[1], "origin"), Some("tgkill"));
+    assert_sender(signals[2], &sigqueue, &["sigqueue", &pid, "HUP", "42"]);
+    assert_eq!(field_str(signals[2], "origin"), Some("rt_sigqueueinfo"));
+    assert_eq!(field_i64(signals[2], "value"), Some(42));
+    assert_sender(signals[3], &again, &["kill", &pid, "USR1"]);
+    let times: Vec<&str> = signals
+        .iter()
+        .filter_map(|e| field_str(e, "time"))
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "time order: {times:?}"
+    );
+    let start = field_str(signals[0], "target.start_time");
+    assert!(start.is_some());
+    assert!(
+        signals
+            .iter()
+            .all(|e| field_str(e, "target.start_time") == start),
+        "one incarnation: {events:#?}"
+    );
+
+    // Text: a header for the process, then the live view's text.
+    let text = query(&journal, &["--target-pid", &pid])
+        .assert_success()
+        .stdout;
+    let header = format!("pid {pid} started {}: 4 signals", start.unwrap_or_default());
+    assert_eq!(text.lines().next(), Some(header.as_str()), "{text}");
+    assert!(text.contains(&format!("kill({pid}, SIGUSR1)")), "{text}");
+    // Other filters.
+    let by_sender = query_json(
+        &journal,
+        &[
+            "--target-pid",
+            &pid,
+            "--sender-pid",
+            &tgkill.pid.to_string(),
+        ],
+    );
+    assert_eq!(by_sender.len(), 1, "{by_sender:#?}");
+    let by_signal = query_json(&journal, &["--target-pid", &pid, "--signal", "HUP"]);
+    assert_eq!(by_signal.len(), 1, "{by_signal:#?}");
+    let future = query_json(
+        &journal,
+        &["--target-pid", &pid, "--since", "2999-01-01T00:00:00Z"],
+    );
+    assert!(future.is_empty(), "{future:#?}");
+    let recent = query_json(&journal, &["--target-pid", &pid, "--since", "1h"]);
+    assert_eq!(recent.iter().filter(|e| is_signal_event(e)).count(), 4);
+
+    // The relay's cause chain, and how C ended.
+    let c_events = query_json(&journal, &["--target-pid", &c.pid.to_string()]);
+    let term = c_events
+        .iter()
+        .find(|e| is_signal("SIGTERM")(e))
+        .unwrap_or_else(|| panic!("{c_events:#?}"));
+    assert_eq!(
+        field_i64(term, "sender.pid"),
+        Some(i64::from(b.pid)),
+        "{term}"
+    );
+    assert_eq!(
+        field_i64(term, "cause.0.sender.pid"),
+        Some(i64::from(a.pid)),
+        "{term}"
+    );
+    assert_eq!(
+        field_i64(term, "cause.0.target.pid"),
+        Some(i64::from(b.pid)),
+        "{term}"
+    );
+    assert_eq!(
+        field_i64(term, "root_sender.pid"),
+        Some(i64::from(a.pid)),
+        "{term}"
+    );
+    let exit = c_events.last().unwrap();
+    assert!(is_exit(exit), "the exit comes last: {c_events:#?}");
+    assert_eq!(field_str(exit, "signal"), Some("SIGTERM"), "{exit}");
+
+    // `sigwho --target-pid C`: gone, so answered from the (default) journal.
+    let mut live = Command::new(sigwho_bin());
+    live.args(["--target-pid", &c.pid.to_string(), "--json"])
+        .env("SIGWHO_JOURNAL", &journal);
+    let answer = run(live, EVENT_TIMEOUT).assert_success();
+    assert_eq!(
+        answer.stderr,
+        format!(
+            "sigwho: pid {} is not running; answering from the journal {}\n",
+            c.pid,
+            journal.display()
+        )
+    );
+    let lines: Vec<Value> = answer
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines, c_events, "the same answer as sigwho query");
+    target.close_stdin();
+    assert!(target.wait(EVENT_TIMEOUT).success());
+}
+
+fn is_signal_event(ev: &Value) -> bool {
+    field_str(ev, "event") == Some("signal")
+}
+
+#[test]
+fn old_events_age_out_while_recording() {
+    let dir = TempDir::new("age");
+    let journal = dir.path("journal");
+    let _recorder = record(&journal, &["--max-age", "2s"]);
+    let target = Target::spawn(&["--handle", "USR1"]);
+    let sender = testproc(&["kill", &target.pid.to_string(), "USR1"]).assert_success();
+    wait_recorded(&journal, target.pid, sent_by("SIGUSR1", sender.pid));
+    let pid = target.pid.to_string();
+    let gone = wait_until(
+        || {
+            query_json(&journal, &["--target-pid", &pid])
+                .iter()
+                .all(|e| !is_signal_event(e))
+        },
+        EVENT_TIMEOUT,
+    );
+    assert!(gone, "a signal older than --max-age 2s is deleted");
+}
+
+#[test]
+fn bad_journals_fail_with_one_line_and_status_2() {
+    let dir = TempDir::new("bad");
+    // A real journal, cleanly closed, to truncate.
+    let journal = dir.path("journal");
+    let mut recorder = record(&journal, &[]);
+    let target = Target::spawn(&["--handle", "USR1"]);
+    let sender = testproc(&["kill", &target.pid.to_string(), "USR1"]).assert_success();
+    wait_recorded(&journal, target.pid, sent_by("SIGUSR1", sender.pid));
+    assert!(recorder.signal(libc::SIGTERM));
+    assert!(recorder.wait_exit(EVENT_TIMEOUT).0.success());
+    let whole = std::fs::read(&journal).unwrap();
+    assert!(whole.len() >= 2 * 4096, "{} bytes", whole.len());
+    let truncated = dir.path("truncated");
+    std::fs::write(&truncated, &whole[..whole.len() / 2 / 4096 * 4096]).unwrap();
+    let random = dir.path("random");
+    let noise: Vec<u8> = (0..65_536u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    std::fs::write(&random, noise).unwrap();
+    let directory = dir.path("a-directory");
+    std::fs::create_dir(&directory).unwrap();
+
+    for (path, says) in [
+        (&truncated, "truncated"),
+        (&random, "not an SQLite database"),
+        (&directory, "is a directory"),
+        (&dir.path("missing"), "no journal at"),
+    ] {
+        let r = query(path, &["--target-pid", &target.pid.to_string()]);
+        assert_eq!(r.status.code(), Some(2), "{}: {r}", path.display());
+        assert_eq!(r.stderr.lines().count(), 1, "one line: {r}");
+        assert!(r.stderr.starts_with("sigwho: "), "{r}");
+        assert!(
+            r.stderr.contains(says),
+            "{}: expected {says:?}: {r}",
+            path.display()
+        );
+    }
+
+    // The recorder refuses a symlink before loading anything.
+    let link = dir.path("link");
+    std::os::unix::fs::symlink(&journal, &link).unwrap();
+    let mut cmd = Command::new(sigwho_bin());
+    cmd.args(["record", "--journal", s(&link)]);
+    let r = run(cmd, EVENT_TIMEOUT);
+    assert_eq!(r.status.code(), Some(2), "{r}");
+    assert!(r.stderr.contains("symbolic link"), "{r}");
+}
+
+#[test]
+fn live_view_without_a_journal_keeps_its_error() {
+    // A pid that ran and is gone (reaped).
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    let mut live = Command::new(sigwho_bin());
+    live.args(["--target-pid", &pid.to_string()])
+        .env("SIGWHO_JOURNAL", "/nonexistent/sigwho-journal");
+    let r = run(live, EVENT_TIMEOUT);
+    assert_eq!(r.status.code(), Some(2), "{r}");
+    assert_eq!(r.stderr.lines().count(), 1, "{r}");
+    assert!(
+        r.stderr
+            .starts_with(&format!("sigwho: no process with pid {pid} is running")),
+        "{r}"
+    );
+}
