@@ -517,74 +517,8 @@ impl Sigwho {
     }
 
     /// Like `start`, with a prepared command. stdin is null, stdout/stderr are piped.
-    pub fn start_with(mut cmd: Command) -> Sigwho {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-        let pid = child.id() as i32;
-
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let (ready_tx, ready_rx) = mpsc::channel::<()>();
-        let stderr_thread = {
-            let stderr = Arc::clone(&stderr);
-            let mut ready_tx: Option<Sender<()>> = Some(ready_tx);
-            spawn_line_reader("sigwho-stderr", child.stderr.take().unwrap(), move |l| {
-                let ready = l.starts_with(SIGWHO_READY_PREFIX);
-                stderr.lock().unwrap().push(l);
-                if ready && let Some(tx) = ready_tx.take() {
-                    let _ = tx.send(());
-                }
-            })
-        };
-        let (ev_tx, ev_rx) = mpsc::channel();
-        let stdout_thread =
-            spawn_line_reader("sigwho-stdout", child.stdout.take().unwrap(), move |l| {
-                let v = serde_json::from_str::<Value>(&l).unwrap_or(Value::String(l));
-                let _ = ev_tx.send(v);
-            });
-
-        let mut s = Sigwho {
-            child,
-            pid,
-            rx: Mutex::new(ev_rx),
-            events: Mutex::new(Events::default()),
-            stderr,
-            stdout_thread: Some(stdout_thread),
-            stderr_thread: Some(stderr_thread),
-        };
-        // From here on a panic drops `s`, which stops sigwho.
-        let deadline = Instant::now() + SIGWHO_START_TIMEOUT;
-        loop {
-            match ready_rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(()) => return s,
-                Err(RecvTimeoutError::Disconnected) => {
-                    // stderr closed without the ready line: sigwho is exiting.
-                    let status = wait_child(&mut s.child, Duration::from_secs(5));
-                    panic!(
-                        "sigwho exited before tracing ({status:?}): {cmd:?}\n{}",
-                        s.report()
-                    );
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-            }
-            if let Some(status) = s.child.try_wait().expect("try_wait") {
-                join_within(&mut s.stderr_thread, Duration::from_secs(2));
-                panic!(
-                    "sigwho exited before tracing ({status}): {cmd:?}\n{}",
-                    s.report()
-                );
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "sigwho did not print {SIGWHO_READY_PREFIX:?} within \
-                     {SIGWHO_START_TIMEOUT:?}: {cmd:?}\n{}",
-                    s.report()
-                );
-            }
-        }
+    pub fn start_with(cmd: Command) -> Sigwho {
+        Sigwho::start_waiting_for(cmd, SIGWHO_READY_PREFIX)
     }
 
     /// sigwho's pid.

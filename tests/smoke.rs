@@ -252,7 +252,7 @@ fn sigwho_harness_with_fake() {
 }
 
 #[test]
-#[should_panic(expected = "sigwho exited before tracing")]
+#[should_panic(expected = "sigwho exited before printing")]
 fn sigwho_harness_reports_early_exit() {
     let mut cmd = Command::new("sh");
     cmd.arg("-c").arg("echo 'sigwho: cannot load' >&2; exit 1");
