@@ -33,6 +33,9 @@ pub const JOURNAL_ENV: &str = "SIGWHO_JOURNAL";
 /// How long a statement waits for another connection's lock before failing. Readers
 /// and the recorder do not block each other in WAL mode; this covers checkpoints.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Free space in the database worth giving back to the file system (with an eighth of
+/// the size limit, whichever is more).
+const FREE_SLACK: u64 = 4 * 1024 * 1024;
 /// Rows deleted per statement when trimming, so that no transaction grows large.
 const TRIM_CHUNK: i64 = 2000;
 
@@ -688,10 +691,10 @@ impl Journal {
         Ok(to_u64((pages - free).max(0) * size))
     }
 
-    /// Deletes events older than `max_age` before `now_ns`, then, if the journal's files
-    /// take more than `max_bytes`, the oldest events until it uses fifteen sixteenths of
-    /// that; then gives the space back to the file system (incremental vacuum, log
-    /// checkpoint and truncation).
+    /// Deletes events older than `max_age` before `now_ns`, then, when the journal nears
+    /// `max_bytes`, the oldest events; then gives space back to the file system
+    /// (incremental vacuum, log checkpoint and truncation) when the files are over the
+    /// limit or much of the database is free.
     pub fn enforce_limits(
         &mut self,
         max_bytes: u64,
@@ -719,25 +722,33 @@ impl Journal {
             rusqlite::params![cutoff],
         )?;
 
-        if trim.bytes_before > max_bytes || self.live_bytes()? > max_bytes {
-            // A sixteenth below the limit: trims come every few MiB written and each
-            // takes a fraction of a second, rather than rare long stalls of the writer.
-            let target = max_bytes - max_bytes / 16;
+        // Deleting is triggered a sixteenth below the limit and goes down to an eighth
+        // below: each trim is a fraction of a second of work, and pages freed by it are
+        // reused by the next inserts rather than given back and taken again.
+        let wal = file_len(&wal_path(&self.path));
+        let high = max_bytes - max_bytes / 16;
+        let low = max_bytes - max_bytes / 8;
+        if self.live_bytes()? + wal > high {
             loop {
                 let live = self.live_bytes()?;
-                if live <= target {
+                if live <= low {
                     break;
                 }
+                // Ids grow with time and the oldest go first: the span is the count.
                 let rows: i64 = self
                     .conn
-                    .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+                    .query_row(
+                        "SELECT coalesce(max(id) - min(id) + 1, 0) FROM events",
+                        [],
+                        |r| r.get(0),
+                    )
                     .map_err(|e| self.err(e))?;
-                if rows == 0 {
+                if rows <= 0 {
                     break;
                 }
                 // As many rows as the excess is worth, by the average row, in chunks.
                 let per_row = (live / to_u64(rows)).max(1);
-                let wanted = to_i64((live - target).div_ceil(per_row)).clamp(1, TRIM_CHUNK);
+                let wanted = to_i64((live - low).div_ceil(per_row)).clamp(1, TRIM_CHUNK);
                 let deleted = self.exec(
                     "DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY time_ns, id LIMIT ?1)",
                     rusqlite::params![wanted],
@@ -753,8 +764,13 @@ impl Journal {
                 rusqlite::params![now_ns],
             )?;
         }
-        if trim.deleted_events > 0 || trim.deleted_gaps > 0 {
+        // The file system gets space back when the files are over the limit (it was
+        // lowered, or the log grew) or much of the database is free (events aged out).
+        let free = to_u64(self.pragma_i64("freelist_count")? * self.pragma_i64("page_size")?);
+        if self.size_on_disk() > max_bytes || free > (max_bytes / 8).max(FREE_SLACK) {
             self.shrink()?;
+        } else if file_len(&wal_path(&self.path)) > max_bytes / 16 {
+            self.checkpoint()?;
         }
         trim.bytes_after = self.size_on_disk();
         Ok(trim)
@@ -1715,77 +1731,5 @@ mod tests {
             Path::new(DEFAULT_JOURNAL)
         );
         assert_eq!(default_path_from(None), Path::new(DEFAULT_JOURNAL));
-    }
-}
-#[cfg(test)]
-mod bench_tmp {
-    use super::*;
-    #[test]
-    #[ignore]
-    fn insert_rate() {
-        let page: u64 = std::env::var("PAGE")
-            .ok()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(4096);
-        let ckpt: u64 = std::env::var("CKPT")
-            .ok()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(1000);
-        let dir = std::env::temp_dir().join(format!("sigwho-bench-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        DirBuilder::new().mode(0o700).create(&dir).unwrap();
-        let path = dir.join("journal");
-        if page != 4096 {
-            let c = Connection::open(&path).unwrap();
-            c.execute_batch(&format!("PRAGMA page_size={page}"))
-                .unwrap();
-            drop(c);
-        }
-        let mut j = Journal::create_or_open(&path).unwrap();
-        j.conn
-            .execute_batch(&format!("PRAGMA wal_autocheckpoint={ckpt}"))
-            .unwrap();
-        let json = format!("{{\"pad\":\"{}\"}}", "x".repeat(6000));
-        let text = "y".repeat(5000);
-        let rows: Vec<Row> = (0..512)
-            .map(|i| Row {
-                time_ns: i,
-                kind: Kind::Signal,
-                signo: Some(10),
-                target: Some(ProcRef {
-                    pid: 100 + i as u32 % 7,
-                    start_ticks: Some(5),
-                    start: Some("2026-01-01T00:00:00.000000000Z".into()),
-                }),
-                target_comm: Some("x".into()),
-                sender: Some(ProcRef {
-                    pid: 9,
-                    start_ticks: Some(5),
-                    start: Some("2026-01-01T00:00:00.000000000Z".into()),
-                }),
-                boot_id: "0be9ba2e-c04a-4cde-a809-9b49095f1bf4".into(),
-                json: json.clone(),
-                text: text.clone(),
-            })
-            .collect();
-        let t = std::time::Instant::now();
-        for _ in 0..40 {
-            j.insert_batch(&rows).unwrap();
-        }
-        let el = t.elapsed();
-        let n = 40 * 512;
-        eprintln!(
-            "page {page} ckpt {ckpt}: {n} rows in {el:?}: {:.0} rows/s, {:.1} MB/s, file {}",
-            n as f64 / el.as_secs_f64(),
-            n as f64 * 11000.0 / el.as_secs_f64() / 1e6,
-            j.size_on_disk()
-        );
-        let t = std::time::Instant::now();
-        let trim = j
-            .enforce_limits(64 << 20, Duration::from_secs(1 << 40), 0)
-            .unwrap();
-        eprintln!("trim to 64 MiB: {:?} {trim:?}", t.elapsed());
-        drop(j);
-        let _ = fs::remove_dir_all(&dir);
     }
 }

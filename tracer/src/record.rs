@@ -40,7 +40,7 @@ const QUEUE_CAPACITY: usize = 4096;
 /// Longest the reader waits for room in the queue per pass over the ring buffer, so that
 /// a burst larger than the queue is written rather than dropped when the writer keeps
 /// up on average (the kernel's ring buffer holds what arrives meanwhile).
-const SEND_WAIT: Duration = Duration::from_millis(250);
+const SEND_WAIT: Duration = Duration::from_millis(500);
 /// Consecutive failed commits after which the recorder gives up (and, under systemd,
 /// is restarted).
 const MAX_FAILED_COMMITS: u32 = 20;
@@ -81,8 +81,10 @@ pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> 
         max_bytes: parse_size(&args.max_size).map_err(|e| anyhow::anyhow!("--max-size: {e}"))?,
         max_age: parse_age(&args.max_age).map_err(|e| anyhow::anyhow!("--max-age: {e}"))?,
     };
+    // Privileges, then the journal: either failing stops us before anything is loaded
+    // into the kernel.
+    crate::load::check_privileges()?;
     let boot_id = boot_id();
-    // The journal first: a bad path fails before anything is loaded into the kernel.
     let mut journal = open_journal(&path)?;
     journal.set_budget(limits.max_bytes)?;
     let clock = session_clock(&journal, &boot_id)?;
