@@ -889,6 +889,151 @@ mod tests {
         );
     }
 
+    /// A fresh journal path in a private directory under the temp dir; the directory is
+    /// removed on drop.
+    struct TempJournal(std::path::PathBuf);
+
+    impl TempJournal {
+        fn new(name: &str) -> TempJournal {
+            let dir = std::env::temp_dir()
+                .join(format!("sigwho-record-test-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            TempJournal(dir)
+        }
+
+        fn path(&self) -> std::path::PathBuf {
+            self.0.join("journal")
+        }
+    }
+
+    impl Drop for TempJournal {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn encoder() -> Encoder {
+        Encoder {
+            clock: BootClock::from_offset_ns(1_700_000_000 * 1_000_000_000),
+            ns_per_tick: 10_000_000,
+            boot_id: "b".to_owned(),
+        }
+    }
+
+    fn exit_report(pid: u32) -> Report {
+        Report::Exit(ExitReport {
+            event: "exit",
+            time: clock::rfc3339_nanos(1_700_000_000_000_000_000 + i128::from(pid)),
+            pid,
+            comm: "x".to_owned(),
+            exit_code: Some(0),
+            signal: None,
+            signo: None,
+            core_dumped: None,
+            key: Some(ProcKey {
+                pid,
+                start_ticks: 7,
+            }),
+        })
+    }
+
+    const LIMITS: Limits = Limits {
+        max_bytes: 64 << 20,
+        max_age: Duration::from_secs(1 << 40),
+    };
+
+    fn exits_in(path: &Path) -> usize {
+        let filter = journal::Filter {
+            target_comm: Some("x".to_owned()),
+            ..journal::Filter::default()
+        };
+        Journal::open_read_only(path)
+            .and_then(|j| j.query(&filter))
+            .map_or(0, |entries| entries.len())
+    }
+
+    #[test]
+    fn the_writer_commits_within_the_commit_interval() {
+        let dir = TempJournal::new("flush");
+        let path = dir.path();
+        let journal = Journal::create_or_open(&path).unwrap();
+        let mut writer = Writer::spawn(journal, encoder(), LIMITS).unwrap();
+        let start = Instant::now();
+        writer.send(exit_report(1), start);
+        while exits_in(&path) == 0 {
+            assert!(start.elapsed() < Duration::from_secs(5), "never committed");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let latency = start.elapsed();
+        // Committed while the writer still runs (it was not told to stop).
+        assert!(!writer.stopped());
+        assert!(
+            latency <= COMMIT_INTERVAL + Duration::from_millis(500),
+            "committed after {latency:?}"
+        );
+        writer.send(exit_report(2), Instant::now());
+        let totals = writer.finish().unwrap();
+        assert_eq!(
+            (totals.exits, totals.signals, totals.dropped_total()),
+            (2, 0, 0)
+        );
+        assert_eq!(exits_in(&path), 2, "finishing commits the rest");
+    }
+
+    #[test]
+    fn a_full_queue_drops_into_a_gap_and_never_blocks_past_its_deadline() {
+        let dir = TempJournal::new("full");
+        let path = dir.path();
+        let journal = Journal::create_or_open(&path).unwrap();
+        // No writer thread yet: the queue fills, and the reader waits only until its
+        // deadline.
+        let queue = Arc::new(Queue::new());
+        let clock = encoder().clock;
+        let extra = 10;
+        let start = Instant::now();
+        for pid in 0..(QUEUE_CAPACITY + extra) as u32 {
+            let report = exit_report(pid + 1);
+            queue.push(report.clone(), report_time(&clock, &report), start);
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "no waiting past the deadline"
+        );
+        let waited = Instant::now();
+        let report = exit_report(99_999);
+        queue.push(report.clone(), 5, waited + Duration::from_millis(50));
+        assert!(
+            waited.elapsed() >= Duration::from_millis(50),
+            "waits until the deadline"
+        );
+        queue.close_input();
+        let state = WriterState {
+            journal,
+            encoder: encoder(),
+            limits: LIMITS,
+            queue: Arc::clone(&queue),
+            totals: Totals::default(),
+            failed_commits: 0,
+            deferred: Vec::new(),
+            disk_low: false,
+        };
+        let totals = state.run().unwrap();
+        assert_eq!(totals.exits, QUEUE_CAPACITY as u64);
+        assert_eq!(totals.dropped.get("queue"), Some(&(extra as u64 + 1)));
+        let reader = Journal::open_read_only(&path).unwrap();
+        let gaps = reader.gaps(None, None).unwrap();
+        assert_eq!(gaps.len(), 1, "{gaps:?}");
+        assert_eq!(
+            (gaps[0].count, gaps[0].reason.as_str()),
+            (extra as u64 + 1, "queue")
+        );
+        // The gap is placed at the first dropped report's time.
+        assert_eq!(
+            gaps[0].time_ns,
+            report_time(&clock, &exit_report(QUEUE_CAPACITY as u32 + 1))
+        );
+    }
+
     #[test]
     fn summary_is_one_line() {
         let mut totals = Totals {

@@ -22,6 +22,8 @@ use crate::{
 /// How often the ring buffer is drained even without a wakeup: records below the
 /// wakeup threshold wait at most this long.
 pub const TICK: Duration = Duration::from_millis(20);
+/// Records read per [`EventStream::drain`]; the rest wait for the next pass.
+const MAX_RECORDS_PER_DRAIN: usize = 1024;
 /// Fill level that wakes the reader at once (storms).
 pub const WAKEUP_BYTES: u64 = 256 * 1024;
 
@@ -80,7 +82,14 @@ impl EventStream {
     /// Reads everything queued and returns the reports that are ready, in the kernel's
     /// order; `last` releases held reports too (shutdown).
     pub fn drain(&mut self, last: bool) -> Result<Vec<Report>, StreamError> {
-        while let Some(item) = self.ring.get_mut().next() {
+        // Bounded per pass so that a sustained flood still hands reports over (and
+        // lets writers commit) every pass instead of only once the ring runs dry; the
+        // last pass reads everything.
+        let mut read = 0;
+        while (last || read < MAX_RECORDS_PER_DRAIN)
+            && let Some(item) = self.ring.get_mut().next()
+        {
+            read += 1;
             match decode::decode(&item) {
                 Ok(event) => self.correlator.apply(&event),
                 Err(error) => {
