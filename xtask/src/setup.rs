@@ -63,13 +63,7 @@ pub fn test_tools() -> Result<()> {
         return Ok(());
     }
     eprintln!("setup: test tools: installing {}", missing.join(" "));
-    run_step(apt_get().arg("update"))?;
-    run_step(
-        apt_get()
-            .args(["install", "-y", "--no-install-recommends"])
-            .args(&missing),
-    )?;
-    Ok(())
+    apt_install(&missing)
 }
 
 fn debian_packages() -> Result<()> {
@@ -88,12 +82,7 @@ fn debian_packages() -> Result<()> {
         );
     }
     eprintln!("setup: Debian packages: installing {}", missing.join(" "));
-    run_step(apt_get().arg("update"))?;
-    run_step(
-        apt_get()
-            .args(["install", "-y", "--no-install-recommends"])
-            .args(&missing),
-    )?;
+    apt_install(&missing)?;
     eprintln!("setup: Debian packages: installed {}", missing.join(" "));
     Ok(())
 }
@@ -124,6 +113,16 @@ fn missing_packages() -> Result<Vec<&'static str>> {
         .copied()
         .filter(|package| !installed.contains(package))
         .collect())
+}
+
+/// Refreshes the package lists, then installs `packages`.
+fn apt_install(packages: &[&str]) -> Result<()> {
+    run_step(apt_get().arg("update"))?;
+    run_step(
+        apt_get()
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(packages),
+    )
 }
 
 fn apt_get() -> Command {
