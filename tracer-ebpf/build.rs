@@ -15,6 +15,7 @@ fn main() {
     let status = Command::new(&clang)
         .args(["-O2", "-g", "-target", "bpf", "-emit-llvm", "-c"])
         .arg(&multiarch)
+        .arg(format!("-D__TARGET_ARCH_{}", kernel_arch()))
         .arg("shim/core.c")
         .arg("-o")
         .arg(&object)
@@ -22,6 +23,16 @@ fn main() {
         .unwrap_or_else(|error| panic!("cannot run {clang} (run `cargo xtask setup`): {error}"));
     assert!(status.success(), "{clang} failed to compile shim/core.c");
     println!("cargo:rustc-link-arg={}", object.display());
+}
+
+/// The kernel's name for the architecture the programs will run on (the host's), which
+/// selects the pt_regs layout in shim/core.c.
+fn kernel_arch() -> &'static str {
+    if cfg!(target_arch = "aarch64") {
+        "arm64"
+    } else {
+        "x86"
+    }
 }
 
 /// Debian keeps asm/types.h under the host's multiarch directory.

@@ -91,6 +91,103 @@ struct task_struct {
 
 #define TASK(t) ((struct task_struct *)(unsigned long)(t))
 
+// The registers a task entered the kernel with (arch/*/include/asm/ptrace.h). Syscall
+// arguments are read from them by ABI position; the syscall wrappers
+// (__<arch>_sys_<name>, arch/*/include/asm/syscall_wrapper.h) receive the same struct.
+// Only the fields used are declared; CO-RE finds them in the running kernel.
+#if defined(__TARGET_ARCH_x86)
+struct pt_regs {
+	unsigned long di;
+	unsigned long si;
+	unsigned long dx;
+	unsigned long r10;
+	unsigned long orig_ax;
+} __attribute__((preserve_access_index));
+#define SW_SYSCALL_REGS 1
+#elif defined(__TARGET_ARCH_arm64)
+// arm64 keeps the first argument in orig_x0 (x0 is overwritten by the return value).
+struct pt_regs {
+	__u64 regs[31];
+	__u64 orig_x0;
+	__s32 syscallno;
+} __attribute__((preserve_access_index));
+#define SW_SYSCALL_REGS 1
+#endif
+
+#ifdef SW_SYSCALL_REGS
+static __always_inline long sw_regs_nr(struct pt_regs *regs)
+{
+#if defined(__TARGET_ARCH_x86)
+	return (long)BPF_CORE_READ(regs, orig_ax);
+#else
+	return BPF_CORE_READ(regs, syscallno);
+#endif
+}
+
+static __always_inline __s64 sw_regs_arg(struct pt_regs *regs, __u32 n)
+{
+#if defined(__TARGET_ARCH_x86)
+	switch (n) {
+	case 0: return BPF_CORE_READ(regs, di);
+	case 1: return BPF_CORE_READ(regs, si);
+	case 2: return BPF_CORE_READ(regs, dx);
+	default: return BPF_CORE_READ(regs, r10);
+	}
+#else
+	if (n == 0)
+		return BPF_CORE_READ(regs, orig_x0);
+	return BPF_CORE_READ(regs, regs[n & 3]);
+#endif
+}
+#endif
+
+// The number of the syscall the current task is in, -1 when it is in none (an
+// exception or interrupt made the signal) or this architecture is not supported.
+// bpf_task_pt_regs() needs Linux 5.15.
+__attribute__((noinline)) __s64 sw_current_syscall_nr(void)
+{
+#ifdef SW_SYSCALL_REGS
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (!regs)
+		return -1;
+	return sw_regs_nr(regs);
+#else
+	return -1;
+#endif
+}
+
+// Argument `n` (0-3) of the syscall the current task is in.
+__attribute__((noinline)) __s64 sw_current_syscall_arg(__u32 n)
+{
+#ifdef SW_SYSCALL_REGS
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (!regs)
+		return 0;
+	return sw_regs_arg(regs, n);
+#else
+	return 0;
+#endif
+}
+
+// Argument `n` (0-3) from the registers a syscall wrapper received.
+__attribute__((noinline)) __s64 sw_syscall_arg(__u64 regs, __u32 n)
+{
+#ifdef SW_SYSCALL_REGS
+	return sw_regs_arg((struct pt_regs *)(unsigned long)regs, n);
+#else
+	return 0;
+#endif
+}
+
+// For a pointer the verifier knows to be a task_struct (a BTF tracepoint's argument):
+// a plain load, checked against the kernel's BTF at load time and guarded by the JIT's
+// exception table, instead of a bpf_probe_read_kernel() call. It is on the path every
+// signal on the machine takes, so the difference counts.
+__attribute__((noinline)) __u32 sw_btf_task_tgid(__u64 t)
+{
+	return TASK(t)->tgid;
+}
+
 __attribute__((noinline)) __u32 sw_task_tgid(__u64 t)
 {
 	return BPF_CORE_READ(TASK(t), tgid);

@@ -307,6 +307,11 @@ pub struct Config {
     /// Non-zero: a process forked by a target becomes a target too, and leaves the
     /// filter when it exits (`sigwho run` follows a whole process tree this way).
     pub follow_children: u32,
+    /// This architecture's number of each kill-family syscall, indexed by
+    /// `syscall::X - 1`; -1 disables recognising that syscall. `signal_generate` compares
+    /// the number the sender entered the kernel with against these to learn what was
+    /// asked (the arguments are read from the same saved registers).
+    pub syscall_nrs: [i32; syscall::COUNT],
 }
 
 #[cfg(feature = "user")]

@@ -84,7 +84,10 @@ pub async fn run(options: LiveOptions, out: impl Write) -> Result<(), LiveError>
         .with_cause_window(u64::try_from(options.cause_window.as_nanos()).unwrap_or(u64::MAX))
         .with_rules(options.rules);
     for warning in &tracer.warnings {
-        eprintln!("sigwho: warning: cannot see {warning}");
+        eprintln!("sigwho: warning: {warning}");
+    }
+    for note in &tracer.notes {
+        eprintln!("sigwho: note: {note}");
     }
     let mut stream = EventStream::new(tracer, correlator)?;
     eprintln!(

@@ -5,7 +5,7 @@ use std::{fmt::Write as _, fs, path::PathBuf};
 use aya::{
     Btf, Ebpf, EbpfLoader,
     maps::{HashMap, MapData, PerCpuArray, RingBuf},
-    programs::{BtfTracePoint, TracePoint},
+    programs::{BtfTracePoint, FExit, TracePoint},
 };
 use tracer_ebpf::{Config, SyscallLayout, SyscallLayouts, kind};
 
@@ -105,11 +105,54 @@ pub struct Tracer {
     targets: HashMap<MapData, u32, u32>,
     /// Hooks that could not be attached on this kernel, each with the reason.
     pub warnings: Vec<String>,
+    /// How this kernel is traced where that is worth knowing but nothing is missing
+    /// (a costlier fallback hook, say).
+    pub notes: Vec<String>,
 }
 
 /// Environment variable naming a directory to read tracepoint formats from instead of
 /// the mounted tracefs (for tests of kernels with fewer hooks).
 pub const TRACEFS_OVERRIDE: &str = "SIGWHO_TRACEFS";
+
+/// Environment variable listing hooks (comma-separated) to treat as missing, to see
+/// what sigwho does on a kernel without them: the name of a kill-family syscall
+/// (`pidfd_send_signal`: neither its requests nor its failed attempts are recognised),
+/// `syscall-fexit` (failed attempts come from the `syscalls:sys_{enter,exit}_*`
+/// tracepoints instead, as on kernels without BPF trampolines) or `oom`.
+pub const DISABLE_HOOKS: &str = "SIGWHO_DISABLE_HOOKS";
+
+/// The hooks named in [`DISABLE_HOOKS`].
+fn disabled_hooks() -> Vec<String> {
+    std::env::var(DISABLE_HOOKS)
+        .unwrap_or_default()
+        .split(',')
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
+/// This architecture's syscall numbers (its ABI, fixed for all kernels), in the order
+/// of [`tracefs::SYSCALLS`].
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+const SYSCALL_NRS: [i64; 6] = [
+    libc::SYS_kill,
+    libc::SYS_tkill,
+    libc::SYS_tgkill,
+    libc::SYS_pidfd_send_signal,
+    libc::SYS_rt_sigqueueinfo,
+    libc::SYS_rt_tgsigqueueinfo,
+];
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const SYSCALL_NRS: [i64; 6] = [-1; 6];
+
+/// Prefix of the syscall functions' names (arch/*/include/asm/syscall_wrapper.h); they
+/// take the caller's struct pt_regs, which the fexit programs expect.
+#[cfg(target_arch = "x86_64")]
+const SYSCALL_PREFIX: Option<&str> = Some("__x64_sys_");
+#[cfg(target_arch = "aarch64")]
+const SYSCALL_PREFIX: Option<&str> = Some("__arm64_sys_");
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const SYSCALL_PREFIX: Option<&str> = None;
 
 /// BTF tracepoints the tracer cannot work without.
 const BTF_HOOKS: [(&str, &str); 4] = [
@@ -140,13 +183,28 @@ impl Tracer {
             }
         }
         let btf = Btf::from_sys_fs().map_err(|e| LoadError::NoBtf(chain(&e)))?;
-        let (layouts, mut warnings) = tracefs::syscall_layouts(&tracefs_root);
+        // Format problems matter only if the fallback hooks are needed; then the
+        // warning about them says so.
+        let (layouts, layout_problems) = tracefs::syscall_layouts(&tracefs_root);
+        let mut warnings = Vec::new();
+        let disabled = disabled_hooks();
+        let is_disabled = |name: &str| disabled.iter().any(|d| d == name);
+        let mut syscall_nrs = [-1i32; 6];
+        for (slot, ((_, name), nr)) in syscall_nrs
+            .iter_mut()
+            .zip(tracefs::SYSCALLS.iter().zip(SYSCALL_NRS))
+        {
+            if !is_disabled(name) {
+                *slot = i32::try_from(nr).unwrap_or(-1);
+            }
+        }
         let config = Config {
             filter_targets: u32::from(options.filter_targets),
             self_pid: std::process::id(),
             wakeup_bytes: options.wakeup_bytes,
             oom_pid_offset: oom_pid_offset(&tracefs_root, &mut warnings),
             follow_children: u32::from(options.follow_children),
+            syscall_nrs,
         };
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&btf))
@@ -166,8 +224,21 @@ impl Tracer {
                 reason: chain(&e),
             })?;
         }
-        attach_syscalls(&mut ebpf, &layouts, &mut warnings)?;
-        if config.oom_pid_offset != u32::MAX {
+        let mut notes = Vec::new();
+        attach_syscalls(
+            &mut ebpf,
+            &btf,
+            &layouts,
+            &layout_problems,
+            &disabled,
+            &mut warnings,
+            &mut notes,
+        )?;
+        if is_disabled("oom") {
+            warnings.push(format!(
+                "cannot see oom:mark_victim (disabled by {DISABLE_HOOKS}): OOM kills show as plain kernel SIGKILLs"
+            ));
+        } else if config.oom_pid_offset != u32::MAX {
             let program: &mut TracePoint = program(&mut ebpf, "mark_victim")?;
             let result = program
                 .load()
@@ -175,7 +246,7 @@ impl Tracer {
                 .and_then(|()| program.attach("oom", "mark_victim").map_err(|e| chain(&e)));
             if let Err(reason) = result {
                 warnings.push(format!(
-                    "oom:mark_victim (OOM kills show as plain kernel SIGKILLs): {reason}"
+                    "cannot see oom:mark_victim (OOM kills show as plain kernel SIGKILLs): {reason}"
                 ));
             }
         }
@@ -189,6 +260,7 @@ impl Tracer {
             dropped,
             targets,
             warnings,
+            notes,
         })
     }
 
@@ -281,30 +353,98 @@ fn oom_pid_offset(tracefs_root: &std::path::Path, warnings: &mut Vec<String>) ->
     }
 }
 
-/// Attaches sys_enter/sys_exit of each kill-family syscall whose format files were
-/// readable. A syscall this kernel lacks (pidfd_send_signal before 5.1) costs only the
-/// "what was asked" detail for that syscall, so it is a warning, not an error.
+/// Hooks what each kill-family syscall returns, to see the requests the kernel refused:
+/// an fexit program on the syscall's function when the kernel allows it, else its
+/// `syscalls:sys_{enter,exit}_*` tracepoints (which slow every syscall of every task
+/// down a little). What succeeded needs neither: `signal_generate` reads the request
+/// from the sender's registers. A syscall this kernel lacks (pidfd_send_signal before
+/// 5.1) or that cannot be hooked is a warning, not an error.
 fn attach_syscalls(
     ebpf: &mut Ebpf,
+    btf: &Btf,
     layouts: &SyscallLayouts,
+    layout_problems: &[String],
+    disabled: &[String],
     warnings: &mut Vec<String>,
+    notes: &mut Vec<String>,
 ) -> Result<(), LoadError> {
+    let fexit_allowed = !disabled.iter().any(|d| d == "syscall-fexit");
+    let mut fallbacks = Vec::new();
+    let mut fexit_refused = String::new();
     for (which, name) in tracefs::SYSCALLS {
-        let layout: &SyscallLayout = &layouts.0[(which - 1) as usize];
-        if layout.sig == SyscallLayout::ABSENT {
+        if disabled.iter().any(|d| d == name) {
+            warnings.push(format!(
+                "{name}() disabled by {DISABLE_HOOKS}: its requests and failed attempts are not recognised"
+            ));
             continue;
         }
-        for phase in ["enter", "exit"] {
-            let event = format!("sys_{phase}_{name}");
+        let fexit_error = match SYSCALL_PREFIX {
+            Some(prefix) if fexit_allowed => {
+                let function = format!("{prefix}{name}");
+                let program: &mut FExit = program(ebpf, &format!("{name}_return"))?;
+                match program
+                    .load(&function, btf)
+                    .map_err(|e| chain(&e))
+                    .and_then(|()| program.attach().map(drop).map_err(|e| chain(&e)))
+                {
+                    Ok(()) => continue,
+                    Err(reason) => {
+                        // aya appends the verifier's log, empty when the kernel refused
+                        // the program before verifying it.
+                        let reason = reason
+                            .trim_end()
+                            .trim_end_matches("Verifier output:")
+                            .trim_end()
+                            .trim_end_matches('.')
+                            .to_owned();
+                        fexit_refused = reason.clone();
+                        format!("fexit/{function}: {reason}")
+                    }
+                }
+            }
+            Some(_) => format!("fexit disabled by {DISABLE_HOOKS}"),
+            None => "no fexit hook for this architecture's syscall functions".to_owned(),
+        };
+        let layout: &SyscallLayout = &layouts.0[(which - 1) as usize];
+        let event = format!("sys_exit_{name}");
+        let fallback = if layout.ret == SyscallLayout::ABSENT {
+            let problem = layout_problems
+                .iter()
+                .find(|p| p.starts_with(&format!("{name}:")))
+                .map_or_else(|| format!("no syscalls:{event} format"), Clone::clone);
+            Err(problem)
+        } else {
             let program: &mut TracePoint = program(ebpf, &event)?;
-            let result = program
+            program
                 .load()
                 .map_err(|e| chain(&e))
-                .and_then(|()| program.attach("syscalls", &event).map_err(|e| chain(&e)));
-            if let Err(reason) = result {
-                warnings.push(format!("syscalls:{event}: {reason}"));
-            }
+                .and_then(|()| {
+                    program
+                        .attach("syscalls", &event)
+                        .map(drop)
+                        .map_err(|e| chain(&e))
+                })
+                .map_err(|reason| format!("syscalls:{event}: {reason}"))
+        };
+        match fallback {
+            Ok(()) => fallbacks.push(name),
+            Err(reason) => warnings.push(format!(
+                "cannot see failed {name}() attempts ({fexit_error}; {reason})"
+            )),
         }
+    }
+    // One line for all: this is the normal state of a kernel that refuses BPF
+    // trampolines (lockdown "integrity" mode does).
+    if !fallbacks.is_empty() {
+        let why = if fexit_refused.is_empty() {
+            format!("fexit disabled by {DISABLE_HOOKS}")
+        } else {
+            format!("the kernel refused fexit programs: {fexit_refused}")
+        };
+        notes.push(format!(
+            "failed {} attempts are seen through syscalls:sys_exit_* tracepoints, which add a little to every syscall on the machine ({why})",
+            fallbacks.iter().map(|n| format!("{n}()")).collect::<Vec<_>>().join(", ")
+        ));
     }
     Ok(())
 }

@@ -106,7 +106,10 @@ pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> 
         .with_cause_window(u64::try_from(args.explain.cause_window.as_nanos()).unwrap_or(u64::MAX))
         .with_rules(rules);
     for warning in &tracer.warnings {
-        eprintln!("sigwho: warning: cannot see {warning}");
+        eprintln!("sigwho: warning: {warning}");
+    }
+    for note in &tracer.notes {
+        eprintln!("sigwho: note: {note}");
     }
     let mut stream = EventStream::new(tracer, correlator)?;
     let encoder = Encoder {

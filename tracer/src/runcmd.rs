@@ -144,7 +144,7 @@ pub async fn run(args: RunArgs, rules: &'static Rules) -> anyhow::Result<i32> {
     })?;
     if !args.quiet {
         for warning in &tracer.warnings {
-            eprintln!("sigwho: warning: cannot see {warning}");
+            eprintln!("sigwho: warning: {warning}");
         }
     }
     let tps = ticks_per_second();
