@@ -29,6 +29,34 @@ pub const DEFAULT_CAUSE_WINDOW_NS: u64 = 10 * 1_000_000_000;
 const OOM_GRACE_NS: u64 = 20_000_000;
 /// Earlier signals between the same two processes kept for escalation detection.
 const ESCALATION_WINDOW_NS: u64 = 300 * 1_000_000_000;
+/// Distinct signal numbers remembered per (sender, target) pair.
+const HISTORY_SIGNALS: usize = 16;
+
+/// Updates one pair's history (latest time per signal number, oldest first) with
+/// `signo` at `now_ns`. Returns what came before, oldest first, as (signo, seconds
+/// before now), and for a SIGKILL the latest different signal (an escalation).
+fn remember_signal(
+    history: &mut Vec<(i32, u64)>,
+    signo: i32,
+    now_ns: u64,
+) -> (Vec<(i32, f64)>, Option<(i32, u64)>) {
+    history.retain(|(_, at)| now_ns.saturating_sub(*at) <= ESCALATION_WINDOW_NS);
+    let previous = history
+        .iter()
+        .map(|(sig, at)| (*sig, now_ns.saturating_sub(*at) as f64 / 1e9))
+        .collect();
+    let escalated = history
+        .iter()
+        .rev()
+        .find(|(sig, _)| *sig != signo && signo == SIGKILL)
+        .copied();
+    history.retain(|(sig, _)| *sig != signo);
+    if history.len() >= HISTORY_SIGNALS {
+        history.remove(0);
+    }
+    history.push((signo, now_ns));
+    (previous, escalated)
+}
 
 pub struct Correlator {
     pub table: ProcessTable,
@@ -515,6 +543,11 @@ impl Correlator {
     }
 
     /// Earlier signals from the same sender to the same target; remembers this one.
+    ///
+    /// Per pair only the latest time of each signal number is kept (at most
+    /// [`HISTORY_SIGNALS`] numbers): that is all "preceded by S within T" and "the
+    /// latest different signal before a SIGKILL" need, and it keeps a storm of one
+    /// signal between one pair at constant cost and memory.
     fn escalation(
         &mut self,
         sender: ProcKey,
@@ -523,21 +556,11 @@ impl Correlator {
         now_ns: u64,
     ) -> (Option<Escalation>, Vec<(i32, f64)>) {
         let earlier = self.history.entry((sender, target)).or_default();
-        earlier.retain(|(_, at)| now_ns.saturating_sub(*at) <= ESCALATION_WINDOW_NS);
-        let previous: Vec<(i32, f64)> = earlier
-            .iter()
-            .map(|(sig, at)| (*sig, now_ns.saturating_sub(*at) as f64 / 1e9))
-            .collect();
-        let escalated = earlier
-            .iter()
-            .rev()
-            .find(|(sig, _)| *sig != signo && signo == SIGKILL)
-            .map(|&(sig, at)| (sig, at));
-        earlier.push((signo, now_ns));
+        let (previous, escalated) = remember_signal(earlier, signo, now_ns);
         if self.history.len() > 65_536 {
             self.history.retain(|_, v| {
-                v.last()
-                    .is_some_and(|(_, at)| now_ns.saturating_sub(*at) <= ESCALATION_WINDOW_NS)
+                v.iter()
+                    .any(|(_, at)| now_ns.saturating_sub(*at) <= ESCALATION_WINDOW_NS)
             });
         }
         let escalation = escalated.map(|(sig, at)| Escalation {
@@ -812,6 +835,33 @@ mod tests {
             pidfd_pid: 0,
             _pad: 0,
         }
+    }
+
+    #[test]
+    fn history_keeps_the_latest_time_of_each_signal_and_stays_bounded() {
+        let mut history = Vec::new();
+        let s = 1_000_000_000u64;
+        assert_eq!(remember_signal(&mut history, 15, 10 * s), (vec![], None));
+        for i in 0..100_000u64 {
+            remember_signal(&mut history, 10, 11 * s + i);
+        }
+        let (previous, escalated) = remember_signal(&mut history, 9, 13 * s);
+        assert_eq!(escalated, Some((10, 11 * s + 99_999)));
+        assert_eq!(previous.len(), 2, "{previous:?}");
+        assert_eq!(previous[0], (15, 3.0));
+        assert_eq!(previous[1].0, 10);
+        // A SIGKILL after nothing else is no escalation.
+        let mut lone = Vec::new();
+        assert_eq!(remember_signal(&mut lone, 9, s).1, None);
+        // Many different signals: bounded, the oldest go first.
+        for sig in 1..=40 {
+            remember_signal(&mut history, sig, 20 * s + sig as u64);
+        }
+        assert_eq!(history.len(), HISTORY_SIGNALS);
+        assert_eq!(history.last(), Some(&(40, 20 * s + 40)));
+        // Outside the window, forgotten.
+        let (previous, _) = remember_signal(&mut history, 2, 20 * s + ESCALATION_WINDOW_NS + 1_000);
+        assert!(previous.is_empty(), "{previous:?}");
     }
 
     #[test]

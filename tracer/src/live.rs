@@ -121,6 +121,7 @@ pub async fn run(options: LiveOptions, out: impl Write) -> Result<(), LiveError>
                 output.emit(&report);
             }
         }
+        output.flush();
         if session.done || output.closed {
             return Ok(());
         }

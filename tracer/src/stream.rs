@@ -140,6 +140,9 @@ impl EventStream {
 pub struct ReportWriter<W: Write> {
     out: W,
     json: bool,
+    /// Reports of the current pass, written out together by [`ReportWriter::flush`]:
+    /// one write per pass instead of one per report.
+    pending: Vec<u8>,
     pub closed: bool,
 }
 
@@ -148,29 +151,44 @@ impl<W: Write> ReportWriter<W> {
         Self {
             out,
             json,
+            pending: Vec::new(),
             closed: false,
         }
     }
 
+    /// Queues a report; call [`ReportWriter::flush`] at the end of the pass.
     pub fn emit(&mut self, report: &Report) {
         if self.closed {
             return;
         }
-        let text = if self.json {
-            let mut line = report.to_json();
-            line.push('\n');
-            line
+        if self.json {
+            self.pending.extend_from_slice(report.to_json().as_bytes());
+            self.pending.push(b'\n');
         } else {
-            report.to_text()
-        };
+            self.pending.extend_from_slice(report.to_text().as_bytes());
+        }
+        // Bounded: a huge pass goes out in pieces.
+        if self.pending.len() >= 1 << 20 {
+            self.flush();
+        }
+    }
+
+    /// Writes what the pass queued. A closed output (a reader that went away) marks
+    /// the writer closed; the caller ends quietly.
+    pub fn flush(&mut self) {
+        if self.closed || self.pending.is_empty() {
+            self.pending.clear();
+            return;
+        }
         if self
             .out
-            .write_all(text.as_bytes())
+            .write_all(&self.pending)
             .and_then(|()| self.out.flush())
             .is_err()
         {
             self.closed = true;
         }
+        self.pending.clear();
     }
 }
 

@@ -28,7 +28,26 @@ fn record() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// The plainest glob matcher there is (exponential, fine for short strings): what
+/// `explain::glob_match` must agree with.
+fn reference_glob(pattern: &[char], text: &[char]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some(('*', rest)) => (0..=text.len()).any(|skip| reference_glob(rest, &text[skip..])),
+        Some((&c, rest)) => text
+            .split_first()
+            .is_some_and(|(&t, tail)| (c == '?' || c == t) && reference_glob(rest, tail)),
+    }
+}
+
 proptest! {
+    #[test]
+    fn glob_matches_like_the_reference(pattern in "[ab*?é]{0,8}", text in "[abé]{0,10}") {
+        let p: Vec<char> = pattern.chars().collect();
+        let t: Vec<char> = text.chars().collect();
+        prop_assert_eq!(tracer::explain::glob_match(&pattern, &text), reference_glob(&p, &t));
+    }
+
     #[test]
     fn decoder_never_panics(bytes in record()) {
         if let Ok(event) = decode::decode(&bytes) {
