@@ -118,9 +118,9 @@ struct pt_regs {
 static __always_inline long sw_regs_nr(struct pt_regs *regs)
 {
 #if defined(__TARGET_ARCH_x86)
-	return (long)BPF_CORE_READ(regs, orig_ax);
+	return (long)regs->orig_ax;
 #else
-	return BPF_CORE_READ(regs, syscallno);
+	return regs->syscallno;
 #endif
 }
 
@@ -128,18 +128,25 @@ static __always_inline __s64 sw_regs_arg(struct pt_regs *regs, __u32 n)
 {
 #if defined(__TARGET_ARCH_x86)
 	switch (n) {
-	case 0: return BPF_CORE_READ(regs, di);
-	case 1: return BPF_CORE_READ(regs, si);
-	case 2: return BPF_CORE_READ(regs, dx);
-	default: return BPF_CORE_READ(regs, r10);
+	case 0: return regs->di;
+	case 1: return regs->si;
+	case 2: return regs->dx;
+	default: return regs->r10;
 	}
 #else
-	if (n == 0)
-		return BPF_CORE_READ(regs, orig_x0);
-	return BPF_CORE_READ(regs, regs[n & 3]);
+	switch (n) {
+	case 0: return regs->orig_x0;
+	case 1: return regs->regs[1];
+	case 2: return regs->regs[2];
+	default: return regs->regs[3];
+	}
 #endif
 }
 #endif
+
+// Reads below go straight through the pointer bpf_task_pt_regs() returns (the
+// verifier knows its type; the JIT guards the loads) rather than through
+// bpf_probe_read_kernel(): signal_generate runs for every signal on the machine.
 
 // The number of the syscall the current task is in, -1 when it is in none (an
 // exception or interrupt made the signal) or this architecture is not supported.
@@ -169,15 +176,6 @@ __attribute__((noinline)) __s64 sw_current_syscall_arg(__u32 n)
 #endif
 }
 
-// Argument `n` (0-3) from the registers a syscall wrapper received.
-__attribute__((noinline)) __s64 sw_syscall_arg(__u64 regs, __u32 n)
-{
-#ifdef SW_SYSCALL_REGS
-	return sw_regs_arg((struct pt_regs *)(unsigned long)regs, n);
-#else
-	return 0;
-#endif
-}
 
 // For a pointer the verifier knows to be a task_struct (a BTF tracepoint's argument):
 // a plain load, checked against the kernel's BTF at load time and guarded by the JIT's
@@ -272,6 +270,41 @@ __attribute__((noinline)) __s32 sw_pidfd_pid(__u64 t, __s32 fd)
 // PF_EXITING (include/linux/sched.h) has been 0x4 since 2.6; the flags word is read
 // through CO-RE.
 #define SW_PF_EXITING 0x00000004
+
+// tracer-ebpf's TaskRef (src/lib.rs), field for field.
+struct sw_task_ref {
+	__u32 pid;
+	__u32 tid;
+	__u64 start_ns;
+	__u32 uid;
+	__u32 ppid;
+	char comm[16];
+	__u32 ns_pid;
+	__u32 flags;
+};
+
+__u32 sw_task_ns_pid(__u64 t);
+
+// Fills `dst` (a TaskRef) for a task the verifier knows as a task_struct: a BTF
+// tracepoint's argument or bpf_get_current_task_btf(). Plain loads, each checked
+// against the kernel's BTF at load time and guarded by the JIT's exception table (a
+// NULL real_parent reads as 0), instead of one bpf_probe_read_kernel() per field:
+// this runs twice for every reported signal.
+__attribute__((noinline)) void sw_btf_fill_task(__u64 dst_addr, __u64 t)
+{
+	struct sw_task_ref *dst = (struct sw_task_ref *)(unsigned long)dst_addr;
+	struct task_struct *task = TASK(t);
+
+	dst->pid = task->tgid;
+	dst->tid = task->pid;
+	dst->start_ns = task->group_leader->start_boottime;
+	dst->uid = task->real_cred->uid.val;
+	dst->ppid = task->real_parent->tgid;
+	__builtin_memcpy(dst->comm, task->comm, sizeof(dst->comm));
+	dst->comm[sizeof(dst->comm) - 1] = 0;
+	dst->ns_pid = sw_task_ns_pid(t);
+	dst->flags = (task->flags & SW_PF_EXITING) ? 1 : 0;
+}
 
 __attribute__((noinline)) __u32 sw_task_exiting(__u64 t)
 {

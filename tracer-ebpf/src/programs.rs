@@ -9,11 +9,12 @@ use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::bpf_get_current_pid_tgid,
     helpers::generated::{
-        bpf_get_current_task, bpf_get_smp_processor_id, bpf_ktime_get_boot_ns,
-        bpf_probe_read_kernel, bpf_probe_read_kernel_str, bpf_probe_read_user,
+        bpf_get_current_task, bpf_get_current_task_btf, bpf_get_smp_processor_id,
+        bpf_ktime_get_boot_ns, bpf_probe_read_kernel, bpf_probe_read_kernel_str,
+        bpf_probe_read_user,
     },
     macros::{btf_tracepoint, fexit, map, tracepoint},
-    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
+    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf, ring_buf::RingBufEntry},
     programs::{BtfTracePointContext, FExitContext, TracePointContext},
 };
 use tracer_ebpf::{
@@ -39,6 +40,7 @@ unsafe extern "C" {
     fn sw_task_exiting(task: u64) -> u32;
     fn sw_task_ns_pid(task: u64) -> u32;
     fn sw_btf_task_tgid(task: u64) -> u32;
+    fn sw_btf_fill_task(dst: u64, task: u64);
     fn sw_current_syscall_nr() -> i64;
     fn sw_current_syscall_arg(n: u32) -> i64;
 }
@@ -105,16 +107,49 @@ fn count_drop(record_kind: u32) {
 
 /// Wake the reader only when enough has piled up; a lone record waits for the reader's
 /// next timer tick instead of costing a wakeup (and a context switch) per signal.
+/// Room for a record of `T`, or None with the drop counted. A full ring is noticed
+/// from its positions, without the ring's lock: in a flood most records are drops, and
+/// taking a lock that every CPU wants only to learn that would cost the senders more.
 #[inline(always)]
-fn submit_flags() -> u64 {
+fn reserve<T>(record_kind: u32) -> Option<RingBufEntry<T>> {
+    let unread = EVENTS.query(BPF_RB_AVAIL_DATA.into());
+    if unread + record_bytes::<T>() > u64::from(RING_BYTES) {
+        count_drop(record_kind);
+        return None;
+    }
+    let entry = EVENTS.reserve::<T>(0);
+    if entry.is_none() {
+        count_drop(record_kind);
+    }
+    entry
+}
+
+/// Wake the reader only when the unread data crosses the fill level (or half the
+/// ring), not on every record above it: a wakeup costs the sender far more than the
+/// record itself, and during a flood every record is above the level while the reader
+/// is already busy. A crossing two CPUs jump over together is caught by the reader's
+/// own timer tick.
+#[inline(always)]
+fn submit_flags<T>() -> u64 {
     let wakeup_bytes = config().wakeup_bytes;
     if wakeup_bytes == 0 {
-        0
-    } else if EVENTS.query(BPF_RB_AVAIL_DATA.into()) >= wakeup_bytes {
+        return 0;
+    }
+    let unread = EVENTS.query(BPF_RB_AVAIL_DATA.into());
+    // This record is already counted in `unread` (it is reserved).
+    let band = 2 * record_bytes::<T>();
+    let crossed = |level: u64| unread >= level && unread < level + band;
+    if crossed(wakeup_bytes) || crossed(u64::from(RING_BYTES) / 2) {
         BPF_RB_FORCE_WAKEUP.into()
     } else {
         BPF_RB_NO_WAKEUP.into()
     }
+}
+
+/// Ring space a record of `T` takes: an 8-byte header, rounded up to 8.
+#[inline(always)]
+fn record_bytes<T>() -> u64 {
+    (size_of::<T>() as u64 + 8 + 7) & !7
 }
 
 #[inline(always)]
@@ -288,10 +323,11 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
         return Ok(0);
     }
 
-    let Some(mut entry) = EVENTS.reserve::<SignalEvent>(0) else {
-        count_drop(kind::SIGNAL);
+    let Some(mut entry) = reserve::<SignalEvent>(kind::SIGNAL) else {
         return Ok(0);
     };
+    // The same task as `sender_task`, typed for the verifier (see sw_btf_fill_task).
+    let sender_btf = unsafe { bpf_get_current_task_btf() } as u64;
     let ev = entry.as_mut_ptr();
     unsafe {
         write_header(addr_of_mut!((*ev).header), kind::SIGNAL);
@@ -323,8 +359,8 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
             addr_of_mut!((*ev).si_addr).write(addr);
         }
 
-        write_task(addr_of_mut!((*ev).sender), sender_task);
-        write_task(addr_of_mut!((*ev).target), target_task);
+        sw_btf_fill_task(addr_of_mut!((*ev).sender) as u64, sender_btf);
+        sw_btf_fill_task(addr_of_mut!((*ev).target) as u64, target_task);
 
         let request = current_request(sig, sender_task, target_task, target_pid);
         addr_of_mut!((*ev).request).write(request);
@@ -350,7 +386,7 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
         );
         addr_of_mut!((*ev).cause_len).write(causes);
     }
-    entry.submit(submit_flags());
+    entry.submit(submit_flags::<SignalEvent>());
     Ok(0)
 }
 
@@ -553,8 +589,7 @@ unsafe fn report_failure(request: &Request, ret: i64, task: u64) {
     if cfg.filter_targets != 0 && !failed_request_wanted(request) {
         return;
     }
-    let Some(mut entry) = EVENTS.reserve::<FailedSendEvent>(0) else {
-        count_drop(kind::FAILED_SEND);
+    let Some(mut entry) = reserve::<FailedSendEvent>(kind::FAILED_SEND) else {
         return;
     };
     let ev = entry.as_mut_ptr();
@@ -568,7 +603,7 @@ unsafe fn report_failure(request: &Request, ret: i64, task: u64) {
         let len = write_ancestry(addr_of_mut!((*ev).sender_ancestry), task);
         addr_of_mut!((*ev).ancestry_len).write(len);
     }
-    entry.submit(submit_flags());
+    entry.submit(submit_flags::<FailedSendEvent>());
 }
 
 unsafe fn on_syscall_return(ctx: &FExitContext, which: u32) -> Result<u32, u32> {
@@ -679,8 +714,7 @@ pub fn sched_process_exec(ctx: BtfTracePointContext) -> u32 {
 unsafe fn try_sched_process_exec(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     let task: u64 = ctx.arg(0);
     let bprm: u64 = ctx.arg(2);
-    let Some(mut entry) = EVENTS.reserve::<ExecEvent>(0) else {
-        count_drop(kind::EXEC);
+    let Some(mut entry) = reserve::<ExecEvent>(kind::EXEC) else {
         return Ok(0);
     };
     let ev = entry.as_mut_ptr();
@@ -717,7 +751,7 @@ unsafe fn try_sched_process_exec(ctx: &BtfTracePointContext) -> Result<u32, u32>
         }
         addr_of_mut!((*ev).flags).write(flags);
     }
-    entry.submit(submit_flags());
+    entry.submit(submit_flags::<ExecEvent>());
     Ok(0)
 }
 
@@ -748,8 +782,7 @@ unsafe fn try_sched_process_fork(ctx: &BtfTracePointContext) -> Result<u32, u32>
         // only loses descendants; userspace checks the map size.
         let _ = TARGETS.insert(&child_pid, &1, 0);
     }
-    let Some(mut entry) = EVENTS.reserve::<ForkEvent>(0) else {
-        count_drop(kind::FORK);
+    let Some(mut entry) = reserve::<ForkEvent>(kind::FORK) else {
         return Ok(0);
     };
     let ev = entry.as_mut_ptr();
@@ -765,7 +798,7 @@ unsafe fn try_sched_process_fork(ctx: &BtfTracePointContext) -> Result<u32, u32>
         };
         addr_of_mut!((*ev).parent_start_ns).write(parent_start);
     }
-    entry.submit(submit_flags());
+    entry.submit(submit_flags::<ForkEvent>());
     Ok(0)
 }
 
@@ -792,8 +825,7 @@ unsafe fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Result<u32, u32>
         // The pid may be reused by an unrelated process.
         let _ = TARGETS.remove(&unsafe { sw_task_tgid(task) });
     }
-    let Some(mut entry) = EVENTS.reserve::<ExitEvent>(0) else {
-        count_drop(kind::EXIT);
+    let Some(mut entry) = reserve::<ExitEvent>(kind::EXIT) else {
         return Ok(0);
     };
     let ev = entry.as_mut_ptr();
@@ -803,7 +835,7 @@ unsafe fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Result<u32, u32>
         addr_of_mut!((*ev).exit_code).write(sw_task_exit_code(task));
         addr_of_mut!((*ev)._pad).write(0);
     }
-    entry.submit(submit_flags());
+    entry.submit(submit_flags::<ExitEvent>());
     Ok(0)
 }
 
@@ -832,8 +864,7 @@ fn try_mark_victim(ctx: &TracePointContext) -> Result<u32, u32> {
     if cfg.filter_targets != 0 && !is_target(pid) {
         return Ok(0);
     }
-    let Some(mut entry) = EVENTS.reserve::<OomVictimEvent>(0) else {
-        count_drop(kind::OOM_VICTIM);
+    let Some(mut entry) = reserve::<OomVictimEvent>(kind::OOM_VICTIM) else {
         return Ok(0);
     };
     let ev = entry.as_mut_ptr();
@@ -842,7 +873,7 @@ fn try_mark_victim(ctx: &TracePointContext) -> Result<u32, u32> {
         addr_of_mut!((*ev).pid).write(pid);
         addr_of_mut!((*ev)._pad).write(0);
     }
-    entry.submit(submit_flags());
+    entry.submit(submit_flags::<OomVictimEvent>());
     Ok(0)
 }
 

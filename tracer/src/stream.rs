@@ -43,6 +43,10 @@ pub struct EventStream {
     dropped_seen: [u64; 8],
     /// Records that failed to decode (a version mismatch or a bug); counted, not fatal.
     pub bad_records: u64,
+    /// The last pass stopped at its limit with records left: the next wait returns at
+    /// once. The kernel wakes the reader only when the ring's fill level crosses a
+    /// threshold, so without this a flood would be read one pass per tick.
+    more_pending: bool,
 }
 
 impl EventStream {
@@ -64,12 +68,18 @@ impl EventStream {
             ticker,
             dropped_seen: [0; 8],
             bad_records: 0,
+            more_pending: false,
         })
     }
 
     /// Waits until the kernel wakes us or the tick comes. Cancel-safe: nothing is read
     /// here, so callers can `select!` it against their own stop conditions.
     pub async fn wait(&mut self) -> Result<(), StreamError> {
+        if self.more_pending {
+            // Let the caller's other branches (signals, writers) run between passes.
+            tokio::task::yield_now().await;
+            return Ok(());
+        }
         tokio::select! {
             guard = self.ring.readable_mut() => {
                 guard.map_err(StreamError::Ring)?.clear_ready();
@@ -86,9 +96,8 @@ impl EventStream {
         // lets writers commit) every pass instead of only once the ring runs dry; the
         // last pass reads everything.
         let mut read = 0;
-        while (last || read < MAX_RECORDS_PER_DRAIN)
-            && let Some(item) = self.ring.get_mut().next()
-        {
+        self.more_pending = false;
+        while let Some(item) = self.ring.get_mut().next() {
             read += 1;
             match decode::decode(&item) {
                 Ok(event) => self.correlator.apply(&event),
@@ -98,6 +107,10 @@ impl EventStream {
                         eprintln!("sigwho: skipping a bad record: {error}");
                     }
                 }
+            }
+            if !last && read >= MAX_RECORDS_PER_DRAIN {
+                self.more_pending = true;
+                break;
             }
         }
         let mut reports = self
