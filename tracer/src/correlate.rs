@@ -32,6 +32,11 @@ const ESCALATION_WINDOW_NS: u64 = 300 * 1_000_000_000;
 /// Distinct signal numbers remembered per (sender, target) pair.
 const HISTORY_SIGNALS: usize = 16;
 
+/// Earlier signals as (signo, seconds before now), oldest first.
+type Previous = Vec<(i32, f64)>;
+/// A signal number and when it was sent (boot ns).
+type Sent = (i32, u64);
+
 /// Updates one pair's history (latest time per signal number, oldest first) with
 /// `signo` at `now_ns`. Returns what came before, oldest first, as (signo, seconds
 /// before now), and for a SIGKILL the latest different signal (an escalation).
@@ -39,7 +44,7 @@ fn remember_signal(
     history: &mut Vec<(i32, u64)>,
     signo: i32,
     now_ns: u64,
-) -> (Vec<(i32, f64)>, Option<(i32, u64)>) {
+) -> (Previous, Option<Sent>) {
     history.retain(|(_, at)| now_ns.saturating_sub(*at) <= ESCALATION_WINDOW_NS);
     let previous = history
         .iter()
@@ -69,6 +74,83 @@ pub struct Correlator {
     queue: VecDeque<(u64, Report)>,
     /// Signals between (sender, target) pairs: (signo, boot ns).
     history: HashMap<(ProcKey, ProcKey), Vec<(i32, u64)>>,
+    /// The last report built for each (sender thread, target pid), reused for a signal
+    /// that repeats it (a storm): see [`Memo`].
+    memo: HashMap<(u32, u32), Memo>,
+    /// [`Rules::time_limits`] of `rules`.
+    time_limits: Vec<f64>,
+    /// Reports served from `memo`.
+    memo_hits: u64,
+}
+
+/// A report and what it was built from. A signal whose record matches in everything
+/// but time, seen while the process table has not changed, with the same earlier
+/// signals as far as the rules can tell and no cause chain or escalation, gets the
+/// same report with its own time.
+struct Memo {
+    shape: Shape,
+    generation: u64,
+    previous: Vec<(i32, u32)>,
+    report: SignalReport,
+}
+
+/// A signal record without its time, CPU and what the kernel leaves out of repeats.
+#[derive(PartialEq)]
+struct Shape {
+    sig: i32,
+    code: i32,
+    errno: i32,
+    result: i32,
+    group: i32,
+    si_pid: i32,
+    si_uid: u32,
+    si_value: u64,
+    si_addr: u64,
+    sender: TaskRef,
+    target: TaskRef,
+    request: Request,
+}
+
+impl Shape {
+    fn of(ev: &SignalEvent) -> Self {
+        Self {
+            sig: ev.sig,
+            code: ev.code,
+            errno: ev.errno,
+            result: ev.result,
+            group: ev.group,
+            si_pid: ev.si_pid,
+            si_uid: ev.si_uid,
+            si_value: ev.si_value,
+            si_addr: ev.si_addr,
+            sender: ev.sender,
+            target: ev.target,
+            request: ev.request,
+        }
+    }
+}
+
+/// Most memoised reports kept (one per sender thread and target).
+const MEMO_MAX: usize = 1024;
+
+/// Earlier signals as the rules see them: each signal number with a bit per time
+/// limit it is within.
+fn previous_as_rules_see_it(previous: &[(i32, f64)], limits: &[f64]) -> Vec<(i32, u32)> {
+    let mut seen: Vec<(i32, u32)> = previous
+        .iter()
+        .map(|&(signo, seconds)| {
+            let within = limits
+                .iter()
+                .take(32)
+                .enumerate()
+                .filter(|&(_, &limit)| seconds <= limit)
+                .fold(0u32, |bits, (i, _)| bits | 1 << i);
+            (signo, within)
+        })
+        .collect();
+    // The rules ask whether some earlier signal qualifies, never in which order.
+    seen.sort_unstable();
+    seen
 }
 
 /// The syscall's name as a report shows it.
@@ -291,6 +373,9 @@ impl Correlator {
             rules: Rules::builtin(),
             queue: VecDeque::new(),
             history: HashMap::new(),
+            memo: HashMap::new(),
+            time_limits: Rules::builtin().time_limits(),
+            memo_hits: 0,
         }
     }
 
@@ -301,6 +386,8 @@ impl Correlator {
 
     pub fn with_rules(mut self, rules: &'static Rules) -> Self {
         self.rules = rules;
+        self.time_limits = rules.time_limits();
+        self.memo.clear();
         self
     }
 
@@ -579,11 +666,27 @@ impl Correlator {
             self.table
                 .set_kernel_ancestry(sender, &ev.sender_ancestry[..len]);
         }
+        let (escalation, previous) = self.escalation(sender, target, ev.sig, ev.header.time_ns);
+        let memo_key = (ev.sender.tid, ev.target.pid);
+        let reusable = ev.cause_len == 0 && escalation.is_none();
+        let seen_as = previous_as_rules_see_it(&previous, &self.time_limits);
+        if reusable
+            && let Some(memo) = self.memo.get(&memo_key)
+            && memo.generation == self.table.generation()
+            && memo.previous == seen_as
+            && memo.shape == Shape::of(ev)
+        {
+            let mut report = memo.report.clone();
+            self.memo_hits += 1;
+            report.time = self.time(ev.header.time_ns);
+            report.keys.time_ns = ev.header.time_ns;
+            report.keys.previous_from_sender = previous;
+            return report;
+        }
         let request = &ev.request;
         let from_syscall = request.syscall != syscall::NONE;
         let cause = self.cause_chain(ev);
         let relation = relation(&self.table, &sender, &target);
-        let (escalation, previous) = self.escalation(sender, target, ev.sig, ev.header.time_ns);
         let sender_report = self.process_report(&sender, &ev.sender);
         let root_sender = cause
             .last()
@@ -629,6 +732,20 @@ impl Correlator {
             },
         };
         report.hints = self.hints_with_causes(&report);
+        if reusable && report.cause.is_empty() {
+            if self.memo.len() >= MEMO_MAX {
+                self.memo.clear();
+            }
+            self.memo.insert(
+                memo_key,
+                Memo {
+                    shape: Shape::of(ev),
+                    generation: self.table.generation(),
+                    previous: seen_as,
+                    report: report.clone(),
+                },
+            );
+        }
         report
     }
 
@@ -835,6 +952,78 @@ mod tests {
             pidfd_pid: 0,
             _pad: 0,
         }
+    }
+
+    fn storm_event(time_ns: u64, sig: i32) -> Event {
+        let task = |pid: u32, ppid: u32, name: &[u8]| {
+            let mut comm = [0u8; tracer_ebpf::COMM_LEN];
+            comm[..name.len()].copy_from_slice(name);
+            TaskRef {
+                pid,
+                tid: pid,
+                start_ns: 7_000_000_000,
+                uid: 0,
+                ppid,
+                comm,
+                ns_pid: pid,
+                flags: 0,
+            }
+        };
+        let mut ev = SignalEvent {
+            sig,
+            result: 1,
+            sender: task(4_100_001, 4_100_000, b"sender"),
+            target: task(4_100_002, 4_100_000, b"victim"),
+            request: Request {
+                syscall: syscall::KILL,
+                sig,
+                arg0: 4_100_002,
+                ..Request::default()
+            },
+            ..SignalEvent::default()
+        };
+        ev.header.kind = tracer_ebpf::kind::SIGNAL;
+        // As the kernel sends repeats from a sender it has described before.
+        ev.flags = signal_flags::ANCESTRY_CACHED;
+        ev.header.time_ns = time_ns;
+        Event::Signal(Box::new(ev))
+    }
+
+    fn json_of(correlator: &mut Correlator) -> Vec<String> {
+        correlator
+            .release(u64::MAX)
+            .iter()
+            .map(Report::to_json)
+            .collect()
+    }
+
+    #[test]
+    fn a_repeated_signal_gets_the_report_it_would_get_without_the_memo() {
+        let clock = crate::clock::BootClock::from_offset_ns(0);
+        let mut with_memo = Correlator::new(ProcessTable::new(100), clock, 100);
+        let mut without = Correlator::new(ProcessTable::new(100), clock, 100);
+        let s = 1_000_000_000;
+        // USR1 three times (the last two can reuse), then TERM and KILL (an escalation,
+        // never reused), then USR1 again with TERM and KILL now earlier.
+        let times_and_signals = [
+            (10 * s, 10),
+            (10 * s + 5, 10),
+            (11 * s, 10),
+            (12 * s, 15),
+            (13 * s, 9),
+            (14 * s, 10),
+            (14 * s + 1, 10),
+        ];
+        for (time, sig) in times_and_signals {
+            with_memo.apply(&storm_event(time, sig));
+            without.memo.clear();
+            without.apply(&storm_event(time, sig));
+        }
+        let (a, b) = (json_of(&mut with_memo), json_of(&mut without));
+        assert_eq!(a.len(), times_and_signals.len());
+        assert_eq!(a, b);
+        // The third USR1 (the second had one earlier USR1 less) and the last one.
+        assert_eq!(with_memo.memo_hits, 2);
     }
 
     #[test]

@@ -313,6 +313,33 @@ impl Rules {
     }
 
     /// Every rule whose conditions hold, in file order.
+    /// The `within_seconds` limits the rules use, ascending. Two lists of earlier
+    /// signals that agree on which signals came within which of these limits give the
+    /// same hints, which lets a caller reuse hints it computed for a repeated signal.
+    pub fn time_limits(&self) -> Vec<f64> {
+        fn collect(conditions: &Conditions, out: &mut Vec<f64>) {
+            for condition in &conditions.0 {
+                match condition {
+                    Condition::PrecededBy(Preceded {
+                        within_seconds: Some(limit),
+                        ..
+                    }) => out.push(*limit),
+                    Condition::Any(blocks) | Condition::Not(blocks) => {
+                        blocks.iter().for_each(|block| collect(block, out));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut limits = Vec::new();
+        for rule in &self.rules {
+            collect(&rule.when, &mut limits);
+        }
+        limits.sort_by(f64::total_cmp);
+        limits.dedup();
+        limits
+    }
+
     pub fn hints(&self, facts: &Facts) -> Vec<Hint> {
         self.rules
             .iter()

@@ -78,6 +78,9 @@ pub struct ProcessTable {
     latest: HashMap<u32, ProcKey>,
     exited: VecDeque<(u64, ProcKey)>,
     ns_per_tick: u64,
+    /// Moves whenever what the table says about any process may have changed; reports
+    /// built from it can be reused while it stands still.
+    generation: u64,
 }
 
 /// A process as a report shows it.
@@ -101,6 +104,7 @@ impl ProcessTable {
             latest: HashMap::new(),
             exited: VecDeque::new(),
             ns_per_tick: 1_000_000_000 / ticks_per_second.max(1),
+            generation: 0,
         }
     }
 
@@ -126,6 +130,10 @@ impl ProcessTable {
             }
         }
         table
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub fn len(&self) -> usize {
@@ -186,6 +194,7 @@ impl ProcessTable {
     }
 
     fn insert(&mut self, process: Process) {
+        self.generation += 1;
         let key = process.key;
         let newer = self
             .latest
@@ -203,12 +212,16 @@ impl ProcessTable {
         let key = self.key(task.pid, task.start_ns);
         let ns_pid = (task.ns_pid != 0).then_some(task.ns_pid);
         if let Some(process) = self.procs.get_mut(&key) {
+            if process.start_ns.is_none() || (ns_pid.is_some() && process.ns_pid != ns_pid) {
+                self.generation += 1;
+            }
             process.start_ns.get_or_insert(task.start_ns);
             if ns_pid.is_some() {
                 process.ns_pid = ns_pid;
             }
             return key;
         }
+        self.generation += 1;
         if let Some(snap) = procfs::read_process_if(task.pid, key.start_ticks) {
             self.insert_snapshot(&snap);
             if let Some(process) = self.procs.get_mut(&key) {
@@ -235,6 +248,7 @@ impl ProcessTable {
     }
 
     pub fn apply_fork(&mut self, ev: &ForkEvent) {
+        self.generation += 1;
         let parent = self.key(ev.child.ppid, ev.parent_start_ns);
         if !self.procs.contains_key(&parent) {
             // The parent predates us and the snapshot missed it (or it is the forker).
@@ -273,6 +287,7 @@ impl ProcessTable {
     }
 
     pub fn apply_exec(&mut self, ev: &ExecEvent) {
+        self.generation += 1;
         let key = self.observe(&ev.task);
         let filename = decode::c_string(&ev.filename);
         let argv = decode::split_args(&ev.args[..(ev.args_len as usize).min(ev.args.len())]);
@@ -305,6 +320,7 @@ impl ProcessTable {
     }
 
     pub fn apply_exit(&mut self, ev: &ExitEvent) {
+        self.generation += 1;
         let key = self.observe(&ev.task);
         if let Some(process) = self.procs.get_mut(&key) {
             process.exited_ns = Some(ev.header.time_ns);
@@ -316,6 +332,7 @@ impl ProcessTable {
 
     /// Records the chain the kernel saw for a sender's first signal.
     pub fn set_kernel_ancestry(&mut self, key: ProcKey, chain: &[Ancestor]) {
+        self.generation += 1;
         let chain: Vec<KernelAncestor> = chain
             .iter()
             .map(|a| KernelAncestor {
