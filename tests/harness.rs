@@ -290,8 +290,7 @@ pub fn run(mut cmd: Command, timeout: Duration) -> Run {
 
 /// Runs sigwho once with `args` (for bad-input tests): (status, stdout, stderr).
 pub fn run_sigwho(args: &[&str], timeout: Duration) -> (ExitStatus, String, String) {
-    let mut cmd = Command::new(sigwho_bin());
-    cmd.args(args);
+    let cmd = Sigwho::command(args);
     let r = run(cmd, timeout);
     (r.status, r.stdout, r.stderr)
 }
@@ -504,9 +503,13 @@ pub struct Sigwho {
 
 impl Sigwho {
     /// The command `sigwho ARGS`, to adjust before `start_with`.
+    /// `sigwho ARGS`, with the default journal pointed at a path that does not exist:
+    /// a machine that runs the recorder must not change what the tests see (a pid that
+    /// is gone would be answered from its journal). Tests of that set their own.
     pub fn command(args: &[&str]) -> Command {
         let mut cmd = Command::new(sigwho_bin());
-        cmd.args(args);
+        cmd.args(args)
+            .env("SIGWHO_JOURNAL", "/nonexistent/sigwho-tests/journal");
         cmd
     }
 

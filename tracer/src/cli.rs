@@ -100,9 +100,10 @@ pub const DEFAULT_JOURNAL: &str = "/var/lib/sigwho/journal";
 #[derive(Debug, Args)]
 pub struct RecordArgs {
     /// The journal (an SQLite database). Its directory is created 0700 and the file
-    /// 0600, root-owned; a symlink is refused.
-    #[arg(long, value_name = "PATH", default_value = DEFAULT_JOURNAL)]
-    pub journal: PathBuf,
+    /// 0600, root-owned; a symlink is refused. Without this option: $SIGWHO_JOURNAL if
+    /// set, else /var/lib/sigwho/journal.
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
 
     /// Largest the journal may grow; the oldest events go first (e.g. 256MiB, 1GiB).
     #[arg(long, value_name = "SIZE", default_value = "256MiB")]
@@ -118,9 +119,10 @@ pub struct RecordArgs {
 
 #[derive(Debug, Args)]
 pub struct QueryArgs {
-    /// The journal to read.
-    #[arg(long, value_name = "PATH", default_value = DEFAULT_JOURNAL)]
-    pub journal: PathBuf,
+    /// The journal to read. Without this option: $SIGWHO_JOURNAL if set, else
+    /// /var/lib/sigwho/journal.
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
 
     /// Signals aimed at this pid (each incarnation of a reused pid is shown apart).
     #[arg(long, value_name = "PID", value_parser = parse_pid)]

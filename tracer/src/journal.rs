@@ -51,18 +51,14 @@ fn default_path_from(env: Option<std::ffi::OsString>) -> PathBuf {
     }
 }
 
-/// The journal a `--journal PATH` option designates: PATH, except that the built-in
-/// default (what the option holds when it was not given) yields to `$SIGWHO_JOURNAL`.
-pub fn resolve(path: &Path) -> PathBuf {
+/// The journal to use: `--journal PATH` when given (even if it names the default
+/// path), else `$SIGWHO_JOURNAL`, else /var/lib/sigwho/journal.
+pub fn resolve(path: Option<&Path>) -> PathBuf {
     resolve_with(path, default_path)
 }
 
-fn resolve_with(path: &Path, default: impl FnOnce() -> PathBuf) -> PathBuf {
-    if path == Path::new(DEFAULT_JOURNAL) {
-        default()
-    } else {
-        path.to_owned()
-    }
+fn resolve_with(path: Option<&Path>, default: impl FnOnce() -> PathBuf) -> PathBuf {
+    path.map_or_else(default, Path::to_owned)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -437,6 +433,17 @@ impl Journal {
         Ok(journal)
     }
 
+    /// Stands in for a journal that was closed while its successor is opened (an
+    /// empty in-memory database; nothing is ever written to it).
+    pub fn closed(path: &Path) -> Journal {
+        Journal {
+            conn: Connection::open_in_memory().expect("SQLite can always open an in-memory database"),
+            path: path.to_owned(),
+            session: None,
+            _lock: None,
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -792,6 +799,14 @@ impl Journal {
 
     /// Copies the write-ahead log into the database and truncates it (best effort while
     /// readers hold old snapshots).
+    /// Device and inode of the file this recorder holds, to tell whether its path
+    /// still names it (log rotation renames it away).
+    pub fn file_identity(&self) -> Option<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt as _;
+        let meta = self._lock.as_ref()?.metadata().ok()?;
+        Some((meta.dev(), meta.ino()))
+    }
+
     pub fn checkpoint(&self) -> Result<(), JournalError> {
         self.conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
@@ -1717,14 +1732,16 @@ mod tests {
     #[test]
     fn the_default_path_follows_the_environment() {
         let elsewhere = || PathBuf::from("/elsewhere/journal");
+        // An explicit --journal wins, even when it names the built-in default.
         assert_eq!(
-            resolve_with(Path::new("/x/y"), elsewhere),
+            resolve_with(Some(Path::new("/x/y")), elsewhere),
             Path::new("/x/y")
         );
         assert_eq!(
-            resolve_with(Path::new(DEFAULT_JOURNAL), elsewhere),
-            elsewhere()
+            resolve_with(Some(Path::new(DEFAULT_JOURNAL)), elsewhere),
+            Path::new(DEFAULT_JOURNAL)
         );
+        assert_eq!(resolve_with(None, elsewhere), elsewhere());
         assert_eq!(default_path_from(Some("/e/j".into())), Path::new("/e/j"));
         assert_eq!(
             default_path_from(Some("".into())),

@@ -19,7 +19,7 @@ use crate::{
 };
 
 pub fn run(args: QueryArgs, out: impl Write) -> anyhow::Result<()> {
-    let path = journal::resolve(&args.journal);
+    let path = journal::resolve(args.journal.as_deref());
     let filter = filter(&args)?;
     let journal = Journal::open_read_only(&path)?;
     if print(&journal, &filter, args.json, out)? == 0 {

@@ -10,7 +10,7 @@
 use std::{
     collections::BTreeMap,
     collections::VecDeque,
-    path::Path,
+    path::{Path, PathBuf},
     sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError},
     thread::JoinHandle,
     time::{Duration, Instant},
@@ -76,7 +76,7 @@ impl Limits {
 }
 
 pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> {
-    let path = journal::resolve(&args.journal);
+    let path = journal::resolve(args.journal.as_deref());
     let limits = Limits {
         max_bytes: parse_size(&args.max_size).map_err(|e| anyhow::anyhow!("--max-size: {e}"))?,
         max_age: parse_age(&args.max_age).map_err(|e| anyhow::anyhow!("--max-age: {e}"))?,
@@ -88,13 +88,7 @@ pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> 
     let mut journal = open_journal(&path)?;
     journal.set_budget(limits.max_bytes)?;
     let clock = session_clock(&journal, &boot_id)?;
-    journal.begin_session(
-        std::process::id(),
-        env!("CARGO_PKG_VERSION"),
-        &boot_id,
-        unix_now(),
-    )?;
-    journal.enforce_limits(limits.max_bytes, limits.max_age, unix_now())?;
+    begin_session(&mut journal, &boot_id, limits)?;
 
     let tracer = Tracer::load(&Options {
         filter_targets: false,
@@ -117,9 +111,11 @@ pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> 
         ns_per_tick: 1_000_000_000 / tps.max(1),
         boot_id,
     };
-    let mut writer = Writer::spawn(journal, encoder, limits)?;
+    let mut writer = Writer::spawn(journal, encoder, limits, path.clone())?;
     let mut interrupt = tokio::signal::unix::signal(SignalKind::interrupt()).ok();
     let mut terminate = tokio::signal::unix::signal(SignalKind::terminate()).ok();
+    // Log rotation: SIGHUP reopens the journal at its path.
+    let mut hangup = tokio::signal::unix::signal(SignalKind::hangup()).ok();
     eprintln!("sigwho: recording every signal into {}", path.display());
 
     let read: anyhow::Result<()> = async {
@@ -129,6 +125,7 @@ pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> 
                 ready = stream.wait() => ready?,
                 _ = recv(&mut interrupt) => done = true,
                 _ = recv(&mut terminate) => done = true,
+                _ = recv(&mut hangup) => writer.reopen(),
             }
             // Everything already queued in the kernel is recorded, even when stopping.
             // A burst waits for the writer a little, then what does not fit is dropped.
@@ -147,6 +144,18 @@ pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> 
     read?;
     let totals = totals?;
     eprintln!("sigwho: {}", totals.summary(&path));
+    Ok(())
+}
+
+/// Starts this recorder's session in `journal` and applies the limits.
+fn begin_session(journal: &mut Journal, boot_id: &str, limits: Limits) -> Result<(), JournalError> {
+    journal.begin_session(
+        std::process::id(),
+        env!("CARGO_PKG_VERSION"),
+        boot_id,
+        unix_now(),
+    )?;
+    journal.enforce_limits(limits.max_bytes, limits.max_age, unix_now())?;
     Ok(())
 }
 
@@ -243,6 +252,8 @@ struct QueueState {
     input_closed: bool,
     /// The writer is gone (it failed): reports are dropped at once.
     output_closed: bool,
+    /// SIGHUP came: the writer commits what it has and reopens the journal.
+    reopen: bool,
     dropped: Pending,
 }
 
@@ -305,7 +316,7 @@ impl Queue {
                 return Pop::Closed;
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if left.is_zero() || state.reopen {
                 return Pop::Timeout;
             }
             state = self
@@ -314,6 +325,15 @@ impl Queue {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
+    }
+
+    fn request_reopen(&self) {
+        self.lock().reopen = true;
+        self.readable.notify_all();
+    }
+
+    fn take_reopen(&self) -> bool {
+        std::mem::take(&mut self.lock().reopen)
     }
 
     fn take_dropped(&self) -> Pending {
@@ -351,7 +371,12 @@ struct Writer {
 }
 
 impl Writer {
-    fn spawn(journal: Journal, encoder: Encoder, limits: Limits) -> anyhow::Result<Writer> {
+    fn spawn(
+        journal: Journal,
+        encoder: Encoder,
+        limits: Limits,
+        path: PathBuf,
+    ) -> anyhow::Result<Writer> {
         let queue = Arc::new(Queue::new());
         let clock = encoder.clock;
         let state = WriterState {
@@ -363,6 +388,7 @@ impl Writer {
             failed_commits: 0,
             deferred: Vec::new(),
             disk_low: false,
+            path,
         };
         let thread = std::thread::Builder::new()
             .name("sigwho-journal".to_owned())
@@ -383,6 +409,11 @@ impl Writer {
     fn send(&mut self, report: Report, deadline: Instant) {
         let time_ns = report_time(&self.clock, &report);
         self.queue.push(report, time_ns, deadline);
+    }
+
+    /// Asks the writer to commit what it holds and reopen the journal's path.
+    fn reopen(&self) {
+        self.queue.request_reopen();
     }
 
     /// True once the writer thread has ended (it only ends early on failure).
@@ -412,6 +443,8 @@ struct WriterState {
     /// Gaps for events lost in failed commits, written with the next one that works.
     deferred: Vec<Gap>,
     disk_low: bool,
+    /// Where the journal lives, for reopening it.
+    path: PathBuf,
 }
 
 impl WriterState {
@@ -440,6 +473,9 @@ impl WriterState {
                 Pop::Closed => closed = true,
             }
             written_since_check += self.commit(&batch)?;
+            if self.queue.take_reopen() {
+                self.reopen()?;
+            }
             let now = Instant::now();
             if now >= next_age_check || written_since_check >= self.limits.size_interval() {
                 self.trim();
@@ -458,6 +494,47 @@ impl WriterState {
         }
         // Closing the connection checkpoints the log into the database and removes it.
         Ok(self.totals)
+    }
+
+    /// After SIGHUP, everything before it committed: if the path now names another file
+    /// (or none), the recorder closes the old journal and starts one at the path.
+    ///
+    /// The old one is checkpointed and closed first: SQLite names its write-ahead log
+    /// after the path, so a new journal at the path takes over that log. A new
+    /// journal that cannot be opened stops the recorder with that error (a service
+    /// manager restarts it); nothing is written anywhere unknown meanwhile.
+    fn reopen(&mut self) -> Result<(), JournalError> {
+        let at_path = std::fs::symlink_metadata(&self.path).ok().map(|meta| {
+            use std::os::unix::fs::MetadataExt as _;
+            (meta.dev(), meta.ino())
+        });
+        if at_path.is_some() && at_path == self.journal.file_identity() {
+            self.journal.checkpoint()?;
+            eprintln!(
+                "sigwho: SIGHUP: {} is still the journal; nothing to reopen",
+                self.path.display()
+            );
+            return Ok(());
+        }
+        if let Err(error) = self.journal.end_session(unix_now()) {
+            eprintln!("sigwho: warning: {error}");
+        }
+        // SQLite skips its checkpoint-on-close for a file that moved (and a new journal
+        // would then reset the log it left behind): copy the log into the file now.
+        self.journal.checkpoint()?;
+        let placeholder = Journal::closed(&self.path);
+        drop(std::mem::replace(&mut self.journal, placeholder));
+        let mut journal = Journal::create_or_open(&self.path)?;
+        journal.set_budget(self.limits.max_bytes)?;
+        journal.set_clock_offset(
+            &self.encoder.boot_id,
+            saturate(self.encoder.clock.offset_ns()),
+            unix_now(),
+        )?;
+        begin_session(&mut journal, &self.encoder.boot_id, self.limits)?;
+        self.journal = journal;
+        eprintln!("sigwho: SIGHUP: reopened the journal {}", self.path.display());
+        Ok(())
     }
 
     /// Commits a batch with the gaps due; returns the bytes it added. Failures are
@@ -960,7 +1037,7 @@ mod tests {
         let dir = TempJournal::new("flush");
         let path = dir.path();
         let journal = Journal::create_or_open(&path).unwrap();
-        let mut writer = Writer::spawn(journal, encoder(), LIMITS).unwrap();
+        let mut writer = Writer::spawn(journal, encoder(), LIMITS, path.clone()).unwrap();
         let start = Instant::now();
         writer.send(exit_report(1), start);
         while exits_in(&path) == 0 {
@@ -1019,6 +1096,7 @@ mod tests {
             failed_commits: 0,
             deferred: Vec::new(),
             disk_low: false,
+            path: PathBuf::from("/nonexistent/journal"),
         };
         let totals = state.run().unwrap();
         assert_eq!(totals.exits, QUEUE_CAPACITY as u64);
