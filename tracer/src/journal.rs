@@ -437,7 +437,8 @@ impl Journal {
     /// empty in-memory database; nothing is ever written to it).
     pub fn closed(path: &Path) -> Journal {
         Journal {
-            conn: Connection::open_in_memory().expect("SQLite can always open an in-memory database"),
+            conn: Connection::open_in_memory()
+                .expect("SQLite can always open an in-memory database"),
             path: path.to_owned(),
             session: None,
             _lock: None,

@@ -15,6 +15,8 @@ pub mod junit;
 pub mod lineage;
 pub mod live;
 pub mod load;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub mod procfs;
 pub mod query;
 pub mod record;

@@ -533,7 +533,10 @@ impl WriterState {
         )?;
         begin_session(&mut journal, &self.encoder.boot_id, self.limits)?;
         self.journal = journal;
-        eprintln!("sigwho: SIGHUP: reopened the journal {}", self.path.display());
+        eprintln!(
+            "sigwho: SIGHUP: reopened the journal {}",
+            self.path.display()
+        );
         Ok(())
     }
 
