@@ -15,6 +15,7 @@ pub mod junit;
 pub mod lineage;
 pub mod live;
 pub mod load;
+pub mod ownsignals;
 pub mod procfs;
 pub mod query;
 pub mod record;

@@ -29,6 +29,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    tracer::ownsignals::shrug_off();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
