@@ -308,3 +308,192 @@ fn stray_signals_do_not_stop_the_recorder_and_are_not_inherited_by_run() {
     );
     assert_eq!(run.status.code(), Some(128 + libc::SIGUSR1), "{run}");
 }
+
+// ---------------------------------------------------------------------------------------
+// --redact
+
+const SECRET: &str = "s3cr3t-HUNTER";
+const SECRET_RE: &str = "s3cr3t-[A-Z]+";
+
+/// A shell that sends USR1 to `pid` with a secret on its command line.
+fn secret_sender(pid: i32) -> Command {
+    let mut cmd = Command::new("bash");
+    cmd.args([
+        "-c",
+        &format!("kill -USR1 {pid}; : --token={SECRET}"),
+        "sender",
+        &format!("--password={SECRET}"),
+    ]);
+    cmd
+}
+
+fn assert_masked(ev: &Value) {
+    let text = ev.to_string();
+    assert!(!text.contains(SECRET), "secret left in {text}");
+    let argv = sigwho_tests::strings(ev, "sender.argv");
+    assert_eq!(argv[0], "bash", "{ev}");
+    assert!(argv[2].ends_with("--token=[redacted]"), "{ev}");
+    assert_eq!(argv[4], "--password=[redacted]", "{ev}");
+}
+
+#[test]
+fn redact_masks_secrets_in_live_reports() {
+    let mut target = Target::spawn(&["--handle", "USR1"]);
+    let sigwho = Sigwho::start(&[
+        "--target-pid",
+        &target.pid.to_string(),
+        "--json",
+        "--redact",
+        SECRET_RE,
+        "--redact",
+        "never-matches",
+    ]);
+    let run = sigwho_tests::run(secret_sender(target.pid), EVENT_TIMEOUT).assert_success();
+    let ev = sigwho.wait_for(is_signal("SIGUSR1"), EVENT_TIMEOUT);
+    assert_eq!(
+        field_i64(&ev, "sender.pid"),
+        Some(i64::from(run.pid)),
+        "{ev}"
+    );
+    assert_masked(&ev);
+    target.ping();
+}
+
+#[test]
+fn redact_keeps_secrets_out_of_the_journal_and_query_output() {
+    require_root();
+    let dir = std::env::temp_dir().join(format!("sigwho-hardening-redact-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // A directory each: the journal is a file plus its -wal and -shm files.
+    let masked = dir.join("masked").join("journal");
+    let plain = dir.join("plain").join("journal");
+    let start = |journal: &PathBuf, extra: &[&str]| {
+        let mut cmd = Sigwho::command(&["record", "--journal", journal.to_str().expect("UTF-8")]);
+        cmd.args(extra);
+        Sigwho::start_waiting_for(cmd, "sigwho: recording")
+    };
+    let mut masked_rec = start(&masked, &["--redact", SECRET_RE]);
+    let mut plain_rec = start(&plain, &[]);
+    let mut target = Target::spawn(&["--handle", "USR1"]);
+    let sender = sigwho_tests::run(secret_sender(target.pid), EVENT_TIMEOUT).assert_success();
+    target.ping();
+    for recorder in [&mut masked_rec, &mut plain_rec] {
+        assert!(recorder.signal(libc::SIGTERM));
+        let (status, _) = recorder.wait_exit(EVENT_TIMEOUT);
+        assert!(status.success(), "{}", recorder.report());
+    }
+    let query = |journal: &PathBuf, extra: &[&str]| -> Vec<Value> {
+        let mut cmd = Command::new(sigwho_bin());
+        cmd.args(["query", "--journal", journal.to_str().expect("UTF-8")])
+            .args(["--sender-pid", &sender.pid.to_string(), "--json"])
+            .args(extra);
+        let run = sigwho_tests::run(cmd, EVENT_TIMEOUT).assert_success();
+        run.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON"))
+            .filter(|ev| is_signal("SIGUSR1")(ev))
+            .collect()
+    };
+    // Recorded masked: neither the query nor the files hold the secret.
+    let events = query(&masked, &[]);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_masked(&events[0]);
+    let files = std::fs::read_dir(masked.parent().expect("dir")).expect("journal dir");
+    for entry in files.flatten() {
+        let bytes = std::fs::read(entry.path()).expect("journal file");
+        assert!(
+            !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
+            "secret in {}",
+            entry.path().display()
+        );
+    }
+    // Recorded plain: `query --redact` masks what it prints, JSON and text.
+    let events = query(&plain, &[]);
+    assert!(events[0].to_string().contains(SECRET), "{events:?}");
+    let events = query(&plain, &["--redact", SECRET_RE]);
+    assert_masked(&events[0]);
+    let mut cmd = Command::new(sigwho_bin());
+    cmd.args(["query", "--journal", plain.to_str().expect("UTF-8")])
+        .args([
+            "--sender-pid",
+            &sender.pid.to_string(),
+            "--redact",
+            SECRET_RE,
+        ]);
+    let text = sigwho_tests::run(cmd, EVENT_TIMEOUT)
+        .assert_success()
+        .stdout;
+    assert!(
+        text.contains("[redacted]") && !text.contains(SECRET),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn redact_masks_run_reports() {
+    require_root();
+    let dir = std::env::temp_dir().join(format!("sigwho-hardening-run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let report = dir.join("report.jsonl");
+    let mut cmd = Command::new(sigwho_bin());
+    cmd.args(["run", "--quiet", "--redact", SECRET_RE, "--report"])
+        .arg(&report)
+        .args([
+            "--",
+            "bash",
+            "-c",
+            &format!("kill -USR1 $$; : --token={SECRET}"),
+            "sender",
+            &format!("--password={SECRET}"),
+        ]);
+    let run = sigwho_tests::run(cmd, Duration::from_secs(60));
+    assert_eq!(run.status.code(), Some(128 + libc::SIGUSR1), "{run}");
+    assert!(!run.stderr.contains(SECRET), "{run}");
+    let text = std::fs::read_to_string(&report).expect("report file");
+    assert!(!text.contains(SECRET), "{text}");
+    assert!(text.contains("\"command\":[\"bash\""), "{text}");
+    let ev: Value = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .find(|ev: &Value| is_signal("SIGUSR1")(ev))
+        .unwrap_or_else(|| panic!("no SIGUSR1 report: {text}"));
+    assert_masked(&ev);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn invalid_redact_pattern_is_a_one_line_error() {
+    require_root();
+    let target = Target::spawn(&[]);
+    let pid = target.pid.to_string();
+    for args in [
+        &["--target-pid", pid.as_str(), "--redact", "(unclosed"][..],
+        &[
+            "record",
+            "--journal",
+            "/nonexistent/j",
+            "--redact",
+            "(unclosed",
+        ][..],
+        &["run", "--redact", "(unclosed", "--", "true"][..],
+        &[
+            "query",
+            "--journal",
+            "/nonexistent/j",
+            "--redact",
+            "(unclosed",
+        ][..],
+        &["--target-pid", pid.as_str(), "--redact", ""][..],
+    ] {
+        let (status, stdout, stderr) = sigwho_tests::run_sigwho(args, EVENT_TIMEOUT);
+        assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stdout.is_empty(), "{args:?}: {stdout}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("sigwho: --redact "),
+            "{args:?}: {stderr}"
+        );
+    }
+}

@@ -14,6 +14,7 @@ use crate::{
     decode::{Event, c_string},
     explain::{Facts, ProcFacts, Relation, Rules},
     lineage::{ProcKey, ProcessTable, ProcessView},
+    redact::Redaction,
     report::{
         AncestorReport, CauseReport, Escalation, ExecReport, ExitReport, ProcessReport, Report,
         ReportKeys, SignalReport,
@@ -41,6 +42,7 @@ pub struct Correlator {
     queue: VecDeque<(u64, Report)>,
     /// Signals between (sender, target) pairs: (signo, boot ns).
     history: HashMap<(ProcKey, ProcKey), Vec<(i32, u64)>>,
+    redaction: Redaction,
 }
 
 /// The syscall's name as a report shows it.
@@ -263,6 +265,7 @@ impl Correlator {
             rules: Rules::builtin(),
             queue: VecDeque::new(),
             history: HashMap::new(),
+            redaction: Redaction::default(),
         }
     }
 
@@ -274,6 +277,18 @@ impl Correlator {
     pub fn with_rules(mut self, rules: &'static Rules) -> Self {
         self.rules = rules;
         self
+    }
+
+    /// Masks (--redact) applied to every report as it leaves the correlator: after the
+    /// hints, which see the real command lines, and before anything prints or stores it.
+    pub fn with_redaction(mut self, redaction: Redaction) -> Self {
+        self.redaction = redaction;
+        self
+    }
+
+    /// The masks every report gets, for what callers take from the table themselves.
+    pub fn redaction(&self) -> &Redaction {
+        &self.redaction
     }
 
     pub fn time(&self, boot_ns: u64) -> String {
@@ -329,7 +344,8 @@ impl Correlator {
             if *release_at > now_boot_ns {
                 break;
             }
-            if let Some((_, report)) = self.queue.pop_front() {
+            if let Some((_, mut report)) = self.queue.pop_front() {
+                self.redaction.report(&mut report);
                 out.push(report);
             }
         }
@@ -743,6 +759,7 @@ impl Correlator {
         };
         let mut report = self.process_report(key, &task);
         report.uid = process.uid;
+        self.redaction.process(&mut report);
         Some(report)
     }
 }

@@ -19,6 +19,7 @@ pub mod ownsignals;
 pub mod procfs;
 pub mod query;
 pub mod record;
+pub mod redact;
 pub mod report;
 pub mod runcmd;
 pub mod signals;
