@@ -62,6 +62,10 @@ pub fn chain(error: &dyn std::error::Error) -> String {
         }
         source = cause.source();
     }
+    // Some causes quote several lines (SQLite quotes a damaged journal's schema).
+    if text.contains('\n') {
+        text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    }
     text
 }
 

@@ -280,7 +280,7 @@ fn workload(bins: &Bins, args: &SoakArgs, sent: &mut Vec<Sent>, log: &mut File) 
                 }
             }
             step += 1;
-            if step % 500 == 0 {
+            if step.is_multiple_of(500) {
                 eprintln!("soak: {step} steps, {} signals sent", sent.len());
             }
             thread::sleep(pause);
