@@ -5,8 +5,13 @@
 //! cycles through plain kills, process-group kills, signals from a forked child, a
 //! sender that execs into another sender, crashes (SIGSEGV, SIGABRT) and SIGKILLs of
 //! long-lived targets from xtask itself. Every signal it causes is logged to
-//! target/soak/sent.log as `sender target signo`; afterwards `sigwho query --json`
-//! must contain each (multiset: a triple sent twice must be there twice).
+//! target/soak/sent.log as `unix_ns sender target signo`; afterwards `sigwho query
+//! --json` must contain each (multiset: a triple sent twice must be there twice).
+//!
+//! The recorder traces the whole machine, so someone else's signal storm can overflow
+//! its ring buffer. Such losses are counted and stored as gaps; a missing signal sent
+//! shortly before a gap is reported as explained by it. Only unexplained (silent)
+//! losses fail the soak, and any loss is printed.
 
 use std::{
     collections::HashMap,
@@ -31,7 +36,15 @@ pub struct SoakArgs {
     /// variety, not a storm; `cargo xtask bench` does storms).
     #[arg(long, default_value_t = 40)]
     pause_ms: u64,
+    /// The journal's --max-size: large enough that retention trims nothing during the
+    /// run (reports of processes with long ancestries take several KiB each).
+    #[arg(long, default_value = "8GiB")]
+    max_size: String,
 }
+
+/// A gap noticed this long after a send can explain its loss (the drop counters are
+/// read every 20 ms; a busy recorder may be late).
+const GAP_WINDOW_NS: i128 = 2_000_000_000;
 
 const SIGABRT: i32 = 6;
 const SIGKILL: i32 = 9;
@@ -44,6 +57,12 @@ const POOL: usize = 4;
 
 /// (sender pid, target pid, signal number)
 type Sent = (u32, u32, i32);
+
+fn unix_ns() -> i128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128)
+}
 
 struct Bins {
     sigwho: PathBuf,
@@ -65,7 +84,7 @@ pub fn run(ws: &Workspace, args: SoakArgs) -> Result<()> {
     std::fs::create_dir_all(&out).with_context(|| format!("create {}", out.display()))?;
     let journal = out.join("journal").join("journal");
 
-    let mut recorder = start_recorder(&bins, &journal, &out)?;
+    let mut recorder = start_recorder(&bins, &journal, &args.max_size, &out)?;
     eprintln!(
         "soak: recorder pid {} on {}; workload for {} min",
         recorder.id(),
@@ -73,7 +92,7 @@ pub fn run(ws: &Workspace, args: SoakArgs) -> Result<()> {
         args.minutes
     );
     let mut log = File::create(out.join("sent.log"))?;
-    let mut sent: Vec<Sent> = Vec::new();
+    let mut sent: Vec<(i128, Sent)> = Vec::new();
     let result = workload(&bins, &args, &mut sent, &mut log);
     // Stop the recorder whatever happened: it flushes on SIGTERM.
     signal(recorder.id(), SIGTERM)?;
@@ -88,38 +107,56 @@ pub fn run(ws: &Workspace, args: SoakArgs) -> Result<()> {
     for triple in &recorded.signals {
         *have.entry(*triple).or_default() += 1;
     }
-    let mut missing = Vec::new();
-    for triple in &sent {
+    let mut explained = 0usize;
+    let mut silent = Vec::new();
+    for (at, triple) in &sent {
         match have.get_mut(triple) {
             Some(n) if *n > 0 => *n -= 1,
-            _ => missing.push(*triple),
+            _ if recorded
+                .gaps
+                .iter()
+                .any(|&gap| (*at - 100_000_000..=*at + GAP_WINDOW_NS).contains(&gap)) =>
+            {
+                explained += 1;
+            }
+            _ => silent.push(*triple),
         }
     }
     eprintln!(
-        "soak: sent {} signals; the journal holds {} signal reports ({} lost/gap events); {} missing",
+        "soak: sent {} signals; the journal holds {} signal reports and {} gaps ({} records lost); \
+         missing: {} inside a reported gap, {} unexplained",
         sent.len(),
         recorded.signals.len(),
-        recorded.losses,
-        missing.len()
+        recorded.gaps.len(),
+        recorded.lost_records,
+        explained,
+        silent.len()
     );
-    for (sender, target, signo) in missing.iter().take(20) {
+    for (sender, target, signo) in silent.iter().take(20) {
         eprintln!("soak: missing: sender {sender} -> target {target}, signal {signo}");
     }
-    if !missing.is_empty() {
+    if !silent.is_empty() {
         bail!(
-            "{} of {} signals sent are not in the journal (log: {})",
-            missing.len(),
+            "{} of {} signals sent are not in the journal and no gap explains them (log: {})",
+            silent.len(),
             sent.len(),
             out.join("sent.log").display()
         );
     }
-    eprintln!("soak: every signal sent is in the journal");
+    if explained == 0 {
+        eprintln!("soak: every signal sent is in the journal");
+    } else {
+        eprintln!(
+            "soak: every signal sent is in the journal or inside a gap it reports (another \
+             process's signal storm overflowed the ring buffer)"
+        );
+    }
     Ok(())
 }
 
-fn start_recorder(bins: &Bins, journal: &Path, out: &Path) -> Result<Child> {
+fn start_recorder(bins: &Bins, journal: &Path, max_size: &str, out: &Path) -> Result<Child> {
     let mut child = Command::new(&bins.sigwho)
-        .args(["record", "--journal"])
+        .args(["record", "--max-size", max_size, "--journal"])
         .arg(journal)
         .stdin(Stdio::null())
         .stdout(File::create(out.join("recorder.out"))?)
@@ -210,10 +247,17 @@ fn sender(bins: &Bins, args: &[&str]) -> Result<(u32, String)> {
     Ok((pid, String::from_utf8_lossy(&output.stdout).into_owned()))
 }
 
-fn workload(bins: &Bins, args: &SoakArgs, sent: &mut Vec<Sent>, log: &mut File) -> Result<()> {
-    let mut record = |triple: Sent, sent: &mut Vec<Sent>| -> Result<()> {
-        writeln!(log, "{} {} {}", triple.0, triple.1, triple.2)?;
-        sent.push(triple);
+fn workload(
+    bins: &Bins,
+    args: &SoakArgs,
+    sent: &mut Vec<(i128, Sent)>,
+    log: &mut File,
+) -> Result<()> {
+    // Logged once the sender is done: the signal was sent shortly before.
+    let mut record = |triple: Sent, sent: &mut Vec<(i128, Sent)>| -> Result<()> {
+        let at = unix_ns();
+        writeln!(log, "{at} {} {} {}", triple.0, triple.1, triple.2)?;
+        sent.push((at, triple));
         Ok(())
     };
     let me = std::process::id();
@@ -299,7 +343,9 @@ fn workload(bins: &Bins, args: &SoakArgs, sent: &mut Vec<Sent>, log: &mut File) 
 
 struct Recorded {
     signals: Vec<Sent>,
-    losses: usize,
+    /// When each gap was noticed (Unix ns).
+    gaps: Vec<i128>,
+    lost_records: u64,
 }
 
 fn query(bins: &Bins, journal: &Path, out: &Path) -> Result<Recorded> {
@@ -315,7 +361,8 @@ fn query(bins: &Bins, journal: &Path, out: &Path) -> Result<Recorded> {
     }
     let mut recorded = Recorded {
         signals: Vec::new(),
-        losses: 0,
+        gaps: Vec::new(),
+        lost_records: 0,
     };
     for line in BufReader::new(File::open(&path)?).lines() {
         let line = line?;
@@ -337,11 +384,38 @@ fn query(bins: &Bins, journal: &Path, out: &Path) -> Result<Recorded> {
                         .push((sender, target, i32::try_from(signo).unwrap_or(-1)));
                 }
             }
-            Some("lost" | "gap") => recorded.losses += 1,
+            Some("lost" | "gap") => {
+                recorded.lost_records += event["count"].as_u64().unwrap_or(0);
+                let time = event["time"].as_str().unwrap_or_default();
+                recorded.gaps.push(parse_rfc3339_ns(time).with_context(|| {
+                    format!("sigwho query printed a gap without a time: {line}")
+                })?);
+            }
             _ => {}
         }
     }
     Ok(recorded)
+}
+
+/// `2026-11-26T22:52:44.212609866Z` (sigwho's own format: UTC, nanoseconds) to Unix ns.
+fn parse_rfc3339_ns(text: &str) -> Option<i128> {
+    let (date, time) = text.strip_suffix('Z')?.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let mut t = hms.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, min, s) = (t.next()??, t.next()??, t.next()??);
+    let nanos: i64 = format!("{frac:0<9}").get(..9)?.parse().ok()?;
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + min * 60 + s;
+    Some(i128::from(secs) * 1_000_000_000 + i128::from(nanos))
 }
 
 fn signal(pid: u32, signo: i32) -> Result<()> {
@@ -351,4 +425,19 @@ fn signal(pid: u32, signo: i32) -> Result<()> {
         bail!("kill({pid}, {signo}): {}", std::io::Error::last_os_error());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_times() {
+        assert_eq!(parse_rfc3339_ns("1970-01-01T00:00:00.000000000Z"), Some(0));
+        assert_eq!(
+            parse_rfc3339_ns("2023-11-14T22:13:20.000000001Z"),
+            Some(1_700_000_000_000_000_001)
+        );
+        assert_eq!(parse_rfc3339_ns("garbage"), None);
+    }
 }
