@@ -75,6 +75,46 @@ fn sender_pid_reused_is_named_by_each_incarnation() {
     target.ping();
 }
 
+#[test]
+fn sender_pid_reused_before_the_report_is_made() {
+    let mut target = Target::spawn(&["--handle", "USR1"]);
+    let mut sigwho = watch(target.pid);
+    let t = target.pid.to_string();
+    // sigwho is stopped while A sends and exits and B takes A's pid: when it reads the
+    // record, /proc already shows B at that pid.
+    assert!(sigwho.signal(libc::SIGSTOP));
+    let a = testproc(&["kill", &t, "USR1"]).assert_success();
+    let p = a.pid.to_string();
+    let mut at = Command::new(testproc_bin())
+        .args(["at", &p, "--", "target", "--no-stdin", "--setsid"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("at runs");
+    let mut ready = String::new();
+    BufReader::new(at.stdout.take().expect("stdout"))
+        .read_line(&mut ready)
+        .expect("ready line");
+    assert!(ready.starts_with(&format!("ready pid={p} ")), "{ready}");
+    let b = sigwho_tests::ProcId::of(a.pid).expect("B runs at A's pid");
+    assert!(sigwho.signal(libc::SIGCONT));
+
+    let ev = sigwho.wait_for(is_signal("SIGUSR1"), EVENT_TIMEOUT);
+    assert_eq!(field_i64(&ev, "sender.pid"), Some(i64::from(a.pid)), "{ev}");
+    assert_eq!(
+        sub_args(&ev, "sender"),
+        ["kill", &t, "USR1"],
+        "A, not B: {ev}"
+    );
+    assert_eq!(
+        field_i64(&ev, "sender.ancestry.0.pid"),
+        Some(i64::from(std::process::id())),
+        "A's parent (the test), not B's (the at helper): {ev}"
+    );
+    assert!(b.signal(libc::SIGKILL));
+    let _ = at.wait();
+    target.ping();
+}
+
 /// A fresh directory for a journal, removed on drop.
 struct TempDir(PathBuf);
 
