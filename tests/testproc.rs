@@ -11,6 +11,13 @@
 //! sigwho-testproc pidfd-send PID SIG      (prints `pidfd=<fd>` before sending)
 //! sigwho-testproc sigqueue PID SIG VALUE
 //! sigwho-testproc fork-kill PID SIG       (a short-lived child sends; prints `child=<pid>`)
+//! sigwho-testproc thread-kill PID SIG     (a second thread sends; prints `tid=<tid>` after)
+//! sigwho-testproc kill-exec PID SIG [--] SUBCOMMAND ARGS...
+//!                                         (sends, then execs `sigwho-testproc SUBCOMMAND ARGS...`)
+//! sigwho-testproc at PID [--] SUBCOMMAND ARGS...
+//!                                         (runs `sigwho-testproc SUBCOMMAND ARGS...` as a child
+//!                                          created at pid PID with clone3 set_tid; needs root;
+//!                                          waits for it and exits with its status)
 //! ```
 //!
 //! `target` prints one line, `ready pid=<pid> pgid=<pgid> tids=<main>,<t1>,...`, then
@@ -52,6 +59,9 @@ usage: sigwho-testproc target [--ignore SIG]... [--handle SIG]... [--threads N] 
        sigwho-testproc pidfd-send PID SIG
        sigwho-testproc sigqueue PID SIG VALUE
        sigwho-testproc fork-kill PID SIG
+       sigwho-testproc thread-kill PID SIG
+       sigwho-testproc kill-exec PID SIG [--] SUBCOMMAND ARGS...
+       sigwho-testproc at PID [--] SUBCOMMAND ARGS...
 SIG is a number or a name such as TERM, SIGTERM, USR1, RTMIN+2.";
 
 /// The address the `segv` command writes to. Below `vm.mmap_min_addr`, so never mapped:
@@ -124,6 +134,36 @@ fn main() {
             let [pid, sig] = positional(cmd, &rest, ["PID", "SIG"]);
             let (pid, sig) = (parse_int(pid, "PID"), parse_signal(sig));
             fork_kill(pid, sig);
+        }
+        "thread-kill" => {
+            let [pid, sig] = positional(cmd, &rest, ["PID", "SIG"]);
+            let (pid, sig) = (parse_int(pid, "PID"), parse_signal(sig));
+            let sender = std::thread::spawn(move || {
+                let ret = unsafe { libc::kill(pid, sig) };
+                (unsafe { libc::gettid() }, ret, errno())
+            });
+            let (tid, ret, e) = sender.join().unwrap_or_else(|_| exit(1));
+            say(&format!("tid={tid}"));
+            if ret == -1 {
+                fail("kill", e);
+            }
+        }
+        "kill-exec" => {
+            let Some((&[pid, sig], then)) = rest.split_first_chunk::<2>() else {
+                usage("kill-exec takes PID SIG [--] SUBCOMMAND ARGS...")
+            };
+            let (pid, sig) = (parse_int(pid, "PID"), parse_signal(sig));
+            let then = strip_dashes(then);
+            // Prepared before the signal, so the exec follows it as closely as possible.
+            let (exe, argv) = self_command(then);
+            check("kill", unsafe { libc::kill(pid, sig) } as i64);
+            exec(&exe, &argv);
+        }
+        "at" => {
+            let Some((&[pid], then)) = rest.split_first_chunk::<1>() else {
+                usage("at takes PID [--] SUBCOMMAND ARGS...")
+            };
+            at(parse_int(pid, "PID"), strip_dashes(then));
         }
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
@@ -274,6 +314,91 @@ fn say(line: &str) {
     // A closed stdout (the test went away) is not worth dying over here.
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
+}
+
+fn strip_dashes<'a, 'b>(args: &'a [&'b str]) -> &'a [&'b str] {
+    let args = match args.first() {
+        Some(&"--") => &args[1..],
+        _ => args,
+    };
+    if args.is_empty() {
+        usage("missing SUBCOMMAND");
+    }
+    args
+}
+
+/// This program and `sigwho-testproc ARGS...` as C strings, built before any fork so the
+/// child only needs async-signal-safe calls.
+fn self_command(args: &[&str]) -> (CString, Vec<CString>) {
+    let exe = std::fs::read_link("/proc/self/exe").unwrap_or_else(|e| {
+        eprintln!("error: readlink /proc/self/exe: {e}");
+        exit(1)
+    });
+    let cstr = |s: &[u8]| {
+        CString::new(s).unwrap_or_else(|_| usage("arguments must not contain NUL bytes"))
+    };
+    let exe = cstr(exe.as_os_str().as_bytes());
+    let mut argv = vec![exe.clone()];
+    argv.extend(args.iter().map(|a| cstr(a.as_bytes())));
+    (exe, argv)
+}
+
+fn exec(exe: &CStr, argv: &[CString]) -> ! {
+    let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    unsafe { libc::execv(exe.as_ptr(), ptrs.as_ptr()) };
+    fail("execv", errno());
+}
+
+/// struct clone_args (include/uapi/linux/sched.h), up to `set_tid_size` (CLONE_ARGS_SIZE_VER1).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+}
+
+/// `at PID SUBCOMMAND...`: a child created at pid PID (clone3 with set_tid: the way
+/// checkpoint/restore recreates a pid; root in the init pid namespace may ask for any
+/// free pid), which execs `sigwho-testproc SUBCOMMAND...`. Lets tests reuse a pid at once.
+fn at(pid: libc::pid_t, args: &[&str]) -> ! {
+    let (exe, argv) = self_command(args);
+    let tid = pid;
+    let mut clone = CloneArgs {
+        exit_signal: libc::SIGCHLD as u64,
+        set_tid: std::ptr::from_ref(&tid) as u64,
+        set_tid_size: 1,
+        ..CloneArgs::default()
+    };
+    // Single-threaded here, and without CLONE_VM or a stack clone3 behaves like fork.
+    let child = check("clone3", unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            std::ptr::from_mut(&mut clone),
+            std::mem::size_of::<CloneArgs>(),
+        )
+    }) as libc::pid_t;
+    if child == 0 {
+        exec(&exe, &argv);
+    }
+    let mut status = 0;
+    while unsafe { libc::waitpid(child, &mut status, 0) } == -1 {
+        if errno() != libc::EINTR {
+            fail("waitpid", errno());
+        }
+    }
+    if libc::WIFEXITED(status) {
+        exit(libc::WEXITSTATUS(status));
+    }
+    exit(128 + libc::WTERMSIG(status));
 }
 
 fn fork_kill(pid: i32, sig: c_int) {

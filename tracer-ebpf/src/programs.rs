@@ -549,11 +549,22 @@ unsafe fn current_request(
     }
     let request = unsafe { request_from_args(which, sender_task, |n| sw_current_syscall_arg(n)) };
     let pid = i64::from(target_pid);
+    // A sender inside a pid namespace names the target by its pid there: the target's
+    // innermost-level pid when both share the namespace (the usual container case).
+    let names_target =
+        |asked: i64| asked == pid || asked == i64::from(unsafe { sw_task_ns_pid(target_task) });
     let consistent = request.sig == sig
         && match which {
-            syscall::KILL | syscall::RT_SIGQUEUEINFO => request.arg0 <= 0 || request.arg0 == pid,
-            syscall::TGKILL | syscall::RT_TGSIGQUEUEINFO => request.arg0 == pid,
-            syscall::TKILL => request.arg0 == i64::from(unsafe { sw_task_tid(target_task) }),
+            syscall::KILL | syscall::RT_SIGQUEUEINFO => {
+                request.arg0 <= 0 || names_target(request.arg0)
+            }
+            syscall::TGKILL | syscall::RT_TGSIGQUEUEINFO => names_target(request.arg0),
+            // Thread ids in a namespace are not worth a walk here; the signal matched.
+            syscall::TKILL => {
+                request.arg0 == i64::from(unsafe { sw_task_tid(target_task) })
+                    || unsafe { sw_task_ns_pid(sender_task) }
+                        != (bpf_get_current_pid_tgid() >> 32) as u32
+            }
             _ => true,
         };
     if consistent {

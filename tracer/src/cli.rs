@@ -92,6 +92,12 @@ pub struct ExplainArgs {
     /// built-in id replaces it). See docs/hints.md.
     #[arg(long, value_name = "FILE")]
     pub rules: Option<PathBuf>,
+
+    /// Mask the parts of command lines, program paths and process names that match
+    /// REGEX (each argument on its own) before anything is printed or recorded.
+    /// Repeatable. See docs/security.md.
+    #[arg(long, value_name = "REGEX")]
+    pub redact: Vec<String>,
 }
 
 /// Where the recorder keeps its journal unless told otherwise.
@@ -151,6 +157,11 @@ pub struct QueryArgs {
     /// One JSON object per line, as the live view prints them.
     #[arg(long)]
     pub json: bool,
+
+    /// Mask what matches REGEX in the command lines shown (as --redact of the tracing
+    /// modes; the journal keeps what the recorder stored). Repeatable.
+    #[arg(long, value_name = "REGEX")]
+    pub redact: Vec<String>,
 }
 
 #[derive(Debug, Args)]

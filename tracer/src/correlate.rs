@@ -14,6 +14,7 @@ use crate::{
     decode::{Event, c_string},
     explain::{Facts, ProcFacts, Relation, Rules},
     lineage::{ProcKey, ProcessTable, ProcessView},
+    redact::Redaction,
     report::{
         AncestorReport, CauseReport, Escalation, ExecReport, ExitReport, ProcessReport, Report,
         ReportKeys, SignalReport,
@@ -81,6 +82,7 @@ pub struct Correlator {
     time_limits: Vec<f64>,
     /// Reports served from `memo`.
     memo_hits: u64,
+    redaction: Redaction,
 }
 
 /// A report and what it was built from. A signal whose record matches in everything
@@ -376,6 +378,7 @@ impl Correlator {
             memo: HashMap::new(),
             time_limits: Rules::builtin().time_limits(),
             memo_hits: 0,
+            redaction: Redaction::default(),
         }
     }
 
@@ -389,6 +392,18 @@ impl Correlator {
         self.time_limits = rules.time_limits();
         self.memo.clear();
         self
+    }
+
+    /// Masks (--redact) applied to every report as it leaves the correlator: after the
+    /// hints, which see the real command lines, and before anything prints or stores it.
+    pub fn with_redaction(mut self, redaction: Redaction) -> Self {
+        self.redaction = redaction;
+        self
+    }
+
+    /// The masks every report gets, for what callers take from the table themselves.
+    pub fn redaction(&self) -> &Redaction {
+        &self.redaction
     }
 
     pub fn time(&self, boot_ns: u64) -> String {
@@ -444,7 +459,8 @@ impl Correlator {
             if *release_at > now_boot_ns {
                 break;
             }
-            if let Some((_, report)) = self.queue.pop_front() {
+            if let Some((_, mut report)) = self.queue.pop_front() {
+                self.redaction.report(&mut report);
                 out.push(report);
             }
         }
@@ -883,6 +899,7 @@ impl Correlator {
         };
         let mut report = self.process_report(key, &task);
         report.uid = process.uid;
+        self.redaction.process(&mut report);
         Some(report)
     }
 }

@@ -17,9 +17,11 @@ pub mod live;
 pub mod load;
 #[cfg(feature = "otlp")]
 pub mod otlp;
+pub mod ownsignals;
 pub mod procfs;
 pub mod query;
 pub mod record;
+pub mod redact;
 pub mod report;
 pub mod runcmd;
 pub mod signals;

@@ -11,6 +11,7 @@ use crate::{
     lineage::{ProcKey, ProcessTable},
     load::{LoadError, Options, Tracer},
     procfs,
+    redact::Redaction,
     report::Report,
     stream::{EventStream, ReportWriter, StreamError, WAKEUP_BYTES, recv, sleep_until},
 };
@@ -21,6 +22,8 @@ pub struct LiveOptions {
     pub timeout: Option<Duration>,
     pub cause_window: Duration,
     pub rules: &'static Rules,
+    /// --redact.
+    pub redaction: Redaction,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +85,8 @@ pub async fn run(options: LiveOptions, out: impl Write) -> Result<(), LiveError>
     let tps = ticks_per_second();
     let correlator = Correlator::new(ProcessTable::from_proc(tps), BootClock::now(), tps)
         .with_cause_window(u64::try_from(options.cause_window.as_nanos()).unwrap_or(u64::MAX))
-        .with_rules(options.rules);
+        .with_rules(options.rules)
+        .with_redaction(options.redaction);
     for warning in &tracer.warnings {
         eprintln!("sigwho: warning: {warning}");
     }

@@ -8,6 +8,7 @@ use tracer::{
     cli::{Cli, Command, ExplainArgs},
     explain::Rules,
     live::{self, LiveOptions},
+    redact::Redaction,
 };
 
 const USAGE_ERROR: u8 = 2;
@@ -29,6 +30,14 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    tracer::ownsignals::shrug_off();
+    // Bad patterns fail before anything is loaded or opened.
+    let redaction = Redaction::new(match &cli.command {
+        Some(Command::Record(args)) => &args.explain.redact,
+        Some(Command::Run(args)) => &args.explain.redact,
+        Some(Command::Query(args)) => &args.redact,
+        None => &cli.live.explain.redact,
+    })?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -37,7 +46,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let rules = rules(&args.explain)?;
             runtime.block_on(tracer::record::run(args, rules))?;
         }
-        Some(Command::Query(args)) => tracer::query::run(args, std::io::stdout().lock())?,
+        Some(Command::Query(args)) => {
+            tracer::query::run(args, &redaction, std::io::stdout().lock())?;
+        }
         Some(Command::Run(args)) => {
             let rules = rules(&args.explain)?;
             let code = runtime.block_on(tracer::runcmd::run(args, rules))?;
@@ -55,6 +66,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 timeout: cli.live.timeout,
                 cause_window: cli.live.explain.cause_window,
                 rules: rules(&cli.live.explain)?,
+                redaction: redaction.clone(),
             };
             match runtime.block_on(live::run(options, std::io::stdout().lock())) {
                 // Gone: the recorder's journal may know (tracer::query says which it used).
@@ -62,6 +74,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     tracer::query::answer_not_running(
                         pid,
                         cli.live.json,
+                        &redaction,
                         std::io::stdout().lock(),
                     )?;
                 }

@@ -15,14 +15,15 @@ use crate::{
     clock::{self, rfc3339_nanos},
     journal::{self, Entry, Filter, Gap, Incarnation, Journal, JournalError, QueryError},
     live::LiveError,
+    redact::Redaction,
     signals,
 };
 
-pub fn run(args: QueryArgs, out: impl Write) -> anyhow::Result<()> {
+pub fn run(args: QueryArgs, redaction: &Redaction, out: impl Write) -> anyhow::Result<()> {
     let path = journal::resolve(args.journal.as_deref());
     let filter = filter(&args)?;
     let journal = Journal::open_read_only(&path)?;
-    if print(&journal, &filter, args.json, out)? == 0 {
+    if print(&journal, &filter, args.json, redaction, out)? == 0 {
         eprintln!("sigwho: nothing in the journal {} matches", path.display());
     }
     Ok(())
@@ -30,7 +31,12 @@ pub fn run(args: QueryArgs, out: impl Write) -> anyhow::Result<()> {
 
 /// `sigwho --target-pid PID` found no such process: answer from the default journal
 /// when there is one (saying so on stderr), else fail as the live view does.
-pub fn answer_not_running(pid: u32, json: bool, out: impl Write) -> anyhow::Result<()> {
+pub fn answer_not_running(
+    pid: u32,
+    json: bool,
+    redaction: &Redaction,
+    out: impl Write,
+) -> anyhow::Result<()> {
     let path = journal::default_path();
     if let Err(error) = std::fs::symlink_metadata(&path)
         && error.kind() == io::ErrorKind::NotFound
@@ -46,7 +52,7 @@ pub fn answer_not_running(pid: u32, json: bool, out: impl Write) -> anyhow::Resu
         target_pid: Some(pid),
         ..Filter::default()
     };
-    if print(&journal, &filter, json, out)? == 0 {
+    if print(&journal, &filter, json, redaction, out)? == 0 {
         eprintln!("sigwho: the journal has nothing about pid {pid}");
     }
     Ok(())
@@ -86,11 +92,13 @@ pub fn print(
     journal: &Journal,
     filter: &Filter,
     json: bool,
+    redaction: &Redaction,
     out: impl Write,
 ) -> Result<u64, JournalError> {
     let mut output = Output {
         out,
         json,
+        redaction,
         events: 0,
     };
     let result = match filter.target_pid {
@@ -179,13 +187,14 @@ pub fn gap_text(gap: &Gap) -> String {
     )
 }
 
-struct Output<W: Write> {
+struct Output<'r, W: Write> {
     out: W,
     json: bool,
+    redaction: &'r Redaction,
     events: u64,
 }
 
-impl<W: Write> Output<W> {
+impl<W: Write> Output<'_, W> {
     fn write(&mut self, text: &str) -> io::Result<()> {
         self.out.write_all(text.as_bytes())
     }
@@ -195,10 +204,12 @@ impl<W: Write> Output<W> {
             Entry::Event(event) => {
                 self.events += 1;
                 if self.json {
-                    self.out.write_all(event.json.as_bytes())?;
+                    self.out
+                        .write_all(self.redaction.json(&event.json).as_bytes())?;
                     self.out.write_all(b"\n")
                 } else {
-                    self.out.write_all(event.text.as_bytes())
+                    self.out
+                        .write_all(self.redaction.text(&event.text).as_bytes())
                 }
             }
             Entry::Gap(gap) => {

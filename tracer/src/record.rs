@@ -27,6 +27,7 @@ use crate::{
     journal::{self, Gap, Journal, JournalError, Kind, ProcRef, Row, SessionUpdate},
     lineage::{ProcKey, ProcessTable},
     load::{Options, Tracer},
+    redact::Redaction,
     report::Report,
     stream::{EventStream, WAKEUP_BYTES, recv},
 };
@@ -98,7 +99,8 @@ pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> 
     let tps = ticks_per_second();
     let correlator = Correlator::new(ProcessTable::from_proc(tps), clock, tps)
         .with_cause_window(u64::try_from(args.explain.cause_window.as_nanos()).unwrap_or(u64::MAX))
-        .with_rules(rules);
+        .with_rules(rules)
+        .with_redaction(Redaction::new(&args.explain.redact)?);
     for warning in &tracer.warnings {
         eprintln!("sigwho: warning: {warning}");
     }

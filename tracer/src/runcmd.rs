@@ -35,6 +35,7 @@ use crate::{
     lineage::{ProcKey, ProcessTable},
     load::{LoadError, Options, Tracer, chain},
     procfs,
+    redact::Redaction,
     report::{AncestorReport, ExitReport, ProcessReport, Report, SignalReport, shell_join},
     signals::{DefaultAction, default_action, parse_signal, signal_label},
     stream::{EventStream, TICK, WAKEUP_BYTES},
@@ -151,14 +152,20 @@ pub async fn run(args: RunArgs, rules: &'static Rules) -> anyhow::Result<i32> {
     let clock = BootClock::now();
     let correlator = Correlator::new(ProcessTable::from_proc(tps), clock, tps)
         .with_cause_window(u64::try_from(args.explain.cause_window.as_nanos()).unwrap_or(u64::MAX))
-        .with_rules(rules);
+        .with_rules(rules)
+        .with_redaction(Redaction::new(&args.explain.redact)?);
     let mut stream = EventStream::new(tracer, correlator)?;
     let inbox = SignalInbox::new()
         .map_err(|e| anyhow::anyhow!("cannot take over SIGINT/SIGTERM/SIGHUP: {e}"))?;
 
     let started = Instant::now();
     let started_at = stream.correlator.time(boot_now_ns());
-    let mut session = Session::new(&allow, report, args.command.clone(), started_at);
+    // The summary shows the command line too, so it is masked like the reports.
+    let shown = stream
+        .correlator
+        .redaction()
+        .argv_owned(args.command.clone());
+    let mut session = Session::new(&allow, report, shown, started_at);
     let spawned = match spawn_watched(&args.command, &mut stream.tracer, inbox.original) {
         Ok(spawned) => spawned,
         Err(SpawnError::Setup(error)) => return Err(error),
@@ -767,7 +774,7 @@ impl<'a> Session<'a> {
                 self.lost += lost.count;
                 self.line(&Report::Lost(lost).to_json());
             }
-            Report::Exit(exit) => self.exit(exit, &correlator.table),
+            Report::Exit(exit) => self.exit(exit, &correlator.table, correlator.redaction()),
             Report::Signal(signal) if signal.target.is_none() => {
                 if let Some(signal) = self.resolve_failed(signal, correlator, tracer) {
                     self.signal(signal);
@@ -811,7 +818,7 @@ impl<'a> Session<'a> {
         }
     }
 
-    fn exit(&mut self, exit: ExitReport, table: &ProcessTable) {
+    fn exit(&mut self, exit: ExitReport, table: &ProcessTable, redaction: &Redaction) {
         let Some(key) = exit.key else { return };
         let is_cmd = self.cmd == Some(key);
         if !is_cmd && !self.in_tree(table, key) {
@@ -827,7 +834,8 @@ impl<'a> Session<'a> {
             self.killed_count += 1;
             if self.killed.len() < KEEP_DETAILS {
                 self.killed.push(Killed {
-                    argv: table.view(&key).map(|v| v.argv).unwrap_or_default(),
+                    argv: redaction
+                        .argv_owned(table.view(&key).map(|v| v.argv).unwrap_or_default()),
                     exit,
                     by,
                     expected: self.allow.signals.contains(&signo),

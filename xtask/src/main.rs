@@ -8,6 +8,7 @@
 mod bench;
 mod cargo;
 mod setup;
+mod soak;
 
 use std::process::ExitCode;
 
@@ -59,6 +60,11 @@ enum Command {
     /// Prints a markdown table and writes it to target/bench/latest.md
     /// (docs/performance.md explains it). Targets are reported, not asserted.
     Bench(bench::BenchArgs),
+    /// Run setup, build the release binaries, run a mixed signal workload (kills, group
+    /// kills, forks, execs, crashes) for --minutes with `sigwho record` on, then check
+    /// that the journal holds every signal the workload sent. Must run as root; not in
+    /// CI. Output in target/soak/.
+    Soak(soak::SoakArgs),
     /// Runs the property tests of everything sigwho parses (records, rules, tracefs
     /// formats, /proc, times) with many cases; CI runs them with the default count.
     Fuzz {
@@ -129,6 +135,14 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         }
         Command::Bench(args) => {
             bench::run(&ws, args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Soak(args) => {
+            if !setup::is_root()? {
+                bail!("cargo xtask soak must run as root (it loads eBPF programs)");
+            }
+            setup::run()?;
+            soak::run(&ws, args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Fuzz { cases } => {
