@@ -123,7 +123,6 @@ fn assert_sender(ev: &Value, sender: &Run, args: &[&str]) {
 }
 
 #[test]
-#[ignore = "issue 4 in progress: failed once under heavy load (nothing recorded within 20 s); run with --ignored"]
 fn journal_survives_sigkill_and_restart() {
     let dir = TempDir::new("kill");
     let journal = dir.path("state/journal");
@@ -330,7 +329,6 @@ fn old_events_age_out_while_recording() {
 }
 
 #[test]
-#[ignore = "issue 4 in progress: failed once under heavy load (nothing recorded within 20 s); run with --ignored"]
 fn bad_journals_fail_with_one_line_and_status_2() {
     let dir = TempDir::new("bad");
     // A real journal, cleanly closed, to truncate.

@@ -39,29 +39,17 @@ const FREE_SLACK: u64 = 4 * 1024 * 1024;
 /// Rows deleted per statement when trimming, so that no transaction grows large.
 const TRIM_CHUNK: i64 = 2000;
 
-/// The default journal: `$SIGWHO_JOURNAL` when set, else /var/lib/sigwho/journal.
-pub fn default_path() -> PathBuf {
-    default_path_from(std::env::var_os(JOURNAL_ENV))
+/// The journal to use: an explicit `--journal PATH` always wins, then
+/// `$SIGWHO_JOURNAL` (when set and not empty), then /var/lib/sigwho/journal.
+pub fn resolve(explicit: Option<&Path>) -> PathBuf {
+    resolve_with(explicit, std::env::var_os(JOURNAL_ENV))
 }
 
-fn default_path_from(env: Option<std::ffi::OsString>) -> PathBuf {
-    match env {
-        Some(path) if !path.is_empty() => PathBuf::from(path),
-        _ => PathBuf::from(DEFAULT_JOURNAL),
-    }
-}
-
-/// The journal a `--journal PATH` option designates: PATH, except that the built-in
-/// default (what the option holds when it was not given) yields to `$SIGWHO_JOURNAL`.
-pub fn resolve(path: &Path) -> PathBuf {
-    resolve_with(path, default_path)
-}
-
-fn resolve_with(path: &Path, default: impl FnOnce() -> PathBuf) -> PathBuf {
-    if path == Path::new(DEFAULT_JOURNAL) {
-        default()
-    } else {
-        path.to_owned()
+fn resolve_with(explicit: Option<&Path>, env: Option<std::ffi::OsString>) -> PathBuf {
+    match (explicit, env) {
+        (Some(path), _) => path.to_owned(),
+        (None, Some(path)) if !path.is_empty() => PathBuf::from(path),
+        (None, _) => PathBuf::from(DEFAULT_JOURNAL),
     }
 }
 
@@ -1715,21 +1703,22 @@ mod tests {
     }
 
     #[test]
-    fn the_default_path_follows_the_environment() {
-        let elsewhere = || PathBuf::from("/elsewhere/journal");
+    fn an_explicit_path_beats_the_environment_which_beats_the_default() {
+        let env = || Some(std::ffi::OsString::from("/e/j"));
         assert_eq!(
-            resolve_with(Path::new("/x/y"), elsewhere),
+            resolve_with(Some(Path::new("/x/y")), env()),
             Path::new("/x/y")
         );
+        // Even an explicit path equal to the built-in default wins over the environment.
         assert_eq!(
-            resolve_with(Path::new(DEFAULT_JOURNAL), elsewhere),
-            elsewhere()
-        );
-        assert_eq!(default_path_from(Some("/e/j".into())), Path::new("/e/j"));
-        assert_eq!(
-            default_path_from(Some("".into())),
+            resolve_with(Some(Path::new(DEFAULT_JOURNAL)), env()),
             Path::new(DEFAULT_JOURNAL)
         );
-        assert_eq!(default_path_from(None), Path::new(DEFAULT_JOURNAL));
+        assert_eq!(resolve_with(None, env()), Path::new("/e/j"));
+        assert_eq!(
+            resolve_with(None, Some("".into())),
+            Path::new(DEFAULT_JOURNAL)
+        );
+        assert_eq!(resolve_with(None, None), Path::new(DEFAULT_JOURNAL));
     }
 }

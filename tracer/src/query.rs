@@ -6,7 +6,10 @@
 //! `target.start_time` tells them apart). Gaps (events the recorder could not record)
 //! are shown where they overlap the query, in time order.
 
-use std::io::{self, Write};
+use std::{
+    io::{self, Write},
+    path::Path,
+};
 
 use serde::Serialize;
 
@@ -19,7 +22,7 @@ use crate::{
 };
 
 pub fn run(args: QueryArgs, out: impl Write) -> anyhow::Result<()> {
-    let path = journal::resolve(&args.journal);
+    let path = journal::resolve(args.journal.as_deref());
     let filter = filter(&args)?;
     let journal = Journal::open_read_only(&path)?;
     if print(&journal, &filter, args.json, out)? == 0 {
@@ -28,10 +31,15 @@ pub fn run(args: QueryArgs, out: impl Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `sigwho --target-pid PID` found no such process: answer from the default journal
+/// `sigwho --target-pid PID` found no such process: answer from the journal
 /// when there is one (saying so on stderr), else fail as the live view does.
-pub fn answer_not_running(pid: u32, json: bool, out: impl Write) -> anyhow::Result<()> {
-    let path = journal::default_path();
+pub fn answer_not_running(
+    pid: u32,
+    journal: Option<&Path>,
+    json: bool,
+    out: impl Write,
+) -> anyhow::Result<()> {
+    let path = journal::resolve(journal);
     if let Err(error) = std::fs::symlink_metadata(&path)
         && error.kind() == io::ErrorKind::NotFound
     {

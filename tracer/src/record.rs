@@ -76,7 +76,7 @@ impl Limits {
 }
 
 pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> {
-    let path = journal::resolve(&args.journal);
+    let path = journal::resolve(args.journal.as_deref());
     let limits = Limits {
         max_bytes: parse_size(&args.max_size).map_err(|e| anyhow::anyhow!("--max-size: {e}"))?,
         max_age: parse_age(&args.max_age).map_err(|e| anyhow::anyhow!("--max-age: {e}"))?,
