@@ -396,3 +396,57 @@ fn live_view_without_a_journal_keeps_its_error() {
         "{r}"
     );
 }
+
+#[test]
+fn sighup_reopens_the_journal_after_a_rotation() {
+    let dir = TempDir::new("hup");
+    let journal = dir.path("journal");
+    let rotated = dir.path("journal.1");
+    let mut recorder = record(&journal, &[]);
+    let target = Target::spawn(&["--handle", "USR1", "--handle", "USR2"]);
+    let pid = target.pid.to_string();
+    let before = testproc(&["kill", &pid, "USR1"]).assert_success();
+    wait_recorded(&journal, target.pid, sent_by("SIGUSR1", before.pid));
+
+    // What logrotate does: rename, then HUP the recorder (by its pid).
+    std::fs::rename(&journal, &rotated).unwrap();
+    assert!(recorder.signal(libc::SIGHUP));
+    let reopened = |r: &Sigwho| {
+        r.stderr().iter().any(|l| {
+            l.starts_with("sigwho: SIGHUP: reopened the journal") && l.contains("a new file")
+        })
+    };
+    assert!(
+        wait_until(|| reopened(&recorder), EVENT_TIMEOUT),
+        "{:?}",
+        recorder.stderr()
+    );
+    let after = testproc(&["kill", &pid, "USR2"]).assert_success();
+    wait_recorded(&journal, target.pid, sent_by("SIGUSR2", after.pid));
+
+    assert!(recorder.signal(libc::SIGTERM));
+    let (status, _) = recorder.wait_exit(EVENT_TIMEOUT);
+    assert!(status.success(), "{}", recorder.report());
+
+    // The signal before the rotation is in the renamed file only, the one after in
+    // the new file only, each with its sender; nothing was dropped.
+    let old = query_json(&rotated, &["--target-pid", &pid]);
+    let old: Vec<&Value> = old.iter().filter(|e| is_signal_event(e)).collect();
+    assert_eq!(old.len(), 1, "{old:#?}");
+    assert_sender(old[0], &before, &["kill", &pid, "USR1"]);
+    let new = query_json(&journal, &["--target-pid", &pid]);
+    let new: Vec<&Value> = new.iter().filter(|e| is_signal_event(e)).collect();
+    assert_eq!(new.len(), 1, "{new:#?}");
+    assert_sender(new[0], &after, &["kill", &pid, "USR2"]);
+    assert!(
+        !dir.path("journal.1-wal").exists()
+            || std::fs::metadata(dir.path("journal.1-wal")).unwrap().len() == 0,
+        "the renamed journal is complete on its own"
+    );
+    let summary = recorder
+        .stderr()
+        .into_iter()
+        .find(|l| l.starts_with("sigwho: recorded "))
+        .unwrap_or_default();
+    assert!(summary.ends_with("; dropped 0"), "{summary}");
+}

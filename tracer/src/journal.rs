@@ -391,6 +391,25 @@ impl Journal {
         Ok(journal)
     }
 
+    /// A journal with nothing behind it (in memory, no file, no lock): what a recorder
+    /// holds for the moment between closing its journal and opening it again.
+    pub fn placeholder() -> Result<Journal, JournalError> {
+        let path = PathBuf::from(":memory:");
+        let conn = Connection::open_in_memory().map_err(|e| sql_error(&path, e))?;
+        Ok(Journal {
+            conn,
+            path,
+            session: None,
+            _lock: None,
+        })
+    }
+
+    /// The recorder's open file (device and inode tell whether the path still names
+    /// it); None for a read-only journal.
+    pub fn file_metadata(&self) -> Option<fs::Metadata> {
+        self._lock.as_ref().and_then(|file| file.metadata().ok())
+    }
+
     /// Opens an existing journal for queries. Works while a recorder writes to it.
     pub fn open_read_only(path: &Path) -> Result<Journal, JournalError> {
         let meta = match fs::metadata(path) {

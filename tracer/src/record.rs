@@ -86,15 +86,8 @@ pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> 
     crate::load::check_privileges()?;
     let boot_id = boot_id();
     let mut journal = open_journal(&path)?;
-    journal.set_budget(limits.max_bytes)?;
     let clock = session_clock(&journal, &boot_id)?;
-    journal.begin_session(
-        std::process::id(),
-        env!("CARGO_PKG_VERSION"),
-        &boot_id,
-        unix_now(),
-    )?;
-    journal.enforce_limits(limits.max_bytes, limits.max_age, unix_now())?;
+    start_session(&mut journal, &limits, &boot_id)?;
 
     let tracer = Tracer::load(&Options {
         filter_targets: false,
@@ -117,21 +110,29 @@ pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> 
     let mut writer = Writer::spawn(journal, encoder, limits)?;
     let mut interrupt = tokio::signal::unix::signal(SignalKind::interrupt()).ok();
     let mut terminate = tokio::signal::unix::signal(SignalKind::terminate()).ok();
+    let mut hangup = tokio::signal::unix::signal(SignalKind::hangup()).ok();
     eprintln!("sigwho: recording every signal into {}", path.display());
 
     let read: anyhow::Result<()> = async {
         loop {
             let mut done = false;
+            let mut reopen = false;
             tokio::select! {
                 ready = stream.wait() => ready?,
                 _ = recv(&mut interrupt) => done = true,
                 _ = recv(&mut terminate) => done = true,
+                _ = recv(&mut hangup) => reopen = true,
             }
             // Everything already queued in the kernel is recorded, even when stopping.
             // A burst waits for the writer a little, then what does not fit is dropped.
             let deadline = Instant::now() + SEND_WAIT;
             for report in stream.drain(done)? {
                 writer.send(report, deadline);
+            }
+            // After the drain, so that what the kernel held when SIGHUP came is queued
+            // ahead of the reopen.
+            if reopen {
+                writer.reopen();
             }
             if done || writer.stopped() {
                 return Ok(());
@@ -145,6 +146,51 @@ pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> 
     let totals = totals?;
     eprintln!("sigwho: {}", totals.summary(&path));
     Ok(())
+}
+
+/// Sets the journal's size budget, starts this recorder's session in it and trims it.
+fn start_session(
+    journal: &mut Journal,
+    limits: &Limits,
+    boot_id: &str,
+) -> Result<(), JournalError> {
+    journal.set_budget(limits.max_bytes)?;
+    journal.begin_session(
+        std::process::id(),
+        env!("CARGO_PKG_VERSION"),
+        boot_id,
+        unix_now(),
+    )?;
+    journal.enforce_limits(limits.max_bytes, limits.max_age, unix_now())?;
+    Ok(())
+}
+
+/// Whether `path` still names the file `journal` has open.
+fn same_file(journal: &Journal, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(open) = journal.file_metadata() else {
+        return true;
+    };
+    std::fs::symlink_metadata(path)
+        .is_ok_and(|now| now.dev() == open.dev() && now.ino() == open.ino())
+}
+
+/// After a rotation the old journal's log files may still be under the path's name
+/// (SQLite names them after the path it opened). Checkpointed and closed, they hold
+/// nothing of the new journal, which must not start from them.
+fn remove_stale_log(path: &Path) {
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        match std::fs::remove_file(&name) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => eprintln!(
+                "sigwho: warning: cannot remove {}: {error}",
+                Path::new(&name).display()
+            ),
+        }
+    }
 }
 
 /// Opens the journal for recording. A recorder that was just killed may still hold it
@@ -240,6 +286,8 @@ struct QueueState {
     input_closed: bool,
     /// The writer is gone (it failed): reports are dropped at once.
     output_closed: bool,
+    /// SIGHUP asked for the journal to be closed and opened again at its path.
+    reopen: bool,
     dropped: Pending,
 }
 
@@ -302,7 +350,8 @@ impl Queue {
                 return Pop::Closed;
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            // A reopen ends the batch early: the writer commits it and reopens.
+            if left.is_zero() || state.reopen {
                 return Pop::Timeout;
             }
             state = self
@@ -311,6 +360,15 @@ impl Queue {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
+    }
+
+    fn request_reopen(&self) {
+        self.lock().reopen = true;
+        self.readable.notify_all();
+    }
+
+    fn take_reopen(&self) -> bool {
+        std::mem::take(&mut self.lock().reopen)
     }
 
     fn take_dropped(&self) -> Pending {
@@ -382,6 +440,12 @@ impl Writer {
         self.queue.push(report, time_ns, deadline);
     }
 
+    /// Asks the writer to commit what it holds, close the journal and open it again
+    /// at its path (log rotation).
+    fn reopen(&mut self) {
+        self.queue.request_reopen();
+    }
+
     /// True once the writer thread has ended (it only ends early on failure).
     fn stopped(&self) -> bool {
         self.queue.output_closed()
@@ -437,6 +501,10 @@ impl WriterState {
                 Pop::Closed => closed = true,
             }
             written_since_check += self.commit(&batch)?;
+            if self.queue.take_reopen() {
+                self.reopen()?;
+                written_since_check = 0;
+            }
             let now = Instant::now();
             if now >= next_age_check || written_since_check >= self.limits.size_interval() {
                 self.trim();
@@ -531,6 +599,45 @@ impl WriterState {
                 Ok(0)
             }
         }
+    }
+
+    /// SIGHUP: ends the session in the journal open now (everything before is already
+    /// committed), checkpoints and closes it, and opens the journal at its path again,
+    /// a new one when it was renamed or removed (log rotation). Reports that arrive
+    /// meanwhile wait in the queue; any that do not fit are counted as a gap in the new
+    /// journal. Failing to open the new journal is fatal, like a long run of failed
+    /// commits: the recorder stops with the error.
+    fn reopen(&mut self) -> Result<(), JournalError> {
+        self.commit(&[])?;
+        let path = self.journal.path().to_owned();
+        if let Err(error) = self.journal.end_session(unix_now()) {
+            eprintln!("sigwho: warning: {error}");
+        }
+        // Empties the log into the (possibly renamed) file, so that nothing of it is
+        // left under the path's name for the new journal to pick up.
+        if let Err(error) = self.journal.checkpoint() {
+            eprintln!("sigwho: warning: {error}");
+        }
+        let renamed = !same_file(&self.journal, &path);
+        // The old journal's lock must go first when the file was not renamed.
+        let old = std::mem::replace(&mut self.journal, Journal::placeholder()?);
+        drop(old);
+        if renamed {
+            remove_stale_log(&path);
+        }
+        let mut journal = Journal::create_or_open(&path)?;
+        if journal.clock_offset(&self.encoder.boot_id)?.is_none() {
+            let offset = saturate(self.encoder.clock.offset_ns());
+            journal.set_clock_offset(&self.encoder.boot_id, offset, unix_now())?;
+        }
+        start_session(&mut journal, &self.limits, &self.encoder.boot_id)?;
+        self.journal = journal;
+        eprintln!(
+            "sigwho: SIGHUP: reopened the journal {}{}",
+            path.display(),
+            if renamed { " (a new file)" } else { "" }
+        );
+        Ok(())
     }
 
     /// Applies --max-age and --max-size; a failure is reported, not fatal.
