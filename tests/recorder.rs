@@ -300,6 +300,29 @@ fn journal_survives_sigkill_and_restart() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines, c_events, "the same answer as sigwho query");
+    // An explicit --journal wins over $SIGWHO_JOURNAL.
+    let mut live = Command::new(sigwho_bin());
+    live.args([
+        "--target-pid",
+        &c.pid.to_string(),
+        "--json",
+        "--journal",
+        s(&journal),
+    ])
+    .env("SIGWHO_JOURNAL", "/nonexistent/sigwho-journal");
+    let explicit = run(live, EVENT_TIMEOUT).assert_success();
+    assert_eq!(explicit.stdout, answer.stdout);
+    let mut live = Command::new(sigwho_bin());
+    live.args([
+        "--target-pid",
+        &c.pid.to_string(),
+        "--journal",
+        "/nonexistent/sigwho-journal",
+    ])
+    .env("SIGWHO_JOURNAL", &journal);
+    let r = run(live, EVENT_TIMEOUT);
+    assert_eq!(r.status.code(), Some(2), "{r}");
+    assert!(r.stderr.contains("no process with pid"), "{r}");
     target.close_stdin();
     assert!(target.wait(EVENT_TIMEOUT).success());
 }
