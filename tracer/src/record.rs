@@ -1087,6 +1087,55 @@ mod tests {
         assert_eq!(exits_in(&path), 2, "finishing commits the rest");
     }
 
+    /// Polls (the writer runs on its own thread) until `done`, for at most 5 s.
+    fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !done() {
+            assert!(start.elapsed() < Duration::from_secs(5), "never: {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn a_reopen_after_a_rename_starts_a_new_journal_at_the_path() {
+        let dir = TempJournal::new("reopen");
+        let path = dir.path();
+        let rotated = path.with_file_name("journal.1");
+        let journal = Journal::create_or_open(&path).unwrap();
+        let mut writer = Writer::spawn(journal, encoder(), LIMITS).unwrap();
+        writer.send(exit_report(1), Instant::now());
+        eventually("the first report committed", || exits_in(&path) == 1);
+        std::fs::rename(&path, &rotated).unwrap();
+        writer.reopen();
+        eventually("a new journal at the path", || {
+            Journal::open_read_only(&path).is_ok()
+        });
+        writer.send(exit_report(2), Instant::now());
+        let totals = writer.finish().unwrap();
+        assert_eq!((totals.exits, totals.dropped_total()), (2, 0));
+        // The renamed file is whole on its own: its log was checkpointed and removed.
+        let mut wal = rotated.as_os_str().to_owned();
+        wal.push("-wal");
+        assert!(!Path::new(&wal).exists());
+        assert_eq!(exits_in(&rotated), 1, "the renamed journal keeps the first");
+        assert_eq!(exits_in(&path), 1, "the new journal has the second");
+    }
+
+    #[test]
+    fn a_reopen_without_a_rename_goes_on_in_the_same_file() {
+        let dir = TempJournal::new("reopen-same");
+        let path = dir.path();
+        let journal = Journal::create_or_open(&path).unwrap();
+        let mut writer = Writer::spawn(journal, encoder(), LIMITS).unwrap();
+        writer.send(exit_report(1), Instant::now());
+        eventually("the first report committed", || exits_in(&path) == 1);
+        writer.reopen();
+        writer.send(exit_report(2), Instant::now());
+        let totals = writer.finish().unwrap();
+        assert_eq!((totals.exits, totals.dropped_total()), (2, 0));
+        assert_eq!(exits_in(&path), 2);
+    }
+
     #[test]
     fn a_full_queue_drops_into_a_gap_and_never_blocks_past_its_deadline() {
         let dir = TempJournal::new("full");
