@@ -449,8 +449,15 @@ fn closed_stdout_ends_quietly() {
     assert!(rest.is_empty(), "nothing more on stderr: {rest}");
 }
 
+/// Where no journal is: a pid that is not running must give the live view's error
+/// whether or not this machine has a recorder's journal.
+const NO_JOURNAL: &str = "/nonexistent/sigwho-journal";
+
 fn assert_one_line_error(args: &[&str], expected: &str) {
-    let (status, stdout, stderr) = run_sigwho(args, EVENT_TIMEOUT);
+    let mut command = Command::new(sigwho_tests::sigwho_bin());
+    command.args(args).env("SIGWHO_JOURNAL", NO_JOURNAL);
+    let run = sigwho_tests::run(command, EVENT_TIMEOUT);
+    let (status, stdout, stderr) = (run.status, run.stdout, run.stderr);
     assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
     assert!(stdout.is_empty(), "{args:?}: {stdout}");
     let lines: Vec<&str> = stderr.lines().collect();

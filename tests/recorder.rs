@@ -300,6 +300,29 @@ fn journal_survives_sigkill_and_restart() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines, c_events, "the same answer as sigwho query");
+    // An explicit --journal wins over $SIGWHO_JOURNAL.
+    let mut live = Command::new(sigwho_bin());
+    live.args([
+        "--target-pid",
+        &c.pid.to_string(),
+        "--json",
+        "--journal",
+        s(&journal),
+    ])
+    .env("SIGWHO_JOURNAL", "/nonexistent/sigwho-journal");
+    let explicit = run(live, EVENT_TIMEOUT).assert_success();
+    assert_eq!(explicit.stdout, answer.stdout);
+    let mut live = Command::new(sigwho_bin());
+    live.args([
+        "--target-pid",
+        &c.pid.to_string(),
+        "--journal",
+        "/nonexistent/sigwho-journal",
+    ])
+    .env("SIGWHO_JOURNAL", &journal);
+    let r = run(live, EVENT_TIMEOUT);
+    assert_eq!(r.status.code(), Some(2), "{r}");
+    assert!(r.stderr.contains("no process with pid"), "{r}");
     target.close_stdin();
     assert!(target.wait(EVENT_TIMEOUT).success());
 }
@@ -397,49 +420,56 @@ fn live_view_without_a_journal_keeps_its_error() {
     );
 }
 
-/// Log rotation: the journal is renamed away, SIGHUP makes the recorder start a new one
-/// at its path; what came before is whole in the renamed file, what comes after in the
-/// new one.
 #[test]
-fn sighup_reopens_a_renamed_journal() {
+fn sighup_reopens_the_journal_after_a_rotation() {
     let dir = TempDir::new("hup");
     let journal = dir.path("journal");
     let rotated = dir.path("journal.1");
     let mut recorder = record(&journal, &[]);
-    let mut target = Target::spawn(&["--handle", "USR1", "--handle", "USR2"]);
-    let before = testproc(&["kill", &target.pid.to_string(), "USR1"]).assert_success();
+    let target = Target::spawn(&["--handle", "USR1", "--handle", "USR2"]);
+    let pid = target.pid.to_string();
+    let before = testproc(&["kill", &pid, "USR1"]).assert_success();
     wait_recorded(&journal, target.pid, sent_by("SIGUSR1", before.pid));
 
-    std::fs::rename(&journal, &rotated).expect("rename the journal");
+    // What logrotate does: rename, then HUP the recorder (by its pid).
+    std::fs::rename(&journal, &rotated).unwrap();
     assert!(recorder.signal(libc::SIGHUP));
+    let reopened = |r: &Sigwho| {
+        r.stderr().iter().any(|l| {
+            l.starts_with("sigwho: SIGHUP: reopened the journal") && l.contains("a new file")
+        })
+    };
     assert!(
-        wait_until(
-            || recorder
-                .stderr()
-                .iter()
-                .any(|l| l.contains("SIGHUP: reopened the journal")),
-            EVENT_TIMEOUT
-        ),
-        "{}",
-        recorder.report()
+        wait_until(|| reopened(&recorder), EVENT_TIMEOUT),
+        "{:?}",
+        recorder.stderr()
     );
-    target.ping();
-    let after = testproc(&["kill", &target.pid.to_string(), "USR2"]).assert_success();
+    let after = testproc(&["kill", &pid, "USR2"]).assert_success();
     wait_recorded(&journal, target.pid, sent_by("SIGUSR2", after.pid));
 
     assert!(recorder.signal(libc::SIGTERM));
     let (status, _) = recorder.wait_exit(EVENT_TIMEOUT);
     assert!(status.success(), "{}", recorder.report());
-    let pid = target.pid.to_string();
+
+    // The signal before the rotation is in the renamed file only, the one after in
+    // the new file only, each with its sender; nothing was dropped.
     let old = query_json(&rotated, &["--target-pid", &pid]);
+    let old: Vec<&Value> = old.iter().filter(|e| is_signal_event(e)).collect();
+    assert_eq!(old.len(), 1, "{old:#?}");
+    assert_sender(old[0], &before, &["kill", &pid, "USR1"]);
     let new = query_json(&journal, &["--target-pid", &pid]);
-    let signals = |events: &[Value]| -> Vec<String> {
-        events
-            .iter()
-            .filter(|e| is_signal_event(e))
-            .filter_map(|e| field_str(e, "signal").map(str::to_owned))
-            .collect()
-    };
-    assert_eq!(signals(&old), ["SIGUSR1"], "{old:#?}");
-    assert_eq!(signals(&new), ["SIGUSR2"], "{new:#?}");
+    let new: Vec<&Value> = new.iter().filter(|e| is_signal_event(e)).collect();
+    assert_eq!(new.len(), 1, "{new:#?}");
+    assert_sender(new[0], &after, &["kill", &pid, "USR2"]);
+    assert!(
+        !dir.path("journal.1-wal").exists()
+            || std::fs::metadata(dir.path("journal.1-wal")).unwrap().len() == 0,
+        "the renamed journal is complete on its own"
+    );
+    let summary = recorder
+        .stderr()
+        .into_iter()
+        .find(|l| l.starts_with("sigwho: recorded "))
+        .unwrap_or_default();
+    assert!(summary.ends_with("; dropped 0"), "{summary}");
 }

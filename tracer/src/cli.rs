@@ -76,6 +76,11 @@ pub struct LiveArgs {
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub timeout: Option<Duration>,
 
+    /// The journal to answer from when the pid is no longer running. This path wins
+    /// over $SIGWHO_JOURNAL, which wins over the default /var/lib/sigwho/journal.
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
+
     #[command(flatten)]
     pub explain: ExplainArgs,
 }
@@ -106,8 +111,8 @@ pub const DEFAULT_JOURNAL: &str = "/var/lib/sigwho/journal";
 #[derive(Debug, Args)]
 pub struct RecordArgs {
     /// The journal (an SQLite database). Its directory is created 0700 and the file
-    /// 0600, root-owned; a symlink is refused. Without this option: $SIGWHO_JOURNAL if
-    /// set, else /var/lib/sigwho/journal.
+    /// 0600, root-owned; a symlink is refused. This path wins over $SIGWHO_JOURNAL,
+    /// which wins over the default /var/lib/sigwho/journal.
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
 
@@ -125,8 +130,8 @@ pub struct RecordArgs {
 
 #[derive(Debug, Args)]
 pub struct QueryArgs {
-    /// The journal to read. Without this option: $SIGWHO_JOURNAL if set, else
-    /// /var/lib/sigwho/journal.
+    /// The journal to read. This path wins over $SIGWHO_JOURNAL, which wins over the
+    /// default /var/lib/sigwho/journal.
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
 
@@ -236,6 +241,30 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `--journal` is absent unless given, so that tracer::journal::resolve can let
+    /// $SIGWHO_JOURNAL stand in; a given path is kept as is, even the default one.
+    #[test]
+    fn journal_options_are_unset_unless_given() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).unwrap();
+        match parse(&["sigwho", "query"]).command {
+            Some(Command::Query(args)) => assert_eq!(args.journal, None),
+            other => panic!("{other:?}"),
+        }
+        match parse(&["sigwho", "record", "--journal", DEFAULT_JOURNAL]).command {
+            Some(Command::Record(args)) => {
+                assert_eq!(
+                    args.journal.as_deref(),
+                    Some(std::path::Path::new(DEFAULT_JOURNAL))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let live = parse(&["sigwho", "--target-pid", "7"]).live;
+        assert_eq!(live.journal, None);
+        let live = parse(&["sigwho", "--target-pid", "7", "--journal", "/j"]).live;
+        assert_eq!(live.journal.as_deref(), Some(std::path::Path::new("/j")));
+    }
 
     #[test]
     fn pids_must_be_positive_integers() {

@@ -39,26 +39,18 @@ const FREE_SLACK: u64 = 4 * 1024 * 1024;
 /// Rows deleted per statement when trimming, so that no transaction grows large.
 const TRIM_CHUNK: i64 = 2000;
 
-/// The default journal: `$SIGWHO_JOURNAL` when set, else /var/lib/sigwho/journal.
-pub fn default_path() -> PathBuf {
-    default_path_from(std::env::var_os(JOURNAL_ENV))
+/// The journal to use: an explicit `--journal PATH` always wins, then
+/// `$SIGWHO_JOURNAL` (when set and not empty), then /var/lib/sigwho/journal.
+pub fn resolve(explicit: Option<&Path>) -> PathBuf {
+    resolve_with(explicit, std::env::var_os(JOURNAL_ENV))
 }
 
-fn default_path_from(env: Option<std::ffi::OsString>) -> PathBuf {
-    match env {
-        Some(path) if !path.is_empty() => PathBuf::from(path),
-        _ => PathBuf::from(DEFAULT_JOURNAL),
+fn resolve_with(explicit: Option<&Path>, env: Option<std::ffi::OsString>) -> PathBuf {
+    match (explicit, env) {
+        (Some(path), _) => path.to_owned(),
+        (None, Some(path)) if !path.is_empty() => PathBuf::from(path),
+        (None, _) => PathBuf::from(DEFAULT_JOURNAL),
     }
-}
-
-/// The journal to use: `--journal PATH` when given (even if it names the default
-/// path), else `$SIGWHO_JOURNAL`, else /var/lib/sigwho/journal.
-pub fn resolve(path: Option<&Path>) -> PathBuf {
-    resolve_with(path, default_path)
-}
-
-fn resolve_with(path: Option<&Path>, default: impl FnOnce() -> PathBuf) -> PathBuf {
-    path.map_or_else(default, Path::to_owned)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -399,6 +391,25 @@ impl Journal {
         Ok(journal)
     }
 
+    /// A journal with nothing behind it (in memory, no file, no lock): what a recorder
+    /// holds for the moment between closing its journal and opening it again.
+    pub fn placeholder() -> Result<Journal, JournalError> {
+        let path = PathBuf::from(":memory:");
+        let conn = Connection::open_in_memory().map_err(|e| sql_error(&path, e))?;
+        Ok(Journal {
+            conn,
+            path,
+            session: None,
+            _lock: None,
+        })
+    }
+
+    /// The recorder's open file (device and inode tell whether the path still names
+    /// it); None for a read-only journal.
+    pub fn file_metadata(&self) -> Option<fs::Metadata> {
+        self._lock.as_ref().and_then(|file| file.metadata().ok())
+    }
+
     /// Opens an existing journal for queries. Works while a recorder writes to it.
     pub fn open_read_only(path: &Path) -> Result<Journal, JournalError> {
         let meta = match fs::metadata(path) {
@@ -431,18 +442,6 @@ impl Journal {
         journal.configure(false)?;
         journal.validate()?;
         Ok(journal)
-    }
-
-    /// Stands in for a journal that was closed while its successor is opened (an
-    /// empty in-memory database; nothing is ever written to it).
-    pub fn closed(path: &Path) -> Journal {
-        Journal {
-            conn: Connection::open_in_memory()
-                .expect("SQLite can always open an in-memory database"),
-            path: path.to_owned(),
-            session: None,
-            _lock: None,
-        }
     }
 
     pub fn path(&self) -> &Path {
@@ -800,14 +799,6 @@ impl Journal {
 
     /// Copies the write-ahead log into the database and truncates it (best effort while
     /// readers hold old snapshots).
-    /// Device and inode of the file this recorder holds, to tell whether its path
-    /// still names it (log rotation renames it away).
-    pub fn file_identity(&self) -> Option<(u64, u64)> {
-        use std::os::unix::fs::MetadataExt as _;
-        let meta = self._lock.as_ref()?.metadata().ok()?;
-        Some((meta.dev(), meta.ino()))
-    }
-
     pub fn checkpoint(&self) -> Result<(), JournalError> {
         self.conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
@@ -1731,23 +1722,22 @@ mod tests {
     }
 
     #[test]
-    fn the_default_path_follows_the_environment() {
-        let elsewhere = || PathBuf::from("/elsewhere/journal");
-        // An explicit --journal wins, even when it names the built-in default.
+    fn an_explicit_path_beats_the_environment_which_beats_the_default() {
+        let env = || Some(std::ffi::OsString::from("/e/j"));
         assert_eq!(
-            resolve_with(Some(Path::new("/x/y")), elsewhere),
+            resolve_with(Some(Path::new("/x/y")), env()),
             Path::new("/x/y")
         );
+        // Even an explicit path equal to the built-in default wins over the environment.
         assert_eq!(
-            resolve_with(Some(Path::new(DEFAULT_JOURNAL)), elsewhere),
+            resolve_with(Some(Path::new(DEFAULT_JOURNAL)), env()),
             Path::new(DEFAULT_JOURNAL)
         );
-        assert_eq!(resolve_with(None, elsewhere), elsewhere());
-        assert_eq!(default_path_from(Some("/e/j".into())), Path::new("/e/j"));
+        assert_eq!(resolve_with(None, env()), Path::new("/e/j"));
         assert_eq!(
-            default_path_from(Some("".into())),
+            resolve_with(None, Some("".into())),
             Path::new(DEFAULT_JOURNAL)
         );
-        assert_eq!(default_path_from(None), Path::new(DEFAULT_JOURNAL));
+        assert_eq!(resolve_with(None, None), Path::new(DEFAULT_JOURNAL));
     }
 }

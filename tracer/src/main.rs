@@ -73,6 +73,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Err(live::LiveError::NotRunning(pid)) => {
                     tracer::query::answer_not_running(
                         pid,
+                        cli.live.journal.as_deref(),
                         cli.live.json,
                         &redaction,
                         std::io::stdout().lock(),

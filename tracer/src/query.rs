@@ -6,7 +6,10 @@
 //! `target.start_time` tells them apart). Gaps (events the recorder could not record)
 //! are shown where they overlap the query, in time order.
 
-use std::io::{self, Write};
+use std::{
+    io::{self, Write},
+    path::Path,
+};
 
 use serde::Serialize;
 
@@ -29,15 +32,16 @@ pub fn run(args: QueryArgs, redaction: &Redaction, out: impl Write) -> anyhow::R
     Ok(())
 }
 
-/// `sigwho --target-pid PID` found no such process: answer from the default journal
+/// `sigwho --target-pid PID` found no such process: answer from the journal
 /// when there is one (saying so on stderr), else fail as the live view does.
 pub fn answer_not_running(
     pid: u32,
+    journal: Option<&Path>,
     json: bool,
     redaction: &Redaction,
     out: impl Write,
 ) -> anyhow::Result<()> {
-    let path = journal::default_path();
+    let path = journal::resolve(journal);
     if let Err(error) = std::fs::symlink_metadata(&path)
         && error.kind() == io::ErrorKind::NotFound
     {
@@ -228,6 +232,129 @@ impl<W: Write> Output<'_, W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journal::{Kind, ProcRef, Row};
+
+    /// A private directory (0700, as the journal requires) under the temp dir, removed
+    /// on drop.
+    struct TempDir(std::path::PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            use std::os::unix::fs::DirBuilderExt;
+            let dir = std::env::temp_dir()
+                .join(format!("sigwho-query-test-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
+            TempDir(dir)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    const SECOND: i64 = 1_000_000_000;
+    /// 2026-01-01T00:00:00Z.
+    const T0: i64 = 1_767_225_600 * SECOND;
+
+    fn incarnation(pid: u32, ticks: u64, start: &str) -> ProcRef {
+        ProcRef {
+            pid,
+            start_ticks: Some(ticks),
+            start: Some(start.to_owned()),
+        }
+    }
+
+    fn signal_row(time_ns: i64, signo: i32, target: &ProcRef) -> Row {
+        let start = target.start.clone().unwrap_or_default();
+        Row {
+            time_ns,
+            kind: Kind::Signal,
+            signo: Some(signo),
+            target: Some(target.clone()),
+            target_comm: Some("victim".to_owned()),
+            sender: Some(incarnation(10, 5, "2026-01-01T00:00:00.000000000Z")),
+            boot_id: "boot-a".to_owned(),
+            json: serde_json::json!({
+                "event": "signal",
+                "signo": signo,
+                "target": {"pid": target.pid, "start_time": start},
+            })
+            .to_string(),
+            text: format!("signal {signo} to {} started {start}\n", target.pid),
+        }
+    }
+
+    /// One pid, two processes (different start ticks): the query shows each apart, in
+    /// text under its own header and in JSON each object with its own start time.
+    #[test]
+    fn a_reused_pid_prints_as_two_incarnations_in_text_and_json() {
+        let dir = TempDir::new("reuse");
+        let path = dir.0.join("journal");
+        let mut journal = Journal::create_or_open(&path).unwrap();
+        let first = incarnation(4242, 1000, "2026-01-01T00:00:10.000000000Z");
+        let second = incarnation(4242, 9000, "2026-01-01T00:01:30.000000000Z");
+        let other = incarnation(4343, 1000, "2026-01-01T00:00:10.000000000Z");
+        journal
+            .insert_batch(&[
+                signal_row(T0 + 20 * SECOND, 15, &first),
+                signal_row(T0 + 21 * SECOND, 10, &other),
+                signal_row(T0 + 100 * SECOND, 1, &second),
+                signal_row(T0 + 101 * SECOND, 9, &second),
+            ])
+            .unwrap();
+        drop(journal);
+        let journal = Journal::open_read_only(&path).unwrap();
+        let filter = Filter {
+            target_pid: Some(4242),
+            ..Filter::default()
+        };
+
+        let mut text = Vec::new();
+        assert_eq!(
+            print(&journal, &filter, false, &Redaction::default(), &mut text).unwrap(),
+            3
+        );
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            "pid 4242 started 2026-01-01T00:00:10.000000000Z: 1 signal\n\
+             signal 15 to 4242 started 2026-01-01T00:00:10.000000000Z\n\
+             \n\
+             pid 4242 started 2026-01-01T00:01:30.000000000Z: 2 signals\n\
+             signal 1 to 4242 started 2026-01-01T00:01:30.000000000Z\n\
+             signal 9 to 4242 started 2026-01-01T00:01:30.000000000Z\n"
+        );
+
+        let mut json = Vec::new();
+        assert_eq!(
+            print(&journal, &filter, true, &Redaction::default(), &mut json).unwrap(),
+            3
+        );
+        let lines: Vec<serde_json::Value> = String::from_utf8(json)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let seen: Vec<(i64, &str)> = lines
+            .iter()
+            .map(|l| {
+                (
+                    l["signo"].as_i64().unwrap(),
+                    l["target"]["start_time"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (15, "2026-01-01T00:00:10.000000000Z"),
+                (1, "2026-01-01T00:01:30.000000000Z"),
+                (9, "2026-01-01T00:01:30.000000000Z"),
+            ]
+        );
+    }
 
     #[test]
     fn headers_name_the_pid_its_start_and_the_count() {

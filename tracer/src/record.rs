@@ -10,7 +10,7 @@
 use std::{
     collections::BTreeMap,
     collections::VecDeque,
-    path::{Path, PathBuf},
+    path::Path,
     sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError},
     thread::JoinHandle,
     time::{Duration, Instant},
@@ -87,9 +87,8 @@ pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> 
     crate::load::check_privileges()?;
     let boot_id = boot_id();
     let mut journal = open_journal(&path)?;
-    journal.set_budget(limits.max_bytes)?;
     let clock = session_clock(&journal, &boot_id)?;
-    begin_session(&mut journal, &boot_id, limits)?;
+    start_session(&mut journal, &limits, &boot_id)?;
 
     let tracer = Tracer::load(&Options {
         filter_targets: false,
@@ -113,27 +112,32 @@ pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> 
         ns_per_tick: 1_000_000_000 / tps.max(1),
         boot_id,
     };
-    let mut writer = Writer::spawn(journal, encoder, limits, path.clone())?;
+    let mut writer = Writer::spawn(journal, encoder, limits)?;
     let mut interrupt = tokio::signal::unix::signal(SignalKind::interrupt()).ok();
     let mut terminate = tokio::signal::unix::signal(SignalKind::terminate()).ok();
-    // Log rotation: SIGHUP reopens the journal at its path.
     let mut hangup = tokio::signal::unix::signal(SignalKind::hangup()).ok();
     eprintln!("sigwho: recording every signal into {}", path.display());
 
     let read: anyhow::Result<()> = async {
         loop {
             let mut done = false;
+            let mut reopen = false;
             tokio::select! {
                 ready = stream.wait() => ready?,
                 _ = recv(&mut interrupt) => done = true,
                 _ = recv(&mut terminate) => done = true,
-                _ = recv(&mut hangup) => writer.reopen(),
+                _ = recv(&mut hangup) => reopen = true,
             }
             // Everything already queued in the kernel is recorded, even when stopping.
             // A burst waits for the writer a little, then what does not fit is dropped.
             let deadline = Instant::now() + SEND_WAIT;
             for report in stream.drain(done)? {
                 writer.send(report, deadline);
+            }
+            // After the drain, so that what the kernel held when SIGHUP came is queued
+            // ahead of the reopen.
+            if reopen {
+                writer.reopen();
             }
             if done || writer.stopped() {
                 return Ok(());
@@ -149,8 +153,13 @@ pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Starts this recorder's session in `journal` and applies the limits.
-fn begin_session(journal: &mut Journal, boot_id: &str, limits: Limits) -> Result<(), JournalError> {
+/// Sets the journal's size budget, starts this recorder's session in it and trims it.
+fn start_session(
+    journal: &mut Journal,
+    limits: &Limits,
+    boot_id: &str,
+) -> Result<(), JournalError> {
+    journal.set_budget(limits.max_bytes)?;
     journal.begin_session(
         std::process::id(),
         env!("CARGO_PKG_VERSION"),
@@ -159,6 +168,34 @@ fn begin_session(journal: &mut Journal, boot_id: &str, limits: Limits) -> Result
     )?;
     journal.enforce_limits(limits.max_bytes, limits.max_age, unix_now())?;
     Ok(())
+}
+
+/// Whether `path` still names the file `journal` has open.
+fn same_file(journal: &Journal, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(open) = journal.file_metadata() else {
+        return true;
+    };
+    std::fs::symlink_metadata(path)
+        .is_ok_and(|now| now.dev() == open.dev() && now.ino() == open.ino())
+}
+
+/// After a rotation the old journal's log files may still be under the path's name
+/// (SQLite names them after the path it opened). Checkpointed and closed, they hold
+/// nothing of the new journal, which must not start from them.
+fn remove_stale_log(path: &Path) {
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        match std::fs::remove_file(&name) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => eprintln!(
+                "sigwho: warning: cannot remove {}: {error}",
+                Path::new(&name).display()
+            ),
+        }
+    }
 }
 
 /// Opens the journal for recording. A recorder that was just killed may still hold it
@@ -254,7 +291,7 @@ struct QueueState {
     input_closed: bool,
     /// The writer is gone (it failed): reports are dropped at once.
     output_closed: bool,
-    /// SIGHUP came: the writer commits what it has and reopens the journal.
+    /// SIGHUP asked for the journal to be closed and opened again at its path.
     reopen: bool,
     dropped: Pending,
 }
@@ -318,6 +355,7 @@ impl Queue {
                 return Pop::Closed;
             }
             let left = deadline.saturating_duration_since(Instant::now());
+            // A reopen ends the batch early: the writer commits it and reopens.
             if left.is_zero() || state.reopen {
                 return Pop::Timeout;
             }
@@ -373,12 +411,7 @@ struct Writer {
 }
 
 impl Writer {
-    fn spawn(
-        journal: Journal,
-        encoder: Encoder,
-        limits: Limits,
-        path: PathBuf,
-    ) -> anyhow::Result<Writer> {
+    fn spawn(journal: Journal, encoder: Encoder, limits: Limits) -> anyhow::Result<Writer> {
         let queue = Arc::new(Queue::new());
         let clock = encoder.clock;
         let state = WriterState {
@@ -390,7 +423,6 @@ impl Writer {
             failed_commits: 0,
             deferred: Vec::new(),
             disk_low: false,
-            path,
         };
         let thread = std::thread::Builder::new()
             .name("sigwho-journal".to_owned())
@@ -413,8 +445,9 @@ impl Writer {
         self.queue.push(report, time_ns, deadline);
     }
 
-    /// Asks the writer to commit what it holds and reopen the journal's path.
-    fn reopen(&self) {
+    /// Asks the writer to commit what it holds, close the journal and open it again
+    /// at its path (log rotation).
+    fn reopen(&mut self) {
         self.queue.request_reopen();
     }
 
@@ -445,8 +478,6 @@ struct WriterState {
     /// Gaps for events lost in failed commits, written with the next one that works.
     deferred: Vec<Gap>,
     disk_low: bool,
-    /// Where the journal lives, for reopening it.
-    path: PathBuf,
 }
 
 impl WriterState {
@@ -477,6 +508,7 @@ impl WriterState {
             written_since_check += self.commit(&batch)?;
             if self.queue.take_reopen() {
                 self.reopen()?;
+                written_since_check = 0;
             }
             let now = Instant::now();
             if now >= next_age_check || written_since_check >= self.limits.size_interval() {
@@ -496,50 +528,6 @@ impl WriterState {
         }
         // Closing the connection checkpoints the log into the database and removes it.
         Ok(self.totals)
-    }
-
-    /// After SIGHUP, everything before it committed: if the path now names another file
-    /// (or none), the recorder closes the old journal and starts one at the path.
-    ///
-    /// The old one is checkpointed and closed first: SQLite names its write-ahead log
-    /// after the path, so a new journal at the path takes over that log. A new
-    /// journal that cannot be opened stops the recorder with that error (a service
-    /// manager restarts it); nothing is written anywhere unknown meanwhile.
-    fn reopen(&mut self) -> Result<(), JournalError> {
-        let at_path = std::fs::symlink_metadata(&self.path).ok().map(|meta| {
-            use std::os::unix::fs::MetadataExt as _;
-            (meta.dev(), meta.ino())
-        });
-        if at_path.is_some() && at_path == self.journal.file_identity() {
-            self.journal.checkpoint()?;
-            eprintln!(
-                "sigwho: SIGHUP: {} is still the journal; nothing to reopen",
-                self.path.display()
-            );
-            return Ok(());
-        }
-        if let Err(error) = self.journal.end_session(unix_now()) {
-            eprintln!("sigwho: warning: {error}");
-        }
-        // SQLite skips its checkpoint-on-close for a file that moved (and a new journal
-        // would then reset the log it left behind): copy the log into the file now.
-        self.journal.checkpoint()?;
-        let placeholder = Journal::closed(&self.path);
-        drop(std::mem::replace(&mut self.journal, placeholder));
-        let mut journal = Journal::create_or_open(&self.path)?;
-        journal.set_budget(self.limits.max_bytes)?;
-        journal.set_clock_offset(
-            &self.encoder.boot_id,
-            saturate(self.encoder.clock.offset_ns()),
-            unix_now(),
-        )?;
-        begin_session(&mut journal, &self.encoder.boot_id, self.limits)?;
-        self.journal = journal;
-        eprintln!(
-            "sigwho: SIGHUP: reopened the journal {}",
-            self.path.display()
-        );
-        Ok(())
     }
 
     /// Commits a batch with the gaps due; returns the bytes it added. Failures are
@@ -616,6 +604,45 @@ impl WriterState {
                 Ok(0)
             }
         }
+    }
+
+    /// SIGHUP: ends the session in the journal open now (everything before is already
+    /// committed), checkpoints and closes it, and opens the journal at its path again,
+    /// a new one when it was renamed or removed (log rotation). Reports that arrive
+    /// meanwhile wait in the queue; any that do not fit are counted as a gap in the new
+    /// journal. Failing to open the new journal is fatal, like a long run of failed
+    /// commits: the recorder stops with the error.
+    fn reopen(&mut self) -> Result<(), JournalError> {
+        self.commit(&[])?;
+        let path = self.journal.path().to_owned();
+        if let Err(error) = self.journal.end_session(unix_now()) {
+            eprintln!("sigwho: warning: {error}");
+        }
+        // Empties the log into the (possibly renamed) file, so that nothing of it is
+        // left under the path's name for the new journal to pick up.
+        if let Err(error) = self.journal.checkpoint() {
+            eprintln!("sigwho: warning: {error}");
+        }
+        let renamed = !same_file(&self.journal, &path);
+        // The old journal's lock must go first when the file was not renamed.
+        let old = std::mem::replace(&mut self.journal, Journal::placeholder()?);
+        drop(old);
+        if renamed {
+            remove_stale_log(&path);
+        }
+        let mut journal = Journal::create_or_open(&path)?;
+        if journal.clock_offset(&self.encoder.boot_id)?.is_none() {
+            let offset = saturate(self.encoder.clock.offset_ns());
+            journal.set_clock_offset(&self.encoder.boot_id, offset, unix_now())?;
+        }
+        start_session(&mut journal, &self.limits, &self.encoder.boot_id)?;
+        self.journal = journal;
+        eprintln!(
+            "sigwho: SIGHUP: reopened the journal {}{}",
+            path.display(),
+            if renamed { " (a new file)" } else { "" }
+        );
+        Ok(())
     }
 
     /// Applies --max-age and --max-size; a failure is reported, not fatal.
@@ -1042,7 +1069,7 @@ mod tests {
         let dir = TempJournal::new("flush");
         let path = dir.path();
         let journal = Journal::create_or_open(&path).unwrap();
-        let mut writer = Writer::spawn(journal, encoder(), LIMITS, path.clone()).unwrap();
+        let mut writer = Writer::spawn(journal, encoder(), LIMITS).unwrap();
         let start = Instant::now();
         writer.send(exit_report(1), start);
         while exits_in(&path) == 0 {
@@ -1063,6 +1090,55 @@ mod tests {
             (2, 0, 0)
         );
         assert_eq!(exits_in(&path), 2, "finishing commits the rest");
+    }
+
+    /// Polls (the writer runs on its own thread) until `done`, for at most 5 s.
+    fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !done() {
+            assert!(start.elapsed() < Duration::from_secs(5), "never: {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn a_reopen_after_a_rename_starts_a_new_journal_at_the_path() {
+        let dir = TempJournal::new("reopen");
+        let path = dir.path();
+        let rotated = path.with_file_name("journal.1");
+        let journal = Journal::create_or_open(&path).unwrap();
+        let mut writer = Writer::spawn(journal, encoder(), LIMITS).unwrap();
+        writer.send(exit_report(1), Instant::now());
+        eventually("the first report committed", || exits_in(&path) == 1);
+        std::fs::rename(&path, &rotated).unwrap();
+        writer.reopen();
+        eventually("a new journal at the path", || {
+            Journal::open_read_only(&path).is_ok()
+        });
+        writer.send(exit_report(2), Instant::now());
+        let totals = writer.finish().unwrap();
+        assert_eq!((totals.exits, totals.dropped_total()), (2, 0));
+        // The renamed file is whole on its own: its log was checkpointed and removed.
+        let mut wal = rotated.as_os_str().to_owned();
+        wal.push("-wal");
+        assert!(!Path::new(&wal).exists());
+        assert_eq!(exits_in(&rotated), 1, "the renamed journal keeps the first");
+        assert_eq!(exits_in(&path), 1, "the new journal has the second");
+    }
+
+    #[test]
+    fn a_reopen_without_a_rename_goes_on_in_the_same_file() {
+        let dir = TempJournal::new("reopen-same");
+        let path = dir.path();
+        let journal = Journal::create_or_open(&path).unwrap();
+        let mut writer = Writer::spawn(journal, encoder(), LIMITS).unwrap();
+        writer.send(exit_report(1), Instant::now());
+        eventually("the first report committed", || exits_in(&path) == 1);
+        writer.reopen();
+        writer.send(exit_report(2), Instant::now());
+        let totals = writer.finish().unwrap();
+        assert_eq!((totals.exits, totals.dropped_total()), (2, 0));
+        assert_eq!(exits_in(&path), 2);
     }
 
     #[test]
@@ -1101,7 +1177,6 @@ mod tests {
             failed_commits: 0,
             deferred: Vec::new(),
             disk_low: false,
-            path: PathBuf::from("/nonexistent/journal"),
         };
         let totals = state.run().unwrap();
         assert_eq!(totals.exits, QUEUE_CAPACITY as u64);
