@@ -162,7 +162,8 @@ pub struct Options {
 
 pub struct Tracer {
     // Keeps programs and links alive.
-    _ebpf: Ebpf,
+    /// The programs and their links; `None` once [`Tracer::stop_producing`] detached them.
+    ebpf: Option<Ebpf>,
     ring: Option<RingBuf<MapData>>,
     dropped: PerCpuArray<MapData, u64>,
     targets: HashMap<MapData, u32, u32>,
@@ -318,13 +319,20 @@ impl Tracer {
         let dropped = take_map(&mut ebpf, "DROPPED")?;
         let targets = take_map(&mut ebpf, "TARGETS")?;
         Ok(Self {
-            _ebpf: ebpf,
+            ebpf: Some(ebpf),
             ring: Some(ring),
             dropped,
             targets,
             warnings,
             notes,
         })
+    }
+
+    /// Detaches every program, so that nothing more enters the ring buffer: the final
+    /// drain then ends even while a storm goes on. The maps taken out of the object
+    /// (ring buffer, drop counters, targets) stay readable.
+    pub fn stop_producing(&mut self) {
+        self.ebpf = None;
     }
 
     /// The ring buffer records arrive in; the reader owns it (once).

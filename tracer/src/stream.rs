@@ -95,6 +95,11 @@ impl EventStream {
         // Bounded per pass so that a sustained flood still hands reports over (and
         // lets writers commit) every pass instead of only once the ring runs dry; the
         // last pass reads everything.
+        if last {
+            // Everything the kernel produced until now, and nothing after: a storm
+            // elsewhere on the machine would otherwise keep the last pass going.
+            self.tracer.stop_producing();
+        }
         let mut read = 0;
         self.more_pending = false;
         while let Some(item) = self.ring.get_mut().next() {
