@@ -7,6 +7,7 @@
 
 mod bench;
 mod cargo;
+mod dist;
 mod setup;
 
 use std::process::ExitCode;
@@ -46,7 +47,8 @@ enum Command {
         #[arg(last = true, value_name = "ARGS")]
         args: Vec<String>,
     },
-    /// Run setup, build every binary (debug) and run every test. Must run as root.
+    /// Run setup, build every binary (debug) and the Debian package (as `dist` does), and
+    /// run every test. Must run as root.
     Test {
         /// Extra arguments for `cargo test`, after `--` (e.g. `-- --nocapture`).
         #[arg(last = true, value_name = "EXTRA")]
@@ -59,6 +61,10 @@ enum Command {
     /// Prints a markdown table and writes it to target/bench/latest.md
     /// (docs/performance.md explains it). Targets are reported, not asserted.
     Bench(bench::BenchArgs),
+    /// Run setup, then build the release binary, its man pages and shell completions
+    /// (bash, zsh, fish) and a Debian package with them and the recorder's systemd unit
+    /// (installs cargo-deb from crates.io when missing). Writes target/dist/*.deb.
+    Dist,
     /// Runs the property tests of everything sigwho parses (records, rules, tracefs
     /// formats, /proc, times) with many cases; CI runs them with the default count.
     Fuzz {
@@ -120,12 +126,22 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             // The integration tests run the real binaries from target/debug, which
             // `cargo test` alone would not (re)build.
             cargo::run_step(&mut ws.cargo(["build", "--workspace", "--bins"]))?;
+            // tests/dist.rs installs and removes the package; it cannot build it itself
+            // while cargo test holds the target directory's lock.
+            let deb = dist::run(&ws)?;
             let debug_dir = ws.target_dir()?.join("debug");
             let mut test = ws.cargo(["test", "--workspace"]);
             test.args(&extra)
                 .env("SIGWHO_BIN", debug_dir.join("sigwho"))
-                .env("SIGWHO_TESTPROC", debug_dir.join("sigwho-testproc"));
+                .env("SIGWHO_TESTPROC", debug_dir.join("sigwho-testproc"))
+                .env("SIGWHO_DEB", deb);
             cargo::run_final(&mut test)
+        }
+        Command::Dist => {
+            setup::run()?;
+            let deb = dist::run(&ws)?;
+            println!("{}", deb.display());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => {
             bench::run(&ws, args)?;
