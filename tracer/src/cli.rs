@@ -31,6 +31,11 @@ pub struct Cli {
 
     #[command(flatten)]
     pub live: LiveArgs,
+
+    /// Colour text reports: auto (when stdout is a terminal and NO_COLOR is unset),
+    /// always or never. JSON is never coloured.
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t, global = true)]
+    pub color: crate::color::ColorChoice,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,6 +7,7 @@
 pub mod cgroup;
 pub mod cli;
 pub mod clock;
+pub mod color;
 pub mod correlate;
 pub mod decode;
 pub mod explain;

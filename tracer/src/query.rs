@@ -131,7 +131,10 @@ fn print_by_process<W: Write>(
             if index > 0 {
                 output.write("\n").map_err(QueryError::Output)?;
             }
-            output.write(&header(process)).map_err(QueryError::Output)?;
+            let header = header(process);
+            output
+                .write(&crate::color::for_stdout(&header))
+                .map_err(QueryError::Output)?;
         }
         journal.for_each(filter, Some(process), |entry| output.entry(entry))?;
     }
@@ -198,7 +201,8 @@ impl<W: Write> Output<W> {
                     self.out.write_all(event.json.as_bytes())?;
                     self.out.write_all(b"\n")
                 } else {
-                    self.out.write_all(event.text.as_bytes())
+                    let text = crate::color::for_stdout(&event.text);
+                    self.out.write_all(text.as_bytes())
                 }
             }
             Entry::Gap(gap) => {
@@ -207,7 +211,8 @@ impl<W: Write> Output<W> {
                     line.push('\n');
                     self.write(&line)
                 } else {
-                    self.write(&gap_text(&gap))
+                    let text = gap_text(&gap);
+                    self.write(&crate::color::for_stdout(&text))
                 }
             }
         }

@@ -161,7 +161,7 @@ impl<W: Write> ReportWriter<W> {
             line.push('\n');
             line
         } else {
-            report.to_text()
+            crate::color::for_stdout(&report.to_text()).into_owned()
         };
         if self
             .out

@@ -36,11 +36,12 @@ pub fn run() -> Result<()> {
 
 /// Programs the integration tests run, and the Debian package that has each: node for
 /// the Node.js incident reproduction, python3 to validate JUnit XML with a real parser,
-/// unshare for the pid-namespace tests.
+/// unshare for the pid-namespace tests, script for a terminal in the --color tests.
 const TEST_TOOLS: &[(&str, &str)] = &[
     ("node", "nodejs"),
     ("python3", "python3"),
     ("unshare", "util-linux"),
+    ("script", "bsdutils"),
 ];
 
 /// Installs what the tests need beyond the build, when a tool is not on PATH (a tool
@@ -59,7 +60,7 @@ pub fn test_tools() -> Result<()> {
         .map(|(_, package)| *package)
         .collect();
     if missing.is_empty() {
-        eprintln!("setup: test tools: node, python3, unshare present");
+        eprintln!("setup: test tools: node, python3, unshare, script present");
         return Ok(());
     }
     eprintln!("setup: test tools: installing {}", missing.join(" "));
