@@ -85,6 +85,9 @@ Examples:
   # What pid 4242 sent during the incident window, as JSON lines:
   sigwho query --sender-pid 4242 --since 2026-11-26T09:00:00Z --until 2026-11-26T10:00:00Z --json
 
+  # The cause chain and lineage of the signals that hit pid 29904, for a write-up:
+  sigwho query --target-pid 29904 --format svg > incident.svg
+
   # A journal copied from another machine:
   sigwho query --journal ./node7-journal --target-comm postgres --since 1d";
 
@@ -188,6 +191,11 @@ pub struct QueryArgs {
     /// One JSON object per line, as the live view prints them.
     #[arg(long)]
     pub json: bool,
+
+    /// Draw the matching signals instead: senders, their ancestors, targets and cause
+    /// chains as a graph, in Graphviz DOT or as SVG (needs Graphviz's `dot`).
+    #[arg(long, value_name = "FORMAT", value_enum, conflicts_with = "json")]
+    pub format: Option<crate::graph::GraphFormat>,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::{
     cli::QueryArgs,
     clock::{self, rfc3339_nanos},
+    graph::{self, Graph, GraphFormat},
     journal::{self, Entry, Filter, Gap, Incarnation, Journal, JournalError, QueryError},
     live::LiveError,
     signals,
@@ -22,10 +23,58 @@ pub fn run(args: QueryArgs, out: impl Write) -> anyhow::Result<()> {
     let path = journal::resolve(&args.journal);
     let filter = filter(&args)?;
     let journal = Journal::open_read_only(&path)?;
+    if let Some(format) = args.format {
+        return draw(&journal, &filter, format, out, &path);
+    }
     if print(&journal, &filter, args.json, out)? == 0 {
         eprintln!("sigwho: nothing in the journal {} matches", path.display());
     }
     Ok(())
+}
+
+/// `--format dot|svg`: every matching report (and gap) in one graph.
+fn draw(
+    journal: &Journal,
+    filter: &Filter,
+    format: GraphFormat,
+    mut out: impl Write,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    let mut graph = Graph::new();
+    let mut events = 0u64;
+    let result = journal.for_each(filter, None, |entry| {
+        match entry {
+            Entry::Event(event) => {
+                events += 1;
+                let value = serde_json::from_str(&event.json).map_err(|e| {
+                    anyhow::anyhow!("journal event {} is not valid JSON: {e}", event.id)
+                })?;
+                graph.add(&value);
+            }
+            Entry::Gap(gap) => {
+                let value = serde_json::from_str(&gap_json(&gap)).unwrap_or_default();
+                graph.add(&value);
+            }
+        }
+        Ok::<(), anyhow::Error>(())
+    });
+    match result {
+        Ok(()) => {}
+        Err(QueryError::Journal(error)) => return Err(error.into()),
+        Err(QueryError::Output(error)) => return Err(error),
+    }
+    if events == 0 {
+        eprintln!("sigwho: nothing in the journal {} matches", path.display());
+    }
+    let dot = graph.to_dot();
+    let bytes = match format {
+        GraphFormat::Dot => dot.into_bytes(),
+        GraphFormat::Svg => graph::to_svg(&dot)?,
+    };
+    match out.write_all(&bytes).and_then(|()| out.flush()) {
+        Err(error) if error.kind() != io::ErrorKind::BrokenPipe => Err(error.into()),
+        _ => Ok(()),
+    }
 }
 
 /// `sigwho --target-pid PID` found no such process: answer from the default journal
