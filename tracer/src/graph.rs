@@ -164,6 +164,10 @@ impl Graph {
         if let Some(start) = p["start_time"].as_str() {
             let _ = write!(label, "\nstarted {start}");
         }
+        if let (Some(namespace), Some(name)) = (p["pod_namespace"].as_str(), p["pod_name"].as_str())
+        {
+            let _ = write!(label, "\npod {namespace}/{name}");
+        }
         for id in ["container_id", "pod_uid", "systemd_unit"] {
             if let Some(value) = p[id].as_str() {
                 let _ = write!(label, "\n{id} {}", short(value));

@@ -14,6 +14,7 @@ pub mod explain;
 pub mod graph;
 pub mod journal;
 pub mod junit;
+pub mod kubelet;
 pub mod lineage;
 pub mod live;
 pub mod load;
