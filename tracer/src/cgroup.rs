@@ -39,6 +39,11 @@ pub struct Identity {
     pub systemd_unit: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pod_uid: Option<String>,
+    /// From the kubelet's pod log directory, when readable (see kubelet.rs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod_namespace: Option<String>,
 }
 
 fn is_hex_id(text: &str) -> bool {
@@ -82,6 +87,17 @@ pub fn identity(path: &str) -> Identity {
         if component.ends_with(".service") {
             found.systemd_unit = Some(component.to_owned());
         }
+    }
+    found
+}
+
+/// `identity`, plus the pod's name and namespace when the node's kubelet directories
+/// name its pod uid.
+pub fn identity_with_pod(path: &str) -> Identity {
+    let mut found = identity(path);
+    if let Some(pod) = found.pod_uid.as_deref().and_then(crate::kubelet::lookup) {
+        found.pod_name = Some(pod.name);
+        found.pod_namespace = Some(pod.namespace);
     }
     found
 }

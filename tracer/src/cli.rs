@@ -10,20 +10,13 @@ use clap::{Args, Parser, Subcommand};
 /// such as faults and SIGPIPE, failed attempts) with eBPF, and names the sender, its
 /// command line, its ancestry, the chain of signals that led to it, and hints. Needs
 /// root (or CAP_BPF and CAP_PERFMON).
-///
-/// Examples:
-///   sigwho --target-pid 29904            follow pid 29904 until it exits
-///   sigwho --target-pid 29904 --json     one JSON object per line
-///   sigwho --target-pid 29904 --timeout 60
-///   sigwho record                        record every signal on this machine
-///   sigwho query --target-pid 29904      who signalled 29904, from the recording
-///   sigwho run -- make test              run a command, report the signals it got
 #[derive(Debug, Parser)]
 #[command(
     name = "sigwho",
     version = version(),
     verbatim_doc_comment,
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    after_help = MAIN_EXAMPLES
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -31,34 +24,83 @@ pub struct Cli {
 
     #[command(flatten)]
     pub live: LiveArgs,
+
+    /// Colour text reports: auto (when stdout is a terminal and NO_COLOR is unset),
+    /// always or never. JSON is never coloured.
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t, global = true)]
+    pub color: crate::color::ColorChoice,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Record every signal on this machine into the journal, as a daemon would
     /// (runs in the foreground; SIGTERM or ^C flushes and stops).
-    ///
-    /// Examples:
-    ///   sigwho record
-    ///   sigwho record --journal /var/lib/sigwho/journal --max-size 512MiB --max-age 14d
-    #[command(verbatim_doc_comment)]
+    #[command(verbatim_doc_comment, after_help = RECORD_EXAMPLES)]
     Record(RecordArgs),
     /// Answer from the journal: who signalled which process, when.
-    ///
-    /// Examples:
-    ///   sigwho query --target-pid 29904
-    ///   sigwho query --target-comm node --signal TERM --since 2h
-    ///   sigwho query --sender-pid 4242 --since 2026-11-26T09:00:00Z --json
-    #[command(verbatim_doc_comment)]
+    #[command(verbatim_doc_comment, after_help = QUERY_EXAMPLES)]
     Query(QueryArgs),
     /// Run a command and report every signal its process tree received, and from whom.
-    ///
-    /// Examples:
-    ///   sigwho run -- npm test
-    ///   sigwho run --fail-on-signal --junit signals.xml -- ./run-tests.sh
-    #[command(verbatim_doc_comment)]
+    #[command(verbatim_doc_comment, after_help = RUN_EXAMPLES)]
     Run(RunArgs),
 }
+
+// The examples end each --help and each man page (clap_mangen renders after_help).
+
+const MAIN_EXAMPLES: &str = "\
+Examples:
+  # Who is killing my worker? Follow it until it exits, then see how it ended:
+  sigwho --target-pid \"$(pgrep -o -x gunicorn)\"
+
+  # The same as JSON lines, for jq, for at most a minute:
+  sigwho --target-pid 29904 --json --timeout 60 | jq 'select(.event == \"signal\") | .sender'
+
+  # Own hint rules on top of the built-in ones (docs/hints.md):
+  sigwho --target-pid 29904 --rules /etc/sigwho/hints.json
+
+  # A process that is already gone: answered from the recorder's journal.
+  sigwho --target-pid 29904
+
+More: sigwho record --help, sigwho query --help, sigwho run --help; docs/ in the source.";
+
+const RECORD_EXAMPLES: &str = "\
+Examples:
+  # Record into the default journal (/var/lib/sigwho/journal), in the foreground:
+  sigwho record
+
+  # Keep more history, in a journal of its own:
+  sigwho record --journal /srv/sigwho/journal --max-size 1GiB --max-age 30d
+
+  # As a service (the Debian package installs the unit, disabled):
+  systemctl enable --now sigwho-record";
+
+const QUERY_EXAMPLES: &str = "\
+Examples:
+  # Who signalled pid 29904 (each process that had the pid is shown apart):
+  sigwho query --target-pid 29904
+
+  # Every SIGTERM any node process got in the last two hours:
+  sigwho query --target-comm node --signal TERM --since 2h
+
+  # What pid 4242 sent during the incident window, as JSON lines:
+  sigwho query --sender-pid 4242 --since 2026-11-26T09:00:00Z --until 2026-11-26T10:00:00Z --json
+
+  # The cause chain and lineage of the signals that hit pid 29904, for a write-up:
+  sigwho query --target-pid 29904 --format svg > incident.svg
+
+  # A journal copied from another machine:
+  sigwho query --journal ./node7-journal --target-comm postgres --since 1d";
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  # Run the test suite; a summary of the signals it got goes to stderr:
+  sigwho run -- npm test
+
+  # In CI: fail the job on an unexpected signal, keep a JUnit file and JSON reports:
+  sigwho run --fail-on-signal --junit signals.xml --report signals.jsonl -- ./run-tests.sh
+
+  # SIGHUP and SIGUSR1 are part of the plan; also wait for daemons the script leaves:
+  sigwho run --allow SIGHUP,SIGUSR1 --wait-descendants -- ./integration.sh";
 
 /// Options of the live view (`sigwho --target-pid PID`).
 #[derive(Debug, Args)]
@@ -167,6 +209,10 @@ pub struct QueryArgs {
     /// modes; the journal keeps what the recorder stored). Repeatable.
     #[arg(long, value_name = "REGEX")]
     pub redact: Vec<String>,
+    /// Draw the matching signals instead: senders, their ancestors, targets and cause
+    /// chains as a graph, in Graphviz DOT or as SVG (needs Graphviz's `dot`).
+    #[arg(long, value_name = "FORMAT", value_enum, conflicts_with = "json")]
+    pub format: Option<crate::graph::GraphFormat>,
 }
 
 #[derive(Debug, Args)]
@@ -215,9 +261,11 @@ fn version() -> &'static str {
     static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     VERSION.get_or_init(|| {
         format!(
-            "{} (eBPF object {} bytes, embedded at build)",
+            "{} (eBPF object sha256:{}, {} bytes, embedded at build; git {})",
             env!("CARGO_PKG_VERSION"),
-            crate::load::object_size()
+            &env!("SIGWHO_EBPF_SHA256")[..16],
+            crate::load::object_size(),
+            env!("SIGWHO_GIT_COMMIT"),
         )
     })
 }
@@ -280,6 +328,49 @@ mod tests {
         for bad in ["0", "-3", "nan", "inf", "x"] {
             assert!(parse_seconds(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn every_command_has_examples() {
+        use clap::CommandFactory;
+        let cli = Cli::command();
+        let mut commands = vec![&cli];
+        commands.extend(cli.get_subcommands());
+        for cmd in commands {
+            let help = cmd.get_after_help().map(ToString::to_string);
+            let help = help.unwrap_or_default();
+            assert!(help.starts_with("Examples:"), "{}: {help}", cmd.get_name());
+            // Each example is a command line that starts with the program itself (or
+            // the service manager that runs it).
+            let lines: Vec<&str> = help.lines().map(str::trim).collect();
+            assert!(
+                lines.iter().filter(|l| l.starts_with("sigwho ")).count() >= 2,
+                "{}: {help}",
+                cmd.get_name()
+            );
+        }
+    }
+
+    #[test]
+    fn version_names_the_embedded_object_and_commit() {
+        use sha2::{Digest, Sha256};
+        let object = std::fs::read(concat!(env!("OUT_DIR"), "/sigwho-ebpf")).unwrap();
+        let digest: String = Sha256::digest(&object)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(digest, env!("SIGWHO_EBPF_SHA256"));
+        assert_eq!(object.len(), crate::load::object_size());
+        let version = version();
+        assert!(
+            version.contains(&format!("sha256:{}", &digest[..16])),
+            "{version}"
+        );
+        assert!(
+            version.contains(&format!("{} bytes", object.len())),
+            "{version}"
+        );
+        assert!(version.ends_with(&format!("git {})", env!("SIGWHO_GIT_COMMIT"))));
     }
 
     #[test]

@@ -545,7 +545,7 @@ impl Correlator {
             identity: view
                 .as_ref()
                 .and_then(|v| v.cgroup.as_deref())
-                .map(cgroup::identity)
+                .map(cgroup::identity_with_pod)
                 .unwrap_or_default(),
             cgroup: view.and_then(|v| v.cgroup),
             execs: self.exec_history(key),

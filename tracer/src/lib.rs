@@ -7,11 +7,14 @@
 pub mod cgroup;
 pub mod cli;
 pub mod clock;
+pub mod color;
 pub mod correlate;
 pub mod decode;
 pub mod explain;
+pub mod graph;
 pub mod journal;
 pub mod junit;
+pub mod kubelet;
 pub mod lineage;
 pub mod live;
 pub mod load;

@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         }
         Err(error) => return fail(&first_line(&error.to_string())),
     };
+    tracer::color::init(cli.color);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(&tracer::load::chain(error.as_ref())),

@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::{
     cli::QueryArgs,
     clock::{self, rfc3339_nanos},
+    graph::{self, Graph, GraphFormat},
     journal::{self, Entry, Filter, Gap, Incarnation, Journal, JournalError, QueryError},
     live::LiveError,
     redact::Redaction,
@@ -26,10 +27,60 @@ pub fn run(args: QueryArgs, redaction: &Redaction, out: impl Write) -> anyhow::R
     let path = journal::resolve(args.journal.as_deref());
     let filter = filter(&args)?;
     let journal = Journal::open_read_only(&path)?;
+    if let Some(format) = args.format {
+        return draw(&journal, &filter, format, redaction, out, &path);
+    }
     if print(&journal, &filter, args.json, redaction, out)? == 0 {
         eprintln!("sigwho: nothing in the journal {} matches", path.display());
     }
     Ok(())
+}
+
+/// `--format dot|svg`: every matching report (and gap) in one graph.
+fn draw(
+    journal: &Journal,
+    filter: &Filter,
+    format: GraphFormat,
+    redaction: &Redaction,
+    mut out: impl Write,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    let mut graph = Graph::new();
+    let mut events = 0u64;
+    let result = journal.for_each(filter, None, |entry| {
+        match entry {
+            Entry::Event(event) => {
+                events += 1;
+                let json = redaction.json(&event.json);
+                let value = serde_json::from_str(&json).map_err(|e| {
+                    anyhow::anyhow!("journal event {} is not valid JSON: {e}", event.id)
+                })?;
+                graph.add(&value);
+            }
+            Entry::Gap(gap) => {
+                let value = serde_json::from_str(&gap_json(&gap)).unwrap_or_default();
+                graph.add(&value);
+            }
+        }
+        Ok::<(), anyhow::Error>(())
+    });
+    match result {
+        Ok(()) => {}
+        Err(QueryError::Journal(error)) => return Err(error.into()),
+        Err(QueryError::Output(error)) => return Err(error),
+    }
+    if events == 0 {
+        eprintln!("sigwho: nothing in the journal {} matches", path.display());
+    }
+    let dot = graph.to_dot();
+    let bytes = match format {
+        GraphFormat::Dot => dot.into_bytes(),
+        GraphFormat::Svg => graph::to_svg(&dot)?,
+    };
+    match out.write_all(&bytes).and_then(|()| out.flush()) {
+        Err(error) if error.kind() != io::ErrorKind::BrokenPipe => Err(error.into()),
+        _ => Ok(()),
+    }
 }
 
 /// `sigwho --target-pid PID` found no such process: answer from the journal
@@ -143,7 +194,10 @@ fn print_by_process<W: Write>(
             if index > 0 {
                 output.write("\n").map_err(QueryError::Output)?;
             }
-            output.write(&header(process)).map_err(QueryError::Output)?;
+            let header = header(process);
+            output
+                .write(&crate::color::for_stdout(&header))
+                .map_err(QueryError::Output)?;
         }
         journal.for_each(filter, Some(process), |entry| output.entry(entry))?;
     }
@@ -212,8 +266,9 @@ impl<W: Write> Output<'_, W> {
                         .write_all(self.redaction.json(&event.json).as_bytes())?;
                     self.out.write_all(b"\n")
                 } else {
-                    self.out
-                        .write_all(self.redaction.text(&event.text).as_bytes())
+                    let redacted = self.redaction.text(&event.text);
+                    let text = crate::color::for_stdout(&redacted);
+                    self.out.write_all(text.as_bytes())
                 }
             }
             Entry::Gap(gap) => {
@@ -222,7 +277,8 @@ impl<W: Write> Output<'_, W> {
                     line.push('\n');
                     self.write(&line)
                 } else {
-                    self.write(&gap_text(&gap))
+                    let text = gap_text(&gap);
+                    self.write(&crate::color::for_stdout(&text))
                 }
             }
         }

@@ -183,7 +183,8 @@ impl<W: Write> ReportWriter<W> {
             self.pending.extend_from_slice(report.to_json().as_bytes());
             self.pending.push(b'\n');
         } else {
-            self.pending.extend_from_slice(report.to_text().as_bytes());
+            self.pending
+                .extend_from_slice(crate::color::for_stdout(&report.to_text()).as_bytes());
         }
         // Bounded: a huge pass goes out in pieces.
         if self.pending.len() >= 1 << 20 {

@@ -7,6 +7,7 @@
 
 mod bench;
 mod cargo;
+mod dist;
 mod setup;
 mod soak;
 
@@ -47,7 +48,9 @@ enum Command {
         #[arg(last = true, value_name = "ARGS")]
         args: Vec<String>,
     },
-    /// Run setup, build every binary (debug) and run every test. Must run as root.
+    /// Run setup, build every binary (debug) and the Debian package (as `dist` does; not
+    /// when EXTRA picks other test files with --test), and run every test. Must run as
+    /// root.
     Test {
         /// Extra arguments for `cargo test`, after `--` (e.g. `-- --nocapture`).
         #[arg(last = true, value_name = "EXTRA")]
@@ -65,6 +68,10 @@ enum Command {
     /// that the journal holds every signal the workload sent. Must run as root; not in
     /// CI. Output in target/soak/.
     Soak(soak::SoakArgs),
+    /// Run setup, then build the release binary, its man pages and shell completions
+    /// (bash, zsh, fish) and a Debian package with them and the recorder's systemd unit
+    /// (installs cargo-deb from crates.io when missing). Writes target/dist/*.deb.
+    Dist,
     /// Runs the property tests of everything sigwho parses (records, rules, tracefs
     /// formats, /proc, times) with many cases; CI runs them with the default count.
     Fuzz {
@@ -126,12 +133,29 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             // The integration tests run the real binaries from target/debug, which
             // `cargo test` alone would not (re)build.
             cargo::run_step(&mut ws.cargo(["build", "--workspace", "--bins"]))?;
+            // tests/dist.rs installs and removes the package; it cannot build it itself
+            // while cargo test holds the target directory's lock. A run limited to other
+            // test files skips the release build.
+            let deb = if wants_package(&extra) {
+                Some(dist::run(&ws)?)
+            } else {
+                None
+            };
             let debug_dir = ws.target_dir()?.join("debug");
             let mut test = ws.cargo(["test", "--workspace"]);
             test.args(&extra)
                 .env("SIGWHO_BIN", debug_dir.join("sigwho"))
                 .env("SIGWHO_TESTPROC", debug_dir.join("sigwho-testproc"));
+            if let Some(deb) = deb {
+                test.env("SIGWHO_DEB", deb);
+            }
             cargo::run_final(&mut test)
+        }
+        Command::Dist => {
+            setup::run()?;
+            let deb = dist::run(&ws)?;
+            println!("{}", deb.display());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => {
             bench::run(&ws, args)?;
@@ -152,5 +176,40 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             test.env("PROPTEST_CASES", cases.to_string());
             cargo::run_final(&mut test)
         }
+    }
+}
+
+/// Whether `cargo test EXTRA` may run tests/dist.rs: yes unless EXTRA picks test files
+/// with `--test NAME` and none of them is `dist`.
+fn wants_package(extra: &[String]) -> bool {
+    let mut picked = extra
+        .windows(2)
+        .filter(|pair| pair[0] == "--test")
+        .map(|pair| pair[1].as_str())
+        .peekable();
+    picked.peek().is_none() || picked.any(|name| name == "dist")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wants_package;
+
+    fn args(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| (*w).to_owned()).collect()
+    }
+
+    #[test]
+    fn the_package_is_built_unless_other_test_files_are_picked() {
+        assert!(wants_package(&[]));
+        assert!(wants_package(&args(&["--", "--nocapture"])));
+        assert!(wants_package(&args(&["--test", "dist"])));
+        assert!(wants_package(&args(&["--test", "live", "--test", "dist"])));
+        assert!(!wants_package(&args(&["--test", "recorder"])));
+        assert!(!wants_package(&args(&[
+            "--test",
+            "live",
+            "--",
+            "--nocapture"
+        ])));
     }
 }

@@ -36,12 +36,16 @@ pub fn run() -> Result<()> {
 
 /// Programs the integration tests run, and the Debian package that has each: node for
 /// the Node.js incident reproduction, python3 to validate JUnit XML with a real parser,
-/// unshare for the pid-namespace tests, setpriv to drop capabilities.
-const TEST_TOOLS: &[(&str, &str)] = &[
-    ("node", "nodejs"),
-    ("python3", "python3"),
-    ("unshare", "util-linux"),
-    ("setpriv", "util-linux"),
+/// unshare for the pid-namespace tests, setpriv to drop capabilities, script for a
+/// terminal in the --color tests, dot for `sigwho query --format svg`. Each with the
+/// option that makes it print its version (Graphviz's dot has no --version).
+const TEST_TOOLS: &[(&str, &str, &str)] = &[
+    ("node", "--version", "nodejs"),
+    ("python3", "--version", "python3"),
+    ("unshare", "--version", "util-linux"),
+    ("setpriv", "--version", "util-linux"),
+    ("script", "--version", "bsdutils"),
+    ("dot", "-V", "graphviz"),
 ];
 
 /// Installs what the tests need beyond the build, when a tool is not on PATH (a tool
@@ -49,18 +53,18 @@ const TEST_TOOLS: &[(&str, &str)] = &[
 pub fn test_tools() -> Result<()> {
     let missing: Vec<&str> = TEST_TOOLS
         .iter()
-        .filter(|(tool, _)| {
+        .filter(|(tool, version, _)| {
             Command::new(tool)
-                .arg("--version")
+                .arg(version)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
                 .map_or(true, |status| !status.success())
         })
-        .map(|(_, package)| *package)
+        .map(|(_, _, package)| *package)
         .collect();
     if missing.is_empty() {
-        eprintln!("setup: test tools: node, python3, unshare, setpriv present");
+        eprintln!("setup: test tools: node, python3, unshare, setpriv, script, dot present");
         return Ok(());
     }
     eprintln!("setup: test tools: installing {}", missing.join(" "));
