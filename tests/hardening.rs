@@ -245,6 +245,21 @@ fn missing_oom_hook_is_a_warning_and_the_rest_works() {
     assert_eq!(field_str(&ev, "origin"), Some("kill"), "{ev}");
 }
 
+/// A kernel without BTF (CONFIG_DEBUG_INFO_BTF off): sigwho cannot attach its BTF
+/// tracepoints nor relocate struct reads, and says so in one line.
+#[test]
+fn kernel_without_btf_is_a_one_line_error() {
+    require_root();
+    let target = Target::spawn(&[]);
+    let mut cmd = Command::new(sigwho_bin());
+    cmd.args(["--target-pid", &target.pid.to_string()])
+        .env("SIGWHO_BTF", "/nonexistent/vmlinux");
+    let run = sigwho_tests::run(cmd, EVENT_TIMEOUT);
+    assert_eq!(run.status.code(), Some(2), "{run}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run}");
+    assert!(run.stderr.contains("BTF"), "{run}");
+}
+
 #[test]
 fn each_missing_required_hook_is_a_one_line_error() {
     require_root();

@@ -218,6 +218,10 @@ const SYSCALL_PREFIX: Option<&str> = Some("__arm64_sys_");
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 const SYSCALL_PREFIX: Option<&str> = None;
 
+/// Environment variable naming the kernel BTF file to use instead of
+/// /sys/kernel/btf/vmlinux.
+pub const BTF_OVERRIDE: &str = "SIGWHO_BTF";
+
 /// BTF tracepoints the tracer cannot work without.
 const BTF_HOOKS: [(&str, &str); 4] = [
     ("signal_generate", "signal"),
@@ -246,7 +250,13 @@ impl Tracer {
                 });
             }
         }
-        let btf = Btf::from_sys_fs().map_err(|e| LoadError::NoBtf(chain(&e)))?;
+        // The kernel's type information, which the BTF tracepoints and CO-RE need. A
+        // test (or a kernel that keeps it elsewhere) may name another file.
+        let btf = match std::env::var_os(BTF_OVERRIDE) {
+            Some(path) => Btf::parse_file(&path, aya::Endianness::default()),
+            None => Btf::from_sys_fs(),
+        }
+        .map_err(|e| LoadError::NoBtf(chain(&e)))?;
         // Format problems matter only if the fallback hooks are needed; then the
         // warning about them says so.
         let (layouts, layout_problems) = tracefs::syscall_layouts(&tracefs_root);
