@@ -5,10 +5,14 @@
 //! writer thread through a bounded queue and never waits for the disk: when the queue is
 //! full the report is counted as dropped, and the writer records the drop as a gap. The
 //! writer commits a batch at most [`COMMIT_INTERVAL`] after its first report arrived, so
-//! a recorder killed outright loses well under a second of events.
+//! a recorder killed outright loses well under a second of events. A signal that repeats
+//! the previous one between the same sender thread and target within a batch (the same
+//! report but for its time) adds to that one's row instead of taking one of its own
+//! ([`Encoder::encode_batch`]): a storm takes a few rows a second, and each is counted.
 
 use std::{
     collections::BTreeMap,
+    collections::HashMap,
     collections::VecDeque,
     path::Path,
     sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError},
@@ -27,7 +31,7 @@ use crate::{
     journal::{self, Gap, Journal, JournalError, Kind, ProcRef, Row, SessionUpdate},
     lineage::{ProcKey, ProcessTable},
     load::{Options, Tracer},
-    report::Report,
+    report::{Report, SignalReport},
     stream::{EventStream, WAKEUP_BYTES, recv},
 };
 
@@ -463,14 +467,8 @@ impl WriterState {
     /// Commits a batch with the gaps due; returns the bytes it added. Failures are
     /// counted as dropped events; only a long run of them is fatal.
     fn commit(&mut self, batch: &[Report]) -> Result<u64, JournalError> {
-        let mut rows = Vec::with_capacity(batch.len());
         let mut gaps = std::mem::take(&mut self.deferred);
-        for report in batch {
-            match self.encoder.encode(report) {
-                Encoded::Row(row) => rows.push(row),
-                Encoded::Gap(gap) => gaps.push(gap),
-            }
-        }
+        let mut rows = self.encoder.encode_batch(batch, &mut gaps);
         for (reason, (time_ns, count)) in self.queue.take_dropped() {
             gaps.push(Gap {
                 time_ns,
@@ -481,7 +479,7 @@ impl WriterState {
         if self.disk_is_low() && !rows.is_empty() {
             gaps.push(Gap {
                 time_ns: rows[0].time_ns,
-                count: rows.len() as u64,
+                count: rows.iter().map(|r| r.count).sum(),
                 reason: "disk_full".to_owned(),
             });
             rows.clear();
@@ -491,9 +489,10 @@ impl WriterState {
         }
         let bytes: u64 = rows.iter().map(Row::approx_bytes).sum();
         let dropped: u64 = gaps.iter().map(|g| g.count).sum();
+        let recorded: u64 = rows.iter().map(|r| r.count).sum();
         let update = SessionUpdate {
             now_ns: unix_now(),
-            recorded: rows.len() as u64,
+            recorded,
             dropped,
         };
         match self.journal.write(&rows, &gaps, update) {
@@ -501,8 +500,8 @@ impl WriterState {
                 self.failed_commits = 0;
                 for row in &rows {
                     match row.kind {
-                        Kind::Signal => self.totals.signals += 1,
-                        Kind::Exit => self.totals.exits += 1,
+                        Kind::Signal => self.totals.signals += row.count,
+                        Kind::Exit => self.totals.exits += row.count,
                     }
                 }
                 for gap in &gaps {
@@ -527,7 +526,7 @@ impl WriterState {
                 if let Some(first) = rows.first() {
                     self.deferred.push(Gap {
                         time_ns: first.time_ns,
-                        count: rows.len() as u64,
+                        count: recorded,
                         reason: "write_error".to_owned(),
                     });
                 }
@@ -606,7 +605,46 @@ enum Encoded {
     Gap(Gap),
 }
 
+/// Which signals may repeat one another: from one sender thread to one target thread.
+type RepeatKey = (u32, u32, Option<u32>);
+
 impl Encoder {
+    /// Rows for a batch, repeats folded into the row of the signal they repeat; the
+    /// batch's gaps are added to `gaps`.
+    fn encode_batch(&self, batch: &[Report], gaps: &mut Vec<Gap>) -> Vec<Row> {
+        let mut rows: Vec<Row> = Vec::new();
+        // Per sender thread and target: the last signal's row and report.
+        let mut last: HashMap<RepeatKey, (usize, &SignalReport)> = HashMap::new();
+        for report in batch {
+            let signal = match report {
+                Report::Signal(r) => Some((
+                    (r.sender.pid, r.sender.tid, r.target.as_ref().map(|t| t.tid)),
+                    &**r,
+                )),
+                _ => None,
+            };
+            if let Some((key, r)) = signal
+                && let Some(&(index, previous)) = last.get(&key)
+                && repeats(previous, r)
+            {
+                let row = &mut rows[index];
+                row.count += 1;
+                row.last_ns = report_time(&self.clock, report);
+                continue;
+            }
+            match self.encode(report) {
+                Encoded::Row(row) => {
+                    if let Some((key, r)) = signal {
+                        last.insert(key, (rows.len(), r));
+                    }
+                    rows.push(row);
+                }
+                Encoded::Gap(gap) => gaps.push(gap),
+            }
+        }
+        rows
+    }
+
     fn encode(&self, report: &Report) -> Encoded {
         let time_ns = report_time(&self.clock, report);
         match report {
@@ -630,6 +668,8 @@ impl Encoder {
                 });
                 Encoded::Row(Row {
                     time_ns,
+                    count: 1,
+                    last_ns: time_ns,
                     kind: Kind::Signal,
                     signo: Some(r.signo),
                     target,
@@ -642,6 +682,8 @@ impl Encoder {
             }
             Report::Exit(r) => Encoded::Row(Row {
                 time_ns,
+                count: 1,
+                last_ns: time_ns,
                 kind: Kind::Exit,
                 signo: r.signo,
                 target: Some(r.key.map_or_else(
@@ -678,6 +720,64 @@ impl Encoder {
         let boot_ns = key.start_ticks.saturating_mul(self.ns_per_tick);
         clock::rfc3339_nanos(self.clock.unix_ns(boot_ns))
     }
+}
+
+/// Whether `next` would print as `previous` does but for its time: then it is stored as
+/// a repeat. Every field is named, so that a field added to reports must be decided on
+/// here.
+fn repeats(previous: &SignalReport, next: &SignalReport) -> bool {
+    let SignalReport {
+        event,
+        time: _,
+        signal,
+        signo,
+        origin,
+        code,
+        requested,
+        scope,
+        requested_tid,
+        requested_pid,
+        call,
+        result,
+        errno,
+        value,
+        fault_addr,
+        group,
+        origin_class,
+        relation,
+        cause,
+        root_sender,
+        hints,
+        escalation,
+        sender,
+        target,
+        // Not printed; the time of the signal and the identities the rest shows.
+        keys: _,
+    } = previous;
+    // The cheap and most often different fields first.
+    *signo == next.signo
+        && *result == next.result
+        && *requested == next.requested
+        && *code == next.code
+        && *origin == next.origin
+        && *event == next.event
+        && *signal == next.signal
+        && *scope == next.scope
+        && *requested_tid == next.requested_tid
+        && *requested_pid == next.requested_pid
+        && *call == next.call
+        && *errno == next.errno
+        && *value == next.value
+        && *fault_addr == next.fault_addr
+        && *group == next.group
+        && *origin_class == next.origin_class
+        && *relation == next.relation
+        && *escalation == next.escalation
+        && *cause == next.cause
+        && *hints == next.hints
+        && *root_sender == next.root_sender
+        && *sender == next.sender
+        && *target == next.target
 }
 
 /// When a report's event happened, in Unix ns.
@@ -890,6 +990,111 @@ mod tests {
                 reason: "ring_buffer".to_owned()
             }
         );
+    }
+
+    fn process(pid: u32) -> crate::report::ProcessReport {
+        crate::report::ProcessReport {
+            pid,
+            tid: pid,
+            comm: format!("p{pid}"),
+            exe: None,
+            argv: vec![format!("p{pid}")],
+            uid: Some(0),
+            start_time: Some("2026-01-01T00:00:00.000000000Z".into()),
+            ancestry: Vec::new(),
+            ns_pid: None,
+            cgroup: None,
+            identity: Default::default(),
+            execs: Vec::new(),
+        }
+    }
+
+    /// kill(target, signo) from `sender`, `at_ns` after the encoder's boot.
+    fn signal(signo: i32, sender: u32, target: u32, at_ns: u64) -> Report {
+        let mut keys = crate::report::ReportKeys::default();
+        keys.time_ns = at_ns;
+        Report::Signal(Box::new(SignalReport {
+            event: "signal",
+            time: format!("t{at_ns}"),
+            signal: crate::signals::signal_label(signo),
+            signo,
+            origin: "kill",
+            code: "SI_USER".into(),
+            requested: Some(i64::from(target)),
+            scope: Some("process"),
+            requested_tid: None,
+            requested_pid: None,
+            call: None,
+            result: "ignored",
+            errno: None,
+            value: None,
+            fault_addr: None,
+            group: true,
+            origin_class: "explicit",
+            relation: "unrelated",
+            cause: Vec::new(),
+            root_sender: crate::report::AncestorReport {
+                pid: sender,
+                comm: "s".into(),
+                exe: None,
+                argv: Vec::new(),
+            },
+            hints: Vec::new(),
+            escalation: None,
+            sender: process(sender),
+            target: Some(process(target)),
+            keys,
+        }))
+    }
+
+    #[test]
+    fn repeated_signals_share_a_row_and_keep_their_count() {
+        let encoder = encoder();
+        let base = encoder.clock.unix_ns(0);
+        // Two senders storming one target, interleaved; then sender 10 changes signal,
+        // then goes back: a repeat only continues the pair's last signal.
+        let mut batch = Vec::new();
+        for i in 0..100 {
+            batch.push(signal(10, 10, 50, 1000 + i));
+            batch.push(signal(10, 11, 50, 1000 + i));
+        }
+        batch.push(signal(12, 10, 50, 5000));
+        batch.push(signal(10, 10, 50, 6000));
+        batch.push(signal(10, 10, 50, 7000));
+        let mut gaps = Vec::new();
+        let rows = encoder.encode_batch(&batch, &mut gaps);
+        assert!(gaps.is_empty());
+        let summary: Vec<(Option<i32>, u32, u64, i64, i64)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.signo,
+                    r.sender.as_ref().unwrap().pid,
+                    r.count,
+                    (i128::from(r.time_ns) - base) as i64,
+                    (i128::from(r.last_ns) - base) as i64,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (Some(10), 10, 100, 1000, 1099),
+                (Some(10), 11, 100, 1000, 1099),
+                (Some(12), 10, 1, 5000, 5000),
+                (Some(10), 10, 2, 6000, 7000),
+            ]
+        );
+        assert_eq!(rows.iter().map(|r| r.count).sum::<u64>(), batch.len() as u64);
+        // The stored report is the first one's, as the live view printed it.
+        assert_eq!(rows[0].json, batch[0].to_json());
+        // A report that differs in anything printed is not a repeat.
+        let mut other = signal(10, 10, 50, 8000);
+        if let Report::Signal(r) = &mut other {
+            r.result = "delivered";
+        }
+        let rows = encoder.encode_batch(&[signal(10, 10, 50, 7000), other], &mut gaps);
+        assert_eq!(rows.iter().map(|r| r.count).collect::<Vec<_>>(), [1, 1]);
     }
 
     /// A fresh journal path in a private directory under the temp dir; the directory is
