@@ -7,8 +7,11 @@
 //! writer commits a batch at most [`COMMIT_INTERVAL`] after its first report arrived, so
 //! a recorder killed outright loses well under a second of events. A signal that repeats
 //! the previous one between the same sender thread and target within a batch (the same
-//! report but for its time) adds to that one's row instead of taking one of its own
-//! ([`Encoder::encode_batch`]): a storm takes a few rows a second, and each is counted.
+//! report but for its time) adds to that one's row instead of taking one of its own: the
+//! reading task folds repeats within each pass over the ring buffer ([`fold_repeats`]),
+//! so that a storm sends the writer one report per pass, not per signal, and the writer
+//! folds them again within its batch ([`Encoder::encode_batch`]). A storm takes a few
+//! rows a second, and each signal is counted.
 
 use std::{
     collections::BTreeMap,
@@ -137,8 +140,8 @@ pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> 
             // Everything already queued in the kernel is recorded, even when stopping.
             // A burst waits for the writer a little, then what does not fit is dropped.
             let deadline = Instant::now() + SEND_WAIT;
-            for report in stream.drain(done)? {
-                writer.send(report, deadline);
+            for item in fold_repeats(&clock, stream.drain(done)?) {
+                writer.send(item, deadline);
             }
             if done || writer.stopped() {
                 return Ok(());
@@ -242,7 +245,7 @@ struct Queue {
 
 #[derive(Default)]
 struct QueueState {
-    items: VecDeque<Report>,
+    items: VecDeque<Queued>,
     /// The reader is done: the writer empties the queue and stops.
     input_closed: bool,
     /// The writer is gone (it failed): reports are dropped at once.
@@ -250,8 +253,57 @@ struct QueueState {
     dropped: Pending,
 }
 
+/// A report with the identical repeats the reading task folded into it.
+struct Queued {
+    report: Report,
+    /// When it happened, Unix ns.
+    time_ns: i64,
+    /// The events it stands for: 1 and its repeats.
+    count: u64,
+    /// When the last of them happened.
+    last_ns: i64,
+}
+
+impl Queued {
+    fn one(report: Report, time_ns: i64) -> Queued {
+        Queued {
+            report,
+            time_ns,
+            count: 1,
+            last_ns: time_ns,
+        }
+    }
+}
+
+/// Folds each signal of one pass over the ring buffer that repeats the previous one
+/// between the same sender thread and target (see [`repeats`]) into that one. The
+/// reports folded away are freed here, on the reading thread, which is much cheaper
+/// than handing each to the writer thread.
+fn fold_repeats(clock: &BootClock, reports: Vec<Report>) -> Vec<Queued> {
+    let mut out: Vec<Queued> = Vec::with_capacity(reports.len().min(64));
+    let mut last: HashMap<RepeatKey, usize> = HashMap::new();
+    for report in reports {
+        let time_ns = report_time(clock, &report);
+        let key = repeat_key(&report);
+        if let Some(key) = key
+            && let Some(&index) = last.get(&key)
+            && let (Report::Signal(previous), Report::Signal(next)) = (&out[index].report, &report)
+            && repeats(previous, next)
+        {
+            out[index].count += 1;
+            out[index].last_ns = time_ns;
+            continue;
+        }
+        if let Some(key) = key {
+            last.insert(key, out.len());
+        }
+        out.push(Queued::one(report, time_ns));
+    }
+    out
+}
+
 enum Pop {
-    Report(Report),
+    Report(Queued),
     Timeout,
     Closed,
 }
@@ -269,9 +321,9 @@ impl Queue {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues `report`, waiting for room until `deadline`; counts it as dropped (at
-    /// `time_ns`) when there is none by then.
-    fn push(&self, report: Report, time_ns: i64, deadline: Instant) {
+    /// Queues `item`, waiting for room until `deadline`; counts what it stands for as
+    /// dropped when there is none by then.
+    fn push(&self, item: Queued, deadline: Instant) {
         let mut state = self.lock();
         while state.items.len() >= QUEUE_CAPACITY && !state.output_closed {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -285,15 +337,15 @@ impl Queue {
                 .0;
         }
         if state.items.len() < QUEUE_CAPACITY && !state.output_closed {
-            state.items.push_back(report);
+            state.items.push_back(item);
             self.readable.notify_one();
             return;
         }
-        let count = match &report {
+        let count = match &item.report {
             Report::Lost(lost) => lost.count,
-            _ => 1,
+            _ => item.count,
         };
-        let entry = state.dropped.entry("queue").or_insert((time_ns, 0));
+        let entry = state.dropped.entry("queue").or_insert((item.time_ns, 0));
         entry.1 += count;
     }
 
@@ -350,14 +402,12 @@ impl Drop for OutputGuard {
 
 struct Writer {
     queue: Arc<Queue>,
-    clock: BootClock,
     thread: Option<JoinHandle<Result<Totals, JournalError>>>,
 }
 
 impl Writer {
     fn spawn(journal: Journal, encoder: Encoder, limits: Limits) -> anyhow::Result<Writer> {
         let queue = Arc::new(Queue::new());
-        let clock = encoder.clock;
         let state = WriterState {
             journal,
             encoder,
@@ -377,16 +427,14 @@ impl Writer {
             .context("cannot start the journal writer thread")?;
         Ok(Writer {
             queue,
-            clock,
             thread: Some(thread),
         })
     }
 
     /// Queues a report, waiting for room at most until `deadline`; after that the
     /// report is counted as dropped (and becomes a gap).
-    fn send(&mut self, report: Report, deadline: Instant) {
-        let time_ns = report_time(&self.clock, &report);
-        self.queue.push(report, time_ns, deadline);
+    fn send(&mut self, item: Queued, deadline: Instant) {
+        self.queue.push(item, deadline);
     }
 
     /// True once the writer thread has ended (it only ends early on failure).
@@ -466,7 +514,7 @@ impl WriterState {
 
     /// Commits a batch with the gaps due; returns the bytes it added. Failures are
     /// counted as dropped events; only a long run of them is fatal.
-    fn commit(&mut self, batch: &[Report]) -> Result<u64, JournalError> {
+    fn commit(&mut self, batch: &[Queued]) -> Result<u64, JournalError> {
         let mut gaps = std::mem::take(&mut self.deferred);
         let mut rows = self.encoder.encode_batch(batch, &mut gaps);
         for (reason, (time_ns, count)) in self.queue.take_dropped() {
@@ -608,19 +656,23 @@ enum Encoded {
 /// Which signals may repeat one another: from one sender thread to one target thread.
 type RepeatKey = (u32, u32, Option<u32>);
 
+fn repeat_key(report: &Report) -> Option<RepeatKey> {
+    match report {
+        Report::Signal(r) => Some((r.sender.pid, r.sender.tid, r.target.as_ref().map(|t| t.tid))),
+        _ => None,
+    }
+}
+
 impl Encoder {
     /// Rows for a batch, repeats folded into the row of the signal they repeat; the
     /// batch's gaps are added to `gaps`.
-    fn encode_batch(&self, batch: &[Report], gaps: &mut Vec<Gap>) -> Vec<Row> {
+    fn encode_batch(&self, batch: &[Queued], gaps: &mut Vec<Gap>) -> Vec<Row> {
         let mut rows: Vec<Row> = Vec::new();
         // Per sender thread and target: the last signal's row and report.
         let mut last: HashMap<RepeatKey, (usize, &SignalReport)> = HashMap::new();
-        for report in batch {
-            let signal = match report {
-                Report::Signal(r) => Some((
-                    (r.sender.pid, r.sender.tid, r.target.as_ref().map(|t| t.tid)),
-                    &**r,
-                )),
+        for item in batch {
+            let signal = match (&item.report, repeat_key(&item.report)) {
+                (Report::Signal(r), Some(key)) => Some((key, &**r)),
                 _ => None,
             };
             if let Some((key, r)) = signal
@@ -628,15 +680,17 @@ impl Encoder {
                 && repeats(previous, r)
             {
                 let row = &mut rows[index];
-                row.count += 1;
-                row.last_ns = report_time(&self.clock, report);
+                row.count += item.count;
+                row.last_ns = item.last_ns;
                 continue;
             }
-            match self.encode(report) {
-                Encoded::Row(row) => {
+            match self.encode(&item.report) {
+                Encoded::Row(mut row) => {
                     if let Some((key, r)) = signal {
                         last.insert(key, (rows.len(), r));
                     }
+                    row.count = item.count;
+                    row.last_ns = item.last_ns;
                     rows.push(row);
                 }
                 Encoded::Gap(gap) => gaps.push(gap),
@@ -1011,8 +1065,10 @@ mod tests {
 
     /// kill(target, signo) from `sender`, `at_ns` after the encoder's boot.
     fn signal(signo: i32, sender: u32, target: u32, at_ns: u64) -> Report {
-        let mut keys = crate::report::ReportKeys::default();
-        keys.time_ns = at_ns;
+        let keys = crate::report::ReportKeys {
+            time_ns: at_ns,
+            ..Default::default()
+        };
         Report::Signal(Box::new(SignalReport {
             event: "signal",
             time: format!("t{at_ns}"),
@@ -1062,8 +1118,18 @@ mod tests {
         batch.push(signal(10, 10, 50, 6000));
         batch.push(signal(10, 10, 50, 7000));
         let mut gaps = Vec::new();
-        let rows = encoder.encode_batch(&batch, &mut gaps);
+        let one_by_one: Vec<Queued> = batch
+            .iter()
+            .map(|r| Queued::one(r.clone(), report_time(&encoder.clock, r)))
+            .collect();
+        let rows = encoder.encode_batch(&one_by_one, &mut gaps);
         assert!(gaps.is_empty());
+        // Folded on the reading side first (in two passes), the same rows.
+        let (first, second) = batch.split_at(77);
+        let mut folded = fold_repeats(&encoder.clock, first.to_vec());
+        assert_eq!(folded.len(), 2);
+        folded.extend(fold_repeats(&encoder.clock, second.to_vec()));
+        assert_eq!(encoder.encode_batch(&folded, &mut gaps), rows);
         let summary: Vec<(Option<i32>, u32, u64, i64, i64)> = rows
             .iter()
             .map(|r| {
@@ -1085,7 +1151,10 @@ mod tests {
                 (Some(10), 10, 2, 6000, 7000),
             ]
         );
-        assert_eq!(rows.iter().map(|r| r.count).sum::<u64>(), batch.len() as u64);
+        assert_eq!(
+            rows.iter().map(|r| r.count).sum::<u64>(),
+            batch.len() as u64
+        );
         // The stored report is the first one's, as the live view printed it.
         assert_eq!(rows[0].json, batch[0].to_json());
         // A report that differs in anything printed is not a repeat.
@@ -1093,7 +1162,10 @@ mod tests {
         if let Report::Signal(r) = &mut other {
             r.result = "delivered";
         }
-        let rows = encoder.encode_batch(&[signal(10, 10, 50, 7000), other], &mut gaps);
+        let pair = [signal(10, 10, 50, 7000), other];
+        assert_eq!(fold_repeats(&encoder.clock, pair.to_vec()).len(), 2);
+        let pair: Vec<Queued> = pair.into_iter().map(|r| Queued::one(r, 0)).collect();
+        let rows = encoder.encode_batch(&pair, &mut gaps);
         assert_eq!(rows.iter().map(|r| r.count).collect::<Vec<_>>(), [1, 1]);
     }
 
@@ -1167,7 +1239,7 @@ mod tests {
         let journal = Journal::create_or_open(&path).unwrap();
         let mut writer = Writer::spawn(journal, encoder(), LIMITS).unwrap();
         let start = Instant::now();
-        writer.send(exit_report(1), start);
+        writer.send(Queued::one(exit_report(1), 1), start);
         while exits_in(&path) == 0 {
             assert!(start.elapsed() < Duration::from_secs(5), "never committed");
             std::thread::sleep(Duration::from_millis(5));
@@ -1179,7 +1251,7 @@ mod tests {
             latency <= COMMIT_INTERVAL + Duration::from_millis(500),
             "committed after {latency:?}"
         );
-        writer.send(exit_report(2), Instant::now());
+        writer.send(Queued::one(exit_report(2), 2), Instant::now());
         let totals = writer.finish().unwrap();
         assert_eq!(
             (totals.exits, totals.signals, totals.dropped_total()),
@@ -1201,7 +1273,8 @@ mod tests {
         let start = Instant::now();
         for pid in 0..(QUEUE_CAPACITY + extra) as u32 {
             let report = exit_report(pid + 1);
-            queue.push(report.clone(), report_time(&clock, &report), start);
+            let time_ns = report_time(&clock, &report);
+            queue.push(Queued::one(report, time_ns), start);
         }
         assert!(
             start.elapsed() < Duration::from_secs(1),
@@ -1209,7 +1282,7 @@ mod tests {
         );
         let waited = Instant::now();
         let report = exit_report(99_999);
-        queue.push(report.clone(), 5, waited + Duration::from_millis(50));
+        queue.push(Queued::one(report, 5), waited + Duration::from_millis(50));
         assert!(
             waited.elapsed() >= Duration::from_millis(50),
             "waits until the deadline"
