@@ -1097,8 +1097,8 @@ mod tests {
             },
             hints: Vec::new(),
             escalation: None,
-            sender: process(sender),
-            target: Some(process(target)),
+            sender: Arc::new(process(sender)),
+            target: Some(Arc::new(process(target))),
             keys,
         }))
     }
