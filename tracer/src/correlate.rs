@@ -737,8 +737,10 @@ impl Correlator {
             root_sender,
             hints: Vec::new(),
             escalation,
-            sender: sender_report,
-            target: Some(self.process_report(&target, &ev.target)),
+            sender: std::sync::Arc::new(sender_report),
+            target: Some(std::sync::Arc::new(
+                self.process_report(&target, &ev.target),
+            )),
             keys: ReportKeys {
                 sender: Some(sender),
                 target: Some(target),
@@ -865,7 +867,7 @@ impl Correlator {
             },
             hints: Vec::new(),
             escalation: None,
-            sender: self.process_report(&sender, &ev.sender),
+            sender: std::sync::Arc::new(self.process_report(&sender, &ev.sender)),
             target: None,
             keys: ReportKeys {
                 sender: Some(sender),

@@ -2,7 +2,8 @@
 //! indexed by target, sender, signal and time, with the gaps where events were lost.
 //!
 //! Each report is stored as the live view prints it (its JSON object and its text), next
-//! to the columns queries select on. The schema, retention and durability rules are in
+//! to the columns queries select on. Repeats of one signal (everything but its time the
+//! same) are stored once with their count and the time of the last one. The schema, retention and durability rules are in
 //! docs/recorder.md; keep the two in step.
 
 use std::{
@@ -26,7 +27,7 @@ use crate::cli::DEFAULT_JOURNAL;
 /// `PRAGMA application_id` of a sigwho journal ("SgWh").
 pub const APPLICATION_ID: i32 = 0x5367_5768;
 /// `PRAGMA user_version`: the journal format this sigwho writes and reads.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 /// Environment variable that replaces the default journal path.
 pub const JOURNAL_ENV: &str = "SIGWHO_JOURNAL";
 
@@ -138,8 +139,12 @@ pub struct ProcRef {
 /// One report to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
-    /// When it happened, in nanoseconds since the Unix epoch.
+    /// When it happened, in nanoseconds since the Unix epoch (the first, for repeats).
     pub time_ns: i64,
+    /// How many events the row stands for: 1, or the number of identical repeats.
+    pub count: u64,
+    /// When the last of them happened (`time_ns` for a single event).
+    pub last_ns: i64,
     pub kind: Kind,
     /// The signal, or for an exit the signal that killed the process.
     pub signo: Option<i32>,
@@ -187,6 +192,9 @@ pub fn gap_reason_text(reason: &str) -> &str {
 pub struct StoredEvent {
     pub id: i64,
     pub time_ns: i64,
+    /// Identical repeats the row stands for (1: a single event), the last at `last_ns`.
+    pub count: u64,
+    pub last_ns: i64,
     pub kind: Kind,
     pub json: String,
     pub text: String,
@@ -266,6 +274,8 @@ const SCHEMA: &str = "
 CREATE TABLE events (
     id INTEGER PRIMARY KEY,
     time_ns INTEGER NOT NULL,
+    count INTEGER NOT NULL DEFAULT 1,
+    last_ns INTEGER NOT NULL,
     kind TEXT NOT NULL,
     signo INTEGER,
     target_pid INTEGER,
@@ -819,7 +829,8 @@ impl Journal {
         let sql = format!(
             "SELECT boot_id, target_pid, target_start_ticks,
                     coalesce(max(CASE WHEN kind = 'signal' THEN target_start END), max(target_start)),
-                    sum(kind = 'signal'), count(*), min(time_ns), max(time_ns),
+                    sum(CASE WHEN kind = 'signal' THEN count ELSE 0 END), sum(count),
+                    min(time_ns), max(last_ns),
                     max(CASE WHEN kind = 'exit' THEN time_ns END)
              FROM events WHERE target_pid IS NOT NULL AND {conditions}
              GROUP BY boot_id, target_pid, target_start_ticks
@@ -877,7 +888,7 @@ impl Journal {
 
         let (conditions, params) = where_clause(filter, within);
         let sql = format!(
-            "SELECT id, time_ns, kind, json, text FROM events WHERE {conditions} ORDER BY time_ns, id"
+            "SELECT id, time_ns, kind, json, text, count, last_ns FROM events WHERE {conditions} ORDER BY time_ns, id"
         );
         let mut stmt = self
             .conn
@@ -958,6 +969,8 @@ fn read_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
         })?,
         json: row.get(3)?,
         text: row.get(4)?,
+        count: to_u64(row.get(5)?),
+        last_ns: row.get(6)?,
     })
 }
 
@@ -1015,8 +1028,8 @@ fn insert_rows(tx: &Transaction<'_>, rows: &[Row]) -> rusqlite::Result<()> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO events (time_ns, kind, signo, target_pid, target_start_ticks, target_start,
                              target_comm, sender_pid, sender_start_ticks, sender_start, boot_id,
-                             json, text)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                             json, text, count, last_ns)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?;
     for row in rows {
         let target = row.target.as_ref();
@@ -1035,6 +1048,8 @@ fn insert_rows(tx: &Transaction<'_>, rows: &[Row]) -> rusqlite::Result<()> {
             row.boot_id,
             row.json,
             row.text,
+            to_i64(row.count),
+            row.last_ns,
         ])?;
     }
     Ok(())
@@ -1309,6 +1324,8 @@ mod tests {
         .to_string();
         Row {
             time_ns,
+            count: 1,
+            last_ns: time_ns,
             kind: Kind::Signal,
             signo: Some(signo),
             target_comm: Some("victim".to_owned()),
@@ -1323,6 +1340,8 @@ mod tests {
     fn exit(time_ns: i64, target: ProcRef, signo: Option<i32>) -> Row {
         Row {
             time_ns,
+            count: 1,
+            last_ns: time_ns,
             kind: Kind::Exit,
             signo,
             target_comm: Some("victim".to_owned()),
@@ -1497,6 +1516,46 @@ mod tests {
         other_boot.boot_id = "boot-b".to_owned();
         journal.insert_batch(&[other_boot]).unwrap();
         assert_eq!(journal.incarnations(&filter).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_row_of_repeats_counts_as_all_of_them() {
+        let dir = TempDir::new();
+        let path = dir.path("journal");
+        let mut journal = Journal::create_or_open(&path).unwrap();
+        let target = proc_ref(4242, 1000);
+        let mut repeats = signal(T0 + SECOND, 10, target.clone(), 10);
+        repeats.count = 5000;
+        repeats.last_ns = T0 + 2 * SECOND;
+        journal
+            .insert_batch(&[repeats, signal(T0 + 3 * SECOND, 15, target, 10)])
+            .unwrap();
+        let filter = Filter {
+            target_pid: Some(4242),
+            ..Filter::default()
+        };
+        let found = journal.incarnations(&filter).unwrap();
+        assert_eq!((found[0].signals, found[0].events), (5001, 5001));
+        assert_eq!(
+            (found[0].first_ns, found[0].last_ns),
+            (T0 + SECOND, T0 + 3 * SECOND)
+        );
+        let stored: Vec<(u64, i64, i64)> = journal
+            .query(&filter)
+            .unwrap()
+            .into_iter()
+            .filter_map(|entry| match entry {
+                Entry::Event(ev) => Some((ev.count, ev.time_ns, ev.last_ns)),
+                Entry::Gap(_) => None,
+            })
+            .collect();
+        assert_eq!(
+            stored,
+            [
+                (5000, T0 + SECOND, T0 + 2 * SECOND),
+                (1, T0 + 3 * SECOND, T0 + 3 * SECOND)
+            ]
+        );
     }
 
     #[test]

@@ -172,7 +172,9 @@ impl Session<'_> {
                 let Report::Signal(mut signal) = report else {
                     return None;
                 };
-                signal.target = correlator.describe(&self.target.key, tid);
+                signal.target = correlator
+                    .describe(&self.target.key, tid)
+                    .map(std::sync::Arc::new);
                 signal.keys.target = Some(self.target.key);
                 Some(Report::Signal(signal))
             }

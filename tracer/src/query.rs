@@ -4,7 +4,9 @@
 //! With `--target-pid`, each process that had the pid (pids are reused) is shown apart:
 //! in text under a header line, in JSON one after the other (each object's
 //! `target.start_time` tells them apart). Gaps (events the recorder could not record)
-//! are shown where they overlap the query, in time order.
+//! are shown where they overlap the query, in time order. A row of identical repeats
+//! is shown once, with `count`, `first_time` and `last_time` (JSON) or an
+//! "xN between T1 and T2" line (text).
 
 use std::{
     io::{self, Write},
@@ -17,7 +19,9 @@ use crate::{
     cli::QueryArgs,
     clock::{self, rfc3339_nanos},
     graph::{self, Graph, GraphFormat},
-    journal::{self, Entry, Filter, Gap, Incarnation, Journal, JournalError, QueryError},
+    journal::{
+        self, Entry, Filter, Gap, Incarnation, Journal, JournalError, QueryError, StoredEvent,
+    },
     live::LiveError,
     redact::Redaction,
     signals,
@@ -236,6 +240,37 @@ pub fn gap_json(gap: &Gap) -> String {
     serde_json::to_string(&object).unwrap_or_default()
 }
 
+/// A stored event's JSON object; for repeats, with their count and first and last time
+/// added at the end (the object's own `time` is the first's).
+pub fn event_json(event: &StoredEvent) -> String {
+    match event.json.strip_suffix('}') {
+        Some(open) if event.count > 1 => format!(
+            "{open},\"count\":{},\"first_time\":\"{}\",\"last_time\":\"{}\"}}",
+            event.count,
+            rfc3339_nanos(i128::from(event.time_ns)),
+            rfc3339_nanos(i128::from(event.last_ns))
+        ),
+        _ => event.json.clone(),
+    }
+}
+
+/// A stored event's text; for repeats, followed by how many and when.
+pub fn event_text(event: &StoredEvent) -> String {
+    let mut text = event.text.clone();
+    if event.count > 1 {
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&format!(
+            "  x{} between {} and {} (identical signals, stored once)\n",
+            event.count,
+            rfc3339_nanos(i128::from(event.time_ns)),
+            rfc3339_nanos(i128::from(event.last_ns))
+        ));
+    }
+    text
+}
+
 pub fn gap_text(gap: &Gap) -> String {
     format!(
         "{} GAP {} event(s) not recorded: {}; signals around this time may be missing\n",
@@ -263,10 +298,11 @@ impl<W: Write> Output<'_, W> {
                 self.events += 1;
                 if self.json {
                     self.out
-                        .write_all(self.redaction.json(&event.json).as_bytes())?;
+                        .write_all(self.redaction.json(&event_json(&event)).as_bytes())?;
                     self.out.write_all(b"\n")
                 } else {
-                    let redacted = self.redaction.text(&event.text);
+                    let text = event_text(&event);
+                    let redacted = self.redaction.text(&text);
                     let text = crate::color::for_stdout(&redacted);
                     self.out.write_all(text.as_bytes())
                 }
@@ -327,6 +363,8 @@ mod tests {
         let start = target.start.clone().unwrap_or_default();
         Row {
             time_ns,
+            count: 1,
+            last_ns: time_ns,
             kind: Kind::Signal,
             signo: Some(signo),
             target: Some(target.clone()),
@@ -434,6 +472,32 @@ mod tests {
         assert_eq!(
             header(&process),
             "pid 4242 (start time unknown): 1 signal\n"
+        );
+    }
+
+    #[test]
+    fn repeats_show_their_count_and_times() {
+        let mut event = StoredEvent {
+            id: 1,
+            time_ns: 1_700_000_000_000_000_000,
+            count: 1,
+            last_ns: 1_700_000_000_000_000_000,
+            kind: journal::Kind::Signal,
+            json: r#"{"event":"signal","time":"x"}"#.into(),
+            text: "one signal\n".into(),
+        };
+        assert_eq!(event_json(&event), event.json);
+        assert_eq!(event_text(&event), event.text);
+        event.count = 3;
+        event.last_ns += 2_000_000_000;
+        let json: serde_json::Value = serde_json::from_str(&event_json(&event)).unwrap();
+        assert_eq!(json["event"], "signal");
+        assert_eq!(json["count"], 3);
+        assert_eq!(json["first_time"], "2023-11-14T22:13:20.000000000Z");
+        assert_eq!(json["last_time"], "2023-11-14T22:13:22.000000000Z");
+        assert_eq!(
+            event_text(&event),
+            "one signal\n  x3 between 2023-11-14T22:13:20.000000000Z and 2023-11-14T22:13:22.000000000Z (identical signals, stored once)\n"
         );
     }
 

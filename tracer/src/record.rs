@@ -5,10 +5,17 @@
 //! writer thread through a bounded queue and never waits for the disk: when the queue is
 //! full the report is counted as dropped, and the writer records the drop as a gap. The
 //! writer commits a batch at most [`COMMIT_INTERVAL`] after its first report arrived, so
-//! a recorder killed outright loses well under a second of events.
+//! a recorder killed outright loses well under a second of events. A signal that repeats
+//! the previous one between the same sender thread and target within a batch (the same
+//! report but for its time) adds to that one's row instead of taking one of its own: the
+//! reading task folds repeats within each pass over the ring buffer ([`fold_repeats`]),
+//! so that a storm sends the writer one report per pass, not per signal, and the writer
+//! folds them again within its batch ([`Encoder::encode_batch`]). A storm takes a few
+//! rows a second, and each signal is counted.
 
 use std::{
     collections::BTreeMap,
+    collections::HashMap,
     collections::VecDeque,
     path::Path,
     sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError},
@@ -28,7 +35,7 @@ use crate::{
     lineage::{ProcKey, ProcessTable},
     load::{Options, Tracer},
     redact::Redaction,
-    report::Report,
+    report::{Report, SignalReport},
     stream::{EventStream, WAKEUP_BYTES, recv},
 };
 
@@ -131,8 +138,8 @@ pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> 
             // Everything already queued in the kernel is recorded, even when stopping.
             // A burst waits for the writer a little, then what does not fit is dropped.
             let deadline = Instant::now() + SEND_WAIT;
-            for report in stream.drain(done)? {
-                writer.send(report, deadline);
+            for item in fold_repeats(&clock, stream.drain(done)?) {
+                writer.send(item, deadline);
             }
             // After the drain, so that what the kernel held when SIGHUP came is queued
             // ahead of the reopen.
@@ -286,7 +293,7 @@ struct Queue {
 
 #[derive(Default)]
 struct QueueState {
-    items: VecDeque<Report>,
+    items: VecDeque<Queued>,
     /// The reader is done: the writer empties the queue and stops.
     input_closed: bool,
     /// The writer is gone (it failed): reports are dropped at once.
@@ -296,8 +303,57 @@ struct QueueState {
     dropped: Pending,
 }
 
+/// A report with the identical repeats the reading task folded into it.
+struct Queued {
+    report: Report,
+    /// When it happened, Unix ns.
+    time_ns: i64,
+    /// The events it stands for: 1 and its repeats.
+    count: u64,
+    /// When the last of them happened.
+    last_ns: i64,
+}
+
+impl Queued {
+    fn one(report: Report, time_ns: i64) -> Queued {
+        Queued {
+            report,
+            time_ns,
+            count: 1,
+            last_ns: time_ns,
+        }
+    }
+}
+
+/// Folds each signal of one pass over the ring buffer that repeats the previous one
+/// between the same sender thread and target (see [`repeats`]) into that one. The
+/// reports folded away are freed here, on the reading thread, which is much cheaper
+/// than handing each to the writer thread.
+fn fold_repeats(clock: &BootClock, reports: Vec<Report>) -> Vec<Queued> {
+    let mut out: Vec<Queued> = Vec::with_capacity(reports.len().min(64));
+    let mut last: HashMap<RepeatKey, usize> = HashMap::new();
+    for report in reports {
+        let time_ns = report_time(clock, &report);
+        let key = repeat_key(&report);
+        if let Some(key) = key
+            && let Some(&index) = last.get(&key)
+            && let (Report::Signal(previous), Report::Signal(next)) = (&out[index].report, &report)
+            && repeats(previous, next)
+        {
+            out[index].count += 1;
+            out[index].last_ns = time_ns;
+            continue;
+        }
+        if let Some(key) = key {
+            last.insert(key, out.len());
+        }
+        out.push(Queued::one(report, time_ns));
+    }
+    out
+}
+
 enum Pop {
-    Report(Report),
+    Report(Queued),
     Timeout,
     Closed,
 }
@@ -315,9 +371,9 @@ impl Queue {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues `report`, waiting for room until `deadline`; counts it as dropped (at
-    /// `time_ns`) when there is none by then.
-    fn push(&self, report: Report, time_ns: i64, deadline: Instant) {
+    /// Queues `item`, waiting for room until `deadline`; counts what it stands for as
+    /// dropped when there is none by then.
+    fn push(&self, item: Queued, deadline: Instant) {
         let mut state = self.lock();
         while state.items.len() >= QUEUE_CAPACITY && !state.output_closed {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -331,15 +387,15 @@ impl Queue {
                 .0;
         }
         if state.items.len() < QUEUE_CAPACITY && !state.output_closed {
-            state.items.push_back(report);
+            state.items.push_back(item);
             self.readable.notify_one();
             return;
         }
-        let count = match &report {
+        let count = match &item.report {
             Report::Lost(lost) => lost.count,
-            _ => 1,
+            _ => item.count,
         };
-        let entry = state.dropped.entry("queue").or_insert((time_ns, 0));
+        let entry = state.dropped.entry("queue").or_insert((item.time_ns, 0));
         entry.1 += count;
     }
 
@@ -406,14 +462,12 @@ impl Drop for OutputGuard {
 
 struct Writer {
     queue: Arc<Queue>,
-    clock: BootClock,
     thread: Option<JoinHandle<Result<Totals, JournalError>>>,
 }
 
 impl Writer {
     fn spawn(journal: Journal, encoder: Encoder, limits: Limits) -> anyhow::Result<Writer> {
         let queue = Arc::new(Queue::new());
-        let clock = encoder.clock;
         let state = WriterState {
             journal,
             encoder,
@@ -433,16 +487,14 @@ impl Writer {
             .context("cannot start the journal writer thread")?;
         Ok(Writer {
             queue,
-            clock,
             thread: Some(thread),
         })
     }
 
     /// Queues a report, waiting for room at most until `deadline`; after that the
     /// report is counted as dropped (and becomes a gap).
-    fn send(&mut self, report: Report, deadline: Instant) {
-        let time_ns = report_time(&self.clock, &report);
-        self.queue.push(report, time_ns, deadline);
+    fn send(&mut self, item: Queued, deadline: Instant) {
+        self.queue.push(item, deadline);
     }
 
     /// Asks the writer to commit what it holds, close the journal and open it again
@@ -532,15 +584,9 @@ impl WriterState {
 
     /// Commits a batch with the gaps due; returns the bytes it added. Failures are
     /// counted as dropped events; only a long run of them is fatal.
-    fn commit(&mut self, batch: &[Report]) -> Result<u64, JournalError> {
-        let mut rows = Vec::with_capacity(batch.len());
+    fn commit(&mut self, batch: &[Queued]) -> Result<u64, JournalError> {
         let mut gaps = std::mem::take(&mut self.deferred);
-        for report in batch {
-            match self.encoder.encode(report) {
-                Encoded::Row(row) => rows.push(row),
-                Encoded::Gap(gap) => gaps.push(gap),
-            }
-        }
+        let mut rows = self.encoder.encode_batch(batch, &mut gaps);
         for (reason, (time_ns, count)) in self.queue.take_dropped() {
             gaps.push(Gap {
                 time_ns,
@@ -551,7 +597,7 @@ impl WriterState {
         if self.disk_is_low() && !rows.is_empty() {
             gaps.push(Gap {
                 time_ns: rows[0].time_ns,
-                count: rows.len() as u64,
+                count: rows.iter().map(|r| r.count).sum(),
                 reason: "disk_full".to_owned(),
             });
             rows.clear();
@@ -561,9 +607,10 @@ impl WriterState {
         }
         let bytes: u64 = rows.iter().map(Row::approx_bytes).sum();
         let dropped: u64 = gaps.iter().map(|g| g.count).sum();
+        let recorded: u64 = rows.iter().map(|r| r.count).sum();
         let update = SessionUpdate {
             now_ns: unix_now(),
-            recorded: rows.len() as u64,
+            recorded,
             dropped,
         };
         match self.journal.write(&rows, &gaps, update) {
@@ -571,8 +618,8 @@ impl WriterState {
                 self.failed_commits = 0;
                 for row in &rows {
                     match row.kind {
-                        Kind::Signal => self.totals.signals += 1,
-                        Kind::Exit => self.totals.exits += 1,
+                        Kind::Signal => self.totals.signals += row.count,
+                        Kind::Exit => self.totals.exits += row.count,
                     }
                 }
                 for gap in &gaps {
@@ -597,7 +644,7 @@ impl WriterState {
                 if let Some(first) = rows.first() {
                     self.deferred.push(Gap {
                         time_ns: first.time_ns,
-                        count: rows.len() as u64,
+                        count: recorded,
                         reason: "write_error".to_owned(),
                     });
                 }
@@ -715,7 +762,52 @@ enum Encoded {
     Gap(Gap),
 }
 
+/// Which signals may repeat one another: from one sender thread to one target thread.
+type RepeatKey = (u32, u32, Option<u32>);
+
+fn repeat_key(report: &Report) -> Option<RepeatKey> {
+    match report {
+        Report::Signal(r) => Some((r.sender.pid, r.sender.tid, r.target.as_ref().map(|t| t.tid))),
+        _ => None,
+    }
+}
+
 impl Encoder {
+    /// Rows for a batch, repeats folded into the row of the signal they repeat; the
+    /// batch's gaps are added to `gaps`.
+    fn encode_batch(&self, batch: &[Queued], gaps: &mut Vec<Gap>) -> Vec<Row> {
+        let mut rows: Vec<Row> = Vec::new();
+        // Per sender thread and target: the last signal's row and report.
+        let mut last: HashMap<RepeatKey, (usize, &SignalReport)> = HashMap::new();
+        for item in batch {
+            let signal = match (&item.report, repeat_key(&item.report)) {
+                (Report::Signal(r), Some(key)) => Some((key, &**r)),
+                _ => None,
+            };
+            if let Some((key, r)) = signal
+                && let Some(&(index, previous)) = last.get(&key)
+                && repeats(previous, r)
+            {
+                let row = &mut rows[index];
+                row.count += item.count;
+                row.last_ns = item.last_ns;
+                continue;
+            }
+            match self.encode(&item.report) {
+                Encoded::Row(mut row) => {
+                    if let Some((key, r)) = signal {
+                        last.insert(key, (rows.len(), r));
+                    }
+                    row.count = item.count;
+                    row.last_ns = item.last_ns;
+                    rows.push(row);
+                }
+                Encoded::Gap(gap) => gaps.push(gap),
+            }
+        }
+        rows
+    }
+
     fn encode(&self, report: &Report) -> Encoded {
         let time_ns = report_time(&self.clock, report);
         match report {
@@ -739,6 +831,8 @@ impl Encoder {
                 });
                 Encoded::Row(Row {
                     time_ns,
+                    count: 1,
+                    last_ns: time_ns,
                     kind: Kind::Signal,
                     signo: Some(r.signo),
                     target,
@@ -751,6 +845,8 @@ impl Encoder {
             }
             Report::Exit(r) => Encoded::Row(Row {
                 time_ns,
+                count: 1,
+                last_ns: time_ns,
                 kind: Kind::Exit,
                 signo: r.signo,
                 target: Some(r.key.map_or_else(
@@ -787,6 +883,64 @@ impl Encoder {
         let boot_ns = key.start_ticks.saturating_mul(self.ns_per_tick);
         clock::rfc3339_nanos(self.clock.unix_ns(boot_ns))
     }
+}
+
+/// Whether `next` would print as `previous` does but for its time: then it is stored as
+/// a repeat. Every field is named, so that a field added to reports must be decided on
+/// here.
+fn repeats(previous: &SignalReport, next: &SignalReport) -> bool {
+    let SignalReport {
+        event,
+        time: _,
+        signal,
+        signo,
+        origin,
+        code,
+        requested,
+        scope,
+        requested_tid,
+        requested_pid,
+        call,
+        result,
+        errno,
+        value,
+        fault_addr,
+        group,
+        origin_class,
+        relation,
+        cause,
+        root_sender,
+        hints,
+        escalation,
+        sender,
+        target,
+        // Not printed; the time of the signal and the identities the rest shows.
+        keys: _,
+    } = previous;
+    // The cheap and most often different fields first.
+    *signo == next.signo
+        && *result == next.result
+        && *requested == next.requested
+        && *code == next.code
+        && *origin == next.origin
+        && *event == next.event
+        && *signal == next.signal
+        && *scope == next.scope
+        && *requested_tid == next.requested_tid
+        && *requested_pid == next.requested_pid
+        && *call == next.call
+        && *errno == next.errno
+        && *value == next.value
+        && *fault_addr == next.fault_addr
+        && *group == next.group
+        && *origin_class == next.origin_class
+        && *relation == next.relation
+        && *escalation == next.escalation
+        && *cause == next.cause
+        && *hints == next.hints
+        && *root_sender == next.root_sender
+        && *sender == next.sender
+        && *target == next.target
 }
 
 /// When a report's event happened, in Unix ns.
@@ -1001,6 +1155,129 @@ mod tests {
         );
     }
 
+    fn process(pid: u32) -> crate::report::ProcessReport {
+        crate::report::ProcessReport {
+            pid,
+            tid: pid,
+            comm: format!("p{pid}"),
+            exe: None,
+            argv: vec![format!("p{pid}")],
+            uid: Some(0),
+            start_time: Some("2026-01-01T00:00:00.000000000Z".into()),
+            ancestry: Vec::new(),
+            ns_pid: None,
+            cgroup: None,
+            identity: Default::default(),
+            execs: Vec::new(),
+        }
+    }
+
+    /// kill(target, signo) from `sender`, `at_ns` after the encoder's boot.
+    fn signal(signo: i32, sender: u32, target: u32, at_ns: u64) -> Report {
+        let keys = crate::report::ReportKeys {
+            time_ns: at_ns,
+            ..Default::default()
+        };
+        Report::Signal(Box::new(SignalReport {
+            event: "signal",
+            time: format!("t{at_ns}"),
+            signal: crate::signals::signal_label(signo),
+            signo,
+            origin: "kill",
+            code: "SI_USER".into(),
+            requested: Some(i64::from(target)),
+            scope: Some("process"),
+            requested_tid: None,
+            requested_pid: None,
+            call: None,
+            result: "ignored",
+            errno: None,
+            value: None,
+            fault_addr: None,
+            group: true,
+            origin_class: "explicit",
+            relation: "unrelated",
+            cause: Vec::new(),
+            root_sender: crate::report::AncestorReport {
+                pid: sender,
+                comm: "s".into(),
+                exe: None,
+                argv: Vec::new(),
+            },
+            hints: Vec::new(),
+            escalation: None,
+            sender: Arc::new(process(sender)),
+            target: Some(Arc::new(process(target))),
+            keys,
+        }))
+    }
+
+    #[test]
+    fn repeated_signals_share_a_row_and_keep_their_count() {
+        let encoder = encoder();
+        let base = encoder.clock.unix_ns(0);
+        // Two senders storming one target, interleaved; then sender 10 changes signal,
+        // then goes back: a repeat only continues the pair's last signal.
+        let mut batch = Vec::new();
+        for i in 0..100 {
+            batch.push(signal(10, 10, 50, 1000 + i));
+            batch.push(signal(10, 11, 50, 1000 + i));
+        }
+        batch.push(signal(12, 10, 50, 5000));
+        batch.push(signal(10, 10, 50, 6000));
+        batch.push(signal(10, 10, 50, 7000));
+        let mut gaps = Vec::new();
+        let one_by_one: Vec<Queued> = batch
+            .iter()
+            .map(|r| Queued::one(r.clone(), report_time(&encoder.clock, r)))
+            .collect();
+        let rows = encoder.encode_batch(&one_by_one, &mut gaps);
+        assert!(gaps.is_empty());
+        // Folded on the reading side first (in two passes), the same rows.
+        let (first, second) = batch.split_at(77);
+        let mut folded = fold_repeats(&encoder.clock, first.to_vec());
+        assert_eq!(folded.len(), 2);
+        folded.extend(fold_repeats(&encoder.clock, second.to_vec()));
+        assert_eq!(encoder.encode_batch(&folded, &mut gaps), rows);
+        let summary: Vec<(Option<i32>, u32, u64, i64, i64)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.signo,
+                    r.sender.as_ref().unwrap().pid,
+                    r.count,
+                    (i128::from(r.time_ns) - base) as i64,
+                    (i128::from(r.last_ns) - base) as i64,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (Some(10), 10, 100, 1000, 1099),
+                (Some(10), 11, 100, 1000, 1099),
+                (Some(12), 10, 1, 5000, 5000),
+                (Some(10), 10, 2, 6000, 7000),
+            ]
+        );
+        assert_eq!(
+            rows.iter().map(|r| r.count).sum::<u64>(),
+            batch.len() as u64
+        );
+        // The stored report is the first one's, as the live view printed it.
+        assert_eq!(rows[0].json, batch[0].to_json());
+        // A report that differs in anything printed is not a repeat.
+        let mut other = signal(10, 10, 50, 8000);
+        if let Report::Signal(r) = &mut other {
+            r.result = "delivered";
+        }
+        let pair = [signal(10, 10, 50, 7000), other];
+        assert_eq!(fold_repeats(&encoder.clock, pair.to_vec()).len(), 2);
+        let pair: Vec<Queued> = pair.into_iter().map(|r| Queued::one(r, 0)).collect();
+        let rows = encoder.encode_batch(&pair, &mut gaps);
+        assert_eq!(rows.iter().map(|r| r.count).collect::<Vec<_>>(), [1, 1]);
+    }
+
     /// A fresh journal path in a private directory under the temp dir; the directory is
     /// removed on drop.
     struct TempJournal(std::path::PathBuf);
@@ -1071,7 +1348,7 @@ mod tests {
         let journal = Journal::create_or_open(&path).unwrap();
         let mut writer = Writer::spawn(journal, encoder(), LIMITS).unwrap();
         let start = Instant::now();
-        writer.send(exit_report(1), start);
+        writer.send(Queued::one(exit_report(1), 1), start);
         while exits_in(&path) == 0 {
             assert!(start.elapsed() < Duration::from_secs(5), "never committed");
             std::thread::sleep(Duration::from_millis(5));
@@ -1083,7 +1360,7 @@ mod tests {
             latency <= COMMIT_INTERVAL + Duration::from_millis(500),
             "committed after {latency:?}"
         );
-        writer.send(exit_report(2), Instant::now());
+        writer.send(Queued::one(exit_report(2), 2), Instant::now());
         let totals = writer.finish().unwrap();
         assert_eq!(
             (totals.exits, totals.signals, totals.dropped_total()),
@@ -1108,14 +1385,14 @@ mod tests {
         let rotated = path.with_file_name("journal.1");
         let journal = Journal::create_or_open(&path).unwrap();
         let mut writer = Writer::spawn(journal, encoder(), LIMITS).unwrap();
-        writer.send(exit_report(1), Instant::now());
+        writer.send(Queued::one(exit_report(1), 1), Instant::now());
         eventually("the first report committed", || exits_in(&path) == 1);
         std::fs::rename(&path, &rotated).unwrap();
         writer.reopen();
         eventually("a new journal at the path", || {
             Journal::open_read_only(&path).is_ok()
         });
-        writer.send(exit_report(2), Instant::now());
+        writer.send(Queued::one(exit_report(2), 2), Instant::now());
         let totals = writer.finish().unwrap();
         assert_eq!((totals.exits, totals.dropped_total()), (2, 0));
         // The renamed file is whole on its own: its log was checkpointed and removed.
@@ -1132,10 +1409,10 @@ mod tests {
         let path = dir.path();
         let journal = Journal::create_or_open(&path).unwrap();
         let mut writer = Writer::spawn(journal, encoder(), LIMITS).unwrap();
-        writer.send(exit_report(1), Instant::now());
+        writer.send(Queued::one(exit_report(1), 1), Instant::now());
         eventually("the first report committed", || exits_in(&path) == 1);
         writer.reopen();
-        writer.send(exit_report(2), Instant::now());
+        writer.send(Queued::one(exit_report(2), 2), Instant::now());
         let totals = writer.finish().unwrap();
         assert_eq!((totals.exits, totals.dropped_total()), (2, 0));
         assert_eq!(exits_in(&path), 2);
@@ -1154,7 +1431,8 @@ mod tests {
         let start = Instant::now();
         for pid in 0..(QUEUE_CAPACITY + extra) as u32 {
             let report = exit_report(pid + 1);
-            queue.push(report.clone(), report_time(&clock, &report), start);
+            let time_ns = report_time(&clock, &report);
+            queue.push(Queued::one(report, time_ns), start);
         }
         assert!(
             start.elapsed() < Duration::from_secs(1),
@@ -1162,7 +1440,7 @@ mod tests {
         );
         let waited = Instant::now();
         let report = exit_report(99_999);
-        queue.push(report.clone(), 5, waited + Duration::from_millis(50));
+        queue.push(Queued::one(report, 5), waited + Duration::from_millis(50));
         assert!(
             waited.elapsed() >= Duration::from_millis(50),
             "waits until the deadline"

@@ -121,9 +121,10 @@ impl Redaction {
         }
         match report {
             Report::Signal(r) => {
-                self.process(&mut r.sender);
+                // Shared with the correlator's memo: masked on a copy of its own.
+                self.process(std::sync::Arc::make_mut(&mut r.sender));
                 if let Some(target) = &mut r.target {
-                    self.process(target);
+                    self.process(std::sync::Arc::make_mut(target));
                 }
                 self.ancestor(&mut r.root_sender);
                 for cause in &mut r.cause {

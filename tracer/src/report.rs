@@ -1,7 +1,7 @@
 //! What sigwho prints: one report per signal, exit or loss, as JSON lines or text.
 //! The JSON schema is documented in docs/json-schema.md; keep the two in step.
 
-use std::{collections::BTreeMap, fmt::Write as _};
+use std::{collections::BTreeMap, fmt::Write as _, sync::Arc};
 
 use serde::Serialize;
 
@@ -119,10 +119,12 @@ pub struct SignalReport {
     pub hints: Vec<Hint>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub escalation: Option<Escalation>,
-    pub sender: ProcessReport,
+    /// Shared: a signal that repeats another (a storm) gets the same process reports,
+    /// and comparing them is then a pointer check.
+    pub sender: Arc<ProcessReport>,
     /// Absent only for a failed attempt whose target could not be resolved.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub target: Option<ProcessReport>,
+    pub target: Option<Arc<ProcessReport>>,
     #[serde(skip)]
     pub keys: ReportKeys,
 }

@@ -918,7 +918,7 @@ impl<'a> Session<'a> {
             syscall::TGKILL | syscall::RT_TGSIGQUEUEINFO => request.arg1 as u32,
             _ => pid,
         };
-        signal.target = correlator.describe(&key, tid);
+        signal.target = correlator.describe(&key, tid).map(std::sync::Arc::new);
         signal.keys.target = Some(key);
         Some(signal)
     }
@@ -1159,7 +1159,7 @@ impl<'a> Session<'a> {
     fn describe_signal(&self, out: &mut String, r: &SignalReport) {
         let target = r
             .target
-            .as_ref()
+            .as_deref()
             .map_or_else(|| "an unknown process".to_owned(), process_brief_with_argv);
         let _ = writeln!(out, "sigwho: unexpected {} to {target}", r.signal);
         let how = r.call.clone().unwrap_or_else(|| r.origin.to_owned());
@@ -1206,7 +1206,7 @@ impl<'a> Session<'a> {
         for r in self.unexpected_reports.iter().take(ANNOTATIONS) {
             let target = r
                 .target
-                .as_ref()
+                .as_deref()
                 .map_or_else(|| "?".to_owned(), process_brief);
             let mut message = format!(
                 "{} to {target} from {}",
@@ -1450,7 +1450,7 @@ fn junit_text(report: &SignalReport) -> String {
             .iter()
             .position(|a| a.pid == me)
             .map_or(5, |i| i + 1);
-        process.ancestry.truncate(keep);
+        std::sync::Arc::make_mut(process).ancestry.truncate(keep);
     }
     Report::Signal(Box::new(report)).to_text()
 }
@@ -1664,8 +1664,8 @@ mod tests {
             },
             hints: Vec::new(),
             escalation: None,
-            sender: process(sender, "sender"),
-            target: Some(process(target, "target")),
+            sender: std::sync::Arc::new(process(sender, "sender")),
+            target: Some(std::sync::Arc::new(process(target, "target"))),
             keys: ReportKeys::default(),
         }
     }

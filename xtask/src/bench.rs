@@ -27,6 +27,8 @@ use clap::Args;
 use crate::cargo::{Workspace, run_step, show};
 use crate::setup;
 
+mod recorder;
+
 /// Options of `cargo xtask bench`.
 #[derive(Args)]
 pub struct BenchArgs {
@@ -75,6 +77,8 @@ const LATENCY_SPACING: Duration = Duration::from_millis(200);
 const CLEAN_OTHER_LOAD: f64 = 0.15;
 /// The issue's target for the in-kernel filter case, as a share of the untraced rate.
 const FILTER_TARGET: f64 = 0.85;
+/// The issue's target for the recorder in the flat-out storm.
+const RECORDER_TARGET: f64 = 0.60;
 
 pub fn run(ws: &Workspace, args: BenchArgs) -> Result<()> {
     let (duration, rounds) = if args.quick {
@@ -137,6 +141,12 @@ pub fn run(ws: &Workspace, args: BenchArgs) -> Result<()> {
     let startup = startup_times(&env)?;
     drop(crowd);
     let latency = live_latency(&env)?;
+    let (sustained_secs, idle_secs) = if args.quick { (5.0, 3.0) } else { (30.0, 10.0) };
+    let recorder = recorder::Results {
+        sustained: recorder::sustained(&env, sustained_secs).map_err(|e| format!("{e:#}")),
+        fork_exec: recorder::fork_exec(&env, rounds).map_err(|e| format!("{e:#}")),
+        idle: recorder::idle(&env, idle_secs).map_err(|e| format!("{e:#}")),
+    };
     drop(idle);
     // Best effort: only scratch files, already emptied run by run.
     let _ = fs::remove_dir_all(&scratch);
@@ -157,6 +167,7 @@ pub fn run(ws: &Workspace, args: BenchArgs) -> Result<()> {
         processes,
         startup: &startup,
         latency: &latency,
+        recorder: &recorder,
         reproduce,
     }
     .render();
@@ -245,6 +256,9 @@ enum Count {
     Lines,
     /// `perf report --stats -i $OUT`: the signal_generate samples and lost samples.
     PerfStats,
+    /// `sigwho record --journal $OUT`: signal rows to the victim in the journal, and the
+    /// events its gaps say were dropped.
+    Journal,
 }
 
 /// The words command lines are built from: real values when run, placeholders when shown.
@@ -258,9 +272,7 @@ struct Names {
 const BPFTRACE_PROGRAM: &str =
     r#"tracepoint:signal:signal_generate { printf("%d %d %d\n", pid, args->pid, args->sig); }"#;
 
-/// The table of configurations, in the order they run within a round. The flight recorder
-/// (`sigwho record`, issue 6) is to be one more entry here: its command, a `Ready::Stderr`
-/// line, and a `Count` for its journal.
+/// The table of configurations, in the order they run within a round.
 fn configs() -> Vec<Config> {
     vec![
         Config {
@@ -289,6 +301,17 @@ fn configs() -> Vec<Config> {
                 count: Count::SigwhoJson,
             }),
             target: None,
+        },
+        Config {
+            name: "sigwho record (every signal on the machine, into the journal)",
+            tracer: Some(Tracer {
+                program: Program::Sigwho,
+                args: |n| recorder::record_args(&n.out),
+                stdout: Sink::Null,
+                ready: Ready::Stderr(recorder::READY),
+                count: Count::Journal,
+            }),
+            target: Some(RECORDER_TARGET),
         },
         Config {
             name: "perf record -a signal:signal_generate",
@@ -490,6 +513,8 @@ struct Sample {
     /// Tracers the bench did not start, seen running around the storm (`comm[pid]`):
     /// their hooks slow every kill() on the machine, so the round is not clean.
     foreign: Vec<String>,
+    /// The recorder's own account and its journal's, for the recorder's rows.
+    recorded: Option<recorder::Recorded>,
 }
 
 impl Sample {
@@ -554,6 +579,9 @@ fn describe(sample: &Sample) -> String {
     if let Some(cpu) = sample.others_cpu {
         let _ = write!(text, "; other load {}", percent(cpu));
     }
+    if let Some(recorded) = &sample.recorded {
+        let _ = write!(text, "; {}", recorded.describe());
+    }
     if !sample.foreign.is_empty() {
         let _ = write!(
             text,
@@ -573,7 +601,9 @@ fn measure(env: &Env, config: &Config, round: u32) -> Result<Sample> {
     let out = env.scratch.join(format!("round{round}.out"));
     let control = env.scratch.join("perf.control");
     // perf.data and bpftrace output run to hundreds of MB per storm; gone on every path.
-    let _scratch = RemoveOnDrop(vec![out.clone(), control.clone()]);
+    let mut scratch = recorder::journal_files(&out);
+    scratch.push(control.clone());
+    let _scratch = RemoveOnDrop(scratch);
     let storm = Storm::start(env)?;
     let victim = storm.victim;
     let names = Names {
@@ -610,11 +640,22 @@ fn measure(env: &Env, config: &Config, round: u32) -> Result<Sample> {
         tracer_cpu: tracer_ticks.map(cpus),
         others_cpu: others.map(cpus),
         foreign,
+        recorded: None,
     };
     if let (Some(running), Some(tracer)) = (tracer, &config.tracer) {
         settle(&out);
         let stderr = running.stop()?;
-        (sample.seen, sample.lost) = count_events(tracer.count, &out, &stderr, victim)?;
+        if let Count::Journal = tracer.count {
+            let recorded = recorder::Recorded {
+                summary: recorder::parse_summary(&stderr),
+                journal: recorder::count_journal(&out, victim)?,
+            };
+            sample.seen = Some(recorded.journal.signals_to);
+            sample.lost = Some(recorded.journal.dropped);
+            sample.recorded = Some(recorded);
+        } else {
+            (sample.seen, sample.lost) = count_events(tracer.count, &out, &stderr, victim)?;
+        }
     }
     Ok(sample)
 }
@@ -673,20 +714,34 @@ struct Storm {
 
 impl Storm {
     fn storm_args(env: &Env, pid_file: &str) -> Vec<String> {
-        let duration = env.duration.to_string();
-        let senders = env.senders.to_string();
-        ["--senders", &senders, "--duration", &duration]
+        Self::paced_args(env.senders, env.duration, None, pid_file)
+    }
+
+    /// `rate`: calls per second per sender, or flat out.
+    fn paced_args(senders: u32, duration: f64, rate: Option<u64>, pid_file: &str) -> Vec<String> {
+        let duration = duration.to_string();
+        let senders = senders.to_string();
+        let mut args: Vec<String> = ["--senders", &senders, "--duration", &duration]
             .into_iter()
             .chain(["--signal", STORM_SIGNAL, "--victim-pid-file", pid_file])
             .map(String::from)
-            .collect()
+            .collect();
+        if let Some(rate) = rate {
+            args.extend(["--rate".to_owned(), rate.to_string()]);
+        }
+        args
     }
 
     fn start(env: &Env) -> Result<Self> {
+        Self::start_with(env, Self::storm_args)
+    }
+
+    /// Starts the storm with the arguments `args` makes from the victim's pid file.
+    fn start_with(env: &Env, args: impl FnOnce(&Env, &str) -> Vec<String>) -> Result<Self> {
         let pid_file = env.scratch.join("victim.pid");
         let _ = fs::remove_file(&pid_file);
         let mut cmd = Command::new(&env.bins.storm);
-        cmd.args(Self::storm_args(env, &pid_file.display().to_string()))
+        cmd.args(args(env, &pid_file.display().to_string()))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped());
         let mut child = cmd
@@ -1112,7 +1167,8 @@ fn count_events(
     victim: u32,
 ) -> Result<(Option<u64>, Option<u64>)> {
     match count {
-        Count::None => Ok((None, None)),
+        // Counted from the journal by the caller.
+        Count::None | Count::Journal => Ok((None, None)),
         Count::SigwhoJson => {
             let (mut seen, mut lost) = (0, 0);
             for_each_line(out, |line| match json_event(line).as_deref() {
@@ -1369,6 +1425,7 @@ struct Report<'a> {
     processes: usize,
     startup: &'a [Duration],
     latency: &'a [Duration],
+    recorder: &'a recorder::Results,
     reproduce: String,
 }
 
@@ -1424,6 +1481,14 @@ impl<'a> Report<'a> {
         }
         self.commands(w);
         self.startup_and_latency(w);
+        let details: std::collections::BTreeMap<u32, String> = self
+            .results
+            .iter()
+            .flatten()
+            .flatten()
+            .filter_map(|s| Some((s.round, s.recorded.as_ref()?.describe())))
+            .collect();
+        recorder::render(w, self.recorder, &details);
         md
     }
 
