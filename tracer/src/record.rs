@@ -39,6 +39,12 @@ use crate::{
     stream::{EventStream, WAKEUP_BYTES, recv},
 };
 
+/// How often the recorder reads the ring buffer without a wakeup from the kernel
+/// (which comes once the ring holds 256 KiB): a lone event waits at most this long,
+/// well within the second a killed recorder may lose, and an idle recorder wakes five
+/// times a second instead of fifty.
+const RECORD_TICK: Duration = Duration::from_millis(200);
+
 /// Longest a report waits in the writer before its batch is committed.
 pub const COMMIT_INTERVAL: Duration = Duration::from_millis(250);
 /// Most reports committed in one transaction.
@@ -113,7 +119,7 @@ pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> 
     for note in &tracer.notes {
         eprintln!("sigwho: note: {note}");
     }
-    let mut stream = EventStream::new(tracer, correlator)?;
+    let mut stream = EventStream::new(tracer, correlator)?.with_tick(RECORD_TICK);
     let encoder = Encoder {
         clock,
         ns_per_tick: 1_000_000_000 / tps.max(1),
