@@ -166,6 +166,17 @@ pub struct RecordArgs {
     #[arg(long, value_name = "AGE", default_value = "7d")]
     pub max_age: String,
 
+    /// Also write every recorded object as a JSON line, as --json prints it, to FILE
+    /// (appended to; created 0600) or to stdout with `-`: for the log shipper a
+    /// cluster already runs.
+    #[arg(long, value_name = "FILE|-")]
+    pub json_out: Option<PathBuf>,
+
+    /// Also export every recorded event as an OpenTelemetry log record (OTLP/HTTP, JSON)
+    /// to a collector, e.g. http://localhost:4318 (plain HTTP: a collector on the node).
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+
     #[command(flatten)]
     pub explain: ExplainArgs,
 }

@@ -11,6 +11,7 @@ pub mod color;
 pub mod correlate;
 pub mod decode;
 pub mod explain;
+pub mod export;
 pub mod graph;
 pub mod journal;
 pub mod junit;

@@ -31,6 +31,7 @@ use crate::{
     clock::{self, BootClock, ticks_per_second},
     correlate::Correlator,
     explain::Rules,
+    export::Exports,
     journal::{self, Gap, Journal, JournalError, Kind, ProcRef, Row, SessionUpdate},
     lineage::{ProcKey, ProcessTable},
     load::{Options, Tracer},
@@ -98,6 +99,7 @@ pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> 
     // Privileges, then the journal: either failing stops us before anything is loaded
     // into the kernel.
     crate::load::check_privileges()?;
+    let mut exports = Exports::open(args.json_out.as_deref(), args.otlp_endpoint.as_deref())?;
     let boot_id = boot_id();
     let mut journal = open_journal(&path)?;
     let clock = session_clock(&journal, &boot_id)?;
@@ -144,7 +146,9 @@ pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> 
             // Everything already queued in the kernel is recorded, even when stopping.
             // A burst waits for the writer a little, then what does not fit is dropped.
             let deadline = Instant::now() + SEND_WAIT;
-            for item in fold_repeats(&clock, stream.drain(done)?) {
+            let reports = stream.drain(done)?;
+            exports.send(&reports);
+            for item in fold_repeats(&clock, reports) {
                 writer.send(item, deadline);
             }
             // After the drain, so that what the kernel held when SIGHUP came is queued
@@ -163,6 +167,9 @@ pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> 
     read?;
     let totals = totals?;
     eprintln!("sigwho: {}", totals.summary(&path));
+    if let Some(line) = exports.finish() {
+        eprintln!("sigwho: {line}");
+    }
     Ok(())
 }
 
