@@ -191,7 +191,7 @@ mod journal_files {
         Row {
             time_ns,
             // Some rows stand for repeats, as a storm leaves them.
-            count: 1 + u64::try_from(i % 3).unwrap_or(0),
+            count: 1 + u64::from(i % 3),
             last_ns: time_ns + 1_000,
             kind: if i % 5 == 4 { Kind::Exit } else { Kind::Signal },
             signo: Some(15),
