@@ -72,16 +72,7 @@ fn cargo_deb() -> Result<()> {
         return Ok(());
     }
     eprintln!("setup: cargo-deb: installing from crates.io (takes a few minutes)");
-    let mut install = Command::new("cargo");
-    install
-        .args(["install", "--locked", "cargo-deb"])
-        // A host tool: the default toolchain, outside the workspace's config (as for
-        // bpf-linker in setup.rs).
-        .env_remove("RUSTUP_TOOLCHAIN")
-        .env_remove("RUSTC")
-        .env_remove("RUSTC_BOOTSTRAP")
-        .current_dir(std::env::temp_dir());
-    run_step(&mut install)?;
+    run_step(&mut crate::setup::cargo_install(&["--locked", "cargo-deb"]))?;
     let version = cargo_deb_version()
         .context("cargo-deb was installed but `cargo deb --version` still fails")?;
     eprintln!("setup: cargo-deb: installed ({version})");

@@ -159,26 +159,33 @@ fn rustup_toolchain() -> Result<()> {
     Ok(())
 }
 
+/// `cargo install ARGS` for a host tool: built with the default rustup toolchain, not
+/// the one this xtask happens to run under, nor in bootstrap mode, and outside the
+/// workspace, so that its .cargo/config.toml cannot reach the build.
+pub fn cargo_install(args: &[&str]) -> Command {
+    let mut install = Command::new("cargo");
+    install
+        .arg("install")
+        .args(args)
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("RUSTC")
+        .env_remove("RUSTC_BOOTSTRAP")
+        .current_dir(std::env::temp_dir());
+    install
+}
+
 fn bpf_linker() -> Result<()> {
     if let Some(version) = bpf_linker_version() {
         eprintln!("setup: bpf-linker: already installed ({version})");
         return Ok(());
     }
     eprintln!("setup: bpf-linker: installing from crates.io (takes a minute or two)");
-    let mut install = Command::new("cargo");
+    let mut install = cargo_install(&["bpf-linker", "--no-default-features"]);
     install
-        .args(["install", "bpf-linker", "--no-default-features"])
         .args(["--features", "llvm-22"])
         // Without it bpf-linker's build looks for LLVM in /usr/lib64 and fails with
         // "unable to find library -lLLVM".
-        .env("LLVM_PREFIX", "/usr/lib/llvm-22")
-        // bpf-linker is a host tool: build it with the default rustup toolchain, not the
-        // one this xtask happens to run under, nor in bootstrap mode.
-        .env_remove("RUSTUP_TOOLCHAIN")
-        .env_remove("RUSTC")
-        .env_remove("RUSTC_BOOTSTRAP")
-        // Outside the workspace, so its .cargo/config.toml cannot reach this build.
-        .current_dir(std::env::temp_dir());
+        .env("LLVM_PREFIX", "/usr/lib/llvm-22");
     run_step(&mut install)?;
     let version = bpf_linker_version()
         .context("bpf-linker was installed but `bpf-linker --version` still fails")?;
