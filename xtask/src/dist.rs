@@ -80,12 +80,5 @@ fn cargo_deb() -> Result<()> {
 }
 
 fn cargo_deb_version() -> Option<String> {
-    let out = Command::new("cargo")
-        .args(["deb", "--version"])
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    crate::setup::tool_version(Command::new("cargo").args(["deb", "--version"]))
 }

@@ -194,11 +194,13 @@ fn bpf_linker() -> Result<()> {
 }
 
 fn bpf_linker_version() -> Option<String> {
-    let out = Command::new("bpf-linker")
-        .arg("--version")
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
+    tool_version(Command::new("bpf-linker").arg("--version"))
+}
+
+/// What a tool's version command prints, if it runs and succeeds: the check that an
+/// installed host tool works.
+pub fn tool_version(cmd: &mut Command) -> Option<String> {
+    let out = cmd.stderr(Stdio::null()).output().ok()?;
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
