@@ -351,6 +351,92 @@ fn old_events_age_out_while_recording() {
     assert!(gone, "a signal older than --max-age 2s is deleted");
 }
 
+/// How many signals `events` stand for: a stored repeat counts as its `count`.
+fn signals_in(events: &[Value], sig: &str) -> u64 {
+    events
+        .iter()
+        .filter(|e| is_signal(sig)(e))
+        .map(|e| e.get("count").and_then(Value::as_u64).unwrap_or(1))
+        .sum()
+}
+
+/// A storm of identical signals is folded into counts in the kernel instead of being
+/// reported one by one, and every signal is still in the journal: exactly the number
+/// the senders counted themselves, while the recorder runs (the end of the storm is
+/// read from the kernel's fold slots, with no later signal to flush it) and after it
+/// stopped; `--json-out` says the same with far fewer objects.
+#[test]
+fn storm_is_folded_in_the_kernel_and_every_signal_counted() {
+    let dir = TempDir::new("storm");
+    let journal = dir.path("journal");
+    let json_out = dir.path("out.jsonl");
+    let mut recorder = record(&journal, &["--json-out", s(&json_out)]);
+    let mut storm = Command::new(env!("CARGO_BIN_EXE_sigwho-storm"));
+    storm.args(["--senders", "2", "--duration", "1"]);
+    let storm = run(storm, EVENT_TIMEOUT).assert_success();
+    let field = |name: &str| -> u64 {
+        storm
+            .stdout
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(name)?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {:?}", storm.stdout))
+    };
+    let (calls, victim) = (field("calls="), field("victim="));
+    assert!(calls > 10_000, "a storm: {}", storm.stdout);
+    let victim = i32::try_from(victim).expect("a pid");
+
+    let pid = victim.to_string();
+    let mut stored = Vec::new();
+    let complete = wait_until(
+        || {
+            stored = query_json(&journal, &["--target-pid", &pid]);
+            signals_in(&stored, "SIGUSR1") == calls
+        },
+        EVENT_TIMEOUT,
+    );
+    assert!(
+        complete,
+        "the journal holds {} of the {calls} SIGUSR1 the storm sent, while recording",
+        signals_in(&stored, "SIGUSR1")
+    );
+    let senders: std::collections::BTreeSet<i64> = stored
+        .iter()
+        .filter(|e| is_signal("SIGUSR1")(e))
+        .filter_map(|e| field_i64(e, "sender.pid"))
+        .collect();
+    assert_eq!(senders.len(), 2, "two sender processes: {senders:?}");
+
+    recorder.signal(libc::SIGTERM);
+    let (status, _) = recorder.wait_exit(EVENT_TIMEOUT);
+    assert!(status.success(), "the recorder stops cleanly: {status:?}");
+    let summary = recorder.stderr().join("\n");
+    assert!(summary.contains("dropped 0"), "nothing dropped: {summary}");
+    let stored = query_json(&journal, &["--target-pid", &pid]);
+    assert_eq!(
+        signals_in(&stored, "SIGUSR1"),
+        calls,
+        "after the recorder stopped"
+    );
+
+    let exported: Vec<Value> = std::fs::read_to_string(&json_out)
+        .expect("--json-out file")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}")))
+        .filter(|e: &Value| field_i64(e, "target.pid") == Some(i64::from(victim)))
+        .collect();
+    let exported_count: u64 = exported
+        .iter()
+        .filter(|e| is_signal("SIGUSR1")(e))
+        .map(|e| field_i64(e, "repeats.count").map_or(1, |n| n as u64))
+        .sum();
+    assert_eq!(exported_count, calls, "--json-out counts every signal");
+    assert!(
+        (exported.len() as u64) < calls / 100,
+        "folded in the kernel: {} objects for {calls} signals",
+        exported.len()
+    );
+}
+
 #[test]
 fn bad_journals_fail_with_one_line_and_status_2() {
     let dir = TempDir::new("bad");

@@ -148,18 +148,26 @@ static __always_inline __s64 sw_regs_arg(struct pt_regs *regs, __u32 n)
 // verifier knows its type; the JIT guards the loads) rather than through
 // bpf_probe_read_kernel(): signal_generate runs for every signal on the machine.
 
-// The number of the syscall the current task is in, -1 when it is in none (an
-// exception or interrupt made the signal) or this architecture is not supported.
-// bpf_task_pt_regs() needs Linux 5.15.
-__attribute__((noinline)) __s64 sw_current_syscall_nr(void)
+// The number and arguments 0-3 of the syscall the current task is in, with one
+// bpf_task_pt_regs() call: out[0] = number (-1 when it is in none: an exception or
+// interrupt made the signal, or this architecture is not supported), out[1..4] =
+// arguments. bpf_task_pt_regs() needs Linux 5.15.
+__attribute__((noinline)) void sw_current_syscall(__s64 *out)
 {
+	out[0] = -1;
+	out[1] = 0;
+	out[2] = 0;
+	out[3] = 0;
+	out[4] = 0;
 #ifdef SW_SYSCALL_REGS
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	if (!regs)
-		return -1;
-	return sw_regs_nr(regs);
-#else
-	return -1;
+		return;
+	out[0] = sw_regs_nr(regs);
+	out[1] = sw_regs_arg(regs, 0);
+	out[2] = sw_regs_arg(regs, 1);
+	out[3] = sw_regs_arg(regs, 2);
+	out[4] = sw_regs_arg(regs, 3);
 #endif
 }
 
@@ -184,6 +192,18 @@ __attribute__((noinline)) __s64 sw_current_syscall_arg(__u32 n)
 __attribute__((noinline)) __u32 sw_btf_task_tgid(__u64 t)
 {
 	return TASK(t)->tgid;
+}
+
+// For BTF-typed (trusted) task pointers only: plain loads, no helper call, which
+// matters on the path every signal of a storm takes (the recorder's fold key).
+__attribute__((noinline)) __u32 sw_btf_task_tid(__u64 t)
+{
+	return TASK(t)->pid;
+}
+
+__attribute__((noinline)) __u64 sw_btf_task_process_start(__u64 t)
+{
+	return TASK(t)->group_leader->start_boottime;
 }
 
 __attribute__((noinline)) __u32 sw_task_tgid(__u64 t)

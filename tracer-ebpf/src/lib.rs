@@ -22,6 +22,8 @@ pub const RING_BYTES: u32 = 8 << 20;
 pub const CAUSE_DEPTH: usize = 4;
 /// Capacity of the target filter map.
 pub const MAX_TARGETS: u32 = 4096;
+/// Slots of the target filter's hint array (`TARGET_HINTS`, indexed by pid modulo this).
+pub const TARGET_HINT_SLOTS: u32 = 65536;
 
 /// What follows the header of a ring-buffer record.
 pub mod kind {
@@ -37,7 +39,15 @@ pub mod kind {
     pub const EXIT: u32 = 5;
     /// [`super::OomVictimEvent`]: `oom:mark_victim`, the OOM killer chose a process.
     pub const OOM_VICTIM: u32 = 6;
+    /// [`super::RepeatsEvent`]: how many identical signals were folded into an earlier
+    /// [`super::SignalEvent`] (recorder only, see [`super::FoldSlot`]).
+    pub const REPEATS: u32 = 7;
 }
+
+/// How long the kernel folds identical signals into one record before it sends a fresh
+/// pair of full records (so that lineage, hints and escalation are never older than
+/// this in a storm), in nanoseconds.
+pub const FOLD_WINDOW_NS: u64 = 100_000_000;
 
 /// Which kill-family syscall a [`Request`] comes from. Zero means none: the kernel itself
 /// generated the signal (fault, pipe, timer, child exit, ...).
@@ -131,6 +141,70 @@ pub struct Cause {
     pub sender_comm: [u8; COMM_LEN],
 }
 
+/// Everything in a signal's record that can differ between two signals from the same
+/// sender thread to the same target thread, but for the time: two signals with equal
+/// keys make the same report. `generation` changes with every exec and process exit on
+/// the machine (the reports show command lines and ancestry), `cause_ns` with every
+/// signal the sender (or a process whose pid shares its low bits) receives.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FoldKey {
+    pub sender_tid: u32,
+    pub target_tid: u32,
+    pub sender_start_ns: u64,
+    pub target_start_ns: u64,
+    pub sig: i32,
+    pub result: i32,
+    pub group: i32,
+    pub _pad: u32,
+    /// The siginfo's first 32 bytes (code, errno, pid, uid, value or fault address), or
+    /// a marker for SEND_SIG_NOINFO/SEND_SIG_PRIV and zeros.
+    pub siginfo: [u64; 4],
+    pub request: Request,
+    pub cause_ns: u64,
+    pub generation: u64,
+}
+
+/// Per CPU, the recorder's in-kernel folding of identical signals. After two identical
+/// signals in a row on one CPU (within [`FOLD_WINDOW_NS`]), further ones only count
+/// here, against the second's record (`row`, its [`SignalEvent::fold_id`]), until a
+/// different signal comes or the window ends; then a [`RepeatsEvent`] carries the count.
+/// Userspace reads the slots too, for counts a storm left behind when it stopped.
+///
+/// Field order matters to that reader: `row` is set to 0 before the other fields
+/// change and to its new value last, and the reader takes a value only when two
+/// successive reads show the same non-zero `row` (so `count` and the times, which come
+/// before `row`, belong to it).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FoldSlot {
+    /// Signals folded into `row` so far.
+    pub count: u64,
+    pub first_ns: u64,
+    pub last_ns: u64,
+    /// Fold id of the record the count belongs to; 0 while not folding.
+    pub row: u64,
+    /// When folding into `row` began (the window's start).
+    pub window_start_ns: u64,
+    /// When the signal in `key` was last sent as a full record.
+    pub seen_ns: u64,
+    /// Last fold id handed out on this CPU.
+    pub seq: u64,
+    /// The last signal sent as a full record on this CPU (`seen_ns` 0: none).
+    pub key: FoldKey,
+}
+
+/// Identical signals folded into the record with fold id `row`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RepeatsEvent {
+    pub header: EventHeader,
+    pub row: u64,
+    pub count: u64,
+    pub first_ns: u64,
+    pub last_ns: u64,
+}
+
 /// One generation of an ancestry chain.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -199,6 +273,9 @@ pub struct SignalEvent {
     pub cause_len: u32,
     pub _pad2: u32,
     pub causes: [Cause; CAUSE_DEPTH],
+    /// Recorder only: this record's id for [`RepeatsEvent::row`] (CPU in the top 16
+    /// bits, a per-CPU sequence below); 0 when the kernel does not fold.
+    pub fold_id: u64,
 }
 
 /// `oom:mark_victim`: the OOM killer picked a process (just after it sent SIGKILL).
@@ -312,6 +389,9 @@ pub struct Config {
     /// the number the sender entered the kernel with against these to learn what was
     /// asked (the arguments are read from the same saved registers).
     pub syscall_nrs: [i32; syscall::COUNT],
+    /// Non-zero: identical signals are folded into counts in the kernel ([`FoldSlot`]).
+    pub fold_repeats: u32,
+    pub _pad: u32,
 }
 
 #[cfg(feature = "user")]
@@ -321,6 +401,7 @@ mod pod {
     // explicit padding, so every bit pattern is valid.
     unsafe impl aya::Pod for SyscallLayouts {}
     unsafe impl aya::Pod for Config {}
+    unsafe impl aya::Pod for FoldSlot {}
 }
 
 // Sizes are part of the kernel/userspace contract; a change must be deliberate.
@@ -329,5 +410,7 @@ const _: () = assert!(core::mem::size_of::<Cause>() == 64);
 const _: () = assert!(core::mem::size_of::<Ancestor>() == 32);
 const _: () = assert!(core::mem::size_of::<Request>() == 32);
 const _: () =
-    assert!(core::mem::size_of::<SignalEvent>() == 16 + 48 + 96 + 32 + 8 + 256 + 8 + 4 * 64);
+    assert!(core::mem::size_of::<SignalEvent>() == 16 + 48 + 96 + 32 + 8 + 256 + 8 + 4 * 64 + 8);
+const _: () = assert!(core::mem::size_of::<FoldKey>() == 120);
+const _: () = assert!(core::mem::size_of::<RepeatsEvent>() == 48);
 const _: () = assert!(core::mem::size_of::<ExitEvent>() == 72);

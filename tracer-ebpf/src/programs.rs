@@ -3,9 +3,10 @@
 //! its BTF at load, struct fields are read through CO-RE accessors (shim/core.c), and
 //! `syscalls:*` record offsets come from tracefs format files via the `LAYOUTS` global.
 
-use core::ptr::{addr_of_mut, read_volatile};
+use core::ptr::{addr_of_mut, read_volatile, write_volatile};
 
 use aya_ebpf::{
+    EbpfContext as _,
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::bpf_get_current_pid_tgid,
     helpers::generated::{
@@ -14,14 +15,15 @@ use aya_ebpf::{
         bpf_probe_read_user,
     },
     macros::{btf_tracepoint, fexit, map, tracepoint},
-    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf, ring_buf::RingBufEntry},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf, ring_buf::RingBufEntry},
     programs::{BtfTracePointContext, FExitContext, TracePointContext},
 };
 use tracer_ebpf::{
     ANCESTRY_DEPTH, ARGS_LEN, Ancestor, CAUSE_DEPTH, COMM_LEN, Cause, Config, EventHeader,
-    ExecEvent, ExitEvent, FailedSendEvent, ForkEvent, MAX_TARGETS, OomVictimEvent, PATH_LEN,
-    RING_BYTES, Request, SignalEvent, SyscallLayout, SyscallLayouts, TaskRef, exec_flags, kind,
-    signal_flags, syscall, task_flags,
+    ExecEvent, ExitEvent, FOLD_WINDOW_NS, FailedSendEvent, FoldKey, FoldSlot, ForkEvent,
+    MAX_TARGETS, OomVictimEvent, PATH_LEN, RING_BYTES, RepeatsEvent, Request, SignalEvent,
+    SyscallLayout, SyscallLayouts, TARGET_HINT_SLOTS, TaskRef, exec_flags, kind, signal_flags,
+    syscall, task_flags,
 };
 
 unsafe extern "C" {
@@ -40,8 +42,10 @@ unsafe extern "C" {
     fn sw_task_exiting(task: u64) -> u32;
     fn sw_task_ns_pid(task: u64) -> u32;
     fn sw_btf_task_tgid(task: u64) -> u32;
+    fn sw_btf_task_tid(task: u64) -> u32;
+    fn sw_btf_task_process_start(task: u64) -> u64;
     fn sw_btf_fill_task(dst: u64, task: u64);
-    fn sw_current_syscall_nr() -> i64;
+    fn sw_current_syscall(out: *mut [i64; 5]);
     fn sw_current_syscall_arg(n: u32) -> i64;
 }
 
@@ -53,6 +57,8 @@ static CONFIG: Config = Config {
     oom_pid_offset: u32::MAX,
     follow_children: 0,
     syscall_nrs: [-1; syscall::COUNT],
+    fold_repeats: 0,
+    _pad: 0,
 };
 
 const NO_LAYOUT: SyscallLayout = SyscallLayout {
@@ -81,6 +87,22 @@ static SENDERS_SEEN: LruHashMap<u32, u64> = LruHashMap::with_max_entries(16384, 
 #[map]
 static RECEIVED: LruHashMap<u32, Cause> = LruHashMap::with_max_entries(16384, 0);
 
+/// When a process whose pid has these low bits last received a meaningful signal: the
+/// fold key's cause, read with an array index instead of a RECEIVED lookup on every
+/// signal of a storm. Sharing the slot with other pids only ends a fold early.
+#[map]
+static RECEIVED_AT: Array<u64> = Array::with_max_entries(RECEIVED_AT_SLOTS, 0);
+const RECEIVED_AT_SLOTS: u32 = 256;
+
+/// The recorder's folding of identical signals, per CPU (see FoldSlot).
+#[map]
+static FOLD: PerCpuArray<FoldSlot> = PerCpuArray::with_max_entries(1, 0);
+
+/// The time of the latest exec or process exit: reports name command lines and ancestry, so
+/// a signal after one is never folded into a record made before it.
+#[map]
+static GENERATION: Array<u64> = Array::with_max_entries(1, 0);
+
 /// Records that did not fit in the ring buffer, per CPU, indexed by record kind.
 #[map]
 static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(8, 0);
@@ -92,10 +114,29 @@ fn config() -> Config {
     unsafe { read_volatile(&CONFIG) }
 }
 
+/// Non-zero at `pid % TARGET_HINT_SLOTS` for every pid ever put in TARGETS (never
+/// cleared: a stale mark only costs a TARGETS lookup). Most signals in a filtered view
+/// are aimed elsewhere, and an array index is much cheaper than a hash lookup.
+#[map]
+static TARGET_HINTS: Array<u8> = Array::with_max_entries(TARGET_HINT_SLOTS, 0);
+
 #[inline(always)]
 fn is_target(pid: u32) -> bool {
-    // SAFETY: the value is not dereferenced.
-    unsafe { TARGETS.get(&pid).is_some() }
+    match TARGET_HINTS.get(pid % TARGET_HINT_SLOTS) {
+        Some(&0) | None => false,
+        // SAFETY: the value is not dereferenced.
+        Some(_) => unsafe { TARGETS.get(&pid).is_some() },
+    }
+}
+
+/// Adds `pid` to the filter (a full map only loses it; userspace checks the size).
+#[inline(always)]
+fn add_target(pid: u32) {
+    if let Some(hint) = TARGET_HINTS.get_ptr_mut(pid % TARGET_HINT_SLOTS) {
+        // SAFETY: a map value, valid for the program's run; a byte store is atomic.
+        unsafe { write_volatile(hint, 1) };
+    }
+    let _ = TARGETS.insert(&pid, &1, 0);
 }
 
 fn count_drop(record_kind: u32) {
@@ -112,16 +153,21 @@ fn count_drop(record_kind: u32) {
 /// taking a lock that every CPU wants only to learn that would cost the senders more.
 #[inline(always)]
 fn reserve<T>(record_kind: u32) -> Option<RingBufEntry<T>> {
-    let unread = EVENTS.query(BPF_RB_AVAIL_DATA.into());
-    if unread + record_bytes::<T>() > u64::from(RING_BYTES) {
-        count_drop(record_kind);
-        return None;
-    }
-    let entry = EVENTS.reserve::<T>(0);
+    let entry = reserve_or_none::<T>();
     if entry.is_none() {
         count_drop(record_kind);
     }
     entry
+}
+
+/// [`reserve`] for a record whose contents are kept elsewhere when it does not fit.
+#[inline(always)]
+fn reserve_or_none<T>() -> Option<RingBufEntry<T>> {
+    let unread = EVENTS.query(BPF_RB_AVAIL_DATA.into());
+    if unread + record_bytes::<T>() > u64::from(RING_BYTES) {
+        return None;
+    }
+    EVENTS.reserve::<T>(0)
 }
 
 /// Wake the reader only when the unread data crosses the fill level (or half the
@@ -282,6 +328,14 @@ unsafe fn read_kernel<T: Default>(addr: u64) -> T {
     value
 }
 
+/// The 32-bit field at `offset` of a siginfo read as four words (offsets from 0 to 24;
+/// BPF targets are little-endian, so the lower half of a word comes first).
+#[inline(always)]
+fn siginfo_field(words: &[u64; 4], offset: u64) -> u32 {
+    let word = words[(offset / 8) as usize & 3];
+    (word >> ((offset % 8) * 8)) as u32
+}
+
 fn is_fault(sig: i32) -> bool {
     // SIGILL, SIGTRAP, SIGBUS, SIGFPE, SIGSEGV: si_addr is the faulting address.
     matches!(sig, 4 | 5 | 7 | 8 | 11)
@@ -323,13 +377,53 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
         return Ok(0);
     }
 
+    let request = unsafe { current_request(sig, sender_task, target_task, target_pid) };
+    // The recorder folds a storm of identical signals into counts (see FoldSlot).
+    let mut fold_slot: *mut FoldSlot = core::ptr::null_mut();
+    let mut key = FoldKey::default();
+    let mut now = 0;
+    if cfg.fold_repeats != 0
+        && let Some(slot) = FOLD.get_ptr_mut(0)
+    {
+        unsafe {
+            let sender_btf = bpf_get_current_task_btf() as u64;
+            key = fold_key(
+                sig,
+                info,
+                group,
+                result,
+                target_task,
+                sender_btf,
+                sender_pid,
+                &request,
+            );
+            now = bpf_ktime_get_boot_ns();
+            if fold_into(slot, &key, now) {
+                return Ok(0);
+            }
+            // The count so far must reach the ring before anything else from this CPU
+            // does; while it cannot, the window stays open and this signal is dropped.
+            if !close_window(slot) {
+                count_drop(kind::SIGNAL);
+                return Ok(0);
+            }
+        }
+        fold_slot = slot;
+    }
+
     let Some(mut entry) = reserve::<SignalEvent>(kind::SIGNAL) else {
         return Ok(0);
     };
     // The same task as `sender_task`, typed for the verifier (see sw_btf_fill_task).
     let sender_btf = unsafe { bpf_get_current_task_btf() } as u64;
     let ev = entry.as_mut_ptr();
+    let fold_id = if fold_slot.is_null() {
+        0
+    } else {
+        unsafe { next_fold_id(fold_slot) }
+    };
     unsafe {
+        addr_of_mut!((*ev).fold_id).write(fold_id);
         write_header(addr_of_mut!((*ev).header), kind::SIGNAL);
         addr_of_mut!((*ev).sig).write(sig);
         addr_of_mut!((*ev).group).write(group);
@@ -346,13 +440,19 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
             addr_of_mut!((*ev).si_value).write(0);
             addr_of_mut!((*ev).si_addr).write(0);
         } else {
-            addr_of_mut!((*ev).code).write(read_kernel::<i32>(info + SI_CODE));
-            addr_of_mut!((*ev).errno).write(read_kernel::<i32>(info + SI_ERRNO));
-            addr_of_mut!((*ev).si_pid).write(read_kernel::<i32>(info + SI_PID));
-            addr_of_mut!((*ev).si_uid).write(read_kernel::<u32>(info + SI_UID));
-            addr_of_mut!((*ev).si_value).write(read_kernel::<u64>(info + SI_VALUE));
+            let words = if fold_slot.is_null() {
+                read_kernel::<[u64; 4]>(info)
+            } else {
+                key.siginfo
+            };
+            let at = |offset: u64| siginfo_field(&words, offset);
+            addr_of_mut!((*ev).code).write(at(SI_CODE) as i32);
+            addr_of_mut!((*ev).errno).write(at(SI_ERRNO) as i32);
+            addr_of_mut!((*ev).si_pid).write(at(SI_PID) as i32);
+            addr_of_mut!((*ev).si_uid).write(at(SI_UID) as u32);
+            addr_of_mut!((*ev).si_value).write(words[(SI_VALUE / 8) as usize]);
             let addr = if is_fault(sig) {
-                read_kernel::<u64>(info + SI_ADDR)
+                words[(SI_ADDR / 8) as usize]
             } else {
                 0
             };
@@ -362,7 +462,6 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
         sw_btf_fill_task(addr_of_mut!((*ev).sender) as u64, sender_btf);
         sw_btf_fill_task(addr_of_mut!((*ev).target) as u64, target_task);
 
-        let request = current_request(sig, sender_task, target_task, target_pid);
         addr_of_mut!((*ev).request).write(request);
 
         let sender_start = (*ev).sender.start_ns;
@@ -387,7 +486,190 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
         addr_of_mut!((*ev).cause_len).write(causes);
     }
     entry.submit(submit_flags::<SignalEvent>());
+    if !fold_slot.is_null() {
+        unsafe { after_full_record(fold_slot, &key, now, fold_id) };
+    }
     Ok(0)
+}
+
+// --- folding identical signals (recorder) ------------------------------------------
+// A storm of one signal between one pair of threads would otherwise cost a full record
+// (and the reader's time) per signal. The recorder stores identical repeats as one
+// journal row with a count anyway, so the kernel counts them instead: two identical
+// full records in a row arm the CPU's FoldSlot, further identical signals only count,
+// and the count is sent as a RepeatsEvent when something else comes or the window ends.
+// Only signals of one CPU are compared, in the order that CPU generated them.
+
+/// Everything but the time that makes a signal's report (see FoldKey).
+#[inline(always)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the tracepoint's arguments, passed on"
+)]
+unsafe fn fold_key(
+    sig: i32,
+    info: u64,
+    group: i32,
+    result: i32,
+    target_task: u64,
+    sender_btf: u64,
+    sender_pid: u32,
+    request: &Request,
+) -> FoldKey {
+    unsafe {
+        // One read for what the report takes from the siginfo.
+        // Markers that cannot be a siginfo's first word (its si_signo is 1 to 64):
+        // not `info` itself, which the verifier tracks as a pointer.
+        let siginfo = if info == 0 {
+            [u64::MAX, 0, 0, 0]
+        } else if info == SEND_SIG_PRIV {
+            [u64::MAX - 1, 0, 0, 0]
+        } else {
+            read_kernel::<[u64; 4]>(info)
+        };
+        // The cause chain starts at what the sender last received.
+        let cause_ns = match RECEIVED_AT.get(sender_pid % RECEIVED_AT_SLOTS) {
+            Some(at) => read_volatile(at),
+            None => 0,
+        };
+        let generation = match GENERATION.get(0) {
+            Some(generation) => read_volatile(generation),
+            None => 0,
+        };
+        FoldKey {
+            sender_tid: bpf_get_current_pid_tgid() as u32,
+            target_tid: sw_btf_task_tid(target_task),
+            sender_start_ns: sw_btf_task_process_start(sender_btf),
+            target_start_ns: sw_btf_task_process_start(target_task),
+            sig,
+            result,
+            group,
+            _pad: 0,
+            siginfo,
+            request: *request,
+            cause_ns,
+            generation,
+        }
+    }
+}
+
+/// Word by word: a derived comparison becomes a byte-wise memcmp, slower and refused
+/// by the verifier for the key on the stack.
+#[inline(always)]
+fn same_key(a: &FoldKey, b: &FoldKey) -> bool {
+    const WORDS: usize = size_of::<FoldKey>() / 8;
+    // SAFETY: FoldKey is repr(C), a multiple of 8 bytes with explicit padding, aligned
+    // to 8; every bit pattern is a valid [u64; WORDS].
+    let (a, b) = unsafe {
+        (
+            &*(a as *const FoldKey).cast::<[u64; WORDS]>(),
+            &*(b as *const FoldKey).cast::<[u64; WORDS]>(),
+        )
+    };
+    let mut i = 0;
+    while i < WORDS {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Counts the signal when the CPU is folding and it repeats the folded one.
+#[inline(always)]
+unsafe fn fold_into(slot: *mut FoldSlot, key: &FoldKey, now: u64) -> bool {
+    unsafe {
+        let row = read_volatile(addr_of_mut!((*slot).row));
+        if row == 0
+            || now.wrapping_sub((*slot).window_start_ns) >= FOLD_WINDOW_NS
+            || !same_key(&(*slot).key, key)
+        {
+            return false;
+        }
+        let count = (*slot).count;
+        if count == 0 {
+            write_volatile(addr_of_mut!((*slot).first_ns), now);
+        }
+        write_volatile(addr_of_mut!((*slot).last_ns), now);
+        write_volatile(addr_of_mut!((*slot).count), count + 1);
+    }
+    true
+}
+
+/// Ends folding on this CPU, sending the count if there is one. False when the ring
+/// has no room for it: the slot is left as it is, nothing is lost.
+#[inline(always)]
+unsafe fn close_window(slot: *mut FoldSlot) -> bool {
+    unsafe {
+        let row = read_volatile(addr_of_mut!((*slot).row));
+        if row == 0 {
+            return true;
+        }
+        let count = (*slot).count;
+        if count > 0 {
+            let Some(mut entry) = reserve_or_none::<RepeatsEvent>() else {
+                return false;
+            };
+            let ev = entry.as_mut_ptr();
+            write_header(addr_of_mut!((*ev).header), kind::REPEATS);
+            addr_of_mut!((*ev).row).write(row);
+            addr_of_mut!((*ev).count).write(count);
+            addr_of_mut!((*ev).first_ns).write((*slot).first_ns);
+            addr_of_mut!((*ev).last_ns).write((*slot).last_ns);
+            entry.submit(submit_flags::<RepeatsEvent>());
+        }
+        // `row` first: a reader that sees it non-zero sees the count that goes with it.
+        write_volatile(addr_of_mut!((*slot).row), 0);
+        write_volatile(addr_of_mut!((*slot).count), 0);
+    }
+    true
+}
+
+/// A new fold id: this CPU in the top 16 bits, its sequence below.
+#[inline(always)]
+unsafe fn next_fold_id(slot: *mut FoldSlot) -> u64 {
+    unsafe {
+        let seq = ((*slot).seq + 1) & ((1 << 48) - 1);
+        (*slot).seq = seq;
+        (u64::from(bpf_get_smp_processor_id()) << 48) | seq
+    }
+}
+
+/// After a full record: the second identical one in a row within the window arms the
+/// slot (the first one's report may differ from the rest: it has no earlier signal
+/// from the same sender), any other one becomes the signal to compare with.
+#[inline(always)]
+unsafe fn after_full_record(slot: *mut FoldSlot, key: &FoldKey, now: u64, fold_id: u64) {
+    unsafe {
+        let seen = (*slot).seen_ns;
+        if seen != 0 && now.wrapping_sub(seen) < FOLD_WINDOW_NS && same_key(&(*slot).key, key) {
+            write_volatile(addr_of_mut!((*slot).count), 0);
+            write_volatile(addr_of_mut!((*slot).first_ns), 0);
+            write_volatile(addr_of_mut!((*slot).last_ns), 0);
+            write_volatile(addr_of_mut!((*slot).window_start_ns), now);
+            write_volatile(addr_of_mut!((*slot).seen_ns), now);
+            write_volatile(addr_of_mut!((*slot).row), fold_id);
+        } else {
+            (*slot).key = *key;
+            (*slot).seen_ns = now;
+        }
+    }
+}
+
+/// Folding must not join signals across an exec or exit anywhere (see GENERATION).
+#[inline(always)]
+fn bump_generation() {
+    if config().fold_repeats == 0 {
+        return;
+    }
+    if let Some(generation) = GENERATION.get_ptr_mut(0) {
+        // A time, not a count: BPF has no atomic increment here, and two CPUs storing
+        // a count at once could store the value a fold slot already holds, while two
+        // times differ (so every exec and exit changes the value slots compare).
+        // SAFETY: a map value, valid and aligned for the program's run.
+        unsafe { write_volatile(generation, bpf_ktime_get_boot_ns()) };
+    }
 }
 
 /// Signals worth remembering as a possible cause of what the receiver does next: not
@@ -438,6 +720,10 @@ unsafe fn remember_received(
     }
     // A full map evicts the oldest entry (LRU); nothing to report.
     let _ = RECEIVED.insert(&target_pid, &cause, 0);
+    if let Some(at) = RECEIVED_AT.get_ptr_mut(target_pid % RECEIVED_AT_SLOTS) {
+        // SAFETY: a map value, valid for the program's run.
+        unsafe { write_volatile(at, cause.time_ns) };
+    }
 }
 
 /// Follows RECEIVED from the sender backwards: what it had received, what that signal's
@@ -543,11 +829,13 @@ unsafe fn current_request(
     target_task: u64,
     target_pid: u32,
 ) -> Request {
-    let which = syscall_with_nr(unsafe { sw_current_syscall_nr() });
+    let mut regs = [0i64; 5];
+    unsafe { sw_current_syscall(&raw mut regs) };
+    let which = syscall_with_nr(regs[0]);
     if which == syscall::NONE {
         return Request::default();
     }
-    let request = unsafe { request_from_args(which, sender_task, |n| sw_current_syscall_arg(n)) };
+    let request = unsafe { request_from_args(which, sender_task, |n| regs[1 + (n & 3) as usize]) };
     let pid = i64::from(target_pid);
     // A sender inside a pid namespace names the target by its pid there: the target's
     // innermost-level pid when both share the namespace (the usual container case).
@@ -677,13 +965,29 @@ fn layout(which: u32) -> SyscallLayout {
     layouts.0[(which - 1) as usize]
 }
 
+/// Where `ret` sits in the `syscalls:sys_exit_*` records of every kernel seen so far
+/// (events/syscalls/sys_exit_kill/format: `field:long ret; offset:16; size:8;`).
+const SYS_EXIT_RET_OFFSET: u32 = 16;
+
 fn on_sys_exit(ctx: &TracePointContext, which: u32) -> Result<u32, u32> {
     let lay = layout(which);
     if lay.ret == SyscallLayout::ABSENT {
         return Ok(0);
     }
-    // SAFETY: the verifier bounds-checks tracepoint context reads.
-    let ret: i64 = unsafe { ctx.read_at(lay.ret as usize) }.map_err(|_| 0u32)?;
+    // Every kernel so far puts `ret` at 16 (after the common fields and __syscall_nr):
+    // then a plain load, which the verifier allows at a constant offset, instead of a
+    // helper call on every kill() of the machine. Other layouts take the helper.
+    let ret: i64 = if lay.ret == SYS_EXIT_RET_OFFSET {
+        // SAFETY: a constant, aligned offset inside the record; the verifier checks it.
+        unsafe {
+            *(ctx.as_ptr() as *const u8)
+                .add(SYS_EXIT_RET_OFFSET as usize)
+                .cast::<i64>()
+        }
+    } else {
+        // SAFETY: the verifier bounds-checks tracepoint context reads.
+        unsafe { ctx.read_at(lay.ret as usize) }.map_err(|_| 0u32)?
+    };
     unsafe { on_return(which, ret) }
 }
 
@@ -725,6 +1029,7 @@ pub fn sched_process_exec(ctx: BtfTracePointContext) -> u32 {
 unsafe fn try_sched_process_exec(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     let task: u64 = ctx.arg(0);
     let bprm: u64 = ctx.arg(2);
+    bump_generation();
     let Some(mut entry) = reserve::<ExecEvent>(kind::EXEC) else {
         return Ok(0);
     };
@@ -791,7 +1096,7 @@ unsafe fn try_sched_process_fork(ctx: &BtfTracePointContext) -> Result<u32, u32>
     if cfg.follow_children != 0 && is_target(unsafe { sw_task_tgid(forker) }) {
         // Before the child can run, so its first signal is already seen. A full map
         // only loses descendants; userspace checks the map size.
-        let _ = TARGETS.insert(&child_pid, &1, 0);
+        add_target(child_pid);
     }
     let Some(mut entry) = reserve::<ForkEvent>(kind::FORK) else {
         return Ok(0);
@@ -832,6 +1137,7 @@ unsafe fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Result<u32, u32>
     if unsafe { sw_task_live_threads(task) } != 0 {
         return Ok(0);
     }
+    bump_generation();
     if config().follow_children != 0 {
         // The pid may be reused by an unrelated process.
         let _ = TARGETS.remove(&unsafe { sw_task_tgid(task) });

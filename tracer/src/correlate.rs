@@ -433,6 +433,9 @@ impl Correlator {
                 self.mark_oom_victim(ev.pid);
                 return;
             }
+            // Counts for reports already made; the stream turns them into reports
+            // (crate::fold).
+            Event::Repeats(_) => return,
             Event::Exit(ev) => {
                 // Described before the table marks it gone (the report needs its name).
                 let report = self.exit_report(&ev.task, ev.exit_code, ev.header.time_ns);
@@ -697,6 +700,7 @@ impl Correlator {
             report.time = self.time(ev.header.time_ns);
             report.keys.time_ns = ev.header.time_ns;
             report.keys.previous_from_sender = previous;
+            report.keys.fold_id = ev.fold_id;
             return report;
         }
         let request = &ev.request;
@@ -737,6 +741,7 @@ impl Correlator {
             root_sender,
             hints: Vec::new(),
             escalation,
+            repeats: None,
             sender: std::sync::Arc::new(sender_report),
             target: Some(std::sync::Arc::new(
                 self.process_report(&target, &ev.target),
@@ -747,6 +752,7 @@ impl Correlator {
                 request: *request,
                 time_ns: ev.header.time_ns,
                 previous_from_sender: previous,
+                fold_id: ev.fold_id,
             },
         };
         report.hints = self.hints_with_causes(&report);
@@ -867,6 +873,7 @@ impl Correlator {
             },
             hints: Vec::new(),
             escalation: None,
+            repeats: None,
             sender: std::sync::Arc::new(self.process_report(&sender, &ev.sender)),
             target: None,
             keys: ReportKeys {
@@ -875,6 +882,7 @@ impl Correlator {
                 request: *request,
                 time_ns: ev.header.time_ns,
                 previous_from_sender: Vec::new(),
+                fold_id: 0,
             },
         }
     }

@@ -3,8 +3,8 @@
 //! record's kind and length are checked before it is read.
 
 use tracer_ebpf::{
-    EventHeader, ExecEvent, ExitEvent, FailedSendEvent, ForkEvent, OomVictimEvent, SignalEvent,
-    kind,
+    EventHeader, ExecEvent, ExitEvent, FailedSendEvent, ForkEvent, OomVictimEvent, RepeatsEvent,
+    SignalEvent, kind,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +15,7 @@ pub enum Event {
     Fork(ForkEvent),
     Exit(ExitEvent),
     OomVictim(OomVictimEvent),
+    Repeats(RepeatsEvent),
 }
 
 impl Event {
@@ -26,6 +27,7 @@ impl Event {
             Event::Fork(ev) => &ev.header,
             Event::Exit(ev) => &ev.header,
             Event::OomVictim(ev) => &ev.header,
+            Event::Repeats(ev) => &ev.header,
         }
     }
 
@@ -77,6 +79,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
         kind::FORK => Event::Fork(read_exact(bytes, header.kind)?),
         kind::EXIT => Event::Exit(read_exact(bytes, header.kind)?),
         kind::OOM_VICTIM => Event::OomVictim(read_exact(bytes, header.kind)?),
+        kind::REPEATS => Event::Repeats(read_exact(bytes, header.kind)?),
         other => return Err(DecodeError::UnknownKind(other)),
     })
 }

@@ -12,6 +12,7 @@ pub mod correlate;
 pub mod decode;
 pub mod explain;
 pub mod export;
+pub mod fold;
 pub mod graph;
 pub mod journal;
 pub mod junit;

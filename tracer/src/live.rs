@@ -75,6 +75,7 @@ pub async fn run(options: LiveOptions, out: impl Write) -> Result<(), LiveError>
         filter_targets: true,
         wakeup_bytes: WAKEUP_BYTES,
         follow_children: false,
+        fold_repeats: false,
     })?;
     tracer.watch(pid)?;
     // The process may have exited (and its pid been reused) while we attached.

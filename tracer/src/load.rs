@@ -4,10 +4,10 @@ use std::{fmt::Write as _, fs, path::PathBuf};
 
 use aya::{
     Btf, Ebpf, EbpfLoader,
-    maps::{HashMap, MapData, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
     programs::{BtfTracePoint, FExit, TracePoint},
 };
-use tracer_ebpf::{Config, SyscallLayout, SyscallLayouts, kind};
+use tracer_ebpf::{Config, FoldSlot, SyscallLayout, SyscallLayouts, TARGET_HINT_SLOTS, kind};
 
 use crate::tracefs;
 
@@ -158,6 +158,9 @@ pub struct Options {
     pub wakeup_bytes: u64,
     /// See [`Config::follow_children`].
     pub follow_children: bool,
+    /// See [`Config::fold_repeats`]: the recorder's storms become counts in the kernel.
+    /// Views that print every signal leave it off.
+    pub fold_repeats: bool,
 }
 
 pub struct Tracer {
@@ -167,6 +170,8 @@ pub struct Tracer {
     ring: Option<RingBuf<MapData>>,
     dropped: PerCpuArray<MapData, u64>,
     targets: HashMap<MapData, u32, u32>,
+    target_hints: Array<MapData, u8>,
+    fold: PerCpuArray<MapData, FoldSlot>,
     /// Hooks that could not be attached on this kernel, each with the reason.
     pub warnings: Vec<String>,
     /// How this kernel is traced where that is worth knowing but nothing is missing
@@ -279,6 +284,8 @@ impl Tracer {
             oom_pid_offset: oom_pid_offset(&tracefs_root, &mut warnings),
             follow_children: u32::from(options.follow_children),
             syscall_nrs,
+            fold_repeats: u32::from(options.fold_repeats),
+            _pad: 0,
         };
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&btf))
@@ -328,11 +335,15 @@ impl Tracer {
         let ring = take_map(&mut ebpf, "EVENTS")?;
         let dropped = take_map(&mut ebpf, "DROPPED")?;
         let targets = take_map(&mut ebpf, "TARGETS")?;
+        let target_hints = take_map(&mut ebpf, "TARGET_HINTS")?;
+        let fold = take_map(&mut ebpf, "FOLD")?;
         Ok(Self {
             ebpf: Some(ebpf),
             ring: Some(ring),
             dropped,
             targets,
+            target_hints,
+            fold,
             warnings,
             notes,
         })
@@ -352,6 +363,10 @@ impl Tracer {
 
     /// Adds a process to the in-kernel target filter.
     pub fn watch(&mut self, pid: u32) -> Result<(), LoadError> {
+        // The hint first: the kernel looks in TARGETS only where one is set.
+        self.target_hints
+            .set(pid % TARGET_HINT_SLOTS, 1, 0)
+            .map_err(|e| LoadError::Map("TARGET_HINTS", chain(&e)))?;
         self.targets
             .insert(pid, 1, 0)
             .map_err(|e| LoadError::Map("TARGETS", chain(&e)))
@@ -362,6 +377,16 @@ impl Tracer {
     /// live processes.
     pub fn targets(&self) -> Vec<u32> {
         self.targets.keys().filter_map(Result::ok).collect()
+    }
+
+    /// Each CPU's fold slot as it is now (see [`FoldSlot`] for how to read it safely
+    /// while programs run).
+    pub fn fold_slots(&self) -> Result<Vec<FoldSlot>, LoadError> {
+        let values = self
+            .fold
+            .get(&0, 0)
+            .map_err(|e| LoadError::Map("FOLD", chain(&e)))?;
+        Ok(values.iter().copied().collect())
     }
 
     /// Records dropped so far, summed over CPUs, indexed by record kind.
@@ -387,6 +412,7 @@ pub fn kind_name(record_kind: usize) -> &'static str {
         kind::FORK => "fork",
         kind::EXIT => "exit",
         kind::OOM_VICTIM => "oom_victim",
+        kind::REPEATS => "repeats",
         _ => "other",
     }
 }

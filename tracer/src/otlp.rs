@@ -206,6 +206,12 @@ pub fn log_record(report: &Report) -> Option<Value> {
             for hint in &r.hints {
                 attributes.push(string("sigwho.hint", &hint.id));
             }
+            if let Some(repeats) = &r.repeats {
+                attributes.push(int(
+                    "sigwho.repeats.count",
+                    i64::try_from(repeats.count).unwrap_or(i64::MAX),
+                ));
+            }
             let severity = if matches!(r.signo, 9 | 15) {
                 SEVERITY_WARN
             } else {

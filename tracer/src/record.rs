@@ -109,6 +109,7 @@ pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> 
         filter_targets: false,
         wakeup_bytes: WAKEUP_BYTES,
         follow_children: false,
+        fold_repeats: true,
     })?;
     let tps = ticks_per_second();
     let correlator = Correlator::new(ProcessTable::from_proc(tps), clock, tps)
@@ -121,7 +122,9 @@ pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> 
     for note in &tracer.notes {
         eprintln!("sigwho: note: {note}");
     }
-    let mut stream = EventStream::new(tracer, correlator)?.with_tick(RECORD_TICK);
+    let mut stream = EventStream::new(tracer, correlator)?
+        .with_tick(RECORD_TICK)
+        .with_folding();
     let encoder = Encoder {
         clock,
         ns_per_tick: 1_000_000_000 / tps.max(1),
@@ -328,6 +331,26 @@ struct Queued {
 }
 
 impl Queued {
+    /// A report as the journal stores it: the identical signals the kernel counted
+    /// with it (`repeats`) become the row's count, and leave the stored report.
+    fn new(clock: &BootClock, mut report: Report) -> Queued {
+        let time_ns = report_time(clock, &report);
+        let repeated = match &mut report {
+            Report::Signal(signal) => signal.repeats.take(),
+            _ => None,
+        };
+        let (count, last_ns) = repeated.map_or((1, time_ns), |r| {
+            (r.count, saturate(clock.unix_ns(r.last_ns)))
+        });
+        Queued {
+            report,
+            time_ns,
+            count,
+            last_ns,
+        }
+    }
+
+    #[cfg(test)]
     fn one(report: Report, time_ns: i64) -> Queued {
         Queued {
             report,
@@ -346,21 +369,22 @@ fn fold_repeats(clock: &BootClock, reports: Vec<Report>) -> Vec<Queued> {
     let mut out: Vec<Queued> = Vec::with_capacity(reports.len().min(64));
     let mut last: HashMap<RepeatKey, usize> = HashMap::new();
     for report in reports {
-        let time_ns = report_time(clock, &report);
-        let key = repeat_key(&report);
+        let item = Queued::new(clock, report);
+        let key = repeat_key(&item.report);
         if let Some(key) = key
             && let Some(&index) = last.get(&key)
-            && let (Report::Signal(previous), Report::Signal(next)) = (&out[index].report, &report)
+            && let (Report::Signal(previous), Report::Signal(next)) =
+                (&out[index].report, &item.report)
             && repeats(previous, next)
         {
-            out[index].count += 1;
-            out[index].last_ns = time_ns;
+            out[index].count += item.count;
+            out[index].last_ns = out[index].last_ns.max(item.last_ns);
             continue;
         }
         if let Some(key) = key {
             last.insert(key, out.len());
         }
-        out.push(Queued::one(report, time_ns));
+        out.push(item);
     }
     out
 }
@@ -929,6 +953,8 @@ fn repeats(previous: &SignalReport, next: &SignalReport) -> bool {
         target,
         // Not printed; the time of the signal and the identities the rest shows.
         keys: _,
+        // Like the time: how many identical signals it stands for.
+        repeats: _,
     } = previous;
     // The cheap and most often different fields first.
     *signo == next.signo
@@ -1187,42 +1213,15 @@ mod tests {
 
     /// kill(target, signo) from `sender`, `at_ns` after the encoder's boot.
     fn signal(signo: i32, sender: u32, target: u32, at_ns: u64) -> Report {
-        let keys = crate::report::ReportKeys {
-            time_ns: at_ns,
-            ..Default::default()
-        };
-        Report::Signal(Box::new(SignalReport {
-            event: "signal",
-            time: format!("t{at_ns}"),
-            signal: crate::signals::signal_label(signo),
-            signo,
-            origin: "kill",
-            code: "SI_USER".into(),
-            requested: Some(i64::from(target)),
-            scope: Some("process"),
-            requested_tid: None,
-            requested_pid: None,
-            call: None,
-            result: "ignored",
-            errno: None,
-            value: None,
-            fault_addr: None,
-            group: true,
-            origin_class: "explicit",
-            relation: "unrelated",
-            cause: Vec::new(),
-            root_sender: crate::report::AncestorReport {
-                pid: sender,
-                comm: "s".into(),
-                exe: None,
-                argv: Vec::new(),
-            },
-            hints: Vec::new(),
-            escalation: None,
-            sender: Arc::new(process(sender)),
-            target: Some(Arc::new(process(target))),
-            keys,
-        }))
+        let mut report = crate::report::fixtures::signal(signo, sender, target, "explicit");
+        report.time = format!("t{at_ns}");
+        report.requested = Some(i64::from(target));
+        report.scope = Some("process");
+        report.result = "ignored";
+        report.sender = Arc::new(process(sender));
+        report.target = Some(Arc::new(process(target)));
+        report.keys.time_ns = at_ns;
+        Report::Signal(Box::new(report))
     }
 
     #[test]

@@ -119,6 +119,10 @@ pub struct SignalReport {
     pub hints: Vec<Hint>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub escalation: Option<Escalation>,
+    /// The recorder only: this report stands for `count` identical signals, the first
+    /// at `time` (see docs/json-schema.md, "Repeats").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<Repeated>,
     /// Shared: a signal that repeats another (a storm) gets the same process reports,
     /// and comparing them is then a pointer check.
     pub sender: Arc<ProcessReport>,
@@ -127,6 +131,17 @@ pub struct SignalReport {
     pub target: Option<Arc<ProcessReport>>,
     #[serde(skip)]
     pub keys: ReportKeys,
+}
+
+/// Identical signals a report stands for (the kernel counted them, see `fold`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Repeated {
+    pub count: u64,
+    /// When the last of them was sent.
+    pub last_time: String,
+    /// The same, in nanoseconds since boot.
+    #[serde(skip)]
+    pub last_ns: u64,
 }
 
 /// Identities behind a report, for filtering; not printed.
@@ -138,6 +153,8 @@ pub struct ReportKeys {
     pub time_ns: u64,
     /// Earlier signals from this sender to this target: (signo, seconds before).
     pub previous_from_sender: Vec<(i32, f64)>,
+    /// The kernel's id for the record, which later repeats name (0: not folded).
+    pub fold_id: u64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -354,6 +371,71 @@ fn exit_text(r: &ExitReport) -> String {
             }
         ),
         (None, None) => format!("{} EXIT pid {} ({})\n", r.time, r.pid, r.comm),
+    }
+}
+
+/// Reports for unit tests.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+    use crate::signals::signal_label;
+
+    pub fn process(pid: u32, comm: &str) -> ProcessReport {
+        ProcessReport {
+            pid,
+            tid: pid,
+            comm: comm.into(),
+            exe: None,
+            argv: vec![comm.into()],
+            uid: Some(0),
+            start_time: None,
+            ancestry: Vec::new(),
+            ns_pid: None,
+            cgroup: None,
+            identity: Default::default(),
+            execs: Vec::new(),
+        }
+    }
+
+    pub fn signal(
+        signo: i32,
+        sender: u32,
+        target: u32,
+        origin_class: &'static str,
+    ) -> SignalReport {
+        SignalReport {
+            event: "signal",
+            time: "T".into(),
+            signal: signal_label(signo),
+            signo,
+            origin: "kill",
+            code: "SI_USER".into(),
+            requested: None,
+            scope: None,
+            requested_tid: None,
+            requested_pid: None,
+            call: None,
+            result: "delivered",
+            errno: None,
+            value: None,
+            fault_addr: None,
+            group: true,
+            origin_class,
+            relation: "unrelated",
+            cause: Vec::new(),
+            root_sender: AncestorReport {
+                pid: sender,
+                comm: "s".into(),
+                exe: None,
+                argv: Vec::new(),
+            },
+            hints: Vec::new(),
+            escalation: None,
+            sender: std::sync::Arc::new(process(sender, "sender")),
+            target: Some(std::sync::Arc::new(process(target, "target"))),
+            repeats: None,
+            keys: ReportKeys::default(),
+        }
     }
 }
 

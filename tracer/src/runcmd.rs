@@ -142,6 +142,7 @@ pub async fn run(args: RunArgs, rules: &'static Rules) -> anyhow::Result<i32> {
         filter_targets: true,
         wakeup_bytes: WAKEUP_BYTES,
         follow_children: true,
+        fold_repeats: false,
     })?;
     if !args.quiet {
         for warning in &tracer.warnings {
@@ -1616,59 +1617,7 @@ struct SummaryJson<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::ReportKeys;
-
-    fn process(pid: u32, comm: &str) -> ProcessReport {
-        ProcessReport {
-            pid,
-            tid: pid,
-            comm: comm.into(),
-            exe: None,
-            argv: vec![comm.into()],
-            uid: Some(0),
-            start_time: None,
-            ancestry: Vec::new(),
-            ns_pid: None,
-            cgroup: None,
-            identity: Default::default(),
-            execs: Vec::new(),
-        }
-    }
-
-    fn signal(signo: i32, sender: u32, target: u32, origin_class: &'static str) -> SignalReport {
-        SignalReport {
-            event: "signal",
-            time: "T".into(),
-            signal: signal_label(signo),
-            signo,
-            origin: "kill",
-            code: "SI_USER".into(),
-            requested: None,
-            scope: None,
-            requested_tid: None,
-            requested_pid: None,
-            call: None,
-            result: "delivered",
-            errno: None,
-            value: None,
-            fault_addr: None,
-            group: true,
-            origin_class,
-            relation: "unrelated",
-            cause: Vec::new(),
-            root_sender: AncestorReport {
-                pid: sender,
-                comm: "s".into(),
-                exe: None,
-                argv: Vec::new(),
-            },
-            hints: Vec::new(),
-            escalation: None,
-            sender: std::sync::Arc::new(process(sender, "sender")),
-            target: Some(std::sync::Arc::new(process(target, "target"))),
-            keys: ReportKeys::default(),
-        }
-    }
+    use crate::report::fixtures::signal;
 
     #[test]
     fn allow_list_defaults_and_parsing() {

@@ -14,7 +14,8 @@ use tokio::io::{Interest, unix::AsyncFd};
 use crate::{
     clock::boot_now_ns,
     correlate::Correlator,
-    decode,
+    decode::{self, Event},
+    fold::Folds,
     load::{self, LoadError, Tracer},
     report::{LostReport, Report},
 };
@@ -47,6 +48,8 @@ pub struct EventStream {
     /// once. The kernel wakes the reader only when the ring's fill level crosses a
     /// threshold, so without this a flood would be read one pass per tick.
     more_pending: bool,
+    /// The recorder's storms, counted in the kernel (see [`EventStream::with_folding`]).
+    folds: Option<Folds>,
 }
 
 impl EventStream {
@@ -69,7 +72,15 @@ impl EventStream {
             dropped_seen: [0; 8],
             bad_records: 0,
             more_pending: false,
+            folds: None,
         })
+    }
+
+    /// For a tracer loaded with `fold_repeats`: turns the kernel's counts of identical
+    /// signals into reports (with `repeats`).
+    pub fn with_folding(mut self) -> Self {
+        self.folds = Some(Folds::new());
+        self
     }
 
     /// Reads at least every `tick` instead of [`TICK`]: the recorder, which nobody
@@ -109,11 +120,21 @@ impl EventStream {
             // elsewhere on the machine would otherwise keep the last pass going.
             self.tracer.stop_producing();
         }
+        // Slots before the ring: the kernel arms a slot only after the record it
+        // counts against is in the ring, so this pass or a later one reads that record.
+        if !last {
+            self.poll_folds(false)?;
+        }
         let mut read = 0;
         self.more_pending = false;
         while let Some(item) = self.ring.get_mut().next() {
             read += 1;
             match decode::decode(&item) {
+                Ok(Event::Repeats(repeats)) => {
+                    if let Some(folds) = &mut self.folds {
+                        folds.on_repeats(&repeats);
+                    }
+                }
                 Ok(event) => self.correlator.apply(&event),
                 Err(error) => {
                     self.bad_records += 1;
@@ -127,9 +148,23 @@ impl EventStream {
                 break;
             }
         }
+        if last {
+            // The programs are gone: what the slots hold now is final.
+            self.poll_folds(true)?;
+        }
         let mut reports = self
             .correlator
             .release(if last { u64::MAX } else { boot_now_ns() });
+        if let Some(folds) = &mut self.folds {
+            for report in &reports {
+                if let Report::Signal(signal) = report {
+                    folds.remember(signal);
+                }
+            }
+            let correlator = &self.correlator;
+            let repeats = folds.take(|ns| correlator.time(ns), last);
+            reports.extend(repeats.into_iter().map(|r| Report::Signal(Box::new(r))));
+        }
         if let Some(lost) = self.lost_report()? {
             reports.push(Report::Lost(lost));
         }
@@ -141,11 +176,29 @@ impl EventStream {
         self.dropped_seen.iter().sum()
     }
 
+    fn poll_folds(&mut self, stable: bool) -> Result<(), StreamError> {
+        let Some(folds) = &mut self.folds else {
+            return Ok(());
+        };
+        let slots = self.tracer.fold_slots()?;
+        let previous = folds.previous_read().to_vec();
+        folds.poll(&previous, &slots, stable);
+        Ok(())
+    }
+
     /// A lost report when the kernel's drop counters moved since the last look.
     fn lost_report(&mut self) -> Result<Option<LostReport>, StreamError> {
         let now = self.tracer.dropped()?;
         let mut by_kind = BTreeMap::new();
         let mut count = 0;
+        // Repeats whose report never came: counted where drops are.
+        if let Some(folds) = &mut self.folds
+            && folds.unmatched > 0
+        {
+            by_kind.insert("repeats", folds.unmatched);
+            count += folds.unmatched;
+            folds.unmatched = 0;
+        }
         for (index, (seen, now)) in self.dropped_seen.iter_mut().zip(now).enumerate() {
             let delta = now.saturating_sub(*seen);
             *seen = now;
