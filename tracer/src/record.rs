@@ -1225,6 +1225,40 @@ mod tests {
     }
 
     #[test]
+    fn kernel_counted_repeats_become_the_row_count_and_leave_the_stored_report() {
+        let encoder = encoder();
+        let Report::Signal(first) = signal(10, 10, 50, 1000) else {
+            unreachable!()
+        };
+        let mut repeat = first.clone();
+        repeat.keys.time_ns = 2000;
+        repeat.time = "t2000".into();
+        repeat.repeats = Some(crate::report::Repeated {
+            count: 500,
+            last_time: "t9000".into(),
+            last_ns: 9000,
+        });
+        let exported = Report::Signal(repeat.clone()).to_json();
+        assert!(
+            exported.contains(r#""repeats":{"count":500,"last_time":"t9000"}"#),
+            "{exported}"
+        );
+        let queued = fold_repeats(
+            &encoder.clock,
+            vec![Report::Signal(first.clone()), Report::Signal(repeat)],
+        );
+        // One row: the report once, standing for 1 + 500 signals, the last at 9000.
+        assert_eq!(queued.len(), 1);
+        assert_eq!(queued[0].count, 501);
+        assert_eq!(queued[0].last_ns, saturate(encoder.clock.unix_ns(9000)));
+        let rows = encoder.encode_batch(&queued, &mut Vec::new());
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].count, 501);
+        assert_eq!(rows[0].json, Report::Signal(first).to_json());
+        assert!(!rows[0].json.contains("repeats"));
+    }
+
+    #[test]
     fn repeated_signals_share_a_row_and_keep_their_count() {
         let encoder = encoder();
         let base = encoder.clock.unix_ns(0);
