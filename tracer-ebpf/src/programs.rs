@@ -43,6 +43,7 @@ unsafe extern "C" {
     fn sw_task_ns_pid(task: u64) -> u32;
     fn sw_btf_task_tgid(task: u64) -> u32;
     fn sw_btf_task_tid(task: u64) -> u32;
+    fn sw_btf_siginfo_words(info: u64, out: *mut [u64; 4]);
     fn sw_btf_task_process_start(task: u64) -> u64;
     fn sw_btf_fill_task(dst: u64, task: u64);
     fn sw_current_syscall(out: *mut [i64; 5]);
@@ -328,6 +329,14 @@ unsafe fn read_kernel<T: Default>(addr: u64) -> T {
     value
 }
 
+/// signal_generate's siginfo (a real one: not SEND_SIG_NOINFO/PRIV) as four words.
+#[inline(always)]
+unsafe fn siginfo_words(info: u64) -> [u64; 4] {
+    let mut words = [0u64; 4];
+    unsafe { sw_btf_siginfo_words(info, &raw mut words) };
+    words
+}
+
 /// The 32-bit field at `offset` of a siginfo read as four words (offsets from 0 to 24;
 /// BPF targets are little-endian, so the lower half of a word comes first).
 #[inline(always)]
@@ -366,7 +375,8 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     }
     let sender_task = unsafe { bpf_get_current_task() };
     // The helper is cheaper than a CO-RE read of current->tgid.
-    let sender_pid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let sender_pid = (pid_tgid >> 32) as u32;
     if meaningful && sender_pid != target_pid {
         unsafe { remember_received(sig, info, target_task, target_pid, sender_task, sender_pid) };
     }
@@ -387,16 +397,8 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     {
         unsafe {
             let sender_btf = bpf_get_current_task_btf() as u64;
-            key = fold_key(
-                sig,
-                info,
-                group,
-                result,
-                target_task,
-                sender_btf,
-                sender_pid,
-                &request,
-            );
+            let sender = (sender_btf, sender_pid, pid_tgid as u32);
+            key = fold_key(sig, info, group, result, target_task, sender, &request);
             now = bpf_ktime_get_boot_ns();
             if fold_into(slot, &key, now) {
                 return Ok(0);
@@ -441,7 +443,7 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
             addr_of_mut!((*ev).si_addr).write(0);
         } else {
             let words = if fold_slot.is_null() {
-                read_kernel::<[u64; 4]>(info)
+                siginfo_words(info)
             } else {
                 key.siginfo
             };
@@ -500,20 +502,16 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
 // and the count is sent as a RepeatsEvent when something else comes or the window ends.
 // Only signals of one CPU are compared, in the order that CPU generated them.
 
-/// Everything but the time that makes a signal's report (see FoldKey).
+/// Everything but the time that makes a signal's report (see FoldKey). `sender` is
+/// the current task (BTF-typed), its pid and its tid.
 #[inline(always)]
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the tracepoint's arguments, passed on"
-)]
 unsafe fn fold_key(
     sig: i32,
     info: u64,
     group: i32,
     result: i32,
     target_task: u64,
-    sender_btf: u64,
-    sender_pid: u32,
+    (sender_btf, sender_pid, sender_tid): (u64, u32, u32),
     request: &Request,
 ) -> FoldKey {
     unsafe {
@@ -525,7 +523,7 @@ unsafe fn fold_key(
         } else if info == SEND_SIG_PRIV {
             [u64::MAX - 1, 0, 0, 0]
         } else {
-            read_kernel::<[u64; 4]>(info)
+            siginfo_words(info)
         };
         // The cause chain starts at what the sender last received.
         let cause_ns = match RECEIVED_AT.get(sender_pid % RECEIVED_AT_SLOTS) {
@@ -537,7 +535,7 @@ unsafe fn fold_key(
             None => 0,
         };
         FoldKey {
-            sender_tid: bpf_get_current_pid_tgid() as u32,
+            sender_tid,
             target_tid: sw_btf_task_tid(target_task),
             sender_start_ns: sw_btf_task_process_start(sender_btf),
             target_start_ns: sw_btf_task_process_start(target_task),
