@@ -400,13 +400,16 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
             let sender = (sender_btf, sender_pid, pid_tgid as u32);
             key = fold_key(sig, info, group, result, target_task, sender, &request);
             now = bpf_ktime_get_boot_ns();
-            if fold_into(slot, &key, now) {
+            if fold_into(slot, &key, now, true) {
                 return Ok(0);
             }
             // The count so far must reach the ring before anything else from this CPU
-            // does; while it cannot, the window stays open and this signal is dropped.
+            // does. While it cannot, the window stays open: an identical signal still
+            // joins it, another one is dropped (and counted).
             if !close_window(slot) {
-                count_drop(kind::SIGNAL);
+                if !fold_into(slot, &key, now, false) {
+                    count_drop(kind::SIGNAL);
+                }
                 return Ok(0);
             }
         }
@@ -576,11 +579,12 @@ fn same_key(a: &FoldKey, b: &FoldKey) -> bool {
 
 /// Counts the signal when the CPU is folding and it repeats the folded one.
 #[inline(always)]
-unsafe fn fold_into(slot: *mut FoldSlot, key: &FoldKey, now: u64) -> bool {
+/// With `in_window`, only within the window's time.
+unsafe fn fold_into(slot: *mut FoldSlot, key: &FoldKey, now: u64, in_window: bool) -> bool {
     unsafe {
         let row = read_volatile(addr_of_mut!((*slot).row));
         if row == 0
-            || now.wrapping_sub((*slot).window_start_ns) >= FOLD_WINDOW_NS
+            || (in_window && now.wrapping_sub((*slot).window_start_ns) >= FOLD_WINDOW_NS)
             || !same_key(&(*slot).key, key)
         {
             return false;
