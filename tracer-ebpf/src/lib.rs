@@ -48,6 +48,9 @@ pub mod kind {
 /// pair of full records (so that lineage, hints and escalation are never older than
 /// this in a storm), in nanoseconds.
 pub const FOLD_WINDOW_NS: u64 = 100_000_000;
+/// Fold slots per CPU ([`FoldSlot`]); a power of two, at most 4 (fold ids keep 2 bits
+/// for the slot).
+pub const FOLD_WAYS: u32 = 4;
 
 /// Which kill-family syscall a [`Request`] comes from. Zero means none: the kernel itself
 /// generated the signal (fault, pipe, timer, child exit, ...).
@@ -165,10 +168,12 @@ pub struct FoldKey {
     pub generation: u64,
 }
 
-/// Per CPU, the recorder's in-kernel folding of identical signals. After two identical
-/// signals in a row on one CPU (within [`FOLD_WINDOW_NS`]), further ones only count
+/// The recorder's in-kernel folding of identical signals: [`FOLD_WAYS`] slots per CPU,
+/// each signal going to one by its sender and target thread. After two identical
+/// signals in a row in one slot (within [`FOLD_WINDOW_NS`]), further ones only count
 /// here, against the second's record (`row`, its [`SignalEvent::fold_id`]), until a
-/// different signal comes or the window ends; then a [`RepeatsEvent`] carries the count.
+/// different signal takes the slot or the window ends; then a [`RepeatsEvent`] carries
+/// the count.
 /// Userspace reads the slots too, for counts a storm left behind when it stopped.
 ///
 /// Field order matters to that reader: `row` is set to 0 before the other fields

@@ -20,7 +20,7 @@ use aya_ebpf::{
 };
 use tracer_ebpf::{
     ANCESTRY_DEPTH, ARGS_LEN, Ancestor, CAUSE_DEPTH, COMM_LEN, Cause, Config, EventHeader,
-    ExecEvent, ExitEvent, FOLD_WINDOW_NS, FailedSendEvent, FoldKey, FoldSlot, ForkEvent,
+    ExecEvent, ExitEvent, FOLD_WAYS, FOLD_WINDOW_NS, FailedSendEvent, FoldKey, FoldSlot, ForkEvent,
     MAX_TARGETS, OomVictimEvent, PATH_LEN, RING_BYTES, RepeatsEvent, Request, SignalEvent,
     SyscallLayout, SyscallLayouts, TARGET_HINT_SLOTS, TaskRef, exec_flags, kind, signal_flags,
     syscall, task_flags,
@@ -97,7 +97,7 @@ const RECEIVED_AT_SLOTS: u32 = 256;
 
 /// The recorder's folding of identical signals, per CPU (see FoldSlot).
 #[map]
-static FOLD: PerCpuArray<FoldSlot> = PerCpuArray::with_max_entries(1, 0);
+static FOLD: PerCpuArray<FoldSlot> = PerCpuArray::with_max_entries(FOLD_WAYS, 0);
 
 /// The time of the latest exec or process exit: reports name command lines and ancestry, so
 /// a signal after one is never folded into a record made before it.
@@ -392,19 +392,25 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     let mut fold_slot: *mut FoldSlot = core::ptr::null_mut();
     let mut key = FoldKey::default();
     let mut now = 0;
-    if cfg.fold_repeats != 0
-        && let Some(slot) = FOLD.get_ptr_mut(0)
-    {
+    let mut way = 0;
+    if cfg.fold_repeats != 0 {
         unsafe {
             let sender_btf = bpf_get_current_task_btf() as u64;
             let sender = (sender_btf, sender_pid, pid_tgid as u32);
             key = fold_key(sig, info, group, result, target_task, sender, &request);
+        }
+        way = fold_way(&key);
+    }
+    if cfg.fold_repeats != 0
+        && let Some(slot) = FOLD.get_ptr_mut(way)
+    {
+        unsafe {
             now = bpf_ktime_get_boot_ns();
             if fold_into(slot, &key, now, true) {
                 return Ok(0);
             }
-            // The count so far must reach the ring before anything else from this CPU
-            // does. While it cannot, the window stays open: an identical signal still
+            // The count so far must reach the ring before the slot takes another
+            // signal. While it cannot, the window stays open: an identical signal still
             // joins it, another one is dropped (and counted).
             if !close_window(slot) {
                 if !fold_into(slot, &key, now, false) {
@@ -425,7 +431,7 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     let fold_id = if fold_slot.is_null() {
         0
     } else {
-        unsafe { next_fold_id(fold_slot) }
+        unsafe { next_fold_id(fold_slot, way) }
     };
     unsafe {
         addr_of_mut!((*ev).fold_id).write(fold_id);
@@ -628,14 +634,22 @@ unsafe fn close_window(slot: *mut FoldSlot) -> bool {
     true
 }
 
-/// A new fold id: this CPU in the top 16 bits, its sequence below.
+/// A new fold id: this CPU in the top 16 bits, the slot in the next 2, its sequence
+/// below.
 #[inline(always)]
-unsafe fn next_fold_id(slot: *mut FoldSlot) -> u64 {
+unsafe fn next_fold_id(slot: *mut FoldSlot, way: u32) -> u64 {
     unsafe {
-        let seq = ((*slot).seq + 1) & ((1 << 48) - 1);
+        let seq = ((*slot).seq + 1) & ((1 << 46) - 1);
         (*slot).seq = seq;
-        (u64::from(bpf_get_smp_processor_id()) << 48) | seq
+        (u64::from(bpf_get_smp_processor_id()) << 48) | (u64::from(way & 3) << 46) | seq
     }
+}
+
+/// Which of the CPU's slots a signal uses: by sender and target thread, so that a
+/// sender taking turns between a few targets (a process group, say) still folds.
+#[inline(always)]
+fn fold_way(key: &FoldKey) -> u32 {
+    ((key.sender_tid ^ key.target_tid).wrapping_mul(0x9e37_79b1) >> 30) & (FOLD_WAYS - 1)
 }
 
 /// After a full record: the second identical one in a row within the window arms the

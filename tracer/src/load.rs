@@ -7,7 +7,9 @@ use aya::{
     maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
     programs::{BtfTracePoint, FExit, TracePoint},
 };
-use tracer_ebpf::{Config, FoldSlot, SyscallLayout, SyscallLayouts, TARGET_HINT_SLOTS, kind};
+use tracer_ebpf::{
+    Config, FOLD_WAYS, FoldSlot, SyscallLayout, SyscallLayouts, TARGET_HINT_SLOTS, kind,
+};
 
 use crate::tracefs;
 
@@ -379,14 +381,19 @@ impl Tracer {
         self.targets.keys().filter_map(Result::ok).collect()
     }
 
-    /// Each CPU's fold slot as it is now (see [`FoldSlot`] for how to read it safely
-    /// while programs run).
+    /// Every fold slot as it is now, each CPU's of the first way, then of the next,
+    /// always in the same order (see [`FoldSlot`] for how to read them safely while
+    /// programs run).
     pub fn fold_slots(&self) -> Result<Vec<FoldSlot>, LoadError> {
-        let values = self
-            .fold
-            .get(&0, 0)
-            .map_err(|e| LoadError::Map("FOLD", chain(&e)))?;
-        Ok(values.iter().copied().collect())
+        let mut slots = Vec::new();
+        for way in 0..FOLD_WAYS {
+            let values = self
+                .fold
+                .get(&way, 0)
+                .map_err(|e| LoadError::Map("FOLD", chain(&e)))?;
+            slots.extend(values.iter().copied());
+        }
+        Ok(slots)
     }
 
     /// Records dropped so far, summed over CPUs, indexed by record kind.
