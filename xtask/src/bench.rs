@@ -27,6 +27,7 @@ use clap::Args;
 use crate::cargo::{Workspace, run_step, show};
 use crate::setup;
 
+mod auditd;
 mod recorder;
 
 /// Options of `cargo xtask bench`.
@@ -65,6 +66,7 @@ const STORM_SIGNAL: &str = "USR1";
 /// Signal numbers as on x86_64 and arm64 (xtask does without a libc dependency; std
 /// links the C library, so `kill` itself is declared in `sys`).
 const SIGINT: i32 = 2;
+const SIGTERM: i32 = 15;
 const SIGUSR1: i32 = 10;
 /// Ignored by default, so the idle `sleep` survives the probes sent to it.
 const SIGWINCH: i32 = 28;
@@ -243,6 +245,10 @@ enum Ready {
     /// the same stream as the events). The bench sends the idle process SIGWINCH
     /// (harmless: ignored by default) until a line for it shows up in `$OUT`.
     ProbeSignal,
+    /// auditd: once it has registered with the kernel the bench adds the rule, then
+    /// probes as for [`Ready::ProbeSignal`] until the rule's record of the probe is in
+    /// its log (`$OUT`). See bench/auditd.rs.
+    AuditRule,
 }
 
 /// How the events a tracer saw are counted afterwards.
@@ -259,6 +265,9 @@ enum Count {
     /// `sigwho record --journal $OUT`: signal rows to the victim in the journal, and the
     /// events its gaps say were dropped.
     Journal,
+    /// auditd's log in `$OUT`: the rule's SYSCALL records of calls aimed at the victim;
+    /// losses from the kernel's `lost` counter (`auditctl -s`).
+    AuditLog,
 }
 
 /// The words command lines are built from: real values when run, placeholders when shown.
@@ -267,6 +276,8 @@ struct Names {
     idle: String,
     out: String,
     control: String,
+    /// auditd's configuration directory.
+    audit_dir: String,
 }
 
 const BPFTRACE_PROGRAM: &str =
@@ -342,6 +353,17 @@ fn configs() -> Vec<Config> {
             target: None,
         },
         Config {
+            name: "auditd, a kill/tkill/tgkill rule",
+            tracer: Some(Tracer {
+                program: Program::Tool(Tool::Auditd),
+                args: |n| vec!["-n".into(), "-c".into(), n.audit_dir.clone()],
+                stdout: Sink::Null,
+                ready: Ready::AuditRule,
+                count: Count::AuditLog,
+            }),
+            target: None,
+        },
+        Config {
             name: "sigsnoop (libbpf-tools)",
             tracer: Some(Tracer {
                 program: Program::Tool(Tool::Sigsnoop),
@@ -363,16 +385,18 @@ enum Tool {
     Perf,
     Bpftrace,
     Sigsnoop,
+    Auditd,
 }
 
 impl Tool {
-    const ALL: [Tool; 3] = [Tool::Perf, Tool::Bpftrace, Tool::Sigsnoop];
+    const ALL: [Tool; 4] = [Tool::Perf, Tool::Bpftrace, Tool::Sigsnoop, Tool::Auditd];
 
     fn program(self) -> &'static str {
         match self {
             Tool::Perf => "perf",
             Tool::Bpftrace => "bpftrace",
             Tool::Sigsnoop => "sigsnoop",
+            Tool::Auditd => "auditd",
         }
     }
 
@@ -381,6 +405,15 @@ impl Tool {
             Tool::Perf => "linux-perf",
             Tool::Bpftrace => "bpftrace",
             Tool::Sigsnoop => "libbpf-tools",
+            Tool::Auditd => "auditd",
+        }
+    }
+
+    /// The signal that stops it cleanly (auditd ignores SIGINT).
+    fn stop_signal(self) -> i32 {
+        match self {
+            Tool::Auditd => SIGTERM,
+            _ => SIGINT,
         }
     }
 }
@@ -473,6 +506,9 @@ fn apt_candidate(package: &str) -> Result<String, String> {
 /// The tool's path and its `--version` line, if it runs.
 fn working_tool(tool: Tool) -> Option<(PathBuf, String)> {
     let path = find_program(tool.program())?;
+    if tool == Tool::Auditd {
+        return Some((path, auditd::version()?));
+    }
     let out = Command::new(&path).arg("--version").output().ok()?;
     if !out.status.success() {
         return None;
@@ -611,6 +647,7 @@ fn measure(env: &Env, config: &Config, round: u32) -> Result<Sample> {
         idle: env.idle.to_string(),
         out: out.display().to_string(),
         control: control.display().to_string(),
+        audit_dir: env.scratch.join("auditd").display().to_string(),
     };
     let tracer = match &config.tracer {
         Some(tracer) => Some(Running::start(env, tracer, &names, &out, &control)?),
@@ -834,6 +871,9 @@ struct Running {
     /// perf's control fifo, kept open while perf runs.
     _control: Option<File>,
     stopped: bool,
+    stop_signal: i32,
+    /// auditd's rule and the kernel state to restore.
+    audit: Option<auditd::Session>,
 }
 
 impl Running {
@@ -857,6 +897,11 @@ impl Running {
         if let Ready::PerfControl = tracer.ready {
             control_fifo = Some(make_fifo(control)?);
         }
+        let mut audit = None;
+        if let Ready::AuditRule = tracer.ready {
+            audit = Some(auditd::Session::before_start()?);
+            auditd::write_config(Path::new(&names.audit_dir), out)?;
+        }
         let stdout = match tracer.stdout {
             Sink::Null => Stdio::null(),
             Sink::File => File::create(out)
@@ -877,6 +922,11 @@ impl Running {
             stderr,
             _control: None,
             stopped: false,
+            stop_signal: match tracer.program {
+                Program::Tool(tool) => tool.stop_signal(),
+                Program::Sigwho => SIGINT,
+            },
+            audit,
         };
         let what = show(&cmd);
         match tracer.ready {
@@ -889,6 +939,15 @@ impl Running {
                 running._control = Some(fifo);
             }
             Ready::ProbeSignal => running.wait_for_probe(env, out, &what)?,
+            Ready::AuditRule => {
+                let pid = running.child.id();
+                if let Some(audit) = &mut running.audit
+                    && let Err(err) = audit.attach(pid, READY_TIMEOUT)
+                {
+                    return Err(running.not_ready(&what, &format!("{err:#}")));
+                }
+                running.wait_for_probe(env, out, &what)?;
+            }
         }
         Ok(running)
     }
@@ -916,7 +975,11 @@ impl Running {
             // one more probe, so a probe sent before the attach completed does not matter.
             thread::sleep(Duration::from_millis(20));
             let text = fs::read_to_string(out).unwrap_or_default();
-            if text.lines().any(|line| names_both(line, &idle, &signo)) {
+            let probed = |line: &str| match self.audit {
+                Some(_) => auditd::names_target(line, env.idle),
+                None => names_both(line, &idle, &signo),
+            };
+            if text.lines().any(probed) {
                 return Ok(());
             }
         }
@@ -932,38 +995,49 @@ impl Running {
         )
     }
 
-    /// Interrupts it (as ^C would) and waits; what it printed on stderr.
+    /// Interrupts it (as ^C would) and waits; what it printed on stderr. For auditd, the
+    /// rule goes first, and a `Lost N events` line carries the kernel's losses.
     fn stop(mut self) -> Result<Vec<String>> {
+        let audit_lost = match &mut self.audit {
+            Some(audit) => Some(audit.detach()?),
+            None => None,
+        };
         let status = self.finish()?;
-        let lines = self.stderr.finish();
+        let mut lines = self.stderr.finish();
         // Tools either exit 0 on SIGINT or re-raise it.
-        if !status.success() && status.signal() != Some(SIGINT) {
+        if !status.success() && status.signal() != Some(self.stop_signal) {
             bail!("tracer failed ({status}):\n{}", lines.join("\n"));
         }
+        if let Some(lost) = audit_lost {
+            lines.push(format!("Lost {lost} events (the kernel's audit backlog)"));
+        }
+        // The kernel's audit state as it was (after the daemon is gone).
+        self.audit = None;
         Ok(lines)
     }
 
     fn finish(&mut self) -> Result<ExitStatus> {
         self.stopped = true;
-        stop_child(&mut self.child, STOP_TIMEOUT)
+        stop_child(&mut self.child, STOP_TIMEOUT, self.stop_signal)
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
         if !self.stopped {
-            let _ = stop_child(&mut self.child, STOP_TIMEOUT);
+            let _ = stop_child(&mut self.child, STOP_TIMEOUT, self.stop_signal);
         }
     }
 }
 
-/// SIGINT, then SIGKILL if it is still there after `timeout`; reaps it either way.
-fn stop_child(child: &mut Child, timeout: Duration) -> Result<ExitStatus> {
+/// `signal` (SIGINT: as ^C would), then SIGKILL if it is still there after `timeout`;
+/// reaps it either way.
+fn stop_child(child: &mut Child, timeout: Duration, signal: i32) -> Result<ExitStatus> {
     if let Some(status) = child.try_wait()? {
         return Ok(status);
     }
     // Not reaped (try_wait just said so), so the pid is still this child's.
-    sys::signal_pid(child.id(), SIGINT)?;
+    sys::signal_pid(child.id(), signal)?;
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(status) = child.try_wait()? {
@@ -1169,6 +1243,16 @@ fn count_events(
     match count {
         // Counted from the journal by the caller.
         Count::None | Count::Journal => Ok((None, None)),
+        Count::AuditLog => {
+            let mut seen = 0;
+            for_each_line(out, |line| {
+                if auditd::names_target(&String::from_utf8_lossy(line), victim) {
+                    seen += 1;
+                }
+            })?;
+            let lost = stderr.iter().map(|line| lost_in(line)).sum::<u64>();
+            Ok((Some(seen), Some(lost)))
+        }
         Count::SigwhoJson => {
             let (mut seen, mut lost) = (0, 0);
             for_each_line(out, |line| match json_event(line).as_deref() {
@@ -1340,7 +1424,7 @@ fn startup_times(env: &Env) -> Result<Vec<Duration>> {
             .with_context(|| format!("could not start {}", show(&cmd)))?;
         let stderr = LineReader::start(child.stderr.take().context("sigwho stderr")?);
         let ready = stderr.wait_for("sigwho: tracing", READY_TIMEOUT);
-        stop_child(&mut child, STOP_TIMEOUT)?;
+        stop_child(&mut child, STOP_TIMEOUT, SIGINT)?;
         let at =
             ready.map_err(|why| anyhow!("sigwho did not start ({why}):\n{}", stderr.text()))?;
         times.push(at - started);
@@ -1410,7 +1494,7 @@ fn measure_latency(env: &Env, target: &mut Child) -> Result<Vec<Duration>> {
         }
         Ok(latencies)
     })();
-    stop_child(&mut sigwho, STOP_TIMEOUT)?;
+    stop_child(&mut sigwho, STOP_TIMEOUT, SIGINT)?;
     result
 }
 
@@ -1595,6 +1679,7 @@ impl<'a> Report<'a> {
             idle: "$IDLE".into(),
             out: "$OUT".into(),
             control: "$CONTROL".into(),
+            audit_dir: "$AUDITD_DIR".into(),
         };
         let _ = writeln!(w, "Commands:\n");
         let storm: Vec<String> = Storm::storm_args(env, "$PIDFILE");
@@ -1623,13 +1708,24 @@ impl<'a> Report<'a> {
                 Ready::ProbeSignal => {
                     "ready when a SIGWINCH sent to $IDLE shows up in $OUT".to_owned()
                 }
+                Ready::AuditRule => format!(
+                    "with $AUDITD_DIR/auditd.conf logging to $OUT (every disk action IGNORE); \
+                     once it has registered, `auditctl -a always,exit -F arch=b64 -S \
+                     kill,tkill,tgkill -k {}`, ready when a SIGWINCH sent to $IDLE shows up \
+                     in $OUT; the rule is deleted before it stops",
+                    auditd::KEY
+                ),
             };
             let words: Vec<String> = std::iter::once(program.to_owned())
                 .chain((tracer.args)(&names))
                 .collect();
+            let stop = match tracer.program {
+                Program::Tool(tool) if tool.stop_signal() == SIGTERM => "SIGTERM",
+                _ => "SIGINT",
+            };
             let _ = writeln!(
                 w,
-                "- {}: `{} {redirect}`, {ready}; stopped with SIGINT",
+                "- {}: `{} {redirect}`, {ready}; stopped with {stop}",
                 config.name,
                 quote_all(&words)
             );

@@ -185,6 +185,7 @@ fn start_recorder(env: &Env, journal: &Path) -> Result<Running> {
         idle: env.idle.to_string(),
         out: journal.display().to_string(),
         control: String::new(),
+        audit_dir: String::new(),
     };
     Running::start(env, &tracer(), &names, journal, journal)
 }
