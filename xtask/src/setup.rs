@@ -37,7 +37,8 @@ pub fn run() -> Result<()> {
 /// Programs the integration tests run, and the Debian package that has each: node for
 /// the Node.js incident reproduction, python3 to validate JUnit XML with a real parser,
 /// unshare for the pid-namespace tests, setpriv to drop capabilities, script for a
-/// terminal in the --color tests, dot for `sigwho query --format svg`. Each with the
+/// terminal in the --color tests, dot for `sigwho query --format svg`, a Docker engine and
+/// debootstrap (a base image without a registry) for the container test. Each with the
 /// option that makes it print its version (Graphviz's dot has no --version).
 const TEST_TOOLS: &[(&str, &str, &str)] = &[
     ("node", "--version", "nodejs"),
@@ -46,6 +47,8 @@ const TEST_TOOLS: &[(&str, &str, &str)] = &[
     ("setpriv", "--version", "util-linux"),
     ("script", "--version", "bsdutils"),
     ("dot", "-V", "graphviz"),
+    ("dockerd", "--version", "docker.io"),
+    ("debootstrap", "--version", "debootstrap"),
 ];
 
 /// Installs what the tests need beyond the build, when a tool is not on PATH (a tool
@@ -64,7 +67,9 @@ pub fn test_tools() -> Result<()> {
         .map(|(_, _, package)| *package)
         .collect();
     if missing.is_empty() {
-        eprintln!("setup: test tools: node, python3, unshare, setpriv, script, dot present");
+        eprintln!(
+            "setup: test tools: node, python3, unshare, setpriv, script, dot, dockerd, debootstrap present"
+        );
         return Ok(());
     }
     eprintln!("setup: test tools: installing {}", missing.join(" "));
