@@ -31,6 +31,8 @@ const DOCKERFILE: &str = concat!(
 );
 /// See the file's docstring: only used where the host's bounding set is incomplete.
 const RUNC_BOUNDED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/runc-bounded");
+/// Reads a manifest into the Kubernetes API's models (see the script).
+const K8S_API_FIELDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/k8s-api-fields");
 /// `sigwho record` prints this once its programs are attached.
 const READY: &str = "sigwho: recording every signal into ";
 const DOCKER_TIMEOUT: Duration = Duration::from_secs(120);
@@ -346,6 +348,58 @@ spec:
     let real = translate(MANIFEST, "local/sigwho", &[]);
     assert!(real.args.contains(&"--privileged".to_owned()), "{real:?}");
     assert!(real.args.contains(&"--pid=host".to_owned()), "{real:?}");
+}
+
+/// Runs tests/fixtures/k8s-api-fields on `manifest` (python3-kubernetes, which cargo
+/// xtask test installs).
+fn k8s_api_fields(manifest: &Path) -> Run {
+    let mut cmd = Command::new(K8S_API_FIELDS);
+    cmd.arg(manifest);
+    run(cmd, DOCKER_TIMEOUT)
+}
+
+/// Without an API server kubectl validates nothing; the API's own models (Debian's
+/// python3-kubernetes) still know every field, its type and which are required.
+#[test]
+fn daemonset_manifest_has_only_kubernetes_api_fields() {
+    let manifest =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/kubernetes/daemonset.yaml");
+    let r = k8s_api_fields(&manifest).assert_success();
+    assert!(
+        r.stdout.contains("DaemonSet/sigwho: valid V1DaemonSet"),
+        "{r}"
+    );
+    assert!(
+        r.stdout.contains("Namespace/sigwho: valid V1Namespace"),
+        "{r}"
+    );
+
+    // The check checks: a misspelt field, a missing required one, a wrong type.
+    let dir = TempDir::new("manifests");
+    for (from, to, problem) in [
+        (
+            "hostPID: true",
+            "hostPId: true",
+            "spec.template.spec.hostPId: not a field",
+        ),
+        (
+            "- name: recorder",
+            "- nam: recorder",
+            "not a valid V1DaemonSet",
+        ),
+        (
+            "privileged: true",
+            "privileged: [true]",
+            "securityContext.privileged: [True] reads as True",
+        ),
+    ] {
+        assert!(MANIFEST.contains(from), "{from}");
+        let bad = dir.path("bad.yaml");
+        std::fs::write(&bad, MANIFEST.replacen(from, to, 1)).expect("write manifest");
+        let r = k8s_api_fields(&bad);
+        assert_eq!(r.status.code(), Some(1), "{to}: {r}");
+        assert!(r.stdout.contains(problem), "{to}: {r}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------
