@@ -465,7 +465,8 @@ fn bounding_set_incomplete() -> bool {
 }
 
 impl Docker {
-    fn start() -> Docker {
+    /// `cgroups`: the cgroup under which every container goes unless it says otherwise.
+    fn start(cgroups: &CgroupTree) -> Docker {
         let dir = TempDir::new("docker");
         let socket = dir.path("docker.sock");
         let log = dir.path("dockerd.log");
@@ -474,7 +475,11 @@ impl Docker {
             .arg(format!("--exec-root={}", dir.path("exec").display()))
             .arg(format!("--pidfile={}", dir.path("dockerd.pid").display()))
             .arg(format!("--host=unix://{}", socket.display()))
-            .args(["--bridge=none", "--iptables=false", "--ip6tables=false"]);
+            .args(["--bridge=none", "--iptables=false", "--ip6tables=false"])
+            // cgroupfs whatever the host's init, so that --cgroup-parent takes the
+            // kubelet's cgroupfs layout (/kubepods/<qos>/pod<uid>).
+            .arg("--exec-opt=native.cgroupdriver=cgroupfs")
+            .arg(format!("--cgroup-parent={}/docker", cgroups.0));
         if bounding_set_incomplete() {
             eprintln!(
                 "container test: this host's capability bounding set is incomplete; \
@@ -580,6 +585,37 @@ impl Drop for Docker {
             let _ = self.daemon.kill();
             let _ = self.daemon.wait();
         }
+    }
+}
+
+/// A cgroup subtree (`/NAME`) that the test's containers create in every hierarchy;
+/// its empty directories are removed on drop, deepest first.
+struct CgroupTree(String);
+
+impl Drop for CgroupTree {
+    fn drop(&mut self) {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        // `ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS... - FSTYPE SOURCE SUPER`
+        let roots = mountinfo.lines().filter_map(|line| {
+            let (mount, fs) = line.split_once(" - ")?;
+            let fstype = fs.split_whitespace().next()?;
+            matches!(fstype, "cgroup" | "cgroup2").then(|| mount.split_whitespace().nth(4))?
+        });
+        for root in roots {
+            remove_empty_dirs(&Path::new(root).join(self.0.trim_start_matches('/')));
+        }
+    }
+}
+
+fn remove_empty_dirs(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_empty_dirs(&entry.path());
+            }
+        }
+        // cgroupfs: rmdir removes a cgroup without tasks, whatever files it shows.
+        let _ = std::fs::remove_dir(dir);
     }
 }
 
@@ -697,6 +733,15 @@ fn wait_recorded(journal: &Path, pid: i32, sig: &str, sender: i32) -> Value {
     found.unwrap()
 }
 
+/// A pod uid that no earlier run used: the test's pid, `n`, the time.
+fn pod_uid(n: u16) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let micros = u64::try_from(now.as_micros()).unwrap_or_default() & 0xffff_ffff_ffff;
+    format!("{:08x}-{n:04x}-4e2d-9c3b-{micros:012x}", std::process::id())
+}
+
 #[track_caller]
 fn assert_sent_by(ev: &Value, sender: &Run, args: &[&str]) {
     assert_eq!(field_i64(ev, "sender.pid"), Some(sender.pid.into()), "{ev}");
@@ -716,7 +761,9 @@ fn daemonset_recorder_attributes_host_and_container_signals() {
         .expect("SIGWHO_DEB is not set: run through cargo xtask test, which builds the package");
     assert!(deb.is_file(), "no package at {}", deb.display());
 
-    let mut docker = Docker::start();
+    // Declared before the engine, so removed after it has removed its containers.
+    let cgroups = CgroupTree(format!("/sigwho-test-{}", std::process::id()));
+    let mut docker = Docker::start(&cgroups);
     let (base, image) = build_images(&docker, &deb);
 
     // The node's journal and pod logs are the machine's own: the hostPaths point at
@@ -745,7 +792,15 @@ fn daemonset_recorder_attributes_host_and_container_signals() {
     eprintln!("container test: docker run {}", pod.args.join(" "));
 
     let recorder = format!("sigwho-recorder-{}", std::process::id());
-    docker.run_detached(&recorder, &pod.args);
+    // Where a kubelet would put it (a Burstable pod: requests below limits), under the
+    // test's own cgroup tree.
+    let mut recorder_args = vec![format!(
+        "--cgroup-parent={}/kubepods/burstable/pod{}",
+        cgroups.0,
+        pod_uid(1)
+    )];
+    recorder_args.extend(pod.args.iter().cloned());
+    docker.run_detached(&recorder, &recorder_args);
     let mut logs = String::new();
     let ready = wait_until(
         || {
@@ -802,12 +857,27 @@ fn daemonset_recorder_attributes_host_and_container_signals() {
         "docker exec ... sigwho query: {inside:#?}"
     );
 
-    // b) A host process signals the main process of another container: the report names
-    // that container.
+    // b) A host process signals the main process of another container, placed in the
+    // cgroup a kubelet gives a pod's container, with the pod's log directory as the
+    // kubelet makes it: the report names the container and, through the pod's read-only
+    // /var/log/pods mount, the pod.
     let sleeper = format!("sigwho-sleeper-{}", std::process::id());
-    let sleeper_args: Vec<String> = ["--network=none", &base, "sleep", "300"]
-        .map(str::to_owned)
-        .to_vec();
+    let sleeper_uid = pod_uid(2);
+    let pod_name = format!("sleeper-{}", std::process::id());
+    std::fs::create_dir(pod_logs.join(format!("sigwho-test_{pod_name}_{sleeper_uid}")))
+        .expect("pod log directory");
+    let sleeper_args: Vec<String> = [
+        "--network=none",
+        &format!(
+            "--cgroup-parent={}/kubepods/besteffort/pod{sleeper_uid}",
+            cgroups.0
+        ),
+        &base,
+        "sleep",
+        "300",
+    ]
+    .map(str::to_owned)
+    .to_vec();
     let sleeper_id = docker.run_detached(&sleeper, &sleeper_args);
     let sleeper_pid: i32 = docker
         .inspect(&sleeper, "{{.State.Pid}}")
@@ -820,7 +890,7 @@ fn daemonset_recorder_attributes_host_and_container_signals() {
     // journal: from then on the recorder has processed the sleeper's exec. The cgroup is
     // read from /proc when the recorder processes an exec; a process that is gone by then
     // keeps the cgroup inherited at fork, i.e. runc's, not the container's (a known
-    // limit of the recorder, see the report of branch `container`).
+    // limit of the recorder, see deploy/kubernetes/README.md).
     let nudge = testproc(&["kill", &sleeper_pid_arg, "USR2"]).assert_success();
     let ev = wait_recorded(&journal, sleeper_pid, "SIGUSR2", nudge.pid);
     assert_eq!(field_str(&ev, "result"), Some("ignored"), "{ev}");
@@ -842,6 +912,17 @@ fn daemonset_recorder_attributes_host_and_container_signals() {
     assert_eq!(
         field_str(&ev, "target.container_id"),
         Some(&*sleeper_id),
+        "{ev}"
+    );
+    assert_eq!(
+        field_str(&ev, "target.pod_uid"),
+        Some(&*sleeper_uid),
+        "{ev}"
+    );
+    assert_eq!(field_str(&ev, "target.pod_name"), Some(&*pod_name), "{ev}");
+    assert_eq!(
+        field_str(&ev, "target.pod_namespace"),
+        Some("sigwho-test"),
         "{ev}"
     );
     assert_eq!(field_str(&ev, "result"), Some("delivered"), "{ev}");
