@@ -3,11 +3,12 @@
 //! test starts, with the settings of deploy/kubernetes/daemonset.yaml translated from the
 //! manifest itself (privileged, hostPID, its hostPath mounts, command, args, limits). It
 //! must record a host signal with host pids and the sender's command line, name the
-//! container of a process signalled inside another container, and exit 0 with a complete
-//! journal on `docker stop` within the pod's grace period.
+//! container and pod of a process signalled inside another container, and exit 0 with a
+//! complete journal on `docker stop` within the pod's grace period. The manifest is also
+//! read into the Kubernetes API's own models, offline.
 //!
-//! Needs root, dockerd and debootstrap (cargo xtask test installs docker.io and
-//! debootstrap) and the Debian package in $SIGWHO_DEB (cargo xtask test builds it). The
+//! Needs root, dockerd, debootstrap and python3-kubernetes (cargo xtask test installs
+//! them) and the Debian package in $SIGWHO_DEB (cargo xtask test builds it). The
 //! base image's tarball is cached under the target directory, so only the first run
 //! pays for debootstrap.
 
