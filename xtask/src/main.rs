@@ -133,7 +133,8 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             // The integration tests run the real binaries from target/debug, which
             // `cargo test` alone would not (re)build.
             cargo::run_step(&mut ws.cargo(["build", "--workspace", "--bins"]))?;
-            // tests/dist.rs installs and removes the package; it cannot build it itself
+            // tests/dist.rs installs and removes the package, tests/container.rs builds an
+            // image from it; they cannot build it themselves
             // while cargo test holds the target directory's lock. A run limited to other
             // test files skips the release build.
             let deb = if wants_package(&extra) {
@@ -179,15 +180,19 @@ fn dispatch(command: Command) -> Result<ExitCode> {
     }
 }
 
-/// Whether `cargo test EXTRA` may run tests/dist.rs: yes unless EXTRA picks test files
-/// with `--test NAME` and none of them is `dist`.
+/// The test files that install or containerise the Debian package ($SIGWHO_DEB).
+const PACKAGE_TESTS: &[&str] = &["dist", "container"];
+
+/// Whether `cargo test EXTRA` may run a test that needs the package (tests/dist.rs,
+/// tests/container.rs): yes unless EXTRA picks test files with `--test NAME` and none of
+/// them is one of those.
 fn wants_package(extra: &[String]) -> bool {
     let mut picked = extra
         .windows(2)
         .filter(|pair| pair[0] == "--test")
         .map(|pair| pair[1].as_str())
         .peekable();
-    picked.peek().is_none() || picked.any(|name| name == "dist")
+    picked.peek().is_none() || picked.any(|name| PACKAGE_TESTS.contains(&name))
 }
 
 #[cfg(test)]
@@ -204,6 +209,7 @@ mod tests {
         assert!(wants_package(&args(&["--", "--nocapture"])));
         assert!(wants_package(&args(&["--test", "dist"])));
         assert!(wants_package(&args(&["--test", "live", "--test", "dist"])));
+        assert!(wants_package(&args(&["--test", "container"])));
         assert!(!wants_package(&args(&["--test", "recorder"])));
         assert!(!wants_package(&args(&[
             "--test",

@@ -37,15 +37,24 @@ pub fn run() -> Result<()> {
 /// Programs the integration tests run, and the Debian package that has each: node for
 /// the Node.js incident reproduction, python3 to validate JUnit XML with a real parser,
 /// unshare for the pid-namespace tests, setpriv to drop capabilities, script for a
-/// terminal in the --color tests, dot for `sigwho query --format svg`. Each with the
-/// option that makes it print its version (Graphviz's dot has no --version).
-const TEST_TOOLS: &[(&str, &str, &str)] = &[
-    ("node", "--version", "nodejs"),
-    ("python3", "--version", "python3"),
-    ("unshare", "--version", "util-linux"),
-    ("setpriv", "--version", "util-linux"),
-    ("script", "--version", "bsdutils"),
-    ("dot", "-V", "graphviz"),
+/// terminal in the --color tests, dot for `sigwho query --format svg`, a Docker engine,
+/// debootstrap (a base image without a registry) and the Kubernetes API's models (Debian's
+/// python3 module, checked with Debian's python3) for the container test. Each with a
+/// command that succeeds when it is there (Graphviz's dot has no --version).
+const TEST_TOOLS: &[(&str, &[&str], &str)] = &[
+    ("node", &["--version"], "nodejs"),
+    ("python3", &["--version"], "python3"),
+    ("unshare", &["--version"], "util-linux"),
+    ("setpriv", &["--version"], "util-linux"),
+    ("script", &["--version"], "bsdutils"),
+    ("dot", &["-V"], "graphviz"),
+    ("dockerd", &["--version"], "docker.io"),
+    ("debootstrap", &["--version"], "debootstrap"),
+    (
+        "/usr/bin/python3",
+        &["-c", "import kubernetes"],
+        "python3-kubernetes",
+    ),
 ];
 
 /// Installs what the tests need beyond the build, when a tool is not on PATH (a tool
@@ -53,9 +62,9 @@ const TEST_TOOLS: &[(&str, &str, &str)] = &[
 pub fn test_tools() -> Result<()> {
     let missing: Vec<&str> = TEST_TOOLS
         .iter()
-        .filter(|(tool, version, _)| {
+        .filter(|(tool, probe, _)| {
             Command::new(tool)
-                .arg(version)
+                .args(*probe)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
@@ -64,7 +73,10 @@ pub fn test_tools() -> Result<()> {
         .map(|(_, _, package)| *package)
         .collect();
     if missing.is_empty() {
-        eprintln!("setup: test tools: node, python3, unshare, setpriv, script, dot present");
+        eprintln!(
+            "setup: test tools: node, python3, unshare, setpriv, script, dot, dockerd, debootstrap, \
+             python3-kubernetes present"
+        );
         return Ok(());
     }
     eprintln!("setup: test tools: installing {}", missing.join(" "));
