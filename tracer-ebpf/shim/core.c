@@ -72,6 +72,29 @@ struct linux_binprm {
 	const char *filename;
 } __attribute__((preserve_access_index));
 
+// include/linux/kernfs.h: a cgroup's directory. 6.15 renamed `parent` to `__parent`
+// (RCU-protected); the flavours below let CO-RE pick whichever the kernel has.
+struct kernfs_node {
+	const char *name;
+} __attribute__((preserve_access_index));
+
+struct kernfs_node___parent {
+	struct kernfs_node *parent;
+} __attribute__((preserve_access_index));
+
+struct kernfs_node___rcu_parent {
+	struct kernfs_node *__parent;
+} __attribute__((preserve_access_index));
+
+// include/linux/cgroup-defs.h: the task's cgroups, `dfl_cgrp` its unified (v2) one.
+struct cgroup {
+	struct kernfs_node *kn;
+} __attribute__((preserve_access_index));
+
+struct css_set {
+	struct cgroup *dfl_cgrp;
+} __attribute__((preserve_access_index));
+
 // include/linux/sched.h
 struct task_struct {
 	unsigned int flags;
@@ -87,6 +110,7 @@ struct task_struct {
 	struct signal_struct *signal;
 	struct mm_struct *mm;
 	struct files_struct *files;
+	struct css_set *cgroups;
 } __attribute__((preserve_access_index));
 
 #define TASK(t) ((struct task_struct *)(unsigned long)(t))
@@ -235,6 +259,46 @@ __attribute__((noinline)) void sw_btf_siginfo_words(__u64 info, __u64 *out)
 	out[1] = code;
 	out[2] = pid | ((__u64)uid << 32);
 	out[3] = value;
+}
+
+static __always_inline struct kernfs_node *sw_kn_parent(struct kernfs_node *kn)
+{
+	if (bpf_core_field_exists(((struct kernfs_node___rcu_parent *)kn)->__parent))
+		return BPF_CORE_READ((struct kernfs_node___rcu_parent *)kn, __parent);
+	return BPF_CORE_READ((struct kernfs_node___parent *)kn, parent);
+}
+
+#define SW_CGROUP_LEVELS 4
+#define SW_CGROUP_NAME_LEN 128
+
+// The last SW_CGROUP_LEVELS components of the task's unified-hierarchy cgroup path,
+// leaf first, SW_CGROUP_NAME_LEN bytes each, into `dst_addr`. Read at exec, where
+// /proc/PID/cgroup may be gone by the time userspace looks (a container's process
+// killed at once). Returns how many components were written, plus 0x100 when the path
+// goes on above them. 0 for the root cgroup (and on cgroup v1-only machines).
+__attribute__((noinline)) __u32 sw_task_cgroup_names(__u64 t, __u64 dst_addr)
+{
+	char *dst = (char *)(unsigned long)dst_addr;
+	struct kernfs_node *kn = BPF_CORE_READ(TASK(t), cgroups, dfl_cgrp, kn);
+	__u32 written = 0;
+#pragma unroll
+	for (int level = 0; level < SW_CGROUP_LEVELS; level++) {
+		if (!kn)
+			return written;
+		struct kernfs_node *parent = sw_kn_parent(kn);
+		// The root's name is not a path component.
+		if (!parent)
+			return written;
+		const char *name = BPF_CORE_READ(kn, name);
+		char *slot = dst + level * SW_CGROUP_NAME_LEN;
+		if (bpf_probe_read_kernel_str(slot, SW_CGROUP_NAME_LEN, name) < 0)
+			slot[0] = 0;
+		written++;
+		kn = parent;
+	}
+	if (kn && sw_kn_parent(kn))
+		written |= 0x100;
+	return written;
 }
 
 __attribute__((noinline)) __u32 sw_task_tgid(__u64 t)

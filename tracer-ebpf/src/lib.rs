@@ -15,6 +15,10 @@ pub const ANCESTRY_DEPTH: usize = 8;
 pub const ARGS_LEN: usize = 1024;
 /// Bytes of the path given to execve.
 pub const PATH_LEN: usize = 256;
+/// Components of a process's cgroup path captured at exec (the last ones), and bytes
+/// per component (a systemd pod slice name is about 70).
+pub const CGROUP_LEVELS: usize = 4;
+pub const CGROUP_NAME_LEN: usize = 128;
 /// Ring buffer size; a power of two and a multiple of the page size.
 pub const RING_BYTES: u32 = 8 << 20;
 /// Links of a cause chain captured in the kernel with a signal: the sender had received
@@ -82,6 +86,9 @@ pub mod exec_flags {
     pub const ARGS_TRUNCATED: u32 = 1;
     /// argv could not be read from the new program's memory.
     pub const ARGS_UNREADABLE: u32 = 2;
+    /// In [`super::ExecEvent::cgroup_levels`]: the cgroup path goes on above the
+    /// captured components.
+    pub const CGROUP_TRUNCATED: u32 = 0x100;
 }
 
 #[repr(C)]
@@ -320,6 +327,13 @@ pub struct ExecEvent {
     /// The path given to execve, NUL-terminated.
     pub filename: [u8; PATH_LEN],
     pub args: [u8; ARGS_LEN],
+    /// Valid entries in `cgroup_names`, plus [`exec_flags::CGROUP_TRUNCATED`]'s bit
+    /// position 8 when the path has more components above them.
+    pub cgroup_levels: u32,
+    pub _pad: u32,
+    /// The new program's cgroup (unified hierarchy) path, last components first
+    /// (NUL-terminated names): what userspace uses when /proc no longer has the process.
+    pub cgroup_names: [[u8; CGROUP_NAME_LEN]; CGROUP_LEVELS],
 }
 
 /// `sched:sched_process_fork` for a new process.

@@ -28,6 +28,7 @@ use tracer_ebpf::{
 
 unsafe extern "C" {
     fn sw_task_tgid(task: u64) -> u32;
+    fn sw_task_cgroup_names(task: u64, dst: u64) -> u32;
     fn sw_task_tid(task: u64) -> u32;
     fn sw_task_real_parent(task: u64) -> u64;
     fn sw_task_process_start(task: u64) -> u64;
@@ -1082,6 +1083,9 @@ unsafe fn try_sched_process_exec(ctx: &BtfTracePointContext) -> Result<u32, u32>
             addr_of_mut!((*ev).args_len).write(len);
         }
         addr_of_mut!((*ev).flags).write(flags);
+        addr_of_mut!((*ev)._pad).write(0);
+        let levels = sw_task_cgroup_names(task, addr_of_mut!((*ev).cgroup_names) as u64);
+        addr_of_mut!((*ev).cgroup_levels).write(levels);
     }
     entry.submit(submit_flags::<ExecEvent>());
     Ok(0)

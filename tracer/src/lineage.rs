@@ -298,7 +298,11 @@ impl ProcessTable {
         let exe = procfs::read_exe(ev.task.pid)
             .filter(|_| still_there())
             .or((!filename.is_empty()).then_some(filename));
-        let cgroup = procfs::read_cgroup(ev.task.pid).filter(|_| still_there());
+        // /proc has the full path; a process already gone (a container's first process
+        // killed at once) still has the last components the kernel read at exec.
+        let cgroup = procfs::read_cgroup(ev.task.pid)
+            .filter(|_| still_there())
+            .or_else(|| kernel_cgroup_path(ev));
         let record = ExecRecord {
             time_ns: Some(ev.header.time_ns),
             exe,
@@ -425,6 +429,27 @@ impl ProcessTable {
     }
 }
 
+/// The cgroup path from the components the kernel read at exec: `/a/b/c` when they
+/// reach the root, `.../b/c/d` when the path goes on above them; None for the root
+/// cgroup.
+pub fn kernel_cgroup_path(ev: &ExecEvent) -> Option<String> {
+    let levels = (ev.cgroup_levels & 0xff) as usize;
+    let names: Vec<String> = ev.cgroup_names[..levels.min(ev.cgroup_names.len())]
+        .iter()
+        .rev()
+        .map(|name| decode::c_string(name))
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    let prefix = if ev.cgroup_levels & exec_flags::CGROUP_TRUNCATED != 0 {
+        "..."
+    } else {
+        ""
+    };
+    Some(format!("{prefix}/{}", names.join("/")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -474,12 +499,69 @@ mod tests {
             args_len: 0,
             filename: [0; tracer_ebpf::PATH_LEN],
             args: [0; tracer_ebpf::ARGS_LEN],
+            cgroup_levels: 0,
+            _pad: 0,
+            cgroup_names: [[0; tracer_ebpf::CGROUP_NAME_LEN]; tracer_ebpf::CGROUP_LEVELS],
         };
         ev.filename[..path.len()].copy_from_slice(path.as_bytes());
         let joined: Vec<u8> = args.iter().flat_map(|a| a.bytes().chain([0])).collect();
         ev.args[..joined.len()].copy_from_slice(&joined);
         ev.args_len = joined.len() as u32;
         ev
+    }
+
+    fn with_cgroup(mut ev: ExecEvent, leaf_first: &[&str], truncated: bool) -> ExecEvent {
+        for (slot, name) in ev.cgroup_names.iter_mut().zip(leaf_first) {
+            *slot = [0; tracer_ebpf::CGROUP_NAME_LEN];
+            slot[..name.len()].copy_from_slice(name.as_bytes());
+        }
+        ev.cgroup_levels = leaf_first.len() as u32;
+        if truncated {
+            ev.cgroup_levels |= exec_flags::CGROUP_TRUNCATED;
+        }
+        ev
+    }
+
+    #[test]
+    fn cgroup_of_a_process_gone_before_its_exec_is_handled_comes_from_the_kernel() {
+        let id = "0123456789abcdef".repeat(4);
+        let uid = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
+        let systemd_pod = format!("kubepods-besteffort-pod{}.slice", uid.replace('-', "_"));
+        let container = format!("cri-containerd-{id}.scope");
+        let ev = with_cgroup(
+            exec(
+                task(4_000_001, 10, 1, "sleep"),
+                11,
+                "/bin/sleep",
+                &["sleep", "9"],
+            ),
+            &[
+                &container,
+                &systemd_pod,
+                "kubepods-besteffort.slice",
+                "kubepods.slice",
+            ],
+            false,
+        );
+        let path = kernel_cgroup_path(&ev).expect("a path");
+        assert_eq!(
+            path,
+            format!("/kubepods.slice/kubepods-besteffort.slice/{systemd_pod}/{container}")
+        );
+        let found = crate::cgroup::identity(&path);
+        assert_eq!(found.container_id.as_deref(), Some(id.as_str()));
+        assert_eq!(found.pod_uid.as_deref(), Some(uid));
+
+        // The pid is far above pid_max: no /proc entry, as for a process already gone.
+        let mut table = ProcessTable::new(100);
+        table.apply_exec(&ev);
+        let key = table.key(4_000_001, 10 * SEC);
+        assert_eq!(table.get(&key).and_then(|p| p.cgroup.clone()), Some(path));
+
+        let deep = with_cgroup(ev, &["d", "c", "b", "a"], true);
+        assert_eq!(kernel_cgroup_path(&deep).as_deref(), Some(".../a/b/c/d"));
+        let root = with_cgroup(deep, &[], false);
+        assert_eq!(kernel_cgroup_path(&root), None);
     }
 
     fn exit(task: TaskRef, at_s: u64, status: u32) -> ExitEvent {
