@@ -256,6 +256,12 @@ const KILL_FAMILY: [&str; 6] = [
     "rt_tgsigqueueinfo",
 ];
 
+/// sigwho's switch (tracer/src/load.rs, `DISABLE_HOOKS`) that leaves out the hooks of
+/// these syscalls: the filtered view with `signal_generate` alone, to tell what its
+/// syscall-exit hooks cost from what `signal_generate` costs.
+const DISABLE_SYSCALL_HOOKS: &str =
+    "kill,tkill,tgkill,pidfd_send_signal,rt_sigqueueinfo,rt_tgsigqueueinfo";
+
 /// bpftrace prints this on stderr once every probe is attached (its runtime tests wait
 /// for it) when the variable is set; "Attaching N probes..." comes before attaching.
 const BPFTRACE_ATTACHED: &str = "__BPFTRACE_NOTIFY_PROBES_ATTACHED";
@@ -379,6 +385,19 @@ fn configs() -> Vec<Config> {
                 count: Count::None,
             }),
             target: Some(FILTER_TARGET),
+        },
+        Config {
+            name: "sigwho watching an idle process, failed-attempt hooks off (SIGWHO_DISABLE_HOOKS=<the 6 syscalls>; not for use: splits the cost)",
+            role: Role::Tracer,
+            tracer: Some(Tracer {
+                program: Program::Sigwho,
+                args: |n| vec!["--target-pid".into(), n.idle.clone()],
+                env: &[("SIGWHO_DISABLE_HOOKS", DISABLE_SYSCALL_HOOKS)],
+                stdout: Sink::Null,
+                ready: Ready::Stderr("sigwho: tracing"),
+                count: Count::None,
+            }),
+            target: None,
         },
         // Right after the filtered view, so that the rows compared run close together.
         floor_config(
@@ -2081,6 +2100,7 @@ mod tests {
                 "tracepoint:syscalls:sys_exit_rt_tgsigqueueinfo",
             ]
         );
+        assert_eq!(DISABLE_SYSCALL_HOOKS, KILL_FAMILY.join(","));
         assert_eq!(
             floor_program(Floor::SyscallExits),
             format!("{} {{ }}", points[1..].join(","))
