@@ -266,10 +266,13 @@ const DISABLE_SYSCALL_HOOKS: &str =
 /// for it) when the variable is set; "Attaching N probes..." comes before attaching.
 const BPFTRACE_ATTACHED: &str = "__BPFTRACE_NOTIFY_PROBES_ATTACHED";
 
-/// A bpftrace program whose probes do nothing: an empty action block compiles to
-/// `return 0`, one program per attach point. bpftrace 0.17 (Debian 12) can hook
-/// `signal_generate` only as a classic (perf) tracepoint: it has no `rawtracepoint`
-/// probes, and its `kfunc` probes are fentry, which this kernel refuses.
+/// A bpftrace program whose probes have empty action blocks, one program per attach
+/// point. Not quite "nothing": bpftrace 0.17 (Debian 12) compiles every tracepoint probe,
+/// empty or filtered out, to `return 1`, which tells the kernel to go on and emit the
+/// perf sample of the event bpftrace opened (on the CPU it is bound to) - work that a
+/// program returning 0, as sigwho's do, spares. And it can hook `signal_generate` only as
+/// a classic (perf) tracepoint, which fills a trace record first: it has no
+/// `rawtracepoint` probes, and its `kfunc` probes are fentry, which this kernel refuses.
 fn floor_program(floor: Floor) -> String {
     let signal = ["tracepoint:signal:signal_generate".to_owned()];
     let exits = KILL_FAMILY.map(|name| format!("tracepoint:syscalls:sys_exit_{name}"));
@@ -401,17 +404,17 @@ fn configs() -> Vec<Config> {
         },
         // Right after the filtered view, so that the rows compared run close together.
         floor_config(
-            "reference, hook floor (a): empty program on signal_generate (classic tracepoint; sigwho's is tp_btf)",
+            "reference, not sigwho: (a) bpftrace, empty probe on signal_generate (classic tracepoint, `return 1`; sigwho's is tp_btf, `return 0`)",
             Floor::SignalGenerate,
             |_| vec!["-e".into(), floor_program(Floor::SignalGenerate)],
         ),
         floor_config(
-            "reference, hook floor (b): (a) + empty programs on the 6 kill-family syscalls:sys_exit_* (as sigwho's)",
+            "reference, not sigwho: (b) bpftrace, (a) + empty probes on the 6 kill-family syscalls:sys_exit_* (sigwho's hooks, but `return 1`)",
             Floor::WithSyscallExits,
             |_| vec!["-e".into(), floor_program(Floor::WithSyscallExits)],
         ),
         floor_config(
-            "reference, hook floor (c): empty programs on the 6 kill-family syscalls:sys_exit_* only",
+            "reference, not sigwho: (c) bpftrace, empty probes on the 6 kill-family syscalls:sys_exit_* only (`return 1`)",
             Floor::SyscallExits,
             |_| vec!["-e".into(), floor_program(Floor::SyscallExits)],
         ),
@@ -1743,8 +1746,7 @@ impl<'a> Report<'a> {
             .collect()
     }
 
-    /// The hook floor next to the filtered view: how much of what the filtered view
-    /// costs is the hooks themselves on this kernel.
+    /// The hook references next to the filtered view, and why they are no floor for it.
     fn floor_summary(&self, w: &mut String, keep: &dyn Fn(&Sample) -> bool) {
         let medians = self.medians(keep);
         let rate_of = |role: Role| {
@@ -1773,8 +1775,8 @@ impl<'a> Report<'a> {
         }
         let _ = write!(
             w,
-            "\nHook floor (reference rows, not sigwho: bpftrace programs that return at once, \
-             as a share of untraced): {}",
+            "\nHook references (rows marked \"reference, not sigwho\": bpftrace probes with \
+             empty bodies on sigwho's hooks, as a share of untraced): {}",
             floors.join(", ")
         );
         if let Some(filtered) = rate_of(Role::FilteredView) {
@@ -1782,11 +1784,7 @@ impl<'a> Report<'a> {
                 .into_iter()
                 .filter_map(|floor| {
                     let floor_rate = rate_of(Role::Floor(floor))?;
-                    Some(format!(
-                        "{:.2} of floor {}",
-                        filtered / floor_rate,
-                        floor.label()
-                    ))
+                    Some(format!("{:.2} of {}", filtered / floor_rate, floor.label()))
                 })
                 .collect();
             if !against.is_empty() {
@@ -1800,13 +1798,14 @@ impl<'a> Report<'a> {
         }
         let _ = writeln!(
             w,
-            ". Floor (c) hooks the kill-family syscall exits exactly as sigwho does (classic \
-             tracepoints). Floors (a) and (b) hook `signal_generate` as a classic (perf) \
-             tracepoint, the only way bpftrace 0.17 can here (no `rawtracepoint` probes; its \
-             `kfunc` probes are fentry, which this kernel refuses): that fills a trace record \
-             before running the program, while sigwho's BTF tracepoint (tp_btf) runs its \
-             program straight from the tracepoint, so (a) and (b) cost more than the same \
-             hooks as sigwho attaches them and are no upper bound for sigwho.\n"
+            ". They are no floor for sigwho: bpftrace 0.17 compiles an empty tracepoint probe \
+             to `return 1`, so the kernel goes on to build the perf sample of the event bpftrace \
+             opened, where sigwho's programs return 0; and it can hook `signal_generate` only \
+             as a classic (perf) tracepoint, which fills a trace record before the program \
+             runs, where sigwho's BTF tracepoint (tp_btf) calls its program directly. What \
+             the hooks themselves cost sigwho shows in its own two rows (with and without \
+             the failed-attempt hooks) and in docs/performance.md (\"Session 3: this \
+             kernel's floor\").\n"
         );
     }
 
