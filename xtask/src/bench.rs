@@ -269,7 +269,7 @@ const BPFTRACE_ATTACHED: &str = "__BPFTRACE_NOTIFY_PROBES_ATTACHED";
 /// A bpftrace program whose probes have empty action blocks, one program per attach
 /// point. Not quite "nothing": bpftrace 0.17 (Debian 12) compiles every tracepoint probe,
 /// empty or filtered out, to `return 1`, which tells the kernel to go on and emit the
-/// perf sample of the event bpftrace opened (on the CPU it is bound to) - work that a
+/// perf sample of the event bpftrace opened - work that a
 /// program returning 0, as sigwho's do, spares. And it can hook `signal_generate` only as
 /// a classic (perf) tracepoint, which fills a trace record first: it has no
 /// `rawtracepoint` probes, and its `kfunc` probes are fentry, which this kernel refuses.
