@@ -204,14 +204,109 @@ struct Env<'a> {
 /// One row of the table: a tracer running during the storm, or none.
 struct Config {
     name: &'static str,
+    role: Role,
     tracer: Option<Tracer>,
     /// The issue's target as a share of the untraced rate, reported (not asserted).
     target: Option<f64>,
 }
 
+/// What a row is for in the summary.
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    /// The baseline every ratio is taken against (the first row).
+    Untraced,
+    /// sigwho's live view filtered on an unrelated process: the row compared with the
+    /// hook floor.
+    FilteredView,
+    /// Any other tracer, sigwho or not.
+    Tracer,
+    /// A reference, not a tracer: programs that return at once on sigwho's hooks.
+    Floor(Floor),
+}
+
+/// The hook-floor references: what the hooks sigwho's filtered live view needs cost on
+/// this kernel before any program does anything.
+#[derive(Clone, Copy, PartialEq)]
+enum Floor {
+    /// `signal_generate` alone: every generated signal.
+    SignalGenerate,
+    /// `signal_generate` plus the kill-family syscalls' exits (failed attempts): what the
+    /// filtered view attaches on a kernel that refuses fexit.
+    WithSyscallExits,
+    /// The syscall exits alone.
+    SyscallExits,
+}
+
+impl Floor {
+    fn label(self) -> &'static str {
+        match self {
+            Floor::SignalGenerate => "(a)",
+            Floor::WithSyscallExits => "(b)",
+            Floor::SyscallExits => "(c)",
+        }
+    }
+}
+
+/// The kill-family syscalls whose `syscalls:sys_exit_*` tracepoints sigwho attaches when
+/// the kernel refuses fexit (tracer/src/load.rs, `attach_syscalls`).
+const KILL_FAMILY: [&str; 6] = [
+    "kill",
+    "tkill",
+    "tgkill",
+    "pidfd_send_signal",
+    "rt_sigqueueinfo",
+    "rt_tgsigqueueinfo",
+];
+
+/// sigwho's switch (tracer/src/load.rs, `DISABLE_HOOKS`) that leaves out the hooks of
+/// these syscalls: the filtered view with `signal_generate` alone, to tell what its
+/// syscall-exit hooks cost from what `signal_generate` costs.
+const DISABLE_SYSCALL_HOOKS: &str =
+    "kill,tkill,tgkill,pidfd_send_signal,rt_sigqueueinfo,rt_tgsigqueueinfo";
+
+/// bpftrace prints this on stderr once every probe is attached (its runtime tests wait
+/// for it) when the variable is set; "Attaching N probes..." comes before attaching.
+const BPFTRACE_ATTACHED: &str = "__BPFTRACE_NOTIFY_PROBES_ATTACHED";
+
+/// A bpftrace program whose probes have empty action blocks, one program per attach
+/// point. Not quite "nothing": bpftrace 0.17 (Debian 12) compiles every tracepoint probe,
+/// empty or filtered out, to `return 1`, which tells the kernel to go on and emit the
+/// perf sample of the event bpftrace opened - work that a
+/// program returning 0, as sigwho's do, spares. And it can hook `signal_generate` only as
+/// a classic (perf) tracepoint, which fills a trace record first: it has no
+/// `rawtracepoint` probes, and its `kfunc` probes are fentry, which this kernel refuses.
+fn floor_program(floor: Floor) -> String {
+    let signal = ["tracepoint:signal:signal_generate".to_owned()];
+    let exits = KILL_FAMILY.map(|name| format!("tracepoint:syscalls:sys_exit_{name}"));
+    let points: Vec<String> = match floor {
+        Floor::SignalGenerate => signal.to_vec(),
+        Floor::WithSyscallExits => signal.into_iter().chain(exits).collect(),
+        Floor::SyscallExits => exits.to_vec(),
+    };
+    format!("{} {{ }}", points.join(","))
+}
+
+fn floor_config(name: &'static str, floor: Floor, args: fn(&Names) -> Vec<String>) -> Config {
+    Config {
+        name,
+        role: Role::Floor(floor),
+        tracer: Some(Tracer {
+            program: Program::Tool(Tool::Bpftrace),
+            args,
+            env: &[(BPFTRACE_ATTACHED, "1")],
+            stdout: Sink::Null,
+            ready: Ready::Stderr(BPFTRACE_ATTACHED),
+            count: Count::None,
+        }),
+        target: None,
+    }
+}
+
 struct Tracer {
     program: Program,
     args: fn(&Names) -> Vec<String>,
+    /// Environment variables set for it.
+    env: &'static [(&'static str, &'static str)],
     stdout: Sink,
     ready: Ready,
     count: Count,
@@ -288,14 +383,17 @@ fn configs() -> Vec<Config> {
     vec![
         Config {
             name: "untraced",
+            role: Role::Untraced,
             tracer: None,
             target: None,
         },
         Config {
             name: "sigwho watching an idle process (in-kernel filter)",
+            role: Role::FilteredView,
             tracer: Some(Tracer {
                 program: Program::Sigwho,
                 args: |n| vec!["--target-pid".into(), n.idle.clone()],
+                env: &[],
                 stdout: Sink::Null,
                 ready: Ready::Stderr("sigwho: tracing"),
                 count: Count::None,
@@ -303,10 +401,41 @@ fn configs() -> Vec<Config> {
             target: Some(FILTER_TARGET),
         },
         Config {
+            name: "sigwho watching an idle process, failed-attempt hooks off (SIGWHO_DISABLE_HOOKS=<the 6 syscalls>; not for use: splits the cost)",
+            role: Role::Tracer,
+            tracer: Some(Tracer {
+                program: Program::Sigwho,
+                args: |n| vec!["--target-pid".into(), n.idle.clone()],
+                env: &[("SIGWHO_DISABLE_HOOKS", DISABLE_SYSCALL_HOOKS)],
+                stdout: Sink::Null,
+                ready: Ready::Stderr("sigwho: tracing"),
+                count: Count::None,
+            }),
+            target: None,
+        },
+        // Right after the filtered view, so that the rows compared run close together.
+        floor_config(
+            "reference, not sigwho: (a) bpftrace, empty probe on signal_generate (classic tracepoint, `return 1`; sigwho's is tp_btf, `return 0`)",
+            Floor::SignalGenerate,
+            |_| vec!["-e".into(), floor_program(Floor::SignalGenerate)],
+        ),
+        floor_config(
+            "reference, not sigwho: (b) bpftrace, (a) + empty probes on the 6 kill-family syscalls:sys_exit_* (sigwho's hooks, but `return 1`)",
+            Floor::WithSyscallExits,
+            |_| vec!["-e".into(), floor_program(Floor::WithSyscallExits)],
+        ),
+        floor_config(
+            "reference, not sigwho: (c) bpftrace, empty probes on the 6 kill-family syscalls:sys_exit_* only (`return 1`)",
+            Floor::SyscallExits,
+            |_| vec!["-e".into(), floor_program(Floor::SyscallExits)],
+        ),
+        Config {
             name: "sigwho --json watching the victim (every signal reported)",
+            role: Role::Tracer,
             tracer: Some(Tracer {
                 program: Program::Sigwho,
                 args: |n| vec!["--target-pid".into(), n.victim.clone(), "--json".into()],
+                env: &[],
                 stdout: Sink::File,
                 ready: Ready::Stderr("sigwho: tracing"),
                 count: Count::SigwhoJson,
@@ -315,9 +444,11 @@ fn configs() -> Vec<Config> {
         },
         Config {
             name: "sigwho record (every signal on the machine, into the journal)",
+            role: Role::Tracer,
             tracer: Some(Tracer {
                 program: Program::Sigwho,
                 args: |n| recorder::record_args(&n.out),
+                env: &[],
                 stdout: Sink::Null,
                 ready: Ready::Stderr(recorder::READY),
                 count: Count::Journal,
@@ -326,6 +457,7 @@ fn configs() -> Vec<Config> {
         },
         Config {
             name: "perf record -a signal:signal_generate",
+            role: Role::Tracer,
             tracer: Some(Tracer {
                 program: Program::Tool(Tool::Perf),
                 args: |n| {
@@ -335,6 +467,7 @@ fn configs() -> Vec<Config> {
                         .map(String::from)
                         .collect()
                 },
+                env: &[],
                 stdout: Sink::Null,
                 ready: Ready::PerfControl,
                 count: Count::PerfStats,
@@ -343,9 +476,11 @@ fn configs() -> Vec<Config> {
         },
         Config {
             name: "bpftrace, one line per signal",
+            role: Role::Tracer,
             tracer: Some(Tracer {
                 program: Program::Tool(Tool::Bpftrace),
                 args: |_| vec!["-e".into(), BPFTRACE_PROGRAM.into()],
+                env: &[],
                 stdout: Sink::File,
                 ready: Ready::ProbeSignal,
                 count: Count::Lines,
@@ -365,9 +500,11 @@ fn configs() -> Vec<Config> {
         },
         Config {
             name: "sigsnoop (libbpf-tools)",
+            role: Role::Tracer,
             tracer: Some(Tracer {
                 program: Program::Tool(Tool::Sigsnoop),
                 args: |_| Vec::new(),
+                env: &[],
                 stdout: Sink::File,
                 ready: Ready::ProbeSignal,
                 count: Count::Lines,
@@ -910,6 +1047,7 @@ impl Running {
         };
         let mut cmd = Command::new(&program);
         cmd.args((tracer.args)(names))
+            .envs(tracer.env.iter().copied())
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(Stdio::piped());
@@ -1530,6 +1668,7 @@ impl<'a> Report<'a> {
             env.senders, env.duration, self.rounds
         );
         let skipped = self.storm_table(w, &|_| true);
+        self.floor_summary(w, &|_| true);
         let samples = || self.results.iter().flatten().flatten();
         let untraced_clean = self.results[0]
             .as_ref()
@@ -1543,6 +1682,7 @@ impl<'a> Report<'a> {
                 percent(CLEAN_OTHER_LOAD)
             );
             self.storm_table(w, &Sample::clean);
+            self.floor_summary(w, &Sample::clean);
         }
         let _ = writeln!(
             w,
@@ -1672,6 +1812,87 @@ impl<'a> Report<'a> {
         skipped
     }
 
+    /// Median rate of each configuration over the samples `keep` keeps; None for a
+    /// skipped configuration or one with no such sample.
+    fn medians(&self, keep: &dyn Fn(&Sample) -> bool) -> Vec<Option<f64>> {
+        self.results
+            .iter()
+            .map(|result| {
+                let rates: Vec<f64> = result
+                    .as_ref()
+                    .ok()?
+                    .iter()
+                    .filter(|s| keep(s))
+                    .map(|s| s.rate)
+                    .collect();
+                (!rates.is_empty()).then(|| median(rates.into_iter()))
+            })
+            .collect()
+    }
+
+    /// The hook references next to the filtered view, and why they are no floor for it.
+    fn floor_summary(&self, w: &mut String, keep: &dyn Fn(&Sample) -> bool) {
+        let medians = self.medians(keep);
+        let rate_of = |role: Role| {
+            self.configs
+                .iter()
+                .zip(&medians)
+                .find(|(config, _)| config.role == role)
+                .and_then(|(_, rate)| *rate)
+        };
+        let Some(base) = rate_of(Role::Untraced).filter(|&b| b > 0.0) else {
+            return;
+        };
+        let floors: Vec<String> = [
+            Floor::SignalGenerate,
+            Floor::WithSyscallExits,
+            Floor::SyscallExits,
+        ]
+        .into_iter()
+        .filter_map(|floor| {
+            let rate = rate_of(Role::Floor(floor))?;
+            Some(format!("{} {:.2}", floor.label(), rate / base))
+        })
+        .collect();
+        if floors.is_empty() {
+            return;
+        }
+        let _ = write!(
+            w,
+            "\nHook references (rows marked \"reference, not sigwho\": bpftrace probes with \
+             empty bodies on sigwho's hooks, as a share of untraced): {}",
+            floors.join(", ")
+        );
+        if let Some(filtered) = rate_of(Role::FilteredView) {
+            let against: Vec<String> = [Floor::WithSyscallExits, Floor::SyscallExits]
+                .into_iter()
+                .filter_map(|floor| {
+                    let floor_rate = rate_of(Role::Floor(floor))?;
+                    Some(format!("{:.2} of {}", filtered / floor_rate, floor.label()))
+                })
+                .collect();
+            if !against.is_empty() {
+                let _ = write!(
+                    w,
+                    "; sigwho filtered {:.2} = {}",
+                    filtered / base,
+                    against.join(", ")
+                );
+            }
+        }
+        let _ = writeln!(
+            w,
+            ". They are no floor for sigwho: bpftrace 0.17 compiles an empty tracepoint probe \
+             to `return 1`, so the kernel goes on to build the perf sample of the event bpftrace \
+             opened, where sigwho's programs return 0; and it can hook `signal_generate` only \
+             as a classic (perf) tracepoint, which fills a trace record before the program \
+             runs, where sigwho's BTF tracepoint (tp_btf) calls its program directly. What \
+             the hooks themselves cost sigwho shows in its own two rows (with and without \
+             the failed-attempt hooks) and in docs/performance.md (\"Session 3: this \
+             kernel's floor\").\n"
+        );
+    }
+
     fn commands(&self, w: &mut String) {
         let env = self.env;
         let names = Names {
@@ -1716,7 +1937,11 @@ impl<'a> Report<'a> {
                     auditd::KEY
                 ),
             };
-            let words: Vec<String> = std::iter::once(program.to_owned())
+            let words: Vec<String> = tracer
+                .env
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .chain(std::iter::once(program.to_owned()))
                 .chain((tracer.args)(&names))
                 .collect();
             let stop = match tracer.program {
@@ -1813,8 +2038,19 @@ fn machine(processes: usize) -> String {
     let date = run_quiet(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))
         .map(|d| d.trim().to_owned())
         .unwrap_or_default();
+    // When on, every eBPF program run is also timed (two clock reads and a per-CPU
+    // update), which makes every traced row slower than it would be otherwise.
+    let stats = match fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled")
+        .map(|v| v.trim().to_owned())
+        .as_deref()
+    {
+        Ok("0") => "off".to_owned(),
+        Ok(value) => format!("ON ({value}): every eBPF program run is also timed"),
+        Err(_) => "unknown".to_owned(),
+    };
     format!(
-        "Machine: Linux {}, {cpus} CPUs ({model}), {processes} processes; sigwho at {commit}; {date}.",
+        "Machine: Linux {}, {cpus} CPUs ({model}), {processes} processes; \
+         kernel.bpf_stats_enabled {stats}; sigwho at {commit}; {date}.",
         kernel.trim()
     )
 }
@@ -1935,6 +2171,35 @@ mod tests {
     fn other_tracers_are_tallied() {
         let seen = ["sigwho[12]", "sigwho[13]", "perf[14]"].map(String::from);
         assert_eq!(tally_comms(&seen), "sigwho ×2, perf");
+    }
+
+    #[test]
+    fn hook_floor_programs_are_empty_and_hook_what_sigwho_hooks() {
+        assert_eq!(
+            floor_program(Floor::SignalGenerate),
+            "tracepoint:signal:signal_generate { }"
+        );
+        let with_exits = floor_program(Floor::WithSyscallExits);
+        let (points, body) = with_exits.split_once(' ').unwrap();
+        assert_eq!(body, "{ }");
+        let points: Vec<&str> = points.split(',').collect();
+        assert_eq!(
+            points,
+            [
+                "tracepoint:signal:signal_generate",
+                "tracepoint:syscalls:sys_exit_kill",
+                "tracepoint:syscalls:sys_exit_tkill",
+                "tracepoint:syscalls:sys_exit_tgkill",
+                "tracepoint:syscalls:sys_exit_pidfd_send_signal",
+                "tracepoint:syscalls:sys_exit_rt_sigqueueinfo",
+                "tracepoint:syscalls:sys_exit_rt_tgsigqueueinfo",
+            ]
+        );
+        assert_eq!(DISABLE_SYSCALL_HOOKS, KILL_FAMILY.join(","));
+        assert_eq!(
+            floor_program(Floor::SyscallExits),
+            format!("{} {{ }}", points[1..].join(","))
+        );
     }
 
     #[test]

@@ -27,6 +27,7 @@ fn tracer() -> Tracer {
     Tracer {
         program: Program::Sigwho,
         args: |n| record_args(&n.out),
+        env: &[],
         stdout: Sink::Null,
         ready: Ready::Stderr(READY),
         count: Count::Journal,
