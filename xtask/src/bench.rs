@@ -489,9 +489,11 @@ fn configs() -> Vec<Config> {
         },
         Config {
             name: "auditd, a kill/tkill/tgkill rule",
+            role: Role::Tracer,
             tracer: Some(Tracer {
                 program: Program::Tool(Tool::Auditd),
                 args: |n| vec!["-n".into(), "-c".into(), n.audit_dir.clone()],
+                env: &[],
                 stdout: Sink::Null,
                 ready: Ready::AuditRule,
                 count: Count::AuditLog,
