@@ -95,6 +95,10 @@ pub async fn run(options: LiveOptions, out: impl Write) -> Result<(), LiveError>
         eprintln!("sigwho: note: {note}");
     }
     let mut stream = EventStream::new(tracer, correlator)?;
+    // Before the ready line: whoever waits for it may stop us at once, and a SIGINT
+    // before tokio's handler would end sigwho without its last reports.
+    let mut interrupt = tokio::signal::unix::signal(SignalKind::interrupt()).ok();
+    let mut terminate = tokio::signal::unix::signal(SignalKind::terminate()).ok();
     eprintln!(
         "sigwho: tracing pid {pid} ({}); reports go to stdout until it exits",
         target.comm
@@ -102,8 +106,6 @@ pub async fn run(options: LiveOptions, out: impl Write) -> Result<(), LiveError>
 
     let mut output = ReportWriter::new(out, options.json);
     let deadline = options.timeout.map(|t| Instant::now() + t);
-    let mut interrupt = tokio::signal::unix::signal(SignalKind::interrupt()).ok();
-    let mut terminate = tokio::signal::unix::signal(SignalKind::terminate()).ok();
     let mut session = Session {
         target: &target,
         watched: None,
