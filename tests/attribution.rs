@@ -7,14 +7,14 @@
 
 use std::{
     io::{BufRead, BufReader},
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Stdio},
     time::Duration,
 };
 
 use sigwho_tests::{
-    Run, Sigwho, Target, Value, field_i64, field_str, is_signal, require_root, run, sigwho_bin,
-    strings, testproc, testproc_bin,
+    Run, Sigwho, Target, TempDir, Value, field_i64, field_str, is_signal, require_root, run,
+    sigwho_bin, strings, testproc, testproc_bin,
 };
 
 const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -115,25 +115,6 @@ fn sender_pid_reused_before_the_report_is_made() {
     target.ping();
 }
 
-/// A fresh directory for a journal, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir =
-            std::env::temp_dir().join(format!("sigwho-attribution-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn query_json(journal: &Path, args: &[&str]) -> Vec<Value> {
     let mut cmd = Command::new(sigwho_bin());
     cmd.args(["query", "--journal", journal.to_str().expect("UTF-8")])
@@ -150,7 +131,7 @@ fn query_json(journal: &Path, args: &[&str]) -> Vec<Value> {
 fn target_pid_reused_while_recording_keeps_incarnations_apart() {
     require_root();
     let dir = TempDir::new("reuse");
-    let journal = dir.0.join("journal");
+    let journal = dir.path("journal");
     let mut cmd = Sigwho::command(&["record", "--journal", journal.to_str().expect("UTF-8")]);
     cmd.stdout(Stdio::null());
     let mut recorder = Sigwho::start_waiting_for(cmd, "sigwho: recording");

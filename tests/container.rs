@@ -16,13 +16,12 @@ use std::{
     fs::File,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::atomic::{AtomicU32, Ordering},
     time::Duration,
 };
 
 use sigwho_tests::{
-    Run, Target, Value, field, field_i64, field_str, is_signal, require_root, run, sigwho_bin,
-    strings, testproc, wait_until,
+    Run, Target, TempDir, Value, built_deb, field, field_i64, field_str, is_signal, require_root,
+    run, sigwho_bin, strings, testproc, wait_until,
 };
 
 const MANIFEST: &str = include_str!("../deploy/kubernetes/daemonset.yaml");
@@ -406,33 +405,6 @@ fn daemonset_manifest_has_only_kubernetes_api_fields() {
 // ---------------------------------------------------------------------------------------
 // A Docker engine of the test's own
 
-/// A fresh directory under the temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "sigwho-container-{name}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// dockerd with its data, state and socket in a temp dir, no bridge and no iptables
 /// rules (nothing here needs a network); stopped, with the containers it ran, on drop.
 struct Docker {
@@ -670,7 +642,7 @@ fn build_images(docker: &Docker, deb: &Path) -> (String, String) {
 
     let context = TempDir::new("context");
     let name = deb.file_name().expect("package file name");
-    std::fs::copy(deb, context.0.join(name)).expect("copy the package into the context");
+    std::fs::copy(deb, context.dir().join(name)).expect("copy the package into the context");
     let image = "sigwho-test/sigwho:test".to_owned();
     docker.run(&[
         "build",
@@ -682,7 +654,7 @@ fn build_images(docker: &Docker, deb: &Path) -> (String, String) {
         DOCKERFILE,
         "--tag",
         &image,
-        context.0.to_str().expect("UTF-8 path"),
+        context.dir().to_str().expect("UTF-8 path"),
     ]);
     (base, image)
 }
@@ -756,11 +728,7 @@ fn assert_sent_by(ev: &Value, sender: &Run, args: &[&str]) {
 #[test]
 fn daemonset_recorder_attributes_host_and_container_signals() {
     require_root();
-    let deb = std::env::var_os("SIGWHO_DEB")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .expect("SIGWHO_DEB is not set: run through cargo xtask test, which builds the package");
-    assert!(deb.is_file(), "no package at {}", deb.display());
+    let deb = built_deb();
 
     // Declared before the engine, so removed after it has removed its containers.
     let cgroups = CgroupTree(format!("/sigwho-test-{}", std::process::id()));

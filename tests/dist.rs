@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use sigwho_tests::{Run, require_root, run, wait_until};
+use sigwho_tests::{Run, built_deb, require_root, run, wait_until};
 
 const PACKAGE: &str = "sigwho";
 
@@ -96,11 +96,7 @@ impl Drop for Remove {
 #[test]
 fn deb_installs_and_removes_binary_man_pages_completions_and_unit() {
     require_root();
-    let deb = std::env::var_os("SIGWHO_DEB")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .expect("SIGWHO_DEB is not set: run through cargo xtask test, which builds the package");
-    assert!(deb.is_file(), "no package at {}", deb.display());
+    let deb = built_deb();
     if installed() {
         // Someone's real installation: not ours to replace or remove.
         eprintln!("dist test skipped: the {PACKAGE} package is already installed on this machine");

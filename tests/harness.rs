@@ -998,3 +998,45 @@ impl Sigwho {
         }
     }
 }
+
+/// A fresh directory under the temp dir (`sigwho-PREFIX-PID-N`), removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "sigwho-{prefix}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The Debian package `cargo xtask test` builds for the tests that install it
+/// (`$SIGWHO_DEB`).
+pub fn built_deb() -> PathBuf {
+    let deb = std::env::var_os("SIGWHO_DEB")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .expect("SIGWHO_DEB is not set: run through cargo xtask test, which builds the package");
+    assert!(deb.is_file(), "no package at {}", deb.display());
+    deb
+}

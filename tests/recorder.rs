@@ -5,15 +5,14 @@
 //! answered from the journal (`$SIGWHO_JOURNAL`).
 
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     process::Command,
-    sync::atomic::{AtomicU32, Ordering},
     time::{Duration, Instant},
 };
 
 use sigwho_tests::{
-    Run, Sigwho, Target, Value, field_i64, field_str, is_exit, is_signal, require_root, run,
-    sigwho_bin, strings, testproc, wait_until,
+    Run, Sigwho, Target, TempDir, Value, field_i64, field_str, is_exit, is_signal, require_root,
+    run, sigwho_bin, strings, testproc, wait_until,
 };
 
 const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -21,33 +20,6 @@ const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
 /// the journal.
 const FLUSH_LIMIT: Duration = Duration::from_secs(1);
 const READY: &str = "sigwho: recording";
-
-/// A fresh directory under the temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "sigwho-recorder-{name}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn s(path: &Path) -> &str {
     path.to_str().expect("UTF-8 temp path")
