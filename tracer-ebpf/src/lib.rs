@@ -204,6 +204,10 @@ pub struct FoldSlot {
     pub seq: u64,
     /// The last signal sent as a full record on this CPU (`seen_ns` 0: none).
     pub key: FoldKey,
+    /// The boot clock as read at jiffy `clock_jiffies`: signals in the same jiffy reuse
+    /// it (so repeats' times are early by up to a jiffy).
+    pub clock_jiffies: u64,
+    pub clock_ns: u64,
 }
 
 /// Identical signals folded into the record with fold id `row`.
