@@ -195,20 +195,6 @@ __attribute__((noinline)) void sw_current_syscall(__s64 *out)
 #endif
 }
 
-// Argument `n` (0-3) of the syscall the current task is in.
-__attribute__((noinline)) __s64 sw_current_syscall_arg(__u32 n)
-{
-#ifdef SW_SYSCALL_REGS
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	if (!regs)
-		return 0;
-	return sw_regs_arg(regs, n);
-#else
-	return 0;
-#endif
-}
-
-
 // For a pointer the verifier knows to be a task_struct (a BTF tracepoint's argument):
 // a plain load, checked against the kernel's BTF at load time and guarded by the JIT's
 // exception table, instead of a bpf_probe_read_kernel() call. It is on the path every

@@ -48,7 +48,6 @@ unsafe extern "C" {
     fn sw_btf_task_process_start(task: u64) -> u64;
     fn sw_btf_fill_task(dst: u64, task: u64);
     fn sw_current_syscall(out: *mut [i64; 5]);
-    fn sw_current_syscall_arg(n: u32) -> i64;
 }
 
 #[unsafe(no_mangle)]
@@ -584,8 +583,6 @@ fn same_key(a: &FoldKey, b: &FoldKey) -> bool {
     true
 }
 
-/// Counts the signal when the CPU is folding and it repeats the folded one.
-#[inline(always)]
 /// The time for folding: the boot clock, read at most once per jiffy and slot (the
 /// clock costs a storm's signal more than the rest of counting it); later signals in
 /// the same jiffy reuse that reading, so repeats' times are early by up to a jiffy.
@@ -603,7 +600,9 @@ unsafe fn fold_clock(slot: *mut FoldSlot) -> u64 {
     }
 }
 
-/// With `in_window`, only within the window's time.
+/// Counts the signal when the slot is folding and it repeats the folded one; with
+/// `in_window`, only within the window's time.
+#[inline(always)]
 unsafe fn fold_into(slot: *mut FoldSlot, key: &FoldKey, now: u64, in_window: bool) -> bool {
     unsafe {
         let row = read_volatile(addr_of_mut!((*slot).row));
@@ -805,6 +804,20 @@ unsafe fn write_causes(
 // This costs nothing on the syscall path itself: unlike syscalls:sys_enter_*, which
 // sends every syscall of every task through the tracing slow path.
 
+/// The current task's syscall number and arguments 0-3 (see sw_current_syscall).
+#[inline(always)]
+unsafe fn current_syscall() -> [i64; 5] {
+    let mut regs = [0i64; 5];
+    unsafe { sw_current_syscall(&raw mut regs) };
+    regs
+}
+
+/// Argument `n` (0-3) of what [`current_syscall`] read.
+#[inline(always)]
+fn syscall_arg(regs: &[i64; 5], n: u32) -> i64 {
+    regs[1 + (n & 3) as usize]
+}
+
 /// Which kill-family syscall has number `nr` on this machine; NONE for any other.
 #[inline(always)]
 fn syscall_with_nr(nr: i64) -> u32 {
@@ -863,13 +876,12 @@ unsafe fn current_request(
     target_task: u64,
     target_pid: u32,
 ) -> Request {
-    let mut regs = [0i64; 5];
-    unsafe { sw_current_syscall(&raw mut regs) };
+    let regs = unsafe { current_syscall() };
     let which = syscall_with_nr(regs[0]);
     if which == syscall::NONE {
         return Request::default();
     }
-    let request = unsafe { request_from_args(which, sender_task, |n| regs[1 + (n & 3) as usize]) };
+    let request = unsafe { request_from_args(which, sender_task, |n| syscall_arg(&regs, n)) };
     let pid = i64::from(target_pid);
     // A sender inside a pid namespace names the target by its pid there: the target's
     // innermost-level pid when both share the namespace (the usual container case).
@@ -952,7 +964,8 @@ unsafe fn on_return(which: u32, ret: i64) -> Result<u32, u32> {
         return Ok(0);
     }
     let task = unsafe { bpf_get_current_task() };
-    let request = unsafe { request_from_args(which, task, |n| sw_current_syscall_arg(n)) };
+    let regs = unsafe { current_syscall() };
+    let request = unsafe { request_from_args(which, task, |n| syscall_arg(&regs, n)) };
     // Signal 0 only checks that a process exists; nothing is sent.
     if request.sig == 0 {
         return Ok(0);
