@@ -216,35 +216,24 @@ __attribute__((noinline)) __u64 sw_btf_task_process_start(__u64 t)
 	return TASK(t)->group_leader->start_boottime;
 }
 
-// The first 32 bytes of signal_generate's siginfo, as four words, by plain loads through
-// the BTF-typed pointer. siginfo's layout is user ABI (include/uapi/asm-generic/
-// siginfo.h: si_signo, si_errno, si_code, then the union at 16 on 64-bit), so this
-// struct spells the offsets out instead of relocating them; the verifier checks each
-// load against the kernel's own `struct kernel_siginfo`.
-struct sw_siginfo_abi {
-	int signo;
-	int errno_;
-	int code;
-	int pad;
-	unsigned int pid; // or the low half of si_addr, si_tid, ...
-	unsigned int uid;
-	__u64 value; // si_value, or what shares its place (one load: the verifier refuses
-	             // half of sival_ptr)
-};
-
-__attribute__((noinline)) void sw_btf_siginfo_words(__u64 info, __u64 *out)
+// The first 32 bytes of signal_generate's siginfo, as four words. siginfo's layout is
+// user ABI (include/uapi/asm-generic/siginfo.h: si_signo, si_errno, si_code, then the
+// union at 16 on 64-bit), so the words are read as they lie.
+//
+// Read through bpf_probe_read_kernel(), never by a direct load: the tracepoint's
+// `struct kernel_siginfo *info` may be SEND_SIG_NOINFO (0) or SEND_SIG_PRIV (1), and
+// since 6.13 (kernel/bpf/btf.c, raw_tp_null_args: signal_generate arg1 "may encode an
+// error") the verifier types it as a scalar and refuses any load through it; older
+// verifiers accept the load but differ in what they allow across the union's members.
+// Callers pass only real pointers (info > 1).
+__attribute__((noinline)) void sw_siginfo_words(__u64 info, __u64 *out)
 {
-	const volatile struct sw_siginfo_abi *si =
-		(const volatile struct sw_siginfo_abi *)(unsigned long)info;
-	// volatile: one load per field. clang would merge neighbours into one 8-byte load,
-	// which the verifier refuses across two members.
-	__u32 signo = si->signo, errno_ = si->errno_, code = si->code;
-	__u32 pid = si->pid, uid = si->uid;
-	__u64 value = si->value;
-	out[0] = signo | ((__u64)errno_ << 32);
-	out[1] = code;
-	out[2] = pid | ((__u64)uid << 32);
-	out[3] = value;
+	if (bpf_probe_read_kernel(out, 4 * sizeof(__u64), (const void *)(unsigned long)info)) {
+		out[0] = 0;
+		out[1] = 0;
+		out[2] = 0;
+		out[3] = 0;
+	}
 }
 
 static __always_inline struct kernfs_node *sw_kn_parent(struct kernfs_node *kn)

@@ -44,7 +44,7 @@ unsafe extern "C" {
     fn sw_task_ns_pid(task: u64) -> u32;
     fn sw_btf_task_tgid(task: u64) -> u32;
     fn sw_btf_task_tid(task: u64) -> u32;
-    fn sw_btf_siginfo_words(info: u64, out: *mut [u64; 4]);
+    fn sw_siginfo_words(info: u64, out: *mut [u64; 4]);
     fn sw_btf_task_process_start(task: u64) -> u64;
     fn sw_btf_fill_task(dst: u64, task: u64);
     fn sw_current_syscall(out: *mut [i64; 5]);
@@ -333,7 +333,7 @@ unsafe fn read_kernel<T: Default>(addr: u64) -> T {
 #[inline(always)]
 unsafe fn siginfo_words(info: u64) -> [u64; 4] {
     let mut words = [0u64; 4];
-    unsafe { sw_btf_siginfo_words(info, &raw mut words) };
+    unsafe { sw_siginfo_words(info, &raw mut words) };
     words
 }
 
