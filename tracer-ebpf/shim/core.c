@@ -168,15 +168,16 @@ static __always_inline __s64 sw_regs_arg(struct pt_regs *regs, __u32 n)
 }
 #endif
 
-// Reads below go straight through the pointer bpf_task_pt_regs() returns (the
-// verifier knows its type; the JIT guards the loads) rather than through
-// bpf_probe_read_kernel(): signal_generate runs for every signal on the machine.
-
 // The number and arguments 0-3 of the syscall the current task is in, with one
 // bpf_task_pt_regs() call: out[0] = number (-1 when it is in none: an exception or
 // interrupt made the signal, or this architecture is not supported), out[1..4] =
-// arguments. bpf_task_pt_regs() needs Linux 5.15.
-__attribute__((noinline)) void sw_current_syscall(__s64 *out)
+// arguments. bpf_task_pt_regs() needs Linux 5.15 (callers check features::TASK_PT_REGS).
+//
+// With `direct` (features::DIRECT_LOADS, a constant the verifier sees) the registers
+// are read by plain loads through the pointer bpf_task_pt_regs() returns, which the
+// verifier types as struct pt_regs and the JIT guards: signal_generate runs for every
+// signal on the machine. Without it, by one bpf_probe_read_kernel() per register.
+__attribute__((noinline)) void sw_current_syscall(__s64 *out, __u32 direct)
 {
 	out[0] = -1;
 	out[1] = 0;
@@ -187,18 +188,37 @@ __attribute__((noinline)) void sw_current_syscall(__s64 *out)
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	if (!regs)
 		return;
-	out[0] = sw_regs_nr(regs);
-	out[1] = sw_regs_arg(regs, 0);
-	out[2] = sw_regs_arg(regs, 1);
-	out[3] = sw_regs_arg(regs, 2);
-	out[4] = sw_regs_arg(regs, 3);
+	if (direct) {
+		out[0] = sw_regs_nr(regs);
+		out[1] = sw_regs_arg(regs, 0);
+		out[2] = sw_regs_arg(regs, 1);
+		out[3] = sw_regs_arg(regs, 2);
+		out[4] = sw_regs_arg(regs, 3);
+		return;
+	}
+#if defined(__TARGET_ARCH_x86)
+	out[0] = (long)BPF_CORE_READ(regs, orig_ax);
+	out[1] = BPF_CORE_READ(regs, di);
+	out[2] = BPF_CORE_READ(regs, si);
+	out[3] = BPF_CORE_READ(regs, dx);
+	out[4] = BPF_CORE_READ(regs, r10);
+#else
+	out[0] = BPF_CORE_READ(regs, syscallno);
+	out[1] = BPF_CORE_READ(regs, orig_x0);
+	out[2] = BPF_CORE_READ(regs, regs[1]);
+	out[3] = BPF_CORE_READ(regs, regs[2]);
+	out[4] = BPF_CORE_READ(regs, regs[3]);
+#endif
 #endif
 }
 
-// For a pointer the verifier knows to be a task_struct (a BTF tracepoint's argument):
-// a plain load, checked against the kernel's BTF at load time and guarded by the JIT's
-// exception table, instead of a bpf_probe_read_kernel() call. It is on the path every
-// signal on the machine takes, so the difference counts.
+// The sw_btf_* functions below load directly through a pointer the verifier knows to be
+// a task_struct (a BTF tracepoint's argument, or bpf_get_current_task_btf()): plain
+// loads, checked against the kernel's BTF at load time and guarded by the JIT's
+// exception table, instead of bpf_probe_read_kernel() calls. They are on the path
+// every signal on the machine takes, so the difference counts. Callers use them only
+// under features::DIRECT_LOADS, which userspace clears (and loads again) when a
+// verifier refuses them; proven on every kernel of `cargo xtask vmtest`.
 __attribute__((noinline)) __u32 sw_btf_task_tgid(__u64 t)
 {
 	return TASK(t)->tgid;

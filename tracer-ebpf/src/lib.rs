@@ -414,7 +414,24 @@ pub struct Config {
     pub syscall_nrs: [i32; syscall::COUNT],
     /// Non-zero: identical signals are folded into counts in the kernel ([`FoldSlot`]).
     pub fold_repeats: u32,
-    pub _pad: u32,
+    /// Bits from [`features`]: what this kernel allows, as userspace probed it.
+    pub features: u32,
+}
+
+/// Bits of [`Config::features`]. The programs test them against read-only data that is
+/// frozen before load, so the verifier knows each bit and never walks the branch this
+/// kernel cannot take (a helper it lacks, a load it refuses).
+pub mod features {
+    /// `bpf_get_current_task_btf()` exists (Linux 5.11).
+    pub const CURRENT_TASK_BTF: u32 = 1;
+    /// `bpf_task_pt_regs()` exists (5.15): requests come from the sender's saved
+    /// registers. Without it the `syscalls:sys_enter_*` programs keep each kill-family
+    /// call's arguments in `INFLIGHT` while it runs.
+    pub const TASK_PT_REGS: u32 = 2;
+    /// Plain loads through BTF-typed task pointers (tracepoint arguments, the current
+    /// task) instead of `bpf_probe_read_kernel()`: cheaper on the path every signal
+    /// takes, but a verifier may refuse them; userspace then loads again without.
+    pub const DIRECT_LOADS: u32 = 4;
 }
 
 #[cfg(feature = "user")]

@@ -22,8 +22,8 @@ use tracer_ebpf::{
     ANCESTRY_DEPTH, ARGS_LEN, Ancestor, CAUSE_DEPTH, COMM_LEN, Cause, Config, EventHeader,
     ExecEvent, ExitEvent, FOLD_WAYS, FOLD_WINDOW_NS, FailedSendEvent, FoldKey, FoldSlot, ForkEvent,
     MAX_TARGETS, OomVictimEvent, PATH_LEN, RING_BYTES, RepeatsEvent, Request, SignalEvent,
-    SyscallLayout, SyscallLayouts, TARGET_HINT_SLOTS, TaskRef, exec_flags, kind, signal_flags,
-    syscall, task_flags,
+    SyscallLayout, SyscallLayouts, TARGET_HINT_SLOTS, TaskRef, exec_flags, features, kind,
+    signal_flags, syscall, task_flags,
 };
 
 unsafe extern "C" {
@@ -47,7 +47,7 @@ unsafe extern "C" {
     fn sw_siginfo_words(info: u64, out: *mut [u64; 4]);
     fn sw_btf_task_process_start(task: u64) -> u64;
     fn sw_btf_fill_task(dst: u64, task: u64);
-    fn sw_current_syscall(out: *mut [i64; 5]);
+    fn sw_current_syscall(out: *mut [i64; 5], direct: u32);
 }
 
 #[unsafe(no_mangle)]
@@ -59,7 +59,7 @@ static CONFIG: Config = Config {
     follow_children: 0,
     syscall_nrs: [-1; syscall::COUNT],
     fold_repeats: 0,
-    _pad: 0,
+    features: 0,
 };
 
 const NO_LAYOUT: SyscallLayout = SyscallLayout {
@@ -114,6 +114,20 @@ fn config() -> Config {
     // volatile read stops the compiler from folding in the build-time defaults.
     unsafe { read_volatile(&CONFIG) }
 }
+
+/// Whether this kernel has `feature` (a [`features`] bit). A constant to the verifier
+/// (CONFIG is frozen read-only data), so the other branch is never verified.
+#[inline(always)]
+fn has(feature: u32) -> bool {
+    config().features & feature != 0
+}
+
+/// Kill-family calls in progress (thread id -> what was asked), kept by the
+/// `syscalls:sys_enter_*` programs on kernels without `bpf_task_pt_regs()` and taken out
+/// when the call returns. LRU: an entry whose return was missed is evicted, never
+/// piled up.
+#[map]
+static INFLIGHT: LruHashMap<u32, Request> = LruHashMap::with_max_entries(16384, 0);
 
 /// Non-zero at `pid % TARGET_HINT_SLOTS` for every pid ever put in TARGETS (never
 /// cleared: a stale mark only costs a TARGETS lookup). Most signals in a filtered view
@@ -210,7 +224,75 @@ unsafe fn write_header(header: *mut EventHeader, record_kind: u32) {
     }
 }
 
-/// Fills `dst` with what the kernel knows about `task` now.
+// --- task reads ----------------------------------------------------------------------
+// Two ways to read a task: plain loads through a pointer the verifier knows as a
+// task_struct (sw_btf_*, shim/core.c), or CO-RE bpf_probe_read_kernel() reads through
+// any task address (sw_task_*). The first is cheaper; verifiers have changed what they
+// allow through tracepoint arguments (6.13 retyped signal_generate's siginfo), so it is
+// used only under DIRECT_LOADS, which userspace clears when a verifier refuses it.
+// Proven on every kernel of `cargo xtask vmtest` (5.10, 6.1, 6.12, 7.x and the host's).
+
+/// tgid of a BTF-typed task (a tracepoint argument).
+#[inline(always)]
+unsafe fn btf_task_tgid(task: u64) -> u32 {
+    if has(features::DIRECT_LOADS) {
+        unsafe { sw_btf_task_tgid(task) }
+    } else {
+        unsafe { sw_task_tgid(task) }
+    }
+}
+
+/// Thread id of a BTF-typed task.
+#[inline(always)]
+unsafe fn btf_task_tid(task: u64) -> u32 {
+    if has(features::DIRECT_LOADS) {
+        unsafe { sw_btf_task_tid(task) }
+    } else {
+        unsafe { sw_task_tid(task) }
+    }
+}
+
+/// The current task as a BTF-typed pointer, where this kernel has the helper and
+/// direct loads are allowed; 0 otherwise (read `bpf_get_current_task()` with CO-RE).
+/// Not an Option: rustc loads an Option's payload before testing it, and verifiers
+/// before 5.12 refuse that read of a stack slot never written.
+#[inline(always)]
+fn current_task_btf() -> u64 {
+    if has(features::CURRENT_TASK_BTF) && has(features::DIRECT_LOADS) {
+        // SAFETY: a helper without arguments; the verifier checks it exists (the
+        // branch is pruned where it does not).
+        unsafe { bpf_get_current_task_btf() as u64 }
+    } else {
+        0
+    }
+}
+
+/// Start of the process of `task` (an untyped address), or of `typed` (the same task,
+/// BTF-typed) unless that is 0.
+#[inline(always)]
+unsafe fn process_start(task: u64, typed: u64) -> u64 {
+    if typed != 0 {
+        unsafe { sw_btf_task_process_start(typed) }
+    } else {
+        unsafe { sw_task_process_start(task) }
+    }
+}
+
+/// [`write_task`] for a BTF-typed task (a tracepoint argument, the BTF current task):
+/// plain loads under DIRECT_LOADS.
+#[inline(always)]
+unsafe fn write_btf_task(dst: *mut TaskRef, task: u64) {
+    unsafe {
+        if has(features::DIRECT_LOADS) {
+            sw_btf_fill_task(dst as u64, task);
+        } else {
+            write_task(dst, task);
+        }
+    }
+}
+
+/// Fills `dst` with what the kernel knows about `task` now (CO-RE probe reads: any
+/// task address will do).
 #[inline(always)]
 unsafe fn write_task(dst: *mut TaskRef, task: u64) {
     unsafe {
@@ -366,7 +448,7 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     let result: i32 = ctx.arg(4);
     let cfg = config();
 
-    let target_pid = unsafe { sw_btf_task_tgid(target_task) };
+    let target_pid = unsafe { btf_task_tgid(target_task) };
     let wanted = cfg.filter_targets == 0 || is_target(target_pid);
     let meaningful = is_meaningful(sig, result);
     // Storms of signals that are ignored, or aimed elsewhere, stop here.
@@ -393,10 +475,10 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     let mut key = FoldKey::default();
     let mut now = 0;
     let mut way = 0;
+    let sender_btf = current_task_btf();
     if cfg.fold_repeats != 0 {
         unsafe {
-            let sender_btf = bpf_get_current_task_btf() as u64;
-            let sender = (sender_btf, sender_pid, pid_tgid as u32);
+            let sender = (sender_task, sender_btf, pid_tgid);
             key = fold_key(sig, info, group, result, target_task, sender, &request);
         }
         way = fold_way(&key);
@@ -425,8 +507,6 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     let Some(mut entry) = reserve::<SignalEvent>(kind::SIGNAL) else {
         return Ok(0);
     };
-    // The same task as `sender_task`, typed for the verifier (see sw_btf_fill_task).
-    let sender_btf = unsafe { bpf_get_current_task_btf() } as u64;
     let ev = entry.as_mut_ptr();
     let fold_id = if fold_slot.is_null() {
         0
@@ -470,8 +550,12 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
             addr_of_mut!((*ev).si_addr).write(addr);
         }
 
-        sw_btf_fill_task(addr_of_mut!((*ev).sender) as u64, sender_btf);
-        sw_btf_fill_task(addr_of_mut!((*ev).target) as u64, target_task);
+        if sender_btf != 0 {
+            sw_btf_fill_task(addr_of_mut!((*ev).sender) as u64, sender_btf);
+        } else {
+            write_task(addr_of_mut!((*ev).sender), sender_task);
+        }
+        write_btf_task(addr_of_mut!((*ev).target), target_task);
 
         addr_of_mut!((*ev).request).write(request);
 
@@ -512,7 +596,7 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
 // Only signals of one CPU are compared, in the order that CPU generated them.
 
 /// Everything but the time that makes a signal's report (see FoldKey). `sender` is
-/// the current task (BTF-typed), its pid and its tid.
+/// the current task, the same BTF-typed where there is one, and its pid_tgid.
 #[inline(always)]
 unsafe fn fold_key(
     sig: i32,
@@ -520,7 +604,7 @@ unsafe fn fold_key(
     group: i32,
     result: i32,
     target_task: u64,
-    (sender_btf, sender_pid, sender_tid): (u64, u32, u32),
+    (sender_task, sender_btf, pid_tgid): (u64, u64, u64),
     request: &Request,
 ) -> FoldKey {
     unsafe {
@@ -534,6 +618,7 @@ unsafe fn fold_key(
         } else {
             siginfo_words(info)
         };
+        let sender_pid = (pid_tgid >> 32) as u32;
         // The cause chain starts at what the sender last received.
         let cause_ns = match RECEIVED_AT.get(sender_pid % RECEIVED_AT_SLOTS) {
             Some(at) => read_volatile(at),
@@ -544,10 +629,17 @@ unsafe fn fold_key(
             None => 0,
         };
         FoldKey {
-            sender_tid,
-            target_tid: sw_btf_task_tid(target_task),
-            sender_start_ns: sw_btf_task_process_start(sender_btf),
-            target_start_ns: sw_btf_task_process_start(target_task),
+            sender_tid: pid_tgid as u32,
+            target_tid: btf_task_tid(target_task),
+            sender_start_ns: process_start(sender_task, sender_btf),
+            target_start_ns: process_start(
+                target_task,
+                if has(features::DIRECT_LOADS) {
+                    target_task
+                } else {
+                    0
+                },
+            ),
             sig,
             result,
             group,
@@ -802,13 +894,34 @@ unsafe fn write_causes(
 //   pidfd_send_signal(pidfd, sig, info, flags)  rt_sigqueueinfo(pid, sig, info)
 //   rt_tgsigqueueinfo(tgid, tid, sig, info)
 // This costs nothing on the syscall path itself: unlike syscalls:sys_enter_*, which
-// sends every syscall of every task through the tracing slow path.
+// sends every syscall of every task through the tracing slow path. Kernels before 5.15
+// have no bpf_task_pt_regs(); there the sys_enter_* programs below keep the arguments
+// in INFLIGHT instead (features::TASK_PT_REGS).
+
+/// The kill-family call the current task (`task`) is in, or the default (syscall NONE)
+/// when it is in none: from its saved registers where the kernel lets programs read
+/// them, else from what its sys_enter_* program kept.
+#[inline(always)]
+unsafe fn asked_now(task: u64) -> Request {
+    if has(features::TASK_PT_REGS) {
+        let regs = unsafe { current_syscall() };
+        let which = syscall_with_nr(regs[0]);
+        if which == syscall::NONE {
+            return Request::default();
+        }
+        unsafe { request_from_args(which, task, |n| syscall_arg(&regs, n)) }
+    } else {
+        let tid = bpf_get_current_pid_tgid() as u32;
+        // SAFETY: copied out at once.
+        unsafe { INFLIGHT.get(&tid) }.copied().unwrap_or_default()
+    }
+}
 
 /// The current task's syscall number and arguments 0-3 (see sw_current_syscall).
 #[inline(always)]
 unsafe fn current_syscall() -> [i64; 5] {
     let mut regs = [0i64; 5];
-    unsafe { sw_current_syscall(&raw mut regs) };
+    unsafe { sw_current_syscall(&raw mut regs, u32::from(has(features::DIRECT_LOADS))) };
     regs
 }
 
@@ -876,12 +989,11 @@ unsafe fn current_request(
     target_task: u64,
     target_pid: u32,
 ) -> Request {
-    let regs = unsafe { current_syscall() };
-    let which = syscall_with_nr(regs[0]);
+    let request = unsafe { asked_now(sender_task) };
+    let which = request.syscall;
     if which == syscall::NONE {
         return Request::default();
     }
-    let request = unsafe { request_from_args(which, sender_task, |n| syscall_arg(&regs, n)) };
     let pid = i64::from(target_pid);
     // A sender inside a pid namespace names the target by its pid there: the target's
     // innermost-level pid when both share the namespace (the usual container case).
@@ -960,12 +1072,24 @@ unsafe fn on_syscall_return(ctx: &FExitContext, which: u32) -> Result<u32, u32> 
 /// failed. The arguments are still in the registers the task entered the kernel with.
 #[inline(always)]
 unsafe fn on_return(which: u32, ret: i64) -> Result<u32, u32> {
-    if ret >= 0 {
-        return Ok(0);
-    }
     let task = unsafe { bpf_get_current_task() };
-    let regs = unsafe { current_syscall() };
-    let request = unsafe { request_from_args(which, task, |n| syscall_arg(&regs, n)) };
+    let request = if has(features::TASK_PT_REGS) {
+        if ret >= 0 {
+            return Ok(0);
+        }
+        let regs = unsafe { current_syscall() };
+        unsafe { request_from_args(which, task, |n| syscall_arg(&regs, n)) }
+    } else {
+        // The call is over either way: its entry goes.
+        let tid = bpf_get_current_pid_tgid() as u32;
+        // SAFETY: copied out at once.
+        let kept = unsafe { INFLIGHT.get(&tid) }.copied();
+        let _ = INFLIGHT.remove(&tid);
+        match kept {
+            Some(request) if ret < 0 && request.syscall == which => request,
+            _ => return Ok(0),
+        }
+    };
     // Signal 0 only checks that a process exists; nothing is sent.
     if request.sig == 0 {
         return Ok(0);
@@ -995,6 +1119,63 @@ syscall_return_hooks! {
     pidfd_send_signal_return => syscall::PIDFD_SEND_SIGNAL;
     rt_sigqueueinfo_return => syscall::RT_SIGQUEUEINFO;
     rt_tgsigqueueinfo_return => syscall::RT_TGSIGQUEUEINFO;
+}
+
+// --- syscalls:sys_enter_* of the kill family (kernels before 5.15) -----------------
+// Where bpf_task_pt_regs() is missing, what each kill-family call asked for is kept
+// from its entry record until it returns (INFLIGHT). Records described by
+// /sys/kernel/tracing/events/syscalls/sys_enter_<name>/format (include/linux/
+// syscalls.h SYSCALL_DEFINEx, one 8-byte field per argument, named as in the kernel's
+// definition); userspace passes the offsets of the fields sigwho reads in LAYOUTS.
+// Attached only on those kernels: every syscall of every task then takes the tracing
+// slow path.
+
+fn on_sys_enter(ctx: &TracePointContext, which: u32) -> Result<u32, u32> {
+    let lay = layout(which);
+    if lay.arg0 == SyscallLayout::ABSENT || lay.sig == SyscallLayout::ABSENT {
+        return Ok(0);
+    }
+    // SAFETY: the verifier bounds-checks tracepoint context reads.
+    let read = |offset: u32| unsafe { ctx.read_at::<i64>(offset as usize) }.unwrap_or(0);
+    // By ABI position, as request_from_args reads them: the target, then the thread
+    // for the tgkill pair, then the signal.
+    let mut args = [read(lay.arg0), 0i64, 0i64, 0i64];
+    match which {
+        syscall::TGKILL | syscall::RT_TGSIGQUEUEINFO => {
+            if lay.arg1 != SyscallLayout::ABSENT {
+                args[1] = read(lay.arg1);
+            }
+            args[2] = read(lay.sig);
+        }
+        _ => args[1] = read(lay.sig),
+    }
+    let task = unsafe { bpf_get_current_task() };
+    let request = unsafe { request_from_args(which, task, |n| args[(n & 3) as usize]) };
+    let tid = bpf_get_current_pid_tgid() as u32;
+    // A full map evicts the oldest entry (LRU): at worst one request is not named.
+    let _ = INFLIGHT.insert(&tid, &request, 0);
+    Ok(0)
+}
+
+macro_rules! syscall_enter_hooks {
+    ($($enter:ident => $which:expr;)*) => {$(
+        #[tracepoint]
+        pub fn $enter(ctx: TracePointContext) -> u32 {
+            match on_sys_enter(&ctx, $which) {
+                Ok(ret) => ret,
+                Err(ret) => ret,
+            }
+        }
+    )*};
+}
+
+syscall_enter_hooks! {
+    sys_enter_kill => syscall::KILL;
+    sys_enter_tkill => syscall::TKILL;
+    sys_enter_tgkill => syscall::TGKILL;
+    sys_enter_pidfd_send_signal => syscall::PIDFD_SEND_SIGNAL;
+    sys_enter_rt_sigqueueinfo => syscall::RT_SIGQUEUEINFO;
+    sys_enter_rt_tgsigqueueinfo => syscall::RT_TGSIGQUEUEINFO;
 }
 
 // --- syscalls:sys_exit_* of the kill family (fallback) -----------------------------

@@ -29,6 +29,11 @@ pub struct Cli {
     /// always or never. JSON is never coloured.
     #[arg(long, value_name = "WHEN", value_enum, default_value_t, global = true)]
     pub color: crate::color::ColorChoice,
+
+    /// Say more: informational notes, and a refused eBPF program's whole verifier log
+    /// (as SIGWHO_LOG=debug does).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -43,6 +48,19 @@ pub enum Command {
     /// Run a command and report every signal its process tree received, and from whom.
     #[command(verbatim_doc_comment, after_help = RUN_EXAMPLES)]
     Run(RunArgs),
+    /// Check what sigwho can trace on this kernel: each hook and kernel feature as used,
+    /// replaced by a fallback, or missing, with why and what it costs the reports.
+    /// Exits 0 when sigwho can trace here, 1 when it cannot.
+    #[command(verbatim_doc_comment)]
+    Doctor(DoctorArgs),
+}
+
+/// Options of `sigwho doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print one JSON object instead of text (schema: docs/json-schema.md).
+    #[arg(long)]
+    pub json: bool,
 }
 
 // The examples end each --help and each man page (clap_mangen renders after_help).

@@ -11,6 +11,7 @@ use tracer_ebpf::{
     Config, FOLD_WAYS, FoldSlot, SyscallLayout, SyscallLayouts, TARGET_HINT_SLOTS, kind,
 };
 
+use crate::probe::{self, Feature};
 use crate::tracefs;
 
 /// The eBPF object built by build.rs (aya-build), embedded so that the binary is all a
@@ -45,12 +46,27 @@ pub enum LoadError {
     NoBtf(String),
     #[error("cannot load sigwho's eBPF object: {0}")]
     Object(String),
-    #[error("cannot load eBPF program {program}: {reason}")]
-    Program { program: String, reason: String },
+    #[error("cannot load eBPF program {program}: {reason}{}", log_note(.log.as_deref()))]
+    Program {
+        program: String,
+        /// The verifier's reason in a few words (its last meaningful line).
+        reason: String,
+        /// Where the whole verifier log was saved.
+        log: Option<PathBuf>,
+    },
+    #[error("this kernel lacks {0}, which sigwho needs")]
+    Unsupported(&'static str),
+    #[error("this kernel lacks the eBPF helpers {0} (Linux 5.8 has them all)")]
+    MissingHelpers(String),
     #[error("cannot attach eBPF program {program}: {reason}")]
     Attach { program: String, reason: String },
     #[error("eBPF map {0}: {1}")]
     Map(&'static str, String),
+}
+
+fn log_note(log: Option<&std::path::Path>) -> String {
+    log.map(|path| format!(" (verifier log: {}; SIGWHO_LOG=debug prints it)", path.display()))
+        .unwrap_or_default()
 }
 
 /// An error and its causes on one line.
@@ -179,6 +195,8 @@ pub struct Tracer {
     /// How this kernel is traced where that is worth knowing but nothing is missing
     /// (a costlier fallback hook, say).
     pub notes: Vec<String>,
+    /// How each hook and kernel feature is used on this kernel (`sigwho doctor`).
+    pub features: Vec<Feature>,
 }
 
 /// Environment variable naming a directory to read tracepoint formats from instead of
@@ -188,8 +206,11 @@ pub const TRACEFS_OVERRIDE: &str = "SIGWHO_TRACEFS";
 /// Environment variable listing hooks (comma-separated) to treat as missing, to see
 /// what sigwho does on a kernel without them: the name of a kill-family syscall
 /// (`pidfd_send_signal`: neither its requests nor its failed attempts are recognised),
-/// `syscall-fexit` (failed attempts come from the `syscalls:sys_{enter,exit}_*`
-/// tracepoints instead, as on kernels without BPF trampolines) or `oom`.
+/// `syscall-fexit` (failed attempts come from the `syscalls:sys_exit_*` tracepoints
+/// instead, as on kernels without BPF trampolines), `oom`, or a kernel feature:
+/// `task-pt-regs` (requests from `syscalls:sys_enter_*`, as before 5.15),
+/// `current-task-btf` (as before 5.11), `direct-loads` (as where a verifier refuses
+/// them).
 pub const DISABLE_HOOKS: &str = "SIGWHO_DISABLE_HOOKS";
 
 /// The hooks named in [`DISABLE_HOOKS`].
@@ -239,9 +260,25 @@ const BTF_HOOKS: [(&str, &str); 4] = [
 
 impl Tracer {
     pub fn load(options: &Options) -> Result<Self, LoadError> {
+        Self::load_noting(options, &mut Vec::new())
+    }
+
+    /// [`Tracer::load`], noting in `features` how each hook and kernel feature is used,
+    /// also those decided before a failure (`sigwho doctor` shows them either way).
+    pub fn load_noting(options: &Options, features: &mut Vec<Feature>) -> Result<Self, LoadError> {
         check_privileges()?;
         raise_memlock_limit();
-        let mounted = tracefs::ensure_mounted()?;
+        let mounted = tracefs::ensure_mounted().inspect_err(|error| {
+            features.push(Feature::missing(
+                "tracefs",
+                error.to_string(),
+                "nothing can be traced",
+            ));
+        })?;
+        features.push(Feature::used(
+            "tracefs",
+            format!("mounted at {}", mounted.display()),
+        ));
         // Where sigwho looks for tracepoints and their formats. Tests point this at a
         // trimmed copy to play a kernel that lacks some hooks; attaching still goes
         // through the real tracefs.
@@ -251,6 +288,11 @@ impl Tracer {
         for (event, group) in BTF_HOOKS {
             let path: PathBuf = tracefs_root.join("events").join(group).join(event);
             if !path.exists() {
+                features.push(Feature::missing(
+                    "tp_btf",
+                    format!("no {group}:{event} tracepoint"),
+                    "nothing can be traced",
+                ));
                 return Err(LoadError::MissingTracepoint {
                     what: format!("{group}:{event}"),
                     path: path.display().to_string(),
@@ -263,13 +305,69 @@ impl Tracer {
             Some(path) => Btf::parse_file(&path, aya::Endianness::default()),
             None => Btf::from_sys_fs(),
         }
-        .map_err(|e| LoadError::NoBtf(chain(&e)))?;
+        .map_err(|e| LoadError::NoBtf(chain(&e)))
+        .inspect_err(|error| {
+            features.push(Feature::missing(
+                "btf",
+                error.to_string(),
+                "nothing can be traced",
+            ));
+        })?;
+        features.push(Feature::used(
+            "btf",
+            std::env::var(BTF_OVERRIDE).unwrap_or_else(|_| "/sys/kernel/btf/vmlinux".to_owned()),
+        ));
+
+        let disabled = disabled_hooks();
+        let is_disabled = |name: &str| disabled.iter().any(|d| d == name);
+        let probed = probe::probe();
+        if !probed.ring_buffer {
+            features.push(Feature::missing(
+                "ring_buffer",
+                "BPF ring buffer maps need Linux 5.8",
+                "nothing can be traced",
+            ));
+            return Err(LoadError::Unsupported("the BPF ring buffer (Linux 5.8)"));
+        }
+        features.push(Feature::used("ring_buffer", "BPF_MAP_TYPE_RINGBUF"));
+        if !probed.missing_helpers.is_empty() {
+            let missing = probed.missing_helpers.join(", ");
+            features.push(Feature::missing(
+                "helpers",
+                format!("this kernel lacks {missing}"),
+                "nothing can be traced",
+            ));
+            return Err(LoadError::MissingHelpers(missing));
+        }
+        features.push(Feature::used(
+            "helpers",
+            "every helper the programs call (Linux 5.8)",
+        ));
+        let mut kernel_features = 0;
+        if probed.current_task_btf && !is_disabled("current-task-btf") {
+            kernel_features |= tracer_ebpf::features::CURRENT_TASK_BTF;
+            features.push(Feature::used(
+                "current_task_btf",
+                "bpf_get_current_task_btf(): the sender read by plain loads",
+            ));
+        } else {
+            features.push(Feature::fallback(
+                "current_task_btf",
+                format!(
+                    "no bpf_get_current_task_btf() (Linux 5.11){}: the sender read with bpf_probe_read_kernel()",
+                    disabled_note(is_disabled("current-task-btf"))
+                ),
+                "a few nanoseconds more per signal",
+            ));
+        }
+        let task_pt_regs = probed.task_pt_regs && !is_disabled("task-pt-regs");
+        if task_pt_regs {
+            kernel_features |= tracer_ebpf::features::TASK_PT_REGS;
+        }
         // Format problems matter only if the fallback hooks are needed; then the
         // warning about them says so.
         let (layouts, layout_problems) = tracefs::syscall_layouts(&tracefs_root);
         let mut warnings = Vec::new();
-        let disabled = disabled_hooks();
-        let is_disabled = |name: &str| disabled.iter().any(|d| d == name);
         let mut syscall_nrs = [-1i32; 6];
         for (slot, ((_, name), nr)) in syscall_nrs
             .iter_mut()
@@ -279,7 +377,7 @@ impl Tracer {
                 *slot = i32::try_from(nr).unwrap_or(-1);
             }
         }
-        let config = Config {
+        let mut config = Config {
             filter_targets: u32::from(options.filter_targets),
             self_pid: std::process::id(),
             wakeup_bytes: options.wakeup_bytes,
@@ -287,28 +385,73 @@ impl Tracer {
             follow_children: u32::from(options.follow_children),
             syscall_nrs,
             fold_repeats: u32::from(options.fold_repeats),
-            _pad: 0,
+            features: kernel_features,
         };
-        let mut ebpf = EbpfLoader::new()
-            .btf(Some(&btf))
-            .override_global("CONFIG", &config, true)
-            .override_global("LAYOUTS", &layouts, true)
-            .load(EBPF_OBJECT)
-            .map_err(|e| LoadError::Object(chain(&e)))?;
-
-        for (event, _) in BTF_HOOKS {
-            let program: &mut BtfTracePoint = program(&mut ebpf, event)?;
-            program.load(event, &btf).map_err(|e| LoadError::Program {
-                program: event.to_owned(),
-                reason: chain(&e),
-            })?;
-            program.attach().map_err(|e| LoadError::Attach {
-                program: event.to_owned(),
-                reason: chain(&e),
-            })?;
+        if !is_disabled("direct-loads") {
+            config.features |= tracer_ebpf::features::DIRECT_LOADS;
         }
+        // Plain loads through BTF task pointers first; if this kernel's verifier refuses
+        // them, everything loads again with probe reads (the object's read-only CONFIG
+        // is fixed at load, so the retry is a new object).
+        let mut refused = None;
+        let mut ebpf = loop {
+            let mut ebpf = EbpfLoader::new()
+                .btf(Some(&btf))
+                .override_global("CONFIG", &config, true)
+                .override_global("LAYOUTS", &layouts, true)
+                .load(EBPF_OBJECT)
+                .map_err(|e| LoadError::Object(chain(&e)))?;
+            match load_btf_hooks(&mut ebpf, &btf) {
+                Ok(()) => break ebpf,
+                Err(error)
+                    if config.features & tracer_ebpf::features::DIRECT_LOADS != 0
+                        && matches!(error, LoadError::Program { .. }) =>
+                {
+                    refused = Some(error);
+                    config.features &= !tracer_ebpf::features::DIRECT_LOADS;
+                }
+                Err(error) => {
+                    features.push(Feature::missing(
+                        "tp_btf",
+                        error.to_string(),
+                        "nothing can be traced",
+                    ));
+                    return Err(error);
+                }
+            }
+        };
+        features.push(Feature::used(
+            "tp_btf",
+            "signal:signal_generate, sched:sched_process_{fork,exec,exit}",
+        ));
+        features.push(match refused {
+            None if config.features & tracer_ebpf::features::DIRECT_LOADS != 0 => Feature::used(
+                "direct_loads",
+                "plain loads through BTF task pointers",
+            ),
+            None => Feature::fallback(
+                "direct_loads",
+                format!("disabled by {DISABLE_HOOKS}: bpf_probe_read_kernel() instead"),
+                "a few nanoseconds more per signal",
+            ),
+            Some(error) => Feature::fallback(
+                "direct_loads",
+                format!("the verifier refused them ({error}): bpf_probe_read_kernel() instead"),
+                "a few nanoseconds more per signal",
+            ),
+        });
+        attach_btf_hooks(&mut ebpf)?;
+
+        features.push(if task_pt_regs {
+            Feature::used(
+                "task_pt_regs",
+                "bpf_task_pt_regs(): requests from the sender's saved registers",
+            )
+        } else {
+            attach_syscall_entries(&mut ebpf, &layouts, &disabled, is_disabled("task-pt-regs"))
+        });
         let mut notes = Vec::new();
-        attach_syscalls(
+        features.push(attach_syscalls(
             &mut ebpf,
             &btf,
             &layouts,
@@ -316,7 +459,7 @@ impl Tracer {
             &disabled,
             &mut warnings,
             &mut notes,
-        )?;
+        )?);
         if is_disabled("oom") {
             warnings.push(format!(
                 "cannot see oom:mark_victim (disabled by {DISABLE_HOOKS}): OOM kills show as plain kernel SIGKILLs"
@@ -333,6 +476,16 @@ impl Tracer {
                 ));
             }
         }
+        features.push(match warnings.iter().find(|w| w.contains("oom:mark_victim")) {
+            None => Feature::used("oom_mark_victim", "oom:mark_victim names OOM kills"),
+            Some(warning) => Feature::missing(
+                "oom_mark_victim",
+                warning.trim_start_matches("cannot see oom:mark_victim ").to_owned(),
+                "OOM kills show as plain kernel SIGKILLs",
+            ),
+        });
+        features.push(probe::pidfd_backing());
+        features.push(probe::cgroup_v2());
 
         let ring = take_map(&mut ebpf, "EVENTS")?;
         let dropped = take_map(&mut ebpf, "DROPPED")?;
@@ -348,6 +501,7 @@ impl Tracer {
             fold,
             warnings,
             notes,
+            features: features.clone(),
         })
     }
 
@@ -431,9 +585,150 @@ where
     let missing = || LoadError::Program {
         program: name.to_owned(),
         reason: "not in the embedded object (build mismatch)".to_owned(),
+        log: None,
     };
     let program = ebpf.program_mut(name).ok_or_else(missing)?;
     program.try_into().map_err(|_| missing())
+}
+
+/// Loads (verifies) the BTF tracepoint programs; attaching is [`attach_btf_hooks`].
+fn load_btf_hooks(ebpf: &mut Ebpf, btf: &Btf) -> Result<(), LoadError> {
+    for (event, _) in BTF_HOOKS {
+        let program: &mut BtfTracePoint = program(ebpf, event)?;
+        program
+            .load(event, btf)
+            .map_err(|error| program_error(event, &error))?;
+    }
+    Ok(())
+}
+
+fn attach_btf_hooks(ebpf: &mut Ebpf) -> Result<(), LoadError> {
+    for (event, _) in BTF_HOOKS {
+        let program: &mut BtfTracePoint = program(ebpf, event)?;
+        program.attach().map_err(|e| LoadError::Attach {
+            program: event.to_owned(),
+            reason: chain(&e),
+        })?;
+    }
+    Ok(())
+}
+
+/// The one-line error for a program that will not load: the verifier's reason in a
+/// few words, and where its whole log was saved.
+fn program_error(program: &str, error: &aya::programs::ProgramError) -> LoadError {
+    let aya::programs::ProgramError::LoadError {
+        io_error,
+        verifier_log,
+    } = error
+    else {
+        return LoadError::Program {
+            program: program.to_owned(),
+            reason: chain(error),
+            log: None,
+        };
+    };
+    let log = verifier_log.to_string();
+    if verbose() {
+        eprintln!("sigwho: verifier log of {program}:");
+        eprintln!("{}", log.trim_end());
+    }
+    let reason = match probe::verifier_reason(&log) {
+        Some(reason) => format!("{reason} ({io_error})"),
+        None => io_error.to_string(),
+    };
+    LoadError::Program {
+        program: program.to_owned(),
+        reason,
+        log: save_verifier_log(program, &log),
+    }
+}
+
+/// Writes a verifier log under the runtime directory ($RUNTIME_DIRECTORY under
+/// systemd, else $XDG_RUNTIME_DIR/sigwho, else /run/sigwho); None when it cannot.
+fn save_verifier_log(program: &str, log: &str) -> Option<PathBuf> {
+    if log.trim().is_empty() {
+        return None;
+    }
+    let dir = std::env::var_os("RUNTIME_DIRECTORY")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_RUNTIME_DIR").map(|d| PathBuf::from(d).join("sigwho")))
+        .unwrap_or_else(|| PathBuf::from("/run/sigwho"));
+    fs::create_dir_all(&dir).ok()?;
+    let path = dir.join(format!("verifier-{program}.log"));
+    fs::write(&path, log).ok()?;
+    Some(path)
+}
+
+/// Whether diagnostics are wanted in full (`-v`, or SIGWHO_LOG=debug).
+pub fn verbose() -> bool {
+    VERBOSE.load(std::sync::atomic::Ordering::Relaxed)
+        || std::env::var("SIGWHO_LOG").is_ok_and(|level| level.eq_ignore_ascii_case("debug"))
+}
+
+static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Turns full diagnostics on (`-v`).
+pub fn set_verbose(on: bool) {
+    VERBOSE.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn disabled_note(disabled: bool) -> String {
+    if disabled {
+        format!(" (disabled by {DISABLE_HOOKS})")
+    } else {
+        String::new()
+    }
+}
+
+/// Where `bpf_task_pt_regs()` is missing (before 5.15): each kill-family call's
+/// arguments from its `syscalls:sys_enter_*` tracepoint, kept until it returns.
+fn attach_syscall_entries(
+    ebpf: &mut Ebpf,
+    layouts: &SyscallLayouts,
+    disabled: &[String],
+    forced: bool,
+) -> Feature {
+    const NAME: &str = "task_pt_regs";
+    let why = if forced {
+        format!("disabled by {DISABLE_HOOKS}")
+    } else {
+        "no bpf_task_pt_regs() (Linux 5.15)".to_owned()
+    };
+    let mut failed = Vec::new();
+    for (which, name) in tracefs::SYSCALLS {
+        if disabled.iter().any(|d| d == name) {
+            continue;
+        }
+        let layout = &layouts.0[(which - 1) as usize];
+        let event = format!("sys_enter_{name}");
+        let result = if layout.arg0 == SyscallLayout::ABSENT || layout.sig == SyscallLayout::ABSENT {
+            Err(format!("no usable syscalls:{event} format"))
+        } else {
+            match program::<TracePoint>(ebpf, &event) {
+                Ok(program) => program
+                    .load()
+                    .map_err(|e| chain(&e))
+                    .and_then(|()| program.attach("syscalls", &event).map(drop).map_err(|e| chain(&e))),
+                Err(error) => Err(error.to_string()),
+            }
+        };
+        if let Err(reason) = result {
+            failed.push(format!("{name}(): {reason}"));
+        }
+    }
+    if failed.is_empty() {
+        Feature::fallback(
+            NAME,
+            format!("{why}: requests from syscalls:sys_enter_* tracepoints"),
+            "every syscall on the machine takes the tracing slow path while sigwho runs",
+        )
+    } else {
+        Feature::missing(
+            NAME,
+            format!("{why}, and {}", failed.join("; ")),
+            "those calls' requests (syscall and arguments) are not named; their signals still are",
+        )
+    }
 }
 
 fn take_map<T>(ebpf: &mut Ebpf, name: &'static str) -> Result<T, LoadError>
@@ -484,9 +779,12 @@ fn attach_syscalls(
     disabled: &[String],
     warnings: &mut Vec<String>,
     notes: &mut Vec<String>,
-) -> Result<(), LoadError> {
+) -> Result<Feature, LoadError> {
+    const NAME: &str = "fexit";
     let fexit_allowed = !disabled.iter().any(|d| d == "syscall-fexit");
     let mut fallbacks = Vec::new();
+    let mut used = Vec::new();
+    let mut missing = Vec::new();
     let mut fexit_refused = String::new();
     for (which, name) in tracefs::SYSCALLS {
         if disabled.iter().any(|d| d == name) {
@@ -504,7 +802,10 @@ fn attach_syscalls(
                     .map_err(|e| chain(&e))
                     .and_then(|()| program.attach().map(drop).map_err(|e| chain(&e)))
                 {
-                    Ok(()) => continue,
+                    Ok(()) => {
+                        used.push(name);
+                        continue;
+                    }
                     Err(reason) => {
                         // aya appends the verifier's log, empty when the kernel refused
                         // the program before verifying it.
@@ -545,25 +846,62 @@ fn attach_syscalls(
         };
         match fallback {
             Ok(()) => fallbacks.push(name),
-            Err(reason) => warnings.push(format!(
-                "cannot see failed {name}() attempts ({fexit_error}; {reason})"
-            )),
+            Err(reason) => {
+                missing.push(name);
+                warnings.push(format!(
+                    "cannot see failed {name}() attempts ({fexit_error}; {reason})"
+                ));
+            }
         }
     }
+    let why = if fexit_refused.is_empty() {
+        format!("fexit disabled by {DISABLE_HOOKS}")
+    } else {
+        format!("the kernel refused fexit programs: {fexit_refused}")
+    };
+    let calls = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| format!("{n}()"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     // One line for all: this is the normal state of a kernel that refuses BPF
     // trampolines (lockdown "integrity" mode does).
     if !fallbacks.is_empty() {
-        let why = if fexit_refused.is_empty() {
-            format!("fexit disabled by {DISABLE_HOOKS}")
-        } else {
-            format!("the kernel refused fexit programs: {fexit_refused}")
-        };
         notes.push(format!(
             "failed {} attempts are seen through syscalls:sys_exit_* tracepoints, which add a little to every syscall on the machine ({why})",
-            fallbacks.iter().map(|n| format!("{n}()")).collect::<Vec<_>>().join(", ")
+            calls(&fallbacks)
         ));
     }
-    Ok(())
+    let lockdown = probe::lockdown()
+        .filter(|mode| mode != "none")
+        .map(|mode| format!(", lockdown={mode}"))
+        .unwrap_or_default();
+    Ok(if !missing.is_empty() {
+        Feature::missing(
+            NAME,
+            format!("{why}{lockdown}; no sys_exit tracepoint for {}", calls(&missing)),
+            format!("failed {} attempts are not reported", calls(&missing)),
+        )
+    } else if !fallbacks.is_empty() {
+        Feature::fallback(
+            NAME,
+            format!("{why}{lockdown}: failed attempts from syscalls:sys_exit_* tracepoints"),
+            "every syscall on the machine takes the tracing slow path while sigwho runs",
+        )
+    } else if used.is_empty() {
+        Feature::missing(
+            NAME,
+            "every kill-family syscall is disabled",
+            "no failed attempt is reported",
+        )
+    } else {
+        Feature::used(
+            NAME,
+            format!("failed attempts from fexit on the syscall functions ({})", calls(&used)),
+        )
+    })
 }
 
 /// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; newer ones ignore it.

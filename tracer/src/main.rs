@@ -1,6 +1,7 @@
 //! The `sigwho` binary: parses the command line and turns every failure into one line on
 //! stderr and exit status 2.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -24,9 +25,33 @@ fn main() -> ExitCode {
         Err(error) => return fail(&first_line(&error.to_string())),
     };
     tracer::color::init(cli.color);
+    tracer::load::set_verbose(cli.verbose);
+    if let Some(Command::Doctor(args)) = &cli.command {
+        return doctor(args.json);
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(&tracer::load::chain(error.as_ref())),
+    }
+}
+
+/// `sigwho doctor`: exit 0 when sigwho can trace on this kernel, 1 when it cannot
+/// (2 only for a failure to report).
+fn doctor(json: bool) -> ExitCode {
+    let diagnosis = tracer::doctor::diagnose();
+    let mut out = std::io::stdout().lock();
+    let written = if json {
+        serde_json::to_writer(&mut out, &diagnosis)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
+    } else {
+        let width = tracer::sys::stdout_columns().unwrap_or(100);
+        tracer::doctor::write_text(&diagnosis, width, &mut out)
+    };
+    match written {
+        Err(error) => fail(&format!("cannot write the diagnosis: {error}")),
+        Ok(()) if diagnosis.can_trace => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::FAILURE,
     }
 }
 
@@ -37,6 +62,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Record(args)) => &args.explain.redact,
         Some(Command::Run(args)) => &args.explain.redact,
         Some(Command::Query(args)) => &args.redact,
+        Some(Command::Doctor(_)) => unreachable!("doctor runs before"),
         None => &cli.live.explain.redact,
     })?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -55,6 +81,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let code = runtime.block_on(tracer::runcmd::run(args, rules))?;
             std::process::exit(code);
         }
+        Some(Command::Doctor(_)) => unreachable!("doctor runs before"),
         None => {
             let Some(target_pid) = cli.live.target_pid else {
                 anyhow::bail!(
