@@ -5,6 +5,12 @@
 //! its pid cannot have been reused). Nothing here sleeps to synchronise where a readiness
 //! signal exists: targets announce themselves with a `ready` line and answer `ping`,
 //! sigwho announces itself with a `sigwho: tracing` line on stderr.
+//!
+//! The harness's timeouts (TARGET_TIMEOUT, SIGWHO_START_TIMEOUT), and those of the tests
+//! that pass theirs through [`scaled`], are multiplied by `$SIGWHO_TEST_TIME_SCALE` on
+//! machines slower than the one they were chosen for, such as the emulated kernels of
+//! `cargo xtask vmtest`. (The few seconds of grace cleanup gives a process before
+//! SIGKILL are not.)
 
 use std::collections::VecDeque;
 use std::ffi::OsStr;
@@ -18,10 +24,14 @@ use std::time::{Duration, Instant};
 
 pub use serde_json::{self, Value};
 
-/// How long a target gets to print its `ready` line, and a sender to finish.
+/// How long a target gets to print its `ready` line, and a sender to finish (times
+/// [`time_scale`]: the harness waits `scaled(TARGET_TIMEOUT)`).
 pub const TARGET_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long sigwho gets to load its programs and print `sigwho: tracing`.
+/// How long sigwho gets to load its programs and print `sigwho: tracing` (times
+/// [`time_scale`]).
 pub const SIGWHO_START_TIMEOUT: Duration = Duration::from_secs(60);
+/// The environment variable that slows every harness timeout down: see [`time_scale`].
+pub const TIME_SCALE_VAR: &str = "SIGWHO_TEST_TIME_SCALE";
 /// The prefix of the stderr line sigwho prints once it is tracing.
 pub const SIGWHO_READY_PREFIX: &str = "sigwho: tracing";
 
@@ -70,6 +80,32 @@ pub fn require_root() {
     if unsafe { libc::geteuid() } != 0 {
         panic!("these tests load eBPF programs and must run as root (cargo xtask test)");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Time scale
+
+/// How many times slower than a native run this machine is: `$SIGWHO_TEST_TIME_SCALE`, a
+/// positive integer or decimal number (`10`, `2.5`), 1 when unset or empty. `cargo xtask
+/// vmtest` sets it under qemu's software emulation, where loading the eBPF programs and
+/// every process start take many times longer. Panics on anything else, so that a typo
+/// does not silently leave the timeouts native.
+pub fn time_scale() -> f64 {
+    static SCALE: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *SCALE.get_or_init(|| match std::env::var(TIME_SCALE_VAR) {
+        Ok(v) if !v.trim().is_empty() => match v.trim().parse::<f64>() {
+            Ok(scale) if scale.is_finite() && scale > 0.0 => scale,
+            _ => panic!("{TIME_SCALE_VAR} must be a positive number, got {v:?}"),
+        },
+        _ => 1.0,
+    })
+}
+
+/// `d` times [`time_scale`]: the harness's own timeouts go through this, and so should
+/// a test's wait for a process or an event (at scale 1 it is `d` itself).
+pub fn scaled(d: Duration) -> Duration {
+    let scale = time_scale();
+    if scale == 1.0 { d } else { d.mul_f64(scale) }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -301,7 +337,7 @@ pub fn run_sigwho(args: &[&str], timeout: Duration) -> (ExitStatus, String, Stri
 pub fn testproc(args: &[&str]) -> Run {
     let mut cmd = Command::new(testproc_bin());
     cmd.args(args);
-    run(cmd, TARGET_TIMEOUT)
+    run(cmd, scaled(TARGET_TIMEOUT))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -327,7 +363,7 @@ impl Target {
         cmd
     }
 
-    /// Runs `sigwho-testproc target ARGS` and waits (up to 20 s) for its ready line.
+    /// Runs `sigwho-testproc target ARGS` and waits (up to 20 s, scaled) for its ready line.
     pub fn spawn(args: &[&str]) -> Target {
         Self::spawn_with(Self::command(args))
     }
@@ -354,10 +390,11 @@ impl Target {
             stdout: rx,
         };
         // From here on a panic drops `t`, which kills the child.
-        let line = match t.stdout.recv_timeout(TARGET_TIMEOUT) {
+        let timeout = scaled(TARGET_TIMEOUT);
+        let line = match t.stdout.recv_timeout(timeout) {
             Ok(l) => l,
             Err(RecvTimeoutError::Timeout) => {
-                panic!("{cmd:?} (pid {pid}) printed no ready line within {TARGET_TIMEOUT:?}")
+                panic!("{cmd:?} (pid {pid}) printed no ready line within {timeout:?}")
             }
             Err(RecvTimeoutError::Disconnected) => {
                 let status = wait_child(&mut t.child, Duration::from_secs(5));
@@ -405,19 +442,20 @@ impl Target {
         }
     }
 
-    /// Sends `ping` and waits (up to 20 s) for `pong`: the target is alive and has
+    /// Sends `ping` and waits (up to 20 s, scaled) for `pong`: the target is alive and has
     /// executed every command sent before.
     #[track_caller]
     pub fn ping(&mut self) {
         self.send("ping");
-        let deadline = Instant::now() + TARGET_TIMEOUT;
+        let timeout = scaled(TARGET_TIMEOUT);
+        let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.stdout.recv_timeout(left) {
                 Ok(l) if l == "pong" => return,
                 Ok(_) => continue,
                 Err(RecvTimeoutError::Timeout) => {
-                    panic!("target {}: no pong within {TARGET_TIMEOUT:?}", self.pid)
+                    panic!("target {}: no pong within {timeout:?}", self.pid)
                 }
                 Err(RecvTimeoutError::Disconnected) => {
                     let status = wait_child(&mut self.child, Duration::from_secs(5));
@@ -513,7 +551,7 @@ impl Sigwho {
         cmd
     }
 
-    /// Starts sigwho with `args` and waits (up to 60 s) until it prints
+    /// Starts sigwho with `args` and waits (up to 60 s, scaled) until it prints
     /// `sigwho: tracing...` on stderr. Panics with its stderr if it doesn't, or exits.
     pub fn start(args: &[&str]) -> Sigwho {
         Self::start_with(Self::command(args))
@@ -774,7 +812,7 @@ pub struct Parent {
 }
 
 impl Parent {
-    /// Runs `sigwho-testproc parent -- TARGET_ARGS...` and waits (up to 20 s each) for
+    /// Runs `sigwho-testproc parent -- TARGET_ARGS...` and waits (up to 20 s each, scaled) for
     /// the parent's `parent pid=` line and the child's `ready` line. The child's stdin is
     /// /dev/null: pass `--no-stdin` among `target_args`.
     pub fn spawn(target_args: &[&str]) -> Parent {
@@ -840,10 +878,11 @@ impl Parent {
     }
 
     fn line(&mut self, cmd: &Command) -> String {
-        match self.stdout.recv_timeout(TARGET_TIMEOUT) {
+        let timeout = scaled(TARGET_TIMEOUT);
+        match self.stdout.recv_timeout(timeout) {
             Ok(l) => l,
             Err(RecvTimeoutError::Timeout) => panic!(
-                "{cmd:?} (pid {}) printed too few lines within {TARGET_TIMEOUT:?}",
+                "{cmd:?} (pid {}) printed too few lines within {timeout:?}",
                 self.parent_pid
             ),
             Err(RecvTimeoutError::Disconnected) => {
@@ -853,7 +892,7 @@ impl Parent {
         }
     }
 
-    /// Tells the parent to exit without waiting for its child, and reaps it (up to 20 s).
+    /// Tells the parent to exit without waiting for its child, and reaps it (up to 20 s, scaled).
     /// The child is then reparented to the nearest subreaper or init.
     #[track_caller]
     pub fn exit_parent(&mut self) -> ExitStatus {
@@ -866,9 +905,10 @@ impl Parent {
             .and_then(|()| stdin.flush())
             .unwrap_or_else(|e| panic!("parent {pid}: cannot send exit: {e}"));
         self.stdin = None;
-        match wait_child(&mut self.parent, TARGET_TIMEOUT) {
+        let timeout = scaled(TARGET_TIMEOUT);
+        match wait_child(&mut self.parent, timeout) {
             Some(status) => status,
-            None => panic!("parent {pid} still running {TARGET_TIMEOUT:?} after exit"),
+            None => panic!("parent {pid} still running {timeout:?} after exit"),
         }
     }
 }
@@ -927,7 +967,7 @@ pub fn hint_ids(ev: &Value) -> Vec<String> {
 // sigwho modes that announce themselves with another line (`sigwho record`)
 
 impl Sigwho {
-    /// Like `start_with`, but waits (up to 60 s) for a stderr line starting with `prefix`
+    /// Like `start_with`, but waits (up to 60 s, scaled) for a stderr line starting with `prefix`
     /// instead of `sigwho: tracing`: `sigwho record` says `sigwho: recording ...`.
     pub fn start_waiting_for(mut cmd: Command, prefix: &str) -> Sigwho {
         cmd.stdin(Stdio::null())
@@ -969,7 +1009,8 @@ impl Sigwho {
             stderr_thread: Some(stderr_thread),
         };
         // From here on a panic drops `s`, which stops sigwho.
-        let deadline = Instant::now() + SIGWHO_START_TIMEOUT;
+        let start_timeout = scaled(SIGWHO_START_TIMEOUT);
+        let deadline = Instant::now() + start_timeout;
         loop {
             match ready_rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(()) => return s,
@@ -991,7 +1032,7 @@ impl Sigwho {
             }
             if Instant::now() >= deadline {
                 panic!(
-                    "sigwho did not print {prefix:?} within {SIGWHO_START_TIMEOUT:?}: {cmd:?}\n{}",
+                    "sigwho did not print {prefix:?} within {start_timeout:?}: {cmd:?}\n{}",
                     s.report()
                 );
             }

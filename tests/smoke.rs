@@ -225,17 +225,21 @@ fn field_paths() {
 #[test]
 fn sigwho_harness_with_fake() {
     let mut cmd = Command::new("sh");
+    // `{"n":3}` is the fake's readiness line: it comes after the TERM trap is set, and
+    // the test signals only once it has seen it (a SIGTERM before the trap would kill
+    // sh with no `{"n":4}` and no status 7).
     cmd.arg("-c").arg(
         r#"echo "loading" >&2
            echo '{"n":1}'
            echo "sigwho: tracing (fake)" >&2
            echo '{"n":2}'
            echo 'plain text'
-           echo '{"n":3}'
            trap 'echo "{\"n\":4}"; exit 7' TERM
+           echo '{"n":3}'
            while :; do sleep 0.05; done"#,
     );
     let mut s = Sigwho::start_with(cmd);
+    // Ready: the trap is in place.
     let v = s.wait_for(|v| field_i64(v, "n") == Some(3), T);
     assert_eq!(v["n"], 3);
     assert_eq!(s.seen().len(), 3, "{:?}", s.seen());
