@@ -45,6 +45,7 @@ unsafe extern "C" {
     fn sw_btf_task_tgid(task: u64) -> u32;
     fn sw_btf_task_tid(task: u64) -> u32;
     fn sw_siginfo_words(info: u64, out: *mut [u64; 4]);
+    fn sw_siginfo_kind(info: u64) -> u32;
     fn sw_btf_task_process_start(task: u64) -> u64;
     fn sw_btf_fill_task(dst: u64, task: u64);
     fn sw_current_syscall(out: *mut [i64; 5], direct: u32);
@@ -119,7 +120,9 @@ fn config() -> Config {
 /// (CONFIG is frozen read-only data), so the other branch is never verified.
 #[inline(always)]
 fn has(feature: u32) -> bool {
-    config().features & feature != 0
+    // SAFETY: as in config(); only the one field is read.
+    let features = unsafe { read_volatile(core::ptr::addr_of!(CONFIG.features)) };
+    features & feature != 0
 }
 
 /// Kill-family calls in progress (thread id -> what was asked), kept by the
@@ -394,7 +397,17 @@ const SI_UID: u64 = 20;
 const SI_VALUE: u64 = 24;
 const SI_ADDR: u64 = 16;
 // include/linux/sched/signal.h: SEND_SIG_NOINFO and SEND_SIG_PRIV are the pointers 0, 1.
-const SEND_SIG_PRIV: u64 = 1;
+// The pointer is never compared in Rust: see sw_siginfo_kind (shim/core.c).
+const SIGINFO_NONE: u32 = 10;
+const SIGINFO_PRIV: u32 = 11;
+
+/// Which of SEND_SIG_NOINFO, SEND_SIG_PRIV or a real siginfo `info` is, as
+/// sw_siginfo_kind says it (SIGINFO_NONE, SIGINFO_PRIV or anything else).
+#[inline(always)]
+fn siginfo_kind(info: u64) -> u32 {
+    // SAFETY: compares its argument with 0 and 1; reads nothing.
+    unsafe { sw_siginfo_kind(info) }
+}
 const SI_USER: i32 = 0;
 const SI_KERNEL: i32 = 0x80;
 const SI_TIMER: i32 = -2;
@@ -507,6 +520,7 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     let Some(mut entry) = reserve::<SignalEvent>(kind::SIGNAL) else {
         return Ok(0);
     };
+    let info_kind = siginfo_kind(info);
     let ev = entry.as_mut_ptr();
     let fold_id = if fold_slot.is_null() {
         0
@@ -522,9 +536,13 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
         addr_of_mut!((*ev)._pad).write(0);
 
         let mut flags = 0u32;
-        if info <= SEND_SIG_PRIV {
+        if info_kind == SIGINFO_NONE || info_kind == SIGINFO_PRIV {
             flags |= signal_flags::NO_SIGINFO;
-            addr_of_mut!((*ev).code).write(if info == 0 { SI_USER } else { SI_KERNEL });
+            addr_of_mut!((*ev).code).write(if info_kind == SIGINFO_NONE {
+                SI_USER
+            } else {
+                SI_KERNEL
+            });
             addr_of_mut!((*ev).errno).write(0);
             addr_of_mut!((*ev).si_pid).write(0);
             addr_of_mut!((*ev).si_uid).write(0);
@@ -611,9 +629,10 @@ unsafe fn fold_key(
         // One read for what the report takes from the siginfo.
         // Markers that cannot be a siginfo's first word (its si_signo is 1 to 64):
         // not `info` itself, which the verifier tracks as a pointer.
-        let siginfo = if info == 0 {
+        let info_kind = siginfo_kind(info);
+        let siginfo = if info_kind == SIGINFO_NONE {
             [u64::MAX, 0, 0, 0]
-        } else if info == SEND_SIG_PRIV {
+        } else if info_kind == SIGINFO_PRIV {
             [u64::MAX - 1, 0, 0, 0]
         } else {
             siginfo_words(info)
@@ -829,8 +848,11 @@ unsafe fn remember_received(
         cause.sender_tid = sw_task_tid(sender_task);
         cause.sender_start_ns = sw_task_process_start(sender_task);
         cause.sig = sig;
-        cause.code = if info <= SEND_SIG_PRIV {
-            if info == 0 { SI_USER } else { SI_KERNEL }
+        let info_kind = siginfo_kind(info);
+        cause.code = if info_kind == SIGINFO_NONE {
+            SI_USER
+        } else if info_kind == SIGINFO_PRIV {
+            SI_KERNEL
         } else {
             read_kernel::<i32>(info + SI_CODE)
         };

@@ -21,23 +21,57 @@ pub struct Diagnosis {
     pub features: Vec<Feature>,
 }
 
-/// Loads and attaches every program as the live view would (filtering on no process,
-/// so nothing is reported), notes how each hook went, and detaches.
+/// Loads and attaches every program twice, as the live view (filtering on no process,
+/// so nothing is reported) and as the recorder (every signal, storms folded in the
+/// kernel) configure them: the verifier sees different code in each. Notes how each
+/// hook went, the worse of the two where they differ, and detaches.
 pub fn diagnose() -> Diagnosis {
-    let mut features = Vec::new();
-    let options = Options {
+    let live = Options {
         filter_targets: true,
         wakeup_bytes: 0,
         follow_children: false,
         fold_repeats: false,
     };
-    let result = Tracer::load_noting(&options, &mut features);
+    let recorder = Options {
+        filter_targets: false,
+        fold_repeats: true,
+        ..live
+    };
+    let mut features = Vec::new();
+    let mut error = None;
+    for options in [live, recorder] {
+        let mut noted = Vec::new();
+        if let Err(failure) = Tracer::load_noting(&options, &mut noted) {
+            error.get_or_insert_with(|| chain(&failure));
+        }
+        merge(&mut features, noted);
+        if error.is_some() {
+            break;
+        }
+    }
     Diagnosis {
         kernel: probe::kernel_release(),
         arch: std::env::consts::ARCH,
-        can_trace: result.is_ok(),
-        error: result.err().map(|error| chain(&error)),
+        can_trace: error.is_none(),
+        error,
         features,
+    }
+}
+
+/// Adds `noted` to `features`: a feature already there is replaced when `noted` says
+/// worse of it.
+fn merge(features: &mut Vec<Feature>, noted: Vec<Feature>) {
+    let rank = |status: Status| match status {
+        Status::Used => 0,
+        Status::Fallback => 1,
+        Status::Missing => 2,
+    };
+    for feature in noted {
+        match features.iter_mut().find(|f| f.name == feature.name) {
+            Some(known) if rank(feature.status) > rank(known.status) => *known = feature,
+            Some(_) => {}
+            None => features.push(feature),
+        }
     }
 }
 
@@ -56,7 +90,11 @@ pub fn write_text(diagnosis: &Diagnosis, width: usize, mut out: impl Write) -> i
         .unwrap_or(0);
     let indent = name_width + 2 + "fallback".len() + 2;
     for feature in &diagnosis.features {
-        let head = format!("{:name_width$}  {:8}  ", feature.name, feature.status.to_string());
+        let head = format!(
+            "{:name_width$}  {:8}  ",
+            feature.name,
+            feature.status.to_string()
+        );
         write_wrapped(&mut out, &head, indent, &feature.detail, width)?;
         if !feature.cost.is_empty() {
             write_wrapped(
@@ -82,9 +120,13 @@ pub fn write_text(diagnosis: &Diagnosis, width: usize, mut out: impl Write) -> i
             "sigwho can trace on this kernel: {fallbacks} fallback{}, {missing} missing.",
             plural(fallbacks)
         ),
-        Some(error) => {
-            write_wrapped(&mut out, "sigwho cannot trace on this kernel: ", 2, error, width)
-        }
+        Some(error) => write_wrapped(
+            &mut out,
+            "sigwho cannot trace on this kernel: ",
+            2,
+            error,
+            width,
+        ),
     }
 }
 
@@ -130,7 +172,10 @@ mod tests {
             can_trace: true,
             error: None,
             features: vec![
-                Feature::used("tp_btf", "signal:signal_generate, sched:sched_process_{fork,exec,exit}"),
+                Feature::used(
+                    "tp_btf",
+                    "signal:signal_generate, sched:sched_process_{fork,exec,exit}",
+                ),
                 Feature::fallback(
                     "task_pt_regs",
                     "no bpf_task_pt_regs() (Linux 5.15): requests from syscalls:sys_enter_* tracepoints",
@@ -142,7 +187,13 @@ mod tests {
         write_text(&diagnosis, 60, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.lines().all(|l| l.chars().count() <= 60), "{text}");
-        assert!(text.contains("task_pt_regs  fallback  no bpf_task_pt_regs()"), "{text}");
-        assert!(text.ends_with("sigwho can trace on this kernel: 1 fallback, 0 missing.\n"), "{text}");
+        assert!(
+            text.contains("task_pt_regs  fallback  no bpf_task_pt_regs()"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("sigwho can trace on this kernel: 1 fallback, 0 missing.\n"),
+            "{text}"
+        );
     }
 }

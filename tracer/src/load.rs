@@ -65,8 +65,13 @@ pub enum LoadError {
 }
 
 fn log_note(log: Option<&std::path::Path>) -> String {
-    log.map(|path| format!(" (verifier log: {}; SIGWHO_LOG=debug prints it)", path.display()))
-        .unwrap_or_default()
+    log.map(|path| {
+        format!(
+            " (verifier log: {}; SIGWHO_LOG=debug prints it)",
+            path.display()
+        )
+    })
+    .unwrap_or_default()
 }
 
 /// An error and its causes on one line.
@@ -169,6 +174,7 @@ fn memlock_unlimited() -> bool {
     ok && limit.rlim_max == libc::RLIM_INFINITY
 }
 
+#[derive(Clone, Copy, Debug)]
 pub struct Options {
     /// Report only signals aimed at processes added with [`Tracer::watch`].
     pub filter_targets: bool,
@@ -351,12 +357,14 @@ impl Tracer {
                 "bpf_get_current_task_btf(): the sender read by plain loads",
             ));
         } else {
+            let why = if is_disabled("current-task-btf") {
+                format!("disabled by {DISABLE_HOOKS}")
+            } else {
+                "no bpf_get_current_task_btf() (Linux 5.11)".to_owned()
+            };
             features.push(Feature::fallback(
                 "current_task_btf",
-                format!(
-                    "no bpf_get_current_task_btf() (Linux 5.11){}: the sender read with bpf_probe_read_kernel()",
-                    disabled_note(is_disabled("current-task-btf"))
-                ),
+                format!("{why}: the sender read with bpf_probe_read_kernel()"),
                 "a few nanoseconds more per signal",
             ));
         }
@@ -425,10 +433,9 @@ impl Tracer {
             "signal:signal_generate, sched:sched_process_{fork,exec,exit}",
         ));
         features.push(match refused {
-            None if config.features & tracer_ebpf::features::DIRECT_LOADS != 0 => Feature::used(
-                "direct_loads",
-                "plain loads through BTF task pointers",
-            ),
+            None if config.features & tracer_ebpf::features::DIRECT_LOADS != 0 => {
+                Feature::used("direct_loads", "plain loads through BTF task pointers")
+            }
             None => Feature::fallback(
                 "direct_loads",
                 format!("disabled by {DISABLE_HOOKS}: bpf_probe_read_kernel() instead"),
@@ -476,14 +483,18 @@ impl Tracer {
                 ));
             }
         }
-        features.push(match warnings.iter().find(|w| w.contains("oom:mark_victim")) {
-            None => Feature::used("oom_mark_victim", "oom:mark_victim names OOM kills"),
-            Some(warning) => Feature::missing(
-                "oom_mark_victim",
-                warning.trim_start_matches("cannot see oom:mark_victim ").to_owned(),
-                "OOM kills show as plain kernel SIGKILLs",
-            ),
-        });
+        features.push(
+            match warnings.iter().find(|w| w.contains("oom:mark_victim")) {
+                None => Feature::used("oom_mark_victim", "oom:mark_victim names OOM kills"),
+                Some(warning) => Feature::missing(
+                    "oom_mark_victim",
+                    warning
+                        .trim_start_matches("cannot see oom:mark_victim ")
+                        .to_owned(),
+                    "OOM kills show as plain kernel SIGKILLs",
+                ),
+            },
+        );
         features.push(probe::pidfd_backing());
         features.push(probe::cgroup_v2());
 
@@ -672,14 +683,6 @@ pub fn set_verbose(on: bool) {
     VERBOSE.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
-fn disabled_note(disabled: bool) -> String {
-    if disabled {
-        format!(" (disabled by {DISABLE_HOOKS})")
-    } else {
-        String::new()
-    }
-}
-
 /// Where `bpf_task_pt_regs()` is missing (before 5.15): each kill-family call's
 /// arguments from its `syscalls:sys_enter_*` tracepoint, kept until it returns.
 fn attach_syscall_entries(
@@ -701,14 +704,17 @@ fn attach_syscall_entries(
         }
         let layout = &layouts.0[(which - 1) as usize];
         let event = format!("sys_enter_{name}");
-        let result = if layout.arg0 == SyscallLayout::ABSENT || layout.sig == SyscallLayout::ABSENT {
+        let result = if layout.arg0 == SyscallLayout::ABSENT || layout.sig == SyscallLayout::ABSENT
+        {
             Err(format!("no usable syscalls:{event} format"))
         } else {
             match program::<TracePoint>(ebpf, &event) {
-                Ok(program) => program
-                    .load()
-                    .map_err(|e| chain(&e))
-                    .and_then(|()| program.attach("syscalls", &event).map(drop).map_err(|e| chain(&e))),
+                Ok(program) => program.load().map_err(|e| chain(&e)).and_then(|()| {
+                    program
+                        .attach("syscalls", &event)
+                        .map(drop)
+                        .map_err(|e| chain(&e))
+                }),
                 Err(error) => Err(error.to_string()),
             }
         };
@@ -881,7 +887,10 @@ fn attach_syscalls(
     Ok(if !missing.is_empty() {
         Feature::missing(
             NAME,
-            format!("{why}{lockdown}; no sys_exit tracepoint for {}", calls(&missing)),
+            format!(
+                "{why}{lockdown}; no sys_exit tracepoint for {}",
+                calls(&missing)
+            ),
             format!("failed {} attempts are not reported", calls(&missing)),
         )
     } else if !fallbacks.is_empty() {
@@ -899,7 +908,10 @@ fn attach_syscalls(
     } else {
         Feature::used(
             NAME,
-            format!("failed attempts from fexit on the syscall functions ({})", calls(&used)),
+            format!(
+                "failed attempts from fexit on the syscall functions ({})",
+                calls(&used)
+            ),
         )
     })
 }

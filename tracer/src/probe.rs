@@ -60,7 +60,11 @@ impl Feature {
         }
     }
 
-    pub fn fallback(name: &'static str, detail: impl Into<String>, cost: impl Into<String>) -> Self {
+    pub fn fallback(
+        name: &'static str,
+        detail: impl Into<String>,
+        cost: impl Into<String>,
+    ) -> Self {
         Self {
             name,
             status: Status::Fallback,
@@ -82,13 +86,19 @@ impl Feature {
 /// Helpers every program needs; without any of them sigwho cannot trace. Each
 /// appeared in Linux 5.8 or earlier.
 const REQUIRED_HELPERS: [(BpfHelper, &str); 8] = [
-    (BpfHelper::BPF_FUNC_probe_read_kernel, "bpf_probe_read_kernel"),
+    (
+        BpfHelper::BPF_FUNC_probe_read_kernel,
+        "bpf_probe_read_kernel",
+    ),
     (
         BpfHelper::BPF_FUNC_probe_read_kernel_str,
         "bpf_probe_read_kernel_str",
     ),
     (BpfHelper::BPF_FUNC_probe_read_user, "bpf_probe_read_user"),
-    (BpfHelper::BPF_FUNC_ktime_get_boot_ns, "bpf_ktime_get_boot_ns"),
+    (
+        BpfHelper::BPF_FUNC_ktime_get_boot_ns,
+        "bpf_ktime_get_boot_ns",
+    ),
     (BpfHelper::BPF_FUNC_jiffies64, "bpf_jiffies64"),
     (BpfHelper::BPF_FUNC_ringbuf_reserve, "bpf_ringbuf_reserve"),
     (BpfHelper::BPF_FUNC_ringbuf_query, "bpf_ringbuf_query"),
@@ -135,9 +145,10 @@ pub fn probe() -> Probed {
 pub fn pidfd_backing() -> Feature {
     const NAME: &str = "pidfs";
     match crate::sys::pidfd_fs_magic() {
-        Ok(magic) if magic == crate::sys::PIDFS_MAGIC => {
-            Feature::used(NAME, "pidfds live on pidfs (the target is read from the inode)")
-        }
+        Ok(magic) if magic == crate::sys::PIDFS_MAGIC => Feature::used(
+            NAME,
+            "pidfds live on pidfs (the target is read from the inode)",
+        ),
         Ok(_) => Feature::used(
             NAME,
             "no pidfs: pidfds are anonymous inodes (the target is read from the file)",
