@@ -23,7 +23,7 @@ pub fn pidfd_fs_magic() -> io::Result<i64> {
     if unsafe { libc::fstatfs(std::os::fd::AsRawFd::as_raw_fd(&fd), &mut stat) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(i64::from(stat.f_type))
+    Ok(stat.f_type)
 }
 
 /// Columns of the terminal on standard output, if it is one.
