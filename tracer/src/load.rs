@@ -625,8 +625,16 @@ fn attach_btf_hooks(ebpf: &mut Ebpf) -> Result<(), LoadError> {
 }
 
 /// The one-line error for a program that will not load: the verifier's reason in a
-/// few words, and where its whole log was saved.
+/// few words, and where its whole log was saved (under [`runtime_dir`]).
 fn program_error(program: &str, error: &aya::programs::ProgramError) -> LoadError {
+    program_error_in(&runtime_dir(), program, error)
+}
+
+fn program_error_in(
+    dir: &std::path::Path,
+    program: &str,
+    error: &aya::programs::ProgramError,
+) -> LoadError {
     let aya::programs::ProgramError::LoadError {
         io_error,
         verifier_log,
@@ -650,21 +658,25 @@ fn program_error(program: &str, error: &aya::programs::ProgramError) -> LoadErro
     LoadError::Program {
         program: program.to_owned(),
         reason,
-        log: save_verifier_log(program, &log),
+        log: save_verifier_log(dir, program, &log),
     }
 }
 
-/// Writes a verifier log under the runtime directory ($RUNTIME_DIRECTORY under
-/// systemd, else $XDG_RUNTIME_DIR/sigwho, else /run/sigwho); None when it cannot.
-fn save_verifier_log(program: &str, log: &str) -> Option<PathBuf> {
+/// Where sigwho keeps files of the running instance: $RUNTIME_DIRECTORY under systemd,
+/// else $XDG_RUNTIME_DIR/sigwho, else /run/sigwho.
+pub fn runtime_dir() -> PathBuf {
+    std::env::var_os("RUNTIME_DIRECTORY")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_RUNTIME_DIR").map(|d| PathBuf::from(d).join("sigwho")))
+        .unwrap_or_else(|| PathBuf::from("/run/sigwho"))
+}
+
+/// Writes a verifier log as `dir`/verifier-PROGRAM.log; None when it cannot.
+fn save_verifier_log(dir: &std::path::Path, program: &str, log: &str) -> Option<PathBuf> {
     if log.trim().is_empty() {
         return None;
     }
-    let dir = std::env::var_os("RUNTIME_DIRECTORY")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("XDG_RUNTIME_DIR").map(|d| PathBuf::from(d).join("sigwho")))
-        .unwrap_or_else(|| PathBuf::from("/run/sigwho"));
-    fs::create_dir_all(&dir).ok()?;
+    fs::create_dir_all(dir).ok()?;
     let path = dir.join(format!("verifier-{program}.log"));
     fs::write(&path, log).ok()?;
     Some(path)
@@ -961,6 +973,35 @@ mod tests {
         assert!(
             missing_capabilities(caps(&[CAP_BPF, CAP_PERFMON, CAP_SYS_RESOURCE]), true).is_empty()
         );
+    }
+
+    #[test]
+    fn a_refused_program_is_one_line_with_its_log_saved() {
+        let dir = std::env::temp_dir().join(format!("sigwho-load-test-{}", std::process::id()));
+        let log = "0: R1=ctx() R10=fp0\n\
+                   2: (79) r2 = *(u64 *)(r1 +8)\n\
+                   func 'signal_generate' arg1 has btf_id 446 type STRUCT 'kernel_siginfo'\n\
+                   R1 invalid mem access 'scalar'\n\
+                   processed 40 insns (limit 1000000) max_states_per_insn 0\n"
+            .repeat(1)
+            + &"; filler line of a long log\n".repeat(500);
+        let log = log + "R1 invalid mem access 'scalar'\nprocessed 40 insns (limit 1000000)\n";
+        let error = aya::programs::ProgramError::LoadError {
+            io_error: std::io::Error::from_raw_os_error(libc::EACCES),
+            verifier_log: aya_obj::VerifierLog::new(log.clone()),
+        };
+        let message = program_error_in(&dir, "signal_generate", &error).to_string();
+        let saved = dir.join("verifier-signal_generate.log");
+        assert_eq!(
+            message,
+            format!(
+                "cannot load eBPF program signal_generate: R1 invalid mem access 'scalar' (Permission denied (os error 13)) (verifier log: {}; SIGWHO_LOG=debug prints it)",
+                saved.display()
+            )
+        );
+        assert!(!message.contains('\n'));
+        assert_eq!(std::fs::read_to_string(&saved).unwrap(), log);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
