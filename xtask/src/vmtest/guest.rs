@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use super::initramfs::write_executable;
 use super::kernels::Kernel;
 use crate::cargo::show;
 
@@ -70,7 +71,7 @@ pub struct Run<'a> {
     pub script: &'a Path,
     pub timeout: Duration,
     pub echo: Echo,
-    /// Writes the qemu and virtiofsd command lines to DIR/commands.txt.
+    /// Writes DIR/boot.sh, which boots the same guest again by hand.
     pub keep: bool,
 }
 
@@ -114,6 +115,13 @@ fn run_host(run: &Run<'_>) -> Result<Outcome> {
         .stderr(Stdio::piped())
         // A group of its own, so that a timeout kills the test's children too.
         .process_group(0);
+    // SAFETY: only prctl between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| match die_with_parent() {
+            0 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        });
+    }
     let mut child = cmd
         .spawn()
         .with_context(|| format!("could not run {}", show(&cmd)))?;
@@ -197,14 +205,8 @@ fn run_guest(guest: &Guest, run: &Run<'_>) -> Result<Outcome> {
         [&stdout_fifo, &stderr_fifo, &status_fifo],
     )?;
     if run.keep {
-        let text = format!(
-            "# virtiofsd runs in a private mount namespace with {} bound read-only on {}\n{}\n{}\n",
-            "/",
-            export.display(),
-            show(&virtiofsd.command),
-            show(&qemu_cmd)
-        );
-        fs::write(dir.join("commands.txt"), text)?;
+        let boot = boot_script(guest, run, &export, &socket)?;
+        write_executable(&dir.join("boot.sh"), &boot)?;
     }
     // The readers open their FIFOs first; each open blocks until qemu opens the other
     // end, or until `unblock` does when qemu never gets that far.
@@ -274,6 +276,75 @@ fn run_guest(guest: &Guest, run: &Run<'_>) -> Result<Outcome> {
     })
 }
 
+/// A script that boots the guest again as this run did, for a developer to tinker with
+/// (another command line, a gdb stub, more logging): the same virtiofsd export made with
+/// unshare(1) and mount(8), the same qemu, with the script's output in files.
+fn boot_script(guest: &Guest, run: &Run<'_>, export: &Path, socket: &Path) -> Result<String> {
+    let dir = run.dir;
+    let files = ["boot-stdout.log", "boot-stderr.log", "boot-status.log"].map(|f| dir.join(f));
+    let mut qemu = qemu_command(guest, run, socket, [&files[0], &files[1], &files[2]])?;
+    qemu.stdout(Stdio::inherit()).stderr(Stdio::inherit());
+    let mut binds = vec![(PathBuf::from("/"), export.to_path_buf())];
+    for mount in &guest.extra_mounts {
+        binds.push((
+            mount.clone(),
+            export.join(mount.strip_prefix("/").unwrap_or(mount)),
+        ));
+    }
+    let mounts: Vec<String> = binds
+        .iter()
+        .map(|(source, target)| {
+            format!(
+                "mount --bind {} {t} && mount -o remount,bind,ro {t}",
+                sh_word(&source.display().to_string()),
+                t = sh_word(&target.display().to_string())
+            )
+        })
+        .collect();
+    let virtiofsd = virtiofsd_command(export, socket);
+    let inner = format!("{} && exec {}", mounts.join(" && "), sh_line(&virtiofsd));
+    Ok(format!(
+        "#!/bin/bash\n\
+         # Written by cargo xtask vmtest --keep: boots the {label} guest again as the last run \
+         did,\n\
+         # running {script}; its stdout, stderr and status end up in {dir}/boot-*.log and the \
+         kernel log in console.log.\n\
+         set -eu\n\
+         rm -f {socket}\n\
+         unshare -m --propagation private sh -c {inner} &\n\
+         trap 'kill $! 2>/dev/null || true' EXIT\n\
+         while [ ! -S {socket} ]; do sleep 0.1; done\n\
+         {qemu}\n",
+        label = run.label,
+        script = run.script.display(),
+        dir = dir.display(),
+        socket = sh_word(&socket.display().to_string()),
+        inner = sh_word(&inner),
+        qemu = sh_line(&qemu),
+    ))
+}
+
+/// A command as bash would read it back.
+fn sh_line(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|w| sh_word(&w.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn sh_word(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/.,:=_+-@%".contains(c))
+    {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
 /// qemu's option syntax takes `,` as a separator; a literal one is doubled.
 fn qemu_path(path: &Path) -> String {
     path.display().to_string().replace(',', ",,")
@@ -334,12 +405,27 @@ fn qemu_command(
     cmd.stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
+    // SAFETY: only prctl between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| match die_with_parent() {
+            0 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        });
+    }
     Ok(cmd)
+}
+
+fn virtiofsd_command(export: &Path, socket: &Path) -> Command {
+    let mut cmd = Command::new(VIRTIOFSD);
+    cmd.arg(format!("--socket-path={}", socket.display()))
+        .arg("-o")
+        .arg(format!("source={},cache=auto", export.display()))
+        .args(["-o", "log_level=warn"]);
+    cmd
 }
 
 struct VirtioFsd {
     child: Option<Child>,
-    command: Command,
 }
 
 impl VirtioFsd {
@@ -350,12 +436,8 @@ impl VirtioFsd {
             binds.push((cstring(mount)?, cstring(&inside)?));
         }
         let log = File::create(dir.join("virtiofsd.log"))?;
-        let mut cmd = Command::new(VIRTIOFSD);
-        cmd.arg(format!("--socket-path={}", socket.display()))
-            .arg("-o")
-            .arg(format!("source={},cache=auto", export.display()))
-            .args(["-o", "log_level=warn"])
-            .stdin(Stdio::null())
+        let mut cmd = virtiofsd_command(export, socket);
+        cmd.stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
         // SAFETY: only async-signal-safe system calls between fork and exec, on strings
@@ -369,6 +451,7 @@ impl VirtioFsd {
                         Err(std::io::Error::last_os_error())
                     }
                 };
+                check(die_with_parent())?;
                 check(libc::unshare(libc::CLONE_NEWNS))?;
                 // Nothing mounted from here on may reach the host's namespace.
                 check(libc::mount(
@@ -417,10 +500,7 @@ impl VirtioFsd {
             }
             thread::sleep(Duration::from_millis(20));
         }
-        Ok(Self {
-            child: Some(child),
-            command: cmd,
-        })
+        Ok(Self { child: Some(child) })
     }
 
     /// virtiofsd exits by itself when qemu hangs up; killed if it lingers.
@@ -447,6 +527,16 @@ impl Drop for VirtioFsd {
             let _ = child.wait();
         }
     }
+}
+
+/// PR_SET_PDEATHSIG: a child that outlives xtask (killed by CI's own timeout) would run
+/// on for up to the whole --timeout, holding a CPU that the next job needs.
+///
+/// # Safety
+/// Only between fork and exec, in the child (prctl is async-signal-safe).
+unsafe fn die_with_parent() -> libc::c_int {
+    // SAFETY: see above.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) }
 }
 
 fn cstring(path: &Path) -> Result<CString> {

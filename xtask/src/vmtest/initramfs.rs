@@ -143,7 +143,7 @@ pub fn build(kernel: &Kernel) -> Result<PathBuf> {
     Ok(image)
 }
 
-fn write_executable(path: &Path, text: &str) -> Result<()> {
+pub fn write_executable(path: &Path, text: &str) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     fs::write(path, text)?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o755))?;

@@ -26,6 +26,7 @@ use clap::{Args, Parser};
 
 use self::guest::{Echo, End, Guest, Machine, Outcome};
 use self::kernels::Series;
+use self::report::tail;
 use self::suite::Suite;
 use crate::cargo::{Workspace, run_step};
 use crate::setup;
@@ -70,8 +71,9 @@ pub struct VmtestArgs {
     /// --timeout 1s'.
     #[arg(long, value_name = "CMD")]
     exec: Option<String>,
-    /// Keep each guest's scratch files and write the exact virtiofsd and qemu command
-    /// lines to target/vmtest/KERNEL/commands.txt, to boot it again by hand.
+    /// Also write target/vmtest/KERNEL/boot.sh, which boots that guest again by hand
+    /// (same kernel, initramfs and run.sh; output in files), to tinker with qemu's or the
+    /// kernel's command line.
     #[arg(long)]
     keep: bool,
     /// Write docs/kernels.md from what `sigwho doctor --json` reported on each kernel.
@@ -83,6 +85,9 @@ pub struct VmtestArgs {
     /// Wall-clock limit per kernel, boot and suite together (e.g. 600, 600s, 10m).
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     timeout: Duration,
+    /// Virtual CPUs per guest (all emulated by one host thread).
+    #[arg(long, default_value_t = GUEST_CPUS, value_parser = clap::value_parser!(u32).range(1..=8))]
+    cpus: u32,
     /// The suite's --test-threads.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
     test_threads: u32,
@@ -232,7 +237,7 @@ pub fn run(ws: &Workspace, args: VmtestArgs) -> Result<ExitCode> {
                     Ok(Some(Guest {
                         kernel,
                         initramfs,
-                        cpus: GUEST_CPUS,
+                        cpus: args.cpus,
                         memory_mib: GUEST_MEMORY_MIB,
                         extra_mounts: extra_mounts.clone(),
                     }))
@@ -352,9 +357,6 @@ fn run_job(ctx: &Ctx<'_>, job: &Job) -> Result<Outcome> {
             keep: ctx.args.keep,
         },
     )?;
-    if !ctx.args.keep {
-        let _ = fs::remove_dir(dir.join("export"));
-    }
     let _print = ctx.print.lock().unwrap();
     if echo == Echo::Quiet {
         eprintln!("==== vmtest: {label}: output ====");
@@ -367,6 +369,14 @@ fn run_job(ctx: &Ctx<'_>, job: &Job) -> Result<Outcome> {
         describe_end(&outcome.end),
         timing(&outcome)
     );
+    // The suite's report prints this for failed kernels; a lone command has no report.
+    if ctx.args.exec.is_some() && guest.is_some() && !matches!(outcome.end, End::Exited(_)) {
+        let console = fs::read_to_string(dir.join("console.log")).unwrap_or_default();
+        eprintln!(
+            "---- {label}: end of the kernel log ----\n{}",
+            tail(&console, 30)
+        );
+    }
     Ok(outcome)
 }
 
