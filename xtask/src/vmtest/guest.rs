@@ -182,6 +182,16 @@ fn run_guest(guest: &Guest, run: &Run<'_>) -> Result<Outcome> {
         }
         Ok(path)
     };
+    // Nothing of an earlier run may pass for this one's (qemu truncates console.log only
+    // once it starts).
+    for old in [
+        "console.log",
+        "qemu.log",
+        "boot-stdout.log",
+        "boot-stderr.log",
+    ] {
+        let _ = fs::remove_file(dir.join(old));
+    }
     let stdout_fifo = fifo("stdout.fifo")?;
     let stderr_fifo = fifo("stderr.fifo")?;
     let status_fifo = fifo("status.fifo")?;

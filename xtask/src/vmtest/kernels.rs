@@ -290,7 +290,8 @@ impl Apt {
         self.configure(Command::new("apt-cache"))
     }
 
-    /// The sandbox user would be _apt, which cannot write into the workspace.
+    /// The sandbox user would be _apt, which cannot write into the workspace. The cache
+    /// files are vmtest's own too.
     fn configure(&self, mut cmd: Command) -> Command {
         let opt = |key: &str, value: &Path| format!("{key}={}", value.display());
         cmd.arg("-o")
@@ -300,6 +301,10 @@ impl Apt {
             .arg(opt("Dir::State::Lists", &self.dir.join("lists")))
             .arg("-o")
             .arg(opt("Dir::Cache", &self.dir.join("cache")))
+            // Docker-style images set these to "" (no cache), which costs each apt-cache
+            // call a second and a half of parsing the lists again.
+            .args(["-o", "Dir::Cache::pkgcache=pkgcache.bin"])
+            .args(["-o", "Dir::Cache::srcpkgcache=srcpkgcache.bin"])
             .args(["-o", "APT::Sandbox::User=root"]);
         cmd
     }

@@ -132,10 +132,35 @@ pub struct KernelReport {
     pub boot: Option<Duration>,
     pub total: Option<Duration>,
     pub doctor: Option<Value>,
+    /// Warnings, oopses and panics in the guest's kernel log: reported, not failed on (a
+    /// test that passed despite one still shows it).
+    pub kernel_log: Vec<String>,
 }
 
 fn seconds(d: Duration) -> String {
     format!("{:.0} s", d.as_secs_f64())
+}
+
+/// The headline of each kernel warning, oops or panic in a console log.
+pub fn kernel_log_problems(console: &str) -> Vec<String> {
+    const MARKS: &[&str] = &[
+        "WARNING:",
+        "BUG:",
+        "Oops",
+        "Kernel panic",
+        "general protection fault",
+        "stack-protector",
+    ];
+    let mut found: Vec<String> = Vec::new();
+    for line in console.lines() {
+        if MARKS.iter().any(|m| line.contains(m)) {
+            let line = line.trim().to_owned();
+            if !found.contains(&line) {
+                found.push(line);
+            }
+        }
+    }
+    found
 }
 
 /// The markdown summary: one row per test, one column per kernel, then the verdict and
@@ -170,9 +195,18 @@ pub fn summary_table(all_tests: &[String], kernels: &[KernelReport]) -> String {
     row(
         &mut w,
         "**result**",
-        kernels.iter().map(|k| match &k.failure {
-            None => "passed".to_owned(),
-            Some(why) => format!("**FAILED**: {why}"),
+        kernels.iter().map(|k| {
+            let verdict = match &k.failure {
+                None => "passed".to_owned(),
+                Some(why) => format!("**FAILED**: {why}"),
+            };
+            match k.kernel_log.len() {
+                0 => verdict,
+                n => format!(
+                    "{verdict} (kernel log: {n} warning/oops line{})",
+                    if n == 1 { "" } else { "s" }
+                ),
+            }
         }),
     );
     row(
@@ -211,6 +245,7 @@ pub fn results_json(generated: &str, kernels: &[KernelReport]) -> Value {
             "failure": k.failure,
             "boot_seconds": k.boot.map(|d| d.as_secs_f64()),
             "total_seconds": k.total.map(|d| d.as_secs_f64()),
+            "kernel_log_problems": k.kernel_log,
             "tests": k.tests.iter().map(|(name, r)| (name.clone(), json!(r.cell())))
                 .collect::<serde_json::Map<String, Value>>(),
         })).collect::<Vec<_>>(),
@@ -373,6 +408,19 @@ mod tests {
     }
 
     #[test]
+    fn kernel_log_problems_are_headlines() {
+        let log = "[    1.0] ok\n[    2.0] WARNING: CPU: 0 PID: 1 at kernel/x.c:1 f+0x1\n\
+                   [    2.1] Call Trace:\n[    3.0] BUG: kernel NULL pointer dereference\n";
+        assert_eq!(
+            kernel_log_problems(log),
+            [
+                "[    2.0] WARNING: CPU: 0 PID: 1 at kernel/x.c:1 f+0x1",
+                "[    3.0] BUG: kernel NULL pointer dereference"
+            ]
+        );
+    }
+
+    #[test]
     fn test_list() {
         let list = "a::b: test\nc: test\n\n2 tests, 0 benchmarks\n";
         assert_eq!(parse_list(list), ["a::b", "c"]);
@@ -388,6 +436,7 @@ mod tests {
             boot: Some(Duration::from_secs(4)),
             total: Some(Duration::from_secs(64)),
             doctor: None,
+            kernel_log: Vec::new(),
         };
         let table = summary_table(
             &["t".to_owned(), "u".to_owned()],

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 
 use super::guest::{End, Outcome};
 use super::report::{self, KernelReport, TestResult};
-use super::{Ctx, Job};
+use super::{Ctx, Job, Target};
 use crate::cargo::{Workspace, show};
 
 /// The suite's test target in sigwho-tests.
@@ -84,6 +84,7 @@ pub fn report_suite(
             boot: None,
             total: None,
             doctor: None,
+            kernel_log: Vec::new(),
         };
         let outcome = match outcome {
             Ok(outcome) => outcome,
@@ -118,6 +119,13 @@ pub fn report_suite(
             End::Exited(0) => None,
             End::Exited(code) => Some(format!("exit status {code}")),
         };
+        if job.target != Target::Host {
+            let console = fs::read_to_string(dir.join("console.log")).unwrap_or_default();
+            report.kernel_log = report::kernel_log_problems(&console);
+            for line in &report.kernel_log {
+                eprintln!("vmtest: {label}: kernel log: {line}");
+            }
+        }
         if let Some(why) = &report.failure {
             print_failure(label, why, &dir, &outcome, &parsed.unfinished);
         }
