@@ -615,9 +615,8 @@ fn prepare_tool(tool: Tool, apt_updated: &mut bool) -> Result<(PathBuf, String),
 
 /// apt-get with its chatter on stderr: stdout carries the report.
 fn apt_get() -> Command {
-    let mut cmd = Command::new("apt-get");
-    cmd.env("DEBIAN_FRONTEND", "noninteractive")
-        .stdout(std::io::stderr());
+    let mut cmd = setup::apt_get();
+    cmd.stdout(std::io::stderr());
     cmd
 }
 

@@ -26,6 +26,10 @@ impl Workspace {
         Ok(Self { root, cargo })
     }
 
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// A cargo command run from the workspace root, so that its .cargo/config.toml
     /// applies.
     pub fn cargo<I, S>(&self, args: I) -> Command
@@ -78,7 +82,7 @@ pub fn run_final(cmd: &mut Command) -> Result<ExitCode> {
     Ok(ExitCode::from(shell_code(status)))
 }
 
-fn shell_code(status: ExitStatus) -> u8 {
+pub fn shell_code(status: ExitStatus) -> u8 {
     let code = match (status.code(), status.signal()) {
         (Some(code), _) => code,
         (None, Some(signal)) => 128 + signal,

@@ -10,6 +10,7 @@ mod cargo;
 mod dist;
 mod setup;
 mod soak;
+mod vmtest;
 
 use std::process::ExitCode;
 
@@ -51,6 +52,10 @@ enum Command {
     /// Run setup, build every binary (debug) and the Debian package (as `dist` does; not
     /// when EXTRA picks other test files with --test), and run every test. Must run as
     /// root.
+    ///
+    /// Then, unless EXTRA is given, the kernel matrix (`cargo xtask vmtest` with its
+    /// defaults: the suite on Debian 5.10, 6.1, 6.12 and 7.x in qemu, and on the host).
+    /// Fails if the host tests or the matrix fail.
     Test {
         /// Extra arguments for `cargo test`, after `--` (e.g. `-- --nocapture`).
         #[arg(last = true, value_name = "EXTRA")]
@@ -72,6 +77,16 @@ enum Command {
     /// (bash, zsh, fish) and a Debian package with them and the recorder's systemd unit
     /// (installs cargo-deb from crates.io when missing). Writes target/dist/*.deb.
     Dist,
+    /// Run setup, build the debug binaries and the kernel conformance suite
+    /// (tests/kernel.rs), and run the suite on Debian's 5.10, 6.1, 6.12 and newest 7.x
+    /// cloud kernels, each booted in qemu (TCG) on the host's root file system, and
+    /// natively on the host's kernel. Must run as root.
+    ///
+    /// Kernels come from the Debian archive (apt-get download, cached in target/vmtest/).
+    /// Prints a table of tests by kernel and writes target/vmtest/summary.md and
+    /// results.json; each kernel's console log, output and `sigwho doctor --json` are in
+    /// target/vmtest/KERNEL/. Fails if any kernel fails.
+    Vmtest(vmtest::VmtestArgs),
     /// Runs the property tests of everything sigwho parses (records, rules, tracefs
     /// formats, /proc, times) with many cases; CI runs them with the default count.
     Fuzz {
@@ -150,8 +165,20 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             if let Some(deb) = deb {
                 test.env("SIGWHO_DEB", deb);
             }
-            cargo::run_final(&mut test)
+            let host = cargo::run_final(&mut test)?;
+            // EXTRA narrows the run to some tests or changes how they run: a developer
+            // iterating on them does not want the matrix's minutes on top.
+            if !extra.is_empty() {
+                return Ok(host);
+            }
+            let matrix = vmtest::run(&ws, vmtest::VmtestArgs::defaults())?;
+            Ok(if host == ExitCode::SUCCESS {
+                matrix
+            } else {
+                host
+            })
         }
+        Command::Vmtest(args) => vmtest::run(&ws, args),
         Command::Dist => {
             setup::run()?;
             let deb = dist::run(&ws)?;

@@ -84,12 +84,15 @@ pub fn test_tools() -> Result<()> {
 }
 
 fn debian_packages() -> Result<()> {
-    let missing = missing_packages()?;
+    ensure_packages("setup: Debian packages", DEBIAN_PACKAGES)
+}
+
+/// Installs those of `packages` that are not installed (as root); `what` names them in
+/// the messages.
+pub fn ensure_packages(what: &str, packages: &[&'static str]) -> Result<()> {
+    let missing = missing_packages(packages)?;
     if missing.is_empty() {
-        eprintln!(
-            "setup: Debian packages: all {} present",
-            DEBIAN_PACKAGES.len()
-        );
+        eprintln!("{what}: all {} present", packages.len());
         return Ok(());
     }
     if !is_root()? {
@@ -98,19 +101,19 @@ fn debian_packages() -> Result<()> {
             missing.join(" ")
         );
     }
-    eprintln!("setup: Debian packages: installing {}", missing.join(" "));
+    eprintln!("{what}: installing {}", missing.join(" "));
     apt_install(&missing)?;
-    eprintln!("setup: Debian packages: installed {}", missing.join(" "));
+    eprintln!("{what}: installed {}", missing.join(" "));
     Ok(())
 }
 
-fn missing_packages() -> Result<Vec<&'static str>> {
+fn missing_packages(packages: &[&'static str]) -> Result<Vec<&'static str>> {
     // One dpkg-query for all packages; it exits non-zero when any is unknown, so its
     // status says nothing and only the printed lines count.
     let mut query = Command::new("dpkg-query");
     query
         .args(["-W", "-f=${Package} ${Status}\\n"])
-        .args(DEBIAN_PACKAGES)
+        .args(packages)
         .stderr(Stdio::null());
     let out = query.output().with_context(|| {
         format!(
@@ -125,7 +128,7 @@ fn missing_packages() -> Result<Vec<&'static str>> {
         .filter(|(_, status)| *status == "install ok installed")
         .map(|(package, _)| package)
         .collect();
-    Ok(DEBIAN_PACKAGES
+    Ok(packages
         .iter()
         .copied()
         .filter(|package| !installed.contains(package))
@@ -142,7 +145,8 @@ fn apt_install(packages: &[&str]) -> Result<()> {
     )
 }
 
-fn apt_get() -> Command {
+/// apt-get, never asking questions: every apt call of xtask starts here.
+pub fn apt_get() -> Command {
     let mut cmd = Command::new("apt-get");
     cmd.env("DEBIAN_FRONTEND", "noninteractive");
     cmd
