@@ -358,7 +358,7 @@ fn run_job(ctx: &Ctx<'_>, job: &Job) -> Result<Outcome> {
         },
     )?;
     let _print = ctx.print.lock().unwrap();
-    if echo == Echo::Quiet {
+    if echo == Echo::Quiet && !(outcome.stdout.is_empty() && outcome.stderr.is_empty()) {
         eprintln!("==== vmtest: {label}: output ====");
         let _ = std::io::stdout().write_all(&outcome.stdout);
         let _ = std::io::stdout().flush();
