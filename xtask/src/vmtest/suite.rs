@@ -200,10 +200,23 @@ fn print_failure(label: &str, why: &str, dir: &Path, outcome: &Outcome, unfinish
     }
     let stdout = String::from_utf8_lossy(&outcome.stdout);
     let stderr = String::from_utf8_lossy(&outcome.stderr);
+    let sections = report::failure_sections(&stdout, 25);
+    for (name, text) in &sections {
+        let _ = writeln!(w, "---- {label}: {name} ----\n{text}");
+    }
+    // Without libtest's failure report (a crash, a timeout, a suite that did not start),
+    // the end of the output says the most.
+    if sections.is_empty() {
+        let _ = writeln!(
+            w,
+            "---- {label}: end of stdout ----\n{}",
+            report::tail(&stdout, 80)
+        );
+    }
     let _ = writeln!(
         w,
-        "---- {label}: end of stdout ----\n{}",
-        report::tail(&stdout, 80)
+        "(the whole output: {})",
+        dir.join("stdout.log").display()
     );
     let _ = writeln!(
         w,
