@@ -68,7 +68,7 @@ pub struct VmtestArgs {
     /// Run this shell command (bash) in each kernel instead of the suite, as root from
     /// the workspace root, and print its stdout, stderr and exit status. With one kernel
     /// the exit status is passed on. E.g. --exec 'target/debug/sigwho --target-pid 1
-    /// --timeout 1s'.
+    /// --timeout 1'.
     #[arg(long, value_name = "CMD")]
     exec: Option<String>,
     /// Also write target/vmtest/KERNEL/boot.sh, which boots that guest again by hand
