@@ -68,7 +68,7 @@ pub struct VmtestArgs {
     /// Run this shell command (bash) in each kernel instead of the suite, as root from
     /// the workspace root, and print its stdout, stderr and exit status. With one kernel
     /// the exit status is passed on. E.g. --exec 'target/debug/sigwho --target-pid 1
-    /// --timeout 1s'.
+    /// --timeout 1'.
     #[arg(long, value_name = "CMD")]
     exec: Option<String>,
     /// Also write target/vmtest/KERNEL/boot.sh, which boots that guest again by hand
@@ -358,7 +358,7 @@ fn run_job(ctx: &Ctx<'_>, job: &Job) -> Result<Outcome> {
         },
     )?;
     let _print = ctx.print.lock().unwrap();
-    if echo == Echo::Quiet {
+    if echo == Echo::Quiet && !(outcome.stdout.is_empty() && outcome.stderr.is_empty()) {
         eprintln!("==== vmtest: {label}: output ====");
         let _ = std::io::stdout().write_all(&outcome.stdout);
         let _ = std::io::stdout().flush();

@@ -338,6 +338,36 @@ pub fn kernels_doc(date: &str, reports: &[(String, Value)]) -> String {
     w
 }
 
+/// Each failed test's captured output from libtest's `failures:` section, cut before
+/// the backtrace and at `max_lines`: why each test failed, in a few lines per test, where
+/// the end of the output would show only the last failures.
+pub fn failure_sections(stdout: &str, max_lines: usize) -> Vec<(String, String)> {
+    let mut sections: Vec<(String, Vec<&str>, bool)> = Vec::new();
+    for line in stdout.lines() {
+        if let Some(name) = line
+            .strip_prefix("---- ")
+            .and_then(|rest| rest.strip_suffix(" stdout ----"))
+        {
+            sections.push((name.to_owned(), Vec::new(), false));
+            continue;
+        }
+        let Some((_, lines, done)) = sections.last_mut() else {
+            continue;
+        };
+        // The list of names that closes the section, or the backtrace.
+        if line == "failures:" || line.starts_with("stack backtrace:") {
+            *done = true;
+        }
+        if !*done && lines.len() < max_lines {
+            lines.push(line);
+        }
+    }
+    sections
+        .into_iter()
+        .map(|(name, lines, _)| (name, lines.join("\n").trim().to_owned()))
+        .collect()
+}
+
 /// The last `lines` lines of `text`, for failure output in CI logs.
 pub fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
@@ -416,6 +446,24 @@ mod tests {
             [
                 "[    2.0] WARNING: CPU: 0 PID: 1 at kernel/x.c:1 f+0x1",
                 "[    3.0] BUG: kernel NULL pointer dereference"
+            ]
+        );
+    }
+
+    #[test]
+    fn failures_without_backtraces() {
+        let out = "test a ... FAILED\n\nfailures:\n\n---- a stdout ----\n\
+                   thread 'a' panicked at x.rs:1:1:\nbad ready line\nstack backtrace:\n\
+                   \x20 0: f\n\n---- b stdout ----\nline 1\nline 2\nline 3\n\n\
+                   failures:\n    a\n    b\n\ntest result: FAILED.\n";
+        assert_eq!(
+            failure_sections(out, 2),
+            [
+                (
+                    "a".to_owned(),
+                    "thread 'a' panicked at x.rs:1:1:\nbad ready line".to_owned()
+                ),
+                ("b".to_owned(), "line 1\nline 2".to_owned()),
             ]
         );
     }

@@ -200,10 +200,23 @@ fn print_failure(label: &str, why: &str, dir: &Path, outcome: &Outcome, unfinish
     }
     let stdout = String::from_utf8_lossy(&outcome.stdout);
     let stderr = String::from_utf8_lossy(&outcome.stderr);
+    let sections = report::failure_sections(&stdout, 25);
+    for (name, text) in &sections {
+        let _ = writeln!(w, "---- {label}: {name} ----\n{text}");
+    }
+    // Without libtest's failure report (a crash, a timeout, a suite that did not start),
+    // the end of the output says the most.
+    if sections.is_empty() {
+        let _ = writeln!(
+            w,
+            "---- {label}: end of stdout ----\n{}",
+            report::tail(&stdout, 80)
+        );
+    }
     let _ = writeln!(
         w,
-        "---- {label}: end of stdout ----\n{}",
-        report::tail(&stdout, 80)
+        "(the whole output: {})",
+        dir.join("stdout.log").display()
     );
     let _ = writeln!(
         w,
@@ -235,4 +248,46 @@ fn write_docs(root: &Path, reports: &[KernelReport]) -> Result<()> {
         .with_context(|| format!("could not write {}", path.display()))?;
     eprintln!("vmtest: wrote {}", path.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("xtask-vmtest-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("docs")).unwrap();
+        dir
+    }
+
+    #[test]
+    fn doctor_reports_become_docs() {
+        let dir = scratch("docs");
+        let text = r#"{"kernel":"6.1.0-57-cloud-amd64","can_trace":true,"features":[
+            {"name":"tp_btf","status":"used","detail":"","cost":""}]}"#;
+        let doctor = doctor_json("6.1", &dir, Some(&(text.to_owned(), 0))).unwrap();
+        assert!(dir.join("doctor.json").is_file());
+        // A sigwho without the subcommand prints nothing on stdout: no report, no error.
+        assert!(
+            doctor_json("5.10", &dir, Some(&(String::new(), 2)))
+                .unwrap()
+                .is_none()
+        );
+        let report = |label: &str, doctor| KernelReport {
+            label: label.to_owned(),
+            release: None,
+            failure: None,
+            tests: BTreeMap::new(),
+            boot: None,
+            total: None,
+            doctor,
+            kernel_log: Vec::new(),
+        };
+        write_docs(&dir, &[report("5.10", None), report("6.1", doctor)]).unwrap();
+        let written = fs::read_to_string(dir.join("docs/kernels.md")).unwrap();
+        assert!(written.contains("| `tp_btf` | used |"), "{written}");
+        assert!(write_docs(&dir, &[report("5.10", None)]).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }
