@@ -70,11 +70,9 @@ impl Series {
             Series::V6_12 => "6.12.",
             Series::V7 => "7.",
         };
-        // Bullseye's backports of 6.1 (6.1.0-0.deb11.N) are older builds of the same
-        // series; they sort below bookworm's own and only serve as a fallback.
-        (version.starts_with(prefix)
-            && version[prefix.len()..].starts_with(|c: char| c.is_ascii_digit()))
-        .then_some(release)
+        // Bullseye's backports of 6.1 (6.1.0-0.deb11.N) count too: they sort below
+        // bookworm's own builds (version_key) and only serve as a fallback.
+        version.starts_with(prefix).then_some(release)
     }
 
     /// The packages that make up one kernel of this series.

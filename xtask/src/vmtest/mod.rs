@@ -62,7 +62,7 @@ pub struct VmtestArgs {
     /// Add the host's kernel to the kernels that --kernel picks.
     #[arg(long, conflicts_with = "no_host")]
     host: bool,
-    /// Leave the host's kernel out (of the default selection as of --kernel's).
+    /// Leave the host's kernel out (of the default selection, or of what --kernel picks).
     #[arg(long)]
     no_host: bool,
     /// Run this shell command (bash) in each kernel instead of the suite, as root from
