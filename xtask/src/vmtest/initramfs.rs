@@ -31,8 +31,9 @@ const MODULES: &[&str] = &["virtio_pci", "virtiofs", "overlay"];
 /// settings with TCSADRAIN), so that poweroff cannot cut the end of the output.
 ///
 /// The host's root is shared read-only; the overlay on a tmpfs makes the guest's view
-/// writable (the suite writes in /tmp and target/) and throws the writes away. /tmp, /run
-/// and /dev/shm are tmpfs of their own, empty as on a fresh boot.
+/// writable (the suite writes in /tmp and target/) and throws the writes away. /run and
+/// /dev/shm are tmpfs of their own, empty as on a fresh boot; /tmp is not, because the
+/// workspace itself may live there (a CI clone in /tmp must stay visible).
 const INIT: &str = r#"#!/bin/busybox sh
 /bin/busybox mkdir -p /proc /sys /dev /bin
 /bin/busybox --install -s /bin
@@ -61,7 +62,6 @@ mount -t devtmpfs devtmpfs $n/dev
 mkdir -p $n/dev/pts $n/dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts $n/dev/pts
 mount -t tmpfs -o mode=1777 tmpfs $n/dev/shm
-mount -t tmpfs -o mode=1777 tmpfs $n/tmp
 mount -t tmpfs -o mode=0755 tmpfs $n/run
 mount -t tracefs tracefs $n/sys/kernel/tracing || fail "cannot mount tracefs"
 mount -t debugfs debugfs $n/sys/kernel/debug
