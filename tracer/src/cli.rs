@@ -51,7 +51,7 @@ pub enum Command {
     /// Check what sigwho can trace on this kernel: each hook and kernel feature as used,
     /// replaced by a fallback, or missing, with why and what it costs the reports.
     /// Exits 0 when sigwho can trace here, 1 when it cannot.
-    #[command(verbatim_doc_comment)]
+    #[command(verbatim_doc_comment, after_help = DOCTOR_EXAMPLES)]
     Doctor(DoctorArgs),
 }
 
@@ -119,6 +119,17 @@ Examples:
 
   # SIGHUP and SIGUSR1 are part of the plan; also wait for daemons the script leaves:
   sigwho run --allow SIGHUP,SIGUSR1 --wait-descendants -- ./integration.sh";
+
+const DOCTOR_EXAMPLES: &str = "\
+Examples:
+  # Can sigwho trace here, and what does this kernel make it do without?
+  sigwho doctor
+
+  # The same for a fleet inventory, one JSON object per machine:
+  sigwho doctor --json | jq '{kernel, can_trace, fallbacks: [.features[] | select(.status != \"used\") | .name]}'
+
+  # A program the verifier refused: its whole log on stderr.
+  sigwho doctor -v";
 
 /// Options of the live view (`sigwho --target-pid PID`).
 #[derive(Debug, Args)]
