@@ -18,7 +18,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf, ring_buf::RingBufEntry},
     programs::{BtfTracePointContext, FExitContext, TracePointContext},
 };
-use tracer_ebpf::{
+use tracer_common::{
     ANCESTRY_DEPTH, ARGS_LEN, Ancestor, CAUSE_DEPTH, COMM_LEN, Cause, Config, EventHeader,
     ExecEvent, ExitEvent, FOLD_WAYS, FOLD_WINDOW_NS, FailedSendEvent, FoldKey, FoldSlot, ForkEvent,
     MAX_TARGETS, OomVictimEvent, PATH_LEN, RING_BYTES, RepeatsEvent, Request, SignalEvent,
