@@ -37,7 +37,7 @@ fn is_own_timer(sig: i32, code: i32) -> bool {
 }
 
 #[inline(always)]
-pub(crate) unsafe fn remember_received(
+pub(crate) fn remember_received(
     sig: i32,
     info: u64,
     target_task: u64,

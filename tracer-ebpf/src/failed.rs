@@ -38,7 +38,7 @@ fn failed_request_wanted(request: &Request) -> bool {
 
 /// Reports a failed request, if one was wanted.
 #[inline(always)]
-unsafe fn report_failure(request: &Request, ret: i64, task: u64) {
+fn report_failure(request: &Request, ret: i64, task: u64) {
     let cfg = config();
     if cfg.filter_targets != 0 && !failed_request_wanted(request) {
         return;
@@ -60,22 +60,22 @@ unsafe fn report_failure(request: &Request, ret: i64, task: u64) {
     entry.submit(submit_flags::<FailedSendEvent>());
 }
 
-unsafe fn on_syscall_return(ctx: &FExitContext, which: u32) -> Result<u32, u32> {
+fn on_syscall_return(ctx: &FExitContext, which: u32) -> Result<u32, u32> {
     let ret: i64 = ctx.arg(1);
-    unsafe { on_return(which, ret) }
+    on_return(which, ret)
 }
 
 /// A kill-family syscall `which` of the current task returns `ret`: reports it if it
 /// failed. The arguments are still in the registers the task entered the kernel with.
 #[inline(always)]
-unsafe fn on_return(which: u32, ret: i64) -> Result<u32, u32> {
+fn on_return(which: u32, ret: i64) -> Result<u32, u32> {
     let task = unsafe { bpf_get_current_task() };
     let request = if has(features::TASK_PT_REGS) {
         if ret >= 0 {
             return Ok(0);
         }
         let regs = unsafe { current_syscall() };
-        unsafe { request_from_args(which, task, |n| syscall_arg(&regs, n)) }
+        request_from_args(which, task, |n| syscall_arg(&regs, n))
     } else {
         // The call is over either way: its entry goes.
         let tid = bpf_get_current_pid_tgid() as u32;
@@ -91,7 +91,7 @@ unsafe fn on_return(which: u32, ret: i64) -> Result<u32, u32> {
     if request.sig == 0 {
         return Ok(0);
     }
-    unsafe { report_failure(&request, ret, task) };
+    report_failure(&request, ret, task);
     Ok(0)
 }
 
@@ -101,7 +101,7 @@ macro_rules! syscall_return_hooks {
         // machine's name for the syscall.
         #[fexit(function = "__x64_sys_kill")]
         pub fn $name(ctx: FExitContext) -> u32 {
-            match unsafe { on_syscall_return(&ctx, $which) } {
+            match on_syscall_return(&ctx, $which) {
                 Ok(ret) => ret,
                 Err(ret) => ret,
             }
@@ -149,7 +149,7 @@ fn on_sys_exit(ctx: &TracePointContext, which: u32) -> Result<u32, u32> {
         // SAFETY: the verifier bounds-checks tracepoint context reads.
         unsafe { ctx.read_at(lay.ret as usize) }.map_err(|_| 0u32)?
     };
-    unsafe { on_return(which, ret) }
+    on_return(which, ret)
 }
 
 macro_rules! syscall_exit_hooks {

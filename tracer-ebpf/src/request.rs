@@ -27,14 +27,14 @@ use crate::{
 /// when it is in none: from its saved registers where the kernel lets programs read
 /// them, else from what its sys_enter_* program kept.
 #[inline(always)]
-unsafe fn asked_now(task: u64) -> Request {
+fn asked_now(task: u64) -> Request {
     if has(features::TASK_PT_REGS) {
         let regs = unsafe { current_syscall() };
         let which = syscall_with_nr(regs[0]);
         if which == syscall::NONE {
             return Request::default();
         }
-        unsafe { request_from_args(which, task, |n| syscall_arg(&regs, n)) }
+        request_from_args(which, task, |n| syscall_arg(&regs, n))
     } else {
         let tid = bpf_get_current_pid_tgid() as u32;
         // SAFETY: copied out at once.
@@ -81,7 +81,7 @@ fn int_arg(raw: i64) -> i64 {
 
 /// The request syscall `which` made, from its arguments (`arg(n)` reads argument n).
 #[inline(always)]
-pub(crate) unsafe fn request_from_args(which: u32, task: u64, arg: impl Fn(u32) -> i64) -> Request {
+pub(crate) fn request_from_args(which: u32, task: u64, arg: impl Fn(u32) -> i64) -> Request {
     let (arg0, arg1, sig) = match which {
         syscall::TGKILL | syscall::RT_TGSIGQUEUEINFO => {
             (int_arg(arg(0)), int_arg(arg(1)), int_arg(arg(2)))
@@ -108,13 +108,13 @@ pub(crate) unsafe fn request_from_args(which: u32, task: u64, arg: impl Fn(u32) 
 /// makes while the current task happens to be in one (a timer interrupt, say) is told
 /// apart by the signal and, where the request names one process, by the target.
 #[inline(always)]
-pub(crate) unsafe fn current_request(
+pub(crate) fn current_request(
     sig: i32,
     sender_task: u64,
     target_task: u64,
     target_pid: u32,
 ) -> Request {
-    let request = unsafe { asked_now(sender_task) };
+    let request = asked_now(sender_task);
     let which = request.syscall;
     if which == syscall::NONE {
         return Request::default();
@@ -174,7 +174,7 @@ fn on_sys_enter(ctx: &TracePointContext, which: u32) -> Result<u32, u32> {
         _ => args[1] = read(lay.sig),
     }
     let task = unsafe { bpf_get_current_task() };
-    let request = unsafe { request_from_args(which, task, |n| args[(n & 3) as usize]) };
+    let request = request_from_args(which, task, |n| args[(n & 3) as usize]);
     let tid = bpf_get_current_pid_tgid() as u32;
     // A full map evicts the oldest entry (LRU): at worst one request is not named.
     let _ = INFLIGHT.insert(&tid, &request, 0);

@@ -30,13 +30,13 @@ use crate::{
 
 #[btf_tracepoint(function = "sched_process_exec")]
 pub fn sched_process_exec(ctx: BtfTracePointContext) -> u32 {
-    match unsafe { try_sched_process_exec(&ctx) } {
+    match try_sched_process_exec(&ctx) {
         Ok(ret) => ret,
         Err(ret) => ret,
     }
 }
 
-unsafe fn try_sched_process_exec(ctx: &BtfTracePointContext) -> Result<u32, u32> {
+fn try_sched_process_exec(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     let task: u64 = ctx.arg(0);
     let bprm: u64 = ctx.arg(2);
     bump_generation();
@@ -91,13 +91,13 @@ unsafe fn try_sched_process_exec(ctx: &BtfTracePointContext) -> Result<u32, u32>
 
 #[btf_tracepoint(function = "sched_process_fork")]
 pub fn sched_process_fork(ctx: BtfTracePointContext) -> u32 {
-    match unsafe { try_sched_process_fork(&ctx) } {
+    match try_sched_process_fork(&ctx) {
         Ok(ret) => ret,
         Err(ret) => ret,
     }
 }
 
-unsafe fn try_sched_process_fork(ctx: &BtfTracePointContext) -> Result<u32, u32> {
+fn try_sched_process_fork(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     let forker: u64 = ctx.arg(0);
     let child: u64 = ctx.arg(1);
     // New threads do not change the process tree.
@@ -139,13 +139,13 @@ unsafe fn try_sched_process_fork(ctx: &BtfTracePointContext) -> Result<u32, u32>
 
 #[btf_tracepoint(function = "sched_process_exit")]
 pub fn sched_process_exit(ctx: BtfTracePointContext) -> u32 {
-    match unsafe { try_sched_process_exit(&ctx) } {
+    match try_sched_process_exit(&ctx) {
         Ok(ret) => ret,
         Err(ret) => ret,
     }
 }
 
-unsafe fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Result<u32, u32> {
+fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     let task: u64 = ctx.arg(0);
     if unsafe { sw_task_live_threads(task) } != 0 {
         return Ok(0);

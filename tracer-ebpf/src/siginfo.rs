@@ -44,7 +44,7 @@ pub(crate) unsafe fn read_kernel<T: Default>(addr: u64) -> T {
 
 /// signal_generate's siginfo (a real one: not SEND_SIG_NOINFO/PRIV) as four words.
 #[inline(always)]
-pub(crate) unsafe fn siginfo_words(info: u64) -> [u64; 4] {
+pub(crate) fn siginfo_words(info: u64) -> [u64; 4] {
     let mut words = [0u64; 4];
     unsafe { sw_siginfo_words(info, &raw mut words) };
     words

@@ -61,7 +61,7 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     let pid_tgid = bpf_get_current_pid_tgid();
     let sender_pid = (pid_tgid >> 32) as u32;
     if meaningful && sender_pid != target_pid {
-        unsafe { remember_received(sig, info, target_task, target_pid, sender_task, sender_pid) };
+        remember_received(sig, info, target_task, target_pid, sender_task, sender_pid);
     }
     if !wanted {
         return Ok(0);
@@ -70,7 +70,7 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
         return Ok(0);
     }
 
-    let request = unsafe { current_request(sig, sender_task, target_task, target_pid) };
+    let request = current_request(sig, sender_task, target_task, target_pid);
     // The recorder folds a storm of identical signals into counts (see FoldSlot).
     let mut fold_slot: *mut FoldSlot = core::ptr::null_mut();
     let mut key = FoldKey::default();
