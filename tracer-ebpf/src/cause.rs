@@ -36,6 +36,8 @@ fn is_own_timer(sig: i32, code: i32) -> bool {
     code == SI_TIMER || (code == SI_KERNEL && matches!(sig, 14 | 26 | 27))
 }
 
+/// Keeps the signal `target_pid` just received in RECEIVED, as the possible cause of
+/// what it sends next.
 #[inline(always)]
 pub(crate) fn remember_received(
     sig: i32,
@@ -46,6 +48,9 @@ pub(crate) fn remember_received(
     sender_pid: u32,
 ) {
     let mut cause = Cause::default();
+    // SAFETY: the tasks and the siginfo are read only through probe reads (any address
+    // will do), si_code as an i32, which any four bytes are; read_comm() writes the
+    // COMM_LEN bytes of `cause.sender_comm`.
     unsafe {
         cause.time_ns = bpf_ktime_get_boot_ns();
         cause.receiver_start_ns = sw_task_process_start(target_task);
@@ -73,7 +78,8 @@ pub(crate) fn remember_received(
     // A full map evicts the oldest entry (LRU); nothing to report.
     let _ = RECEIVED.insert(&target_pid, &cause, 0);
     if let Some(at) = RECEIVED_AT.get_ptr_mut(target_pid % RECEIVED_AT_SLOTS) {
-        // SAFETY: a map value, valid for the program's run.
+        // SAFETY: a map value, valid and aligned for the program's run; other CPUs
+        // store to it too, and an aligned 8-byte store reaches them whole.
         unsafe { write_volatile(at, cause.time_ns) };
     }
 }
@@ -81,6 +87,8 @@ pub(crate) fn remember_received(
 /// Follows RECEIVED from the sender backwards: what it had received, what that signal's
 /// sender had received, ... Stops at a pid whose entry belongs to an earlier process,
 /// and at loops.
+///
+/// Safety: `dst` is valid for writing the whole array (it need not be initialised).
 #[inline(always)]
 pub(crate) unsafe fn write_causes(
     dst: *mut [Cause; CAUSE_DEPTH],
@@ -93,13 +101,16 @@ pub(crate) unsafe fn write_causes(
     let mut written = 0u32;
     let mut link = 0usize;
     while link < CAUSE_DEPTH {
-        // SAFETY: copied out at once.
+        // SAFETY: copied out at once (the map keeps the entry's memory valid for the
+        // program's run; a concurrent update can only mix two Causes, and any bytes
+        // make a valid Cause).
         let Some(cause) = (unsafe { RECEIVED.get(&pid) }).copied() else {
             break;
         };
         if cause.receiver_start_ns != start {
             break;
         }
+        // SAFETY: `link` < CAUSE_DEPTH, inside `dst` (valid: this function's contract).
         unsafe { addr_of_mut!((*dst)[link]).write(cause) };
         written += 1;
         if cause.sender_pid == target_pid || cause.sender_pid == pid {

@@ -47,6 +47,10 @@ fn report_failure(request: &Request, ret: i64, task: u64) {
         return;
     };
     let ev = entry.as_mut_ptr();
+    // SAFETY: `ev` is the record just reserved: valid and aligned for a whole
+    // FailedSendEvent, and this program's alone until it is submitted. Fields are written
+    // through addr_of_mut! (none is read before it is written), and the helpers get
+    // fields of it to fill; `task` is read only through probe reads.
     unsafe {
         write_header(addr_of_mut!((*ev).header), kind::FAILED_SEND);
         addr_of_mut!((*ev).request).write(*request);
@@ -69,17 +73,20 @@ fn on_syscall_return(ctx: &FExitContext, which: u32) -> Result<u32, u32> {
 /// failed. The arguments are still in the registers the task entered the kernel with.
 #[inline(always)]
 fn on_return(which: u32, ret: i64) -> Result<u32, u32> {
+    // SAFETY: a helper without arguments.
     let task = unsafe { bpf_get_current_task() };
     let request = if has(features::TASK_PT_REGS) {
         if ret >= 0 {
             return Ok(0);
         }
+        // SAFETY: under TASK_PT_REGS: this kernel has bpf_task_pt_regs().
         let regs = unsafe { current_syscall() };
         request_from_args(which, task, |n| syscall_arg(&regs, n))
     } else {
         // The call is over either way: its entry goes.
         let tid = bpf_get_current_pid_tgid() as u32;
-        // SAFETY: copied out at once.
+        // SAFETY: copied out at once (the map keeps the entry's memory valid for the
+        // program's run; any bytes make a valid Request).
         let kept = unsafe { INFLIGHT.get(&tid) }.copied();
         let _ = INFLIGHT.remove(&tid);
         match kept {
@@ -139,14 +146,17 @@ fn on_sys_exit(ctx: &TracePointContext, which: u32) -> Result<u32, u32> {
     // then a plain load, which the verifier allows at a constant offset, instead of a
     // helper call on every kill() of the machine. Other layouts take the helper.
     let ret: i64 = if lay.ret == SYS_EXIT_RET_OFFSET {
-        // SAFETY: a constant, aligned offset inside the record; the verifier checks it.
+        // SAFETY: `ret` is at this offset of this kernel's record (its format file says
+        // so: lay.ret), 8-aligned like the record; and the kernel refuses to attach a
+        // program whose context loads go past its tracepoint's record.
         unsafe {
             *(ctx.as_ptr() as *const u8)
                 .add(SYS_EXIT_RET_OFFSET as usize)
                 .cast::<i64>()
         }
     } else {
-        // SAFETY: the verifier bounds-checks tracepoint context reads.
+        // SAFETY: read_at() is a probe read, sound at any offset, into an i64, which
+        // any 8 bytes are.
         unsafe { ctx.read_at(lay.ret as usize) }.map_err(|_| 0u32)?
     };
     on_return(which, ret)

@@ -37,13 +37,14 @@ static LAYOUTS: SyscallLayouts = SyscallLayouts([NO_LAYOUT; syscall::COUNT]);
 
 #[inline(always)]
 pub(crate) fn config() -> Config {
-    // SAFETY: CONFIG lives in read-only data that userspace fills in before load; the
-    // volatile read stops the compiler from folding in the build-time defaults.
+    // SAFETY: a reference to a static is valid and aligned. CONFIG lives in read-only
+    // data that userspace fills in before load; the volatile read stops the compiler
+    // from folding in the build-time defaults.
     unsafe { read_volatile(&CONFIG) }
 }
 
-/// Whether this kernel has `feature` (a [`tracer_common::features`] bit). A constant to the verifier
-/// (CONFIG is frozen read-only data), so the other branch is never verified.
+/// Whether this kernel has `feature` (a [`tracer_common::features`] bit). A constant to
+/// the verifier (CONFIG is frozen read-only data), so the other branch is never verified.
 #[inline(always)]
 pub(crate) fn has(feature: u32) -> bool {
     // SAFETY: as in config(); only the one field is read.
@@ -55,7 +56,8 @@ pub(crate) fn has(feature: u32) -> bool {
 /// records (the fallback hooks read them).
 #[inline(always)]
 pub(crate) fn layout(which: u32) -> SyscallLayout {
-    // SAFETY: LAYOUTS is read-only data filled in by userspace before load.
+    // SAFETY: as in config(): LAYOUTS is read-only data filled in by userspace before
+    // load.
     let layouts = unsafe { read_volatile(&LAYOUTS) };
     layouts.0[(which - 1) as usize]
 }

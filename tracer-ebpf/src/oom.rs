@@ -28,7 +28,8 @@ fn try_mark_victim(ctx: &TracePointContext) -> Result<u32, u32> {
     if cfg.oom_pid_offset == u32::MAX {
         return Ok(0);
     }
-    // SAFETY: the verifier bounds-checks tracepoint context reads.
+    // SAFETY: read_at() is a probe read, sound at any offset, into an i32, which any 4
+    // bytes are.
     let pid: i32 = unsafe { ctx.read_at(cfg.oom_pid_offset as usize) }.map_err(|_| 0u32)?;
     let pid = pid as u32;
     if cfg.filter_targets != 0 && !is_target(pid) {
@@ -38,6 +39,9 @@ fn try_mark_victim(ctx: &TracePointContext) -> Result<u32, u32> {
         return Ok(0);
     };
     let ev = entry.as_mut_ptr();
+    // SAFETY: `ev` is the record just reserved: valid and aligned for a whole
+    // OomVictimEvent, and this program's alone until it is submitted; fields are written
+    // through addr_of_mut!.
     unsafe {
         write_header(addr_of_mut!((*ev).header), kind::OOM_VICTIM);
         addr_of_mut!((*ev).pid).write(pid);

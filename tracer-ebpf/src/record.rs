@@ -13,7 +13,10 @@ use crate::maps::{DROPPED, EVENTS, config};
 
 pub(crate) fn count_drop(record_kind: u32) {
     if let Some(counter) = DROPPED.get_ptr_mut(record_kind) {
-        // SAFETY: per-CPU slot, so no other writer runs concurrently.
+        // SAFETY: this CPU's counter, valid and aligned for the program's run, and only
+        // programs on this CPU write it. Where a kernel lets a program be preempted
+        // (trampolines only disable migration) another one's increment may interleave
+        // and be lost: a count off by one, never an access outside the counter.
         unsafe { *counter += 1 };
     }
 }
@@ -68,8 +71,12 @@ fn record_bytes<T>() -> u64 {
     (size_of::<T>() as u64 + 8 + 7) & !7
 }
 
+/// Safety: `header` is valid and aligned for writing an EventHeader (a reserved
+/// record's).
 #[inline(always)]
 pub(crate) unsafe fn write_header(header: *mut EventHeader, record_kind: u32) {
+    // SAFETY: `header` is writable (this function's contract); the helpers take no
+    // arguments.
     unsafe {
         header.write(EventHeader {
             kind: record_kind,

@@ -29,6 +29,7 @@ use crate::{
 #[inline(always)]
 fn asked_now(task: u64) -> Request {
     if has(features::TASK_PT_REGS) {
+        // SAFETY: under TASK_PT_REGS: this kernel has bpf_task_pt_regs().
         let regs = unsafe { current_syscall() };
         let which = syscall_with_nr(regs[0]);
         if which == syscall::NONE {
@@ -37,15 +38,21 @@ fn asked_now(task: u64) -> Request {
         request_from_args(which, task, |n| syscall_arg(&regs, n))
     } else {
         let tid = bpf_get_current_pid_tgid() as u32;
-        // SAFETY: copied out at once.
+        // SAFETY: copied out at once (the map keeps the entry's memory valid for the
+        // program's run; any bytes make a valid Request).
         unsafe { INFLIGHT.get(&tid) }.copied().unwrap_or_default()
     }
 }
 
 /// The current task's syscall number and arguments 0-3 (see sw_current_syscall).
+///
+/// Safety: only under TASK_PT_REGS: the shim calls bpf_task_pt_regs(), which a verifier
+/// of an older kernel does not know.
 #[inline(always)]
 pub(crate) unsafe fn current_syscall() -> [i64; 5] {
     let mut regs = [0i64; 5];
+    // SAFETY: the shim writes the five words of `regs`, a live local; TASK_PT_REGS holds
+    // (this function's contract), and its direct loads run only under DIRECT_LOADS.
     unsafe { sw_current_syscall(&raw mut regs, u32::from(has(features::DIRECT_LOADS))) };
     regs
 }
@@ -89,6 +96,7 @@ pub(crate) fn request_from_args(which: u32, task: u64, arg: impl Fn(u32) -> i64)
         _ => (int_arg(arg(0)), 0, int_arg(arg(1))),
     };
     let pidfd_pid = if which == syscall::PIDFD_SEND_SIGNAL {
+        // SAFETY: probe reads, sound for any task address and any fd.
         unsafe { sw_pidfd_pid(task, arg0 as i32) }
     } else {
         0
@@ -122,6 +130,7 @@ pub(crate) fn current_request(
     let pid = i64::from(target_pid);
     // A sender inside a pid namespace names the target by its pid there: the target's
     // innermost-level pid when both share the namespace (the usual container case).
+    // SAFETY: a probe read, sound for any task address.
     let names_target =
         |asked: i64| asked == pid || asked == i64::from(unsafe { sw_task_ns_pid(target_task) });
     let consistent = request.sig == sig
@@ -132,7 +141,9 @@ pub(crate) fn current_request(
             syscall::TGKILL | syscall::RT_TGSIGQUEUEINFO => names_target(request.arg0),
             // Thread ids in a namespace are not worth a walk here; the signal matched.
             syscall::TKILL => {
+                // SAFETY: probe reads, sound for any task address.
                 request.arg0 == i64::from(unsafe { sw_task_tid(target_task) })
+                    // SAFETY: as above.
                     || unsafe { sw_task_ns_pid(sender_task) }
                         != (bpf_get_current_pid_tgid() >> 32) as u32
             }
@@ -159,7 +170,8 @@ fn on_sys_enter(ctx: &TracePointContext, which: u32) -> Result<u32, u32> {
     if lay.arg0 == SyscallLayout::ABSENT || lay.sig == SyscallLayout::ABSENT {
         return Ok(0);
     }
-    // SAFETY: the verifier bounds-checks tracepoint context reads.
+    // SAFETY: read_at() is a probe read, sound at any offset, into an i64, which any 8
+    // bytes are.
     let read = |offset: u32| unsafe { ctx.read_at::<i64>(offset as usize) }.unwrap_or(0);
     // By ABI position, as request_from_args reads them: the target, then the thread
     // for the tgkill pair, then the signal.
@@ -173,6 +185,7 @@ fn on_sys_enter(ctx: &TracePointContext, which: u32) -> Result<u32, u32> {
         }
         _ => args[1] = read(lay.sig),
     }
+    // SAFETY: a helper without arguments.
     let task = unsafe { bpf_get_current_task() };
     let request = request_from_args(which, task, |n| args[(n & 3) as usize]);
     let tid = bpf_get_current_pid_tgid() as u32;

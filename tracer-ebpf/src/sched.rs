@@ -44,6 +44,13 @@ fn try_sched_process_exec(ctx: &BtfTracePointContext) -> Result<u32, u32> {
         return Ok(0);
     };
     let ev = entry.as_mut_ptr();
+    // SAFETY: `ev` is the record just reserved: valid and aligned for a whole ExecEvent,
+    // and this program's alone until it is submitted. Fields are written through
+    // addr_of_mut! (none is read), each read into one stays within it: at most PATH_LEN
+    // bytes of `filename`, `len` <= ARGS_LEN bytes of `args`, and shim/core.c's
+    // SW_CGROUP_LEVELS names of SW_CGROUP_NAME_LEN bytes (CGROUP_LEVELS and
+    // CGROUP_NAME_LEN) of `cgroup_names`. Kernel and user memory are read through the
+    // fault-catching helpers, whatever the addresses.
     unsafe {
         write_header(addr_of_mut!((*ev).header), kind::EXEC);
         write_task(addr_of_mut!((*ev).task), task);
@@ -101,11 +108,14 @@ fn try_sched_process_fork(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     let forker: u64 = ctx.arg(0);
     let child: u64 = ctx.arg(1);
     // New threads do not change the process tree.
+    // SAFETY: probe reads, sound for any task address (as below).
     let child_pid = unsafe { sw_task_tgid(child) };
+    // SAFETY: as above.
     if child_pid != unsafe { sw_task_tid(child) } {
         return Ok(0);
     }
     let cfg = config();
+    // SAFETY: as above.
     if cfg.follow_children != 0 && is_target(unsafe { sw_task_tgid(forker) }) {
         // Before the child can run, so its first signal is already seen. A full map
         // only loses descendants; userspace checks the map size.
@@ -115,6 +125,9 @@ fn try_sched_process_fork(ctx: &BtfTracePointContext) -> Result<u32, u32> {
         return Ok(0);
     };
     let ev = entry.as_mut_ptr();
+    // SAFETY: `ev` is the record just reserved: valid and aligned for a whole ForkEvent,
+    // and this program's alone until it is submitted; fields are written through
+    // addr_of_mut!, and the tasks read through probe reads.
     unsafe {
         write_header(addr_of_mut!((*ev).header), kind::FORK);
         write_task(addr_of_mut!((*ev).child), child);
@@ -147,18 +160,23 @@ pub fn sched_process_exit(ctx: BtfTracePointContext) -> u32 {
 
 fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     let task: u64 = ctx.arg(0);
+    // SAFETY: probe reads, sound for any task address (as below).
     if unsafe { sw_task_live_threads(task) } != 0 {
         return Ok(0);
     }
     bump_generation();
     if config().follow_children != 0 {
         // The pid may be reused by an unrelated process.
+        // SAFETY: as above.
         let _ = TARGETS.remove(&unsafe { sw_task_tgid(task) });
     }
     let Some(mut entry) = reserve::<ExitEvent>(kind::EXIT) else {
         return Ok(0);
     };
     let ev = entry.as_mut_ptr();
+    // SAFETY: `ev` is the record just reserved: valid and aligned for a whole ExitEvent,
+    // and this program's alone until it is submitted; fields are written through
+    // addr_of_mut!, and the task read through probe reads.
     unsafe {
         write_header(addr_of_mut!((*ev).header), kind::EXIT);
         write_task(addr_of_mut!((*ev).task), task);

@@ -30,8 +30,15 @@ pub(crate) const SI_USER: i32 = 0;
 pub(crate) const SI_KERNEL: i32 = 0x80;
 pub(crate) const SI_TIMER: i32 = -2;
 
+/// A `T` read from kernel address `addr` with bpf_probe_read_kernel(); T's default
+/// where it cannot be read.
+///
+/// Safety: every bit pattern is a valid `T` (the helper writes whatever bytes are there).
 pub(crate) unsafe fn read_kernel<T: Default>(addr: u64) -> T {
     let mut value = T::default();
+    // SAFETY: the helper writes at most size_of::<T>() bytes into `value`, a live local,
+    // and they make a valid T (this function's contract); it reads `addr` through the
+    // fault-catching helper, whatever the address.
     unsafe {
         bpf_probe_read_kernel(
             (&raw mut value).cast(),
@@ -46,6 +53,8 @@ pub(crate) unsafe fn read_kernel<T: Default>(addr: u64) -> T {
 #[inline(always)]
 pub(crate) fn siginfo_words(info: u64) -> [u64; 4] {
     let mut words = [0u64; 4];
+    // SAFETY: the shim writes the four words of `words`, a live local, and reads `info`
+    // with a probe read, whatever the address.
     unsafe { sw_siginfo_words(info, &raw mut words) };
     words
 }

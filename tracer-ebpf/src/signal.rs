@@ -35,12 +35,15 @@ use crate::{
 
 #[btf_tracepoint(function = "signal_generate")]
 pub fn signal_generate(ctx: BtfTracePointContext) -> u32 {
+    // SAFETY: `ctx` is signal_generate's own, as try_signal_generate() needs.
     match unsafe { try_signal_generate(&ctx) } {
         Ok(ret) => ret,
         Err(ret) => ret,
     }
 }
 
+/// Safety: `ctx` is signal_generate's, so that its argument 2 is the BTF-typed target
+/// task (the verifier types it from the tracepoint's prototype).
 unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     let sig: i32 = ctx.arg(0);
     let info: u64 = ctx.arg(1);
@@ -49,6 +52,8 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     let result: i32 = ctx.arg(4);
     let cfg = config();
 
+    // SAFETY: `target_task` is the tracepoint's `struct task_struct *task`, BTF-typed
+    // (this function's contract).
     let target_pid = unsafe { btf_task_tgid(target_task) };
     let wanted = cfg.filter_targets == 0 || is_target(target_pid);
     let meaningful = is_meaningful(sig, result);
@@ -56,6 +61,7 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     if !wanted && !meaningful {
         return Ok(0);
     }
+    // SAFETY: a helper without arguments.
     let sender_task = unsafe { bpf_get_current_task() };
     // The helper is cheaper than a CO-RE read of current->tgid.
     let pid_tgid = bpf_get_current_pid_tgid();
@@ -78,6 +84,8 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     let mut way = 0;
     let sender_btf = current_task_btf();
     if cfg.fold_repeats != 0 {
+        // SAFETY: `target_task` is BTF-typed (as above), `sender_btf` came from
+        // current_task_btf(): what fold_key() needs.
         unsafe {
             let sender = (sender_task, sender_btf, pid_tgid);
             key = fold_key(sig, info, group, result, target_task, sender, &request);
@@ -87,6 +95,7 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     if cfg.fold_repeats != 0
         && let Some(slot) = FOLD.get_ptr_mut(way)
     {
+        // SAFETY: `slot` is this CPU's FOLD slot, as the slot functions need.
         unsafe {
             now = fold_clock(slot);
             if fold_into(slot, &key, now, true) {
@@ -113,8 +122,16 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     let fold_id = if fold_slot.is_null() {
         0
     } else {
+        // SAFETY: a non-null `fold_slot` is this CPU's FOLD slot (set above).
         unsafe { next_fold_id(fold_slot, way) }
     };
+    // SAFETY: `ev` is the record just reserved: valid and aligned for a whole
+    // SignalEvent, and this program's alone until it is submitted. Fields are written
+    // through addr_of_mut!; the one read, `sender.start_ns`, after both ways of filling
+    // `sender` wrote it. The helpers get fields of it to fill: sw_btf_fill_task() a
+    // TaskRef and `sender_btf`, non-zero only as current_task_btf() returned it (BTF-typed,
+    // under DIRECT_LOADS); write_btf_task() the tracepoint's BTF-typed task; the rest
+    // read tasks through probe reads.
     unsafe {
         addr_of_mut!((*ev).fold_id).write(fold_id);
         write_header(addr_of_mut!((*ev).header), kind::SIGNAL);
@@ -188,6 +205,7 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     }
     entry.submit(submit_flags::<SignalEvent>());
     if !fold_slot.is_null() {
+        // SAFETY: as for next_fold_id() above.
         unsafe { after_full_record(fold_slot, &key, now, fold_id) };
     }
     Ok(0)

@@ -24,8 +24,17 @@ use crate::{
     task::{btf_task_tid, process_start},
 };
 
+// The slot functions below take this CPU's FOLD slot as a raw pointer, from
+// get_ptr_mut(): valid and aligned for the program's run. Only signal_generate uses the
+// slots, and the kernel generates signals under the target's siglock with interrupts
+// off (kernel/signal.c), so no other program writes a CPU's slot while one does;
+// userspace only reads them, trusting a count only when `row` says so (FoldSlot).
+
 /// Everything but the time that makes a signal's report (see FoldKey). `sender` is
 /// the current task, the same BTF-typed where there is one, and its pid_tgid.
+///
+/// Safety: `target_task` is signal_generate's task argument (BTF-typed), and the
+/// sender's BTF-typed pointer is 0 or what [`crate::task::current_task_btf`] returned.
 #[inline(always)]
 pub(crate) unsafe fn fold_key(
     sig: i32,
@@ -36,6 +45,9 @@ pub(crate) unsafe fn fold_key(
     (sender_task, sender_btf, pid_tgid): (u64, u64, u64),
     request: &Request,
 ) -> FoldKey {
+    // SAFETY: the task pointers are what btf_task_tid() and process_start() need (this
+    // function's contract); the map values are valid, aligned u64s for the program's
+    // run, read whole.
     unsafe {
         // One read for what the report takes from the siginfo.
         // Markers that cannot be a siginfo's first word (its si_signo is 1 to 64):
@@ -108,8 +120,12 @@ fn same_key(a: &FoldKey, b: &FoldKey) -> bool {
 /// The time for folding: the boot clock, read at most once per jiffy and slot (the
 /// clock costs a storm's signal more than the rest of counting it); later signals in
 /// the same jiffy reuse that reading, so repeats' times are early by up to a jiffy.
+///
+/// Safety: `slot` is this CPU's FOLD slot (see above).
 #[inline(always)]
 pub(crate) unsafe fn fold_clock(slot: *mut FoldSlot) -> u64 {
+    // SAFETY: `slot` is valid and only this program writes it (this function's
+    // contract); the helpers take no arguments.
     unsafe {
         let jiffies = bpf_jiffies64();
         if jiffies == (*slot).clock_jiffies {
@@ -124,6 +140,8 @@ pub(crate) unsafe fn fold_clock(slot: *mut FoldSlot) -> u64 {
 
 /// Counts the signal when the slot is folding and it repeats the folded one; with
 /// `in_window`, only within the window's time.
+///
+/// Safety: `slot` is this CPU's FOLD slot (see above).
 #[inline(always)]
 pub(crate) unsafe fn fold_into(
     slot: *mut FoldSlot,
@@ -131,6 +149,8 @@ pub(crate) unsafe fn fold_into(
     now: u64,
     in_window: bool,
 ) -> bool {
+    // SAFETY: `slot` is valid and only this program writes it (this function's
+    // contract); userspace reads it, hence the volatile accesses.
     unsafe {
         let row = read_volatile(addr_of_mut!((*slot).row));
         if row == 0
@@ -151,8 +171,14 @@ pub(crate) unsafe fn fold_into(
 
 /// Ends folding on this CPU, sending the count if there is one. False when the ring
 /// has no room for it: the slot is left as it is, nothing is lost.
+///
+/// Safety: `slot` is this CPU's FOLD slot (see above).
 #[inline(always)]
 pub(crate) unsafe fn close_window(slot: *mut FoldSlot) -> bool {
+    // SAFETY: `slot` is valid and only this program writes it (this function's
+    // contract). `ev` is the record just reserved: valid and aligned for a whole
+    // RepeatsEvent, and this program's alone until it is submitted; its fields are
+    // written through addr_of_mut!.
     unsafe {
         let row = read_volatile(addr_of_mut!((*slot).row));
         if row == 0 {
@@ -180,8 +206,12 @@ pub(crate) unsafe fn close_window(slot: *mut FoldSlot) -> bool {
 
 /// A new fold id: this CPU in the top 16 bits, the slot in the next 2, its sequence
 /// below.
+///
+/// Safety: `slot` is this CPU's FOLD slot (see above).
 #[inline(always)]
 pub(crate) unsafe fn next_fold_id(slot: *mut FoldSlot, way: u32) -> u64 {
+    // SAFETY: `slot` is valid and only this program writes it (this function's
+    // contract); the helper takes no arguments.
     unsafe {
         let seq = ((*slot).seq + 1) & ((1 << 46) - 1);
         (*slot).seq = seq;
@@ -199,8 +229,12 @@ pub(crate) fn fold_way(key: &FoldKey) -> u32 {
 /// After a full record: the second identical one in a row within the window arms the
 /// slot (the first one's report may differ from the rest: it has no earlier signal
 /// from the same sender), any other one becomes the signal to compare with.
+///
+/// Safety: `slot` is this CPU's FOLD slot (see above).
 #[inline(always)]
 pub(crate) unsafe fn after_full_record(slot: *mut FoldSlot, key: &FoldKey, now: u64, fold_id: u64) {
+    // SAFETY: `slot` is valid and only this program writes it (this function's
+    // contract); `row` is stored last, so a reader that sees it sees the rest.
     unsafe {
         let seen = (*slot).seen_ns;
         if seen != 0 && now.wrapping_sub(seen) < FOLD_WINDOW_NS && same_key(&(*slot).key, key) {
@@ -227,7 +261,8 @@ pub(crate) fn bump_generation() {
         // A time, not a count: BPF has no atomic increment here, and two CPUs storing
         // a count at once could store the value a fold slot already holds, while two
         // times differ (so every exec and exit changes the value slots compare).
-        // SAFETY: a map value, valid and aligned for the program's run.
+        // SAFETY: a map value, valid and aligned for the program's run; other CPUs
+        // store to it too, and an aligned 8-byte store reaches them whole.
         unsafe { write_volatile(generation, bpf_ktime_get_boot_ns()) };
     }
 }

@@ -15,6 +15,19 @@ use tracer_common::{ANCESTRY_DEPTH, Ancestor, COMM_LEN, TaskRef, features, task_
 
 use crate::maps::{SENDERS_SEEN, has};
 
+// shim/core.c's accessors (pointers travel as u64). What each asks of its caller:
+// - sw_task_*, sw_bprm_filename, sw_pidfd_pid, sw_task_cgroup_names and
+//   sw_siginfo_words read through bpf_probe_read_kernel(), which catches faults: any
+//   address will do (a bad one reads as 0).
+// - sw_btf_* (and sw_current_syscall with `direct`) load directly, through a pointer
+//   the verifier must know as a task_struct: a BTF tracepoint's argument or
+//   bpf_get_current_task_btf(). The verifier checks that at load, so a wrong pointer
+//   refuses the program rather than running it; callers use them only under
+//   features::DIRECT_LOADS, which userspace clears when a verifier refuses them.
+// - sw_current_syscall calls bpf_task_pt_regs(): only under features::TASK_PT_REGS.
+// - What they write (`dst`, `out`) must be valid for it: a TaskRef (sw_btf_fill_task),
+//   CGROUP_LEVELS names of CGROUP_NAME_LEN bytes (sw_task_cgroup_names), the array.
+// - sw_siginfo_kind and sw_task_comm_offset read no memory.
 unsafe extern "C" {
     pub(crate) fn sw_task_tgid(task: u64) -> u32;
     pub(crate) fn sw_task_cgroup_names(task: u64, dst: u64) -> u32;
@@ -41,21 +54,30 @@ unsafe extern "C" {
 }
 
 /// tgid of a BTF-typed task (a tracepoint argument).
+///
+/// Safety: `task` is a pointer the verifier knows as a task_struct.
 #[inline(always)]
 pub(crate) unsafe fn btf_task_tgid(task: u64) -> u32 {
     if has(features::DIRECT_LOADS) {
+        // SAFETY: `task` is BTF-typed (this function's contract), as the direct load
+        // needs; DIRECT_LOADS says this kernel's verifier allows it.
         unsafe { sw_btf_task_tgid(task) }
     } else {
+        // SAFETY: a probe read, sound for any address.
         unsafe { sw_task_tgid(task) }
     }
 }
 
 /// Thread id of a BTF-typed task.
+///
+/// Safety: `task` is a pointer the verifier knows as a task_struct.
 #[inline(always)]
 pub(crate) unsafe fn btf_task_tid(task: u64) -> u32 {
     if has(features::DIRECT_LOADS) {
+        // SAFETY: as in btf_task_tgid().
         unsafe { sw_btf_task_tid(task) }
     } else {
+        // SAFETY: a probe read, sound for any address.
         unsafe { sw_task_tid(task) }
     }
 }
@@ -77,19 +99,29 @@ pub(crate) fn current_task_btf() -> u64 {
 
 /// Start of the process of `task` (an untyped address), or of `typed` (the same task,
 /// BTF-typed) unless that is 0.
+///
+/// Safety: `typed` is 0 or a pointer the verifier knows as a task_struct, obtained
+/// under DIRECT_LOADS ([`current_task_btf`] returns one so).
 #[inline(always)]
 pub(crate) unsafe fn process_start(task: u64, typed: u64) -> u64 {
     if typed != 0 {
+        // SAFETY: a non-zero `typed` is BTF-typed (this function's contract).
         unsafe { sw_btf_task_process_start(typed) }
     } else {
+        // SAFETY: a probe read, sound for any address.
         unsafe { sw_task_process_start(task) }
     }
 }
 
 /// [`write_task`] for a BTF-typed task (a tracepoint argument, the BTF current task):
 /// plain loads under DIRECT_LOADS.
+///
+/// Safety: `dst` is valid for writing a TaskRef; `task` is a pointer the verifier knows
+/// as a task_struct.
 #[inline(always)]
 pub(crate) unsafe fn write_btf_task(dst: *mut TaskRef, task: u64) {
+    // SAFETY: `dst` and `task` are what both functions need (this function's contract);
+    // the direct loads run only where DIRECT_LOADS says the verifier allows them.
     unsafe {
         if has(features::DIRECT_LOADS) {
             sw_btf_fill_task(dst as u64, task);
@@ -101,8 +133,12 @@ pub(crate) unsafe fn write_btf_task(dst: *mut TaskRef, task: u64) {
 
 /// Fills `dst` with what the kernel knows about `task` now (CO-RE probe reads: any
 /// task address will do).
+///
+/// Safety: `dst` is valid for writing a TaskRef (it need not be initialised).
 #[inline(always)]
 pub(crate) unsafe fn write_task(dst: *mut TaskRef, task: u64) {
+    // SAFETY: the shim's reads are probe reads; every write is to a field of `dst`,
+    // through addr_of_mut!, so no reference to memory not yet written is made.
     unsafe {
         addr_of_mut!((*dst).pid).write(sw_task_tgid(task));
         addr_of_mut!((*dst).tid).write(sw_task_tid(task));
@@ -121,8 +157,15 @@ pub(crate) unsafe fn write_task(dst: *mut TaskRef, task: u64) {
     }
 }
 
+/// Copies the name of `task` into `dst`, NUL-terminated; an empty name when it cannot be
+/// read.
+///
+/// Safety: `dst` is valid for writing COMM_LEN bytes.
 #[inline(always)]
 pub(crate) unsafe fn read_comm(dst: *mut u8, task: u64) {
+    // SAFETY: bpf_probe_read_kernel_str() writes at most COMM_LEN bytes to `dst`, which
+    // has room for them (this function's contract), and reads `task`'s comm through the
+    // fault-catching helper, whatever the address.
     unsafe {
         let src = (task + u64::from(sw_task_comm_offset())) as *const core::ffi::c_void;
         if bpf_probe_read_kernel_str(dst.cast(), COMM_LEN as u32, src) < 0 {
@@ -133,9 +176,14 @@ pub(crate) unsafe fn read_comm(dst: *mut u8, task: u64) {
 
 /// Walks the real-parent chain of `task` as it is at this instant; returns how many
 /// generations were written (parent first, stopping after pid 1).
+///
+/// Safety: `dst` is valid for writing the whole array (it need not be initialised).
 #[inline(always)]
 pub(crate) unsafe fn write_ancestry(dst: *mut [Ancestor; ANCESTRY_DEPTH], task: u64) -> u32 {
     let mut written = 0u32;
+    // SAFETY: the shim's reads are probe reads; `generation` stays below ANCESTRY_DEPTH,
+    // so every entry written is inside `dst`, through addr_of_mut! (no reference to
+    // memory not yet written), and read_comm() gets the entry's COMM_LEN bytes.
     unsafe {
         let mut current = task;
         let mut generation = 0usize;
@@ -165,6 +213,8 @@ pub(crate) unsafe fn write_ancestry(dst: *mut [Ancestor; ANCESTRY_DEPTH], task: 
 }
 
 /// The chain is sent once per sender process; later records say ANCESTRY_CACHED.
+///
+/// Safety: `dst` is valid for writing the whole array.
 #[inline(always)]
 pub(crate) unsafe fn write_sender_ancestry(
     dst: *mut [Ancestor; ANCESTRY_DEPTH],
@@ -172,12 +222,14 @@ pub(crate) unsafe fn write_sender_ancestry(
     pid: u32,
     start_ns: u64,
 ) -> (u32, bool) {
-    // SAFETY: the value is copied out at once.
+    // SAFETY: the value is copied out at once (the map keeps its memory valid for the
+    // program's run; any bit pattern is a valid u64).
     if let Some(seen) = unsafe { SENDERS_SEEN.get(&pid) }
         && *seen == start_ns
     {
         return (0, true);
     }
+    // SAFETY: `dst` is valid for the whole array (this function's contract).
     let written = unsafe { write_ancestry(dst, task) };
     // A full map only costs a repeated chain later; nothing to report.
     let _ = SENDERS_SEEN.insert(&pid, &start_ns, 0);
