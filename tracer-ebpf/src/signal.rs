@@ -163,7 +163,7 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
             addr_of_mut!((*ev).code).write(at(SI_CODE) as i32);
             addr_of_mut!((*ev).errno).write(at(SI_ERRNO) as i32);
             addr_of_mut!((*ev).si_pid).write(at(SI_PID) as i32);
-            addr_of_mut!((*ev).si_uid).write(at(SI_UID) as u32);
+            addr_of_mut!((*ev).si_uid).write(at(SI_UID));
             addr_of_mut!((*ev).si_value).write(words[(SI_VALUE / 8) as usize]);
             let addr = if is_fault(sig) {
                 words[(SI_ADDR / 8) as usize]
