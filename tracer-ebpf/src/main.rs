@@ -1,7 +1,7 @@
 //! sigwho's eBPF programs. Built only for the BPF target (by tracer/build.rs through
 //! aya-build); on the host this binary is an empty stub so that the workspace builds.
 //!
-//! The hooks. Each one cites the kernel tracepoint it relies on; field offsets are never
+//! Each hook cites the kernel tracepoint it relies on; field offsets are never
 //! fixed at build time: BTF tracepoint arguments are type-checked by the kernel against
 //! its BTF at load, struct fields are read through CO-RE accessors (shim/core.c), and
 //! `syscalls:*` record offsets come from tracefs format files via the `LAYOUTS` global.
