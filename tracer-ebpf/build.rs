@@ -1,5 +1,5 @@
 //! Compiles the CO-RE shim (shim/core.c) to LLVM bitcode that bpf-linker links into the
-//! eBPF object. Only the BPF build needs it; on the host this crate is just shared types.
+//! eBPF object. Only the BPF build needs it; on the host this crate is an empty stub.
 
 use std::{env, path::PathBuf, process::Command};
 

@@ -409,7 +409,7 @@ __attribute__((noinline)) __s32 sw_pidfd_pid(__u64 t, __s32 fd)
 // through CO-RE.
 #define SW_PF_EXITING 0x00000004
 
-// tracer-ebpf's TaskRef (src/lib.rs), field for field.
+// tracer-common's TaskRef (tracer-common/src/events.rs), field for field.
 struct sw_task_ref {
 	__u32 pid;
 	__u32 tid;

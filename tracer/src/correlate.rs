@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use tracer_ebpf::{
+use tracer_common::{
     Cause, FailedSendEvent, Request, SignalEvent, TaskRef, signal_flags, syscall, task_flags,
 };
 
@@ -900,7 +900,7 @@ impl Correlator {
             ns_pid: process.ns_pid.unwrap_or_default(),
             flags: 0,
             comm: {
-                let mut comm = [0u8; tracer_ebpf::COMM_LEN];
+                let mut comm = [0u8; tracer_common::COMM_LEN];
                 let bytes = process.comm.as_bytes();
                 let n = bytes.len().min(comm.len());
                 comm[..n].copy_from_slice(&bytes[..n]);
@@ -983,7 +983,7 @@ mod tests {
 
     fn storm_event(time_ns: u64, sig: i32) -> Event {
         let task = |pid: u32, ppid: u32, name: &[u8]| {
-            let mut comm = [0u8; tracer_ebpf::COMM_LEN];
+            let mut comm = [0u8; tracer_common::COMM_LEN];
             comm[..name.len()].copy_from_slice(name);
             TaskRef {
                 pid,
@@ -1009,7 +1009,7 @@ mod tests {
             },
             ..SignalEvent::default()
         };
-        ev.header.kind = tracer_ebpf::kind::SIGNAL;
+        ev.header.kind = tracer_common::kind::SIGNAL;
         // As the kernel sends repeats from a sender it has described before.
         ev.flags = signal_flags::ANCESTRY_CACHED;
         ev.header.time_ns = time_ns;

@@ -2,7 +2,7 @@
 //! version mismatch or a bug must give an error, never undefined behaviour, so every
 //! record's kind and length are checked before it is read.
 
-use tracer_ebpf::{
+use tracer_common::{
     EventHeader, ExecEvent, ExitEvent, FailedSendEvent, ForkEvent, OomVictimEvent, RepeatsEvent,
     SignalEvent, kind,
 };

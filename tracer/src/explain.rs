@@ -1797,7 +1797,7 @@ mod tests {
 
     #[test]
     fn origins_are_those_reports_use() {
-        use tracer_ebpf::syscall;
+        use tracer_common::syscall;
         for which in 1..=syscall::COUNT as u32 {
             let name = crate::correlate::syscall_name(which);
             assert!(ORIGINS.contains(&name), "{name}");

@@ -1,5 +1,5 @@
 //! The recorder's storms as counts: the kernel folds identical signals into the record
-//! of an earlier one (`FoldSlot` in tracer-ebpf) and says how many in a
+//! of an earlier one (`FoldSlot` in tracer-common) and says how many in a
 //! [`RepeatsEvent`]; this turns those counts back into reports that repeat the earlier
 //! one's, with the count (`repeats`) and the time of the first and last of them.
 //!
@@ -11,12 +11,12 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use tracer_ebpf::{FoldSlot, RepeatsEvent};
+use tracer_common::{FoldSlot, RepeatsEvent};
 
 use crate::report::{Repeated, SignalReport};
 
 /// Reports kept for repeats that arrive after them. A row's repeats come within
-/// [`tracer_ebpf::FOLD_WINDOW_NS`] of it, and a busy machine makes a few thousand
+/// [`tracer_common::FOLD_WINDOW_NS`] of it, and a busy machine makes a few thousand
 /// reports in that time.
 const REMEMBERED_REPORTS: usize = 8192;
 

@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use tracer_ebpf::{Ancestor, ExecEvent, ExitEvent, ForkEvent, TaskRef, exec_flags};
+use tracer_common::{Ancestor, ExecEvent, ExitEvent, ForkEvent, TaskRef, exec_flags};
 
 use crate::{decode, procfs};
 
@@ -453,7 +453,7 @@ pub fn kernel_cgroup_path(ev: &ExecEvent) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tracer_ebpf::{COMM_LEN, EventHeader};
+    use tracer_common::{COMM_LEN, EventHeader};
 
     const TPS: u64 = 100;
     const SEC: u64 = 1_000_000_000;
@@ -490,18 +490,18 @@ mod tests {
     fn exec(task: TaskRef, at_s: u64, path: &str, args: &[&str]) -> ExecEvent {
         let mut ev = ExecEvent {
             header: EventHeader {
-                kind: tracer_ebpf::kind::EXEC,
+                kind: tracer_common::kind::EXEC,
                 cpu: 0,
                 time_ns: at_s * SEC,
             },
             task,
             flags: 0,
             args_len: 0,
-            filename: [0; tracer_ebpf::PATH_LEN],
-            args: [0; tracer_ebpf::ARGS_LEN],
+            filename: [0; tracer_common::PATH_LEN],
+            args: [0; tracer_common::ARGS_LEN],
             cgroup_levels: 0,
             _pad: 0,
-            cgroup_names: [[0; tracer_ebpf::CGROUP_NAME_LEN]; tracer_ebpf::CGROUP_LEVELS],
+            cgroup_names: [[0; tracer_common::CGROUP_NAME_LEN]; tracer_common::CGROUP_LEVELS],
         };
         ev.filename[..path.len()].copy_from_slice(path.as_bytes());
         let joined: Vec<u8> = args.iter().flat_map(|a| a.bytes().chain([0])).collect();
@@ -512,7 +512,7 @@ mod tests {
 
     fn with_cgroup(mut ev: ExecEvent, leaf_first: &[&str], truncated: bool) -> ExecEvent {
         for (slot, name) in ev.cgroup_names.iter_mut().zip(leaf_first) {
-            *slot = [0; tracer_ebpf::CGROUP_NAME_LEN];
+            *slot = [0; tracer_common::CGROUP_NAME_LEN];
             slot[..name.len()].copy_from_slice(name.as_bytes());
         }
         ev.cgroup_levels = leaf_first.len() as u32;
@@ -567,7 +567,7 @@ mod tests {
     fn exit(task: TaskRef, at_s: u64, status: u32) -> ExitEvent {
         ExitEvent {
             header: EventHeader {
-                kind: tracer_ebpf::kind::EXIT,
+                kind: tracer_common::kind::EXIT,
                 cpu: 0,
                 time_ns: at_s * SEC,
             },

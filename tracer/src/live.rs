@@ -166,8 +166,8 @@ impl Session<'_> {
                     return None;
                 }
                 let tid = match signal.keys.request.syscall {
-                    tracer_ebpf::syscall::TKILL => signal.keys.request.arg0 as u32,
-                    tracer_ebpf::syscall::TGKILL | tracer_ebpf::syscall::RT_TGSIGQUEUEINFO => {
+                    tracer_common::syscall::TKILL => signal.keys.request.arg0 as u32,
+                    tracer_common::syscall::TGKILL | tracer_common::syscall::RT_TGSIGQUEUEINFO => {
                         signal.keys.request.arg1 as u32
                     }
                     _ => self.target.key.pid,
@@ -184,10 +184,10 @@ impl Session<'_> {
         }
     }
 
-    fn watched(&mut self, request: &tracer_ebpf::Request) -> &Watched {
+    fn watched(&mut self, request: &tracer_common::Request) -> &Watched {
         let pid = self.target.key.pid;
         // Threads come and go; re-read them for thread-directed requests.
-        if request.syscall == tracer_ebpf::syscall::TKILL {
+        if request.syscall == tracer_common::syscall::TKILL {
             self.watched = None;
         }
         self.watched.get_or_insert_with(|| Watched {

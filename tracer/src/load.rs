@@ -7,7 +7,7 @@ use aya::{
     maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
     programs::{BtfTracePoint, FExit, TracePoint},
 };
-use tracer_ebpf::{
+use tracer_common::{
     Config, FOLD_WAYS, FoldSlot, SyscallLayout, SyscallLayouts, TARGET_HINT_SLOTS, kind,
 };
 
@@ -351,7 +351,7 @@ impl Tracer {
         ));
         let mut kernel_features = 0;
         if probed.current_task_btf && !is_disabled("current-task-btf") {
-            kernel_features |= tracer_ebpf::features::CURRENT_TASK_BTF;
+            kernel_features |= tracer_common::features::CURRENT_TASK_BTF;
             features.push(Feature::used(
                 "current_task_btf",
                 "bpf_get_current_task_btf(): the sender read by plain loads",
@@ -370,7 +370,7 @@ impl Tracer {
         }
         let task_pt_regs = probed.task_pt_regs && !is_disabled("task-pt-regs");
         if task_pt_regs {
-            kernel_features |= tracer_ebpf::features::TASK_PT_REGS;
+            kernel_features |= tracer_common::features::TASK_PT_REGS;
         }
         // Format problems matter only if the fallback hooks are needed; then the
         // warning about them says so.
@@ -396,7 +396,7 @@ impl Tracer {
             features: kernel_features,
         };
         if !is_disabled("direct-loads") {
-            config.features |= tracer_ebpf::features::DIRECT_LOADS;
+            config.features |= tracer_common::features::DIRECT_LOADS;
         }
         // Plain loads through BTF task pointers first; if this kernel's verifier refuses
         // them, everything loads again with probe reads (the object's read-only CONFIG
@@ -412,11 +412,11 @@ impl Tracer {
             match load_btf_hooks(&mut ebpf, &btf) {
                 Ok(()) => break ebpf,
                 Err(error)
-                    if config.features & tracer_ebpf::features::DIRECT_LOADS != 0
+                    if config.features & tracer_common::features::DIRECT_LOADS != 0
                         && matches!(error, LoadError::Program { .. }) =>
                 {
                     refused = Some(error);
-                    config.features &= !tracer_ebpf::features::DIRECT_LOADS;
+                    config.features &= !tracer_common::features::DIRECT_LOADS;
                 }
                 Err(error) => {
                     features.push(Feature::missing(
@@ -433,7 +433,7 @@ impl Tracer {
             "signal:signal_generate, sched:sched_process_{fork,exec,exit}",
         ));
         features.push(match refused {
-            None if config.features & tracer_ebpf::features::DIRECT_LOADS != 0 => {
+            None if config.features & tracer_common::features::DIRECT_LOADS != 0 => {
                 Feature::used("direct_loads", "plain loads through BTF task pointers")
             }
             None => Feature::fallback(

@@ -149,7 +149,7 @@ pub struct Repeated {
 pub struct ReportKeys {
     pub sender: Option<ProcKey>,
     pub target: Option<ProcKey>,
-    pub request: tracer_ebpf::Request,
+    pub request: tracer_common::Request,
     pub time_ns: u64,
     /// Earlier signals from this sender to this target: (signo, seconds before).
     pub previous_from_sender: Vec<(i32, f64)>,

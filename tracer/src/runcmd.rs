@@ -24,7 +24,7 @@ use std::{
 
 use serde::Serialize;
 use tokio::io::{Interest, unix::AsyncFd};
-use tracer_ebpf::syscall;
+use tracer_common::syscall;
 
 use crate::{
     cli::RunArgs,
@@ -285,7 +285,7 @@ async fn supervise(
         ticks += 1;
         if !warned_full && ticks.is_multiple_of(50) {
             let len = stream.tracer.targets().len();
-            if len >= tracer_ebpf::MAX_TARGETS as usize {
+            if len >= tracer_common::MAX_TARGETS as usize {
                 warned_full = true;
                 if !args.quiet {
                     eprintln!(

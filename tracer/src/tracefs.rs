@@ -6,14 +6,14 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
-use tracer_ebpf::{SyscallLayout, SyscallLayouts, syscall};
+use tracer_common::{SyscallLayout, SyscallLayouts, syscall};
 
 /// Where tracefs lives on current systems, and where sigwho mounts it if it is missing.
 pub const TRACEFS_ROOT: &str = "/sys/kernel/tracing";
 /// Where older systems only have it: inside debugfs, which auto-mounts it there.
 pub const DEBUGFS_TRACING_ROOT: &str = "/sys/kernel/debug/tracing";
 
-/// The kill-family syscalls sigwho traces, by [`tracer_ebpf::syscall`] constant; their
+/// The kill-family syscalls sigwho traces, by [`tracer_common::syscall`] constant; their
 /// tracepoints are `syscalls/sys_enter_<name>` and `syscalls/sys_exit_<name>`.
 pub const SYSCALLS: [(u32, &str); 6] = [
     (syscall::KILL, "kill"),

@@ -7,7 +7,7 @@
 
 use proptest::prelude::*;
 use tracer::{cgroup, clock, decode, explain::Rules, procfs, signals, tracefs};
-use tracer_ebpf::{EventHeader, kind};
+use tracer_common::{EventHeader, kind};
 
 /// A record header of a known kind followed by arbitrary bytes, so that the decoder's
 /// per-kind length checks are exercised, not only the unknown-kind path.

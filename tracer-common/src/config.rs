@@ -1,0 +1,92 @@
+//! What userspace sets before load: the programs' read-only globals and the sizes of
+//! the maps they share.
+
+use crate::syscall;
+
+/// Ring buffer size; a power of two and a multiple of the page size.
+pub const RING_BYTES: u32 = 8 << 20;
+/// Capacity of the target filter map.
+pub const MAX_TARGETS: u32 = 4096;
+/// Slots of the target filter's hint array (`TARGET_HINTS`, indexed by pid modulo this).
+pub const TARGET_HINT_SLOTS: u32 = 65536;
+
+/// Where one kill-family syscall keeps its arguments in its `syscalls:sys_enter_*`
+/// record, read from tracefs format files at load time. `u32::MAX` marks an argument the
+/// syscall does not have.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyscallLayout {
+    pub arg0: u32,
+    pub arg1: u32,
+    pub sig: u32,
+    /// Offset of `ret` in the matching `sys_exit_*` record.
+    pub ret: u32,
+}
+
+impl SyscallLayout {
+    pub const ABSENT: u32 = u32::MAX;
+}
+
+/// All syscall layouts, indexed by `syscall::X - 1`; set as a global before load.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyscallLayouts(pub [SyscallLayout; syscall::COUNT]);
+
+/// Settings userspace writes into the program's read-only data before load.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Non-zero: only signals and failed sends aimed at a process in `TARGETS` are
+    /// reported. Zero: everything.
+    pub filter_targets: u32,
+    /// sigwho's own pid: signals it sends or receives are not reported in
+    /// unfiltered mode (its own shutdown would otherwise flood the view).
+    pub self_pid: u32,
+    /// Ring-buffer fill level (bytes) above which a submit wakes the reader; below it,
+    /// records wait for the reader's next timer tick. Zero wakes the reader on every
+    /// record.
+    pub wakeup_bytes: u64,
+    /// Offset of `pid` in the `oom:mark_victim` record (from its tracefs format file).
+    pub oom_pid_offset: u32,
+    /// Non-zero: a process forked by a target becomes a target too, and leaves the
+    /// filter when it exits (`sigwho run` follows a whole process tree this way).
+    pub follow_children: u32,
+    /// This architecture's number of each kill-family syscall, indexed by
+    /// `syscall::X - 1`; -1 disables recognising that syscall. `signal_generate` compares
+    /// the number the sender entered the kernel with against these to learn what was
+    /// asked (the arguments are read from the same saved registers).
+    pub syscall_nrs: [i32; syscall::COUNT],
+    /// Non-zero: identical signals are folded into counts in the kernel
+    /// ([`crate::FoldSlot`]).
+    pub fold_repeats: u32,
+    /// Bits from [`features`]: what this kernel allows, as userspace probed it.
+    pub features: u32,
+}
+
+/// Bits of [`Config::features`]. The programs test them against read-only data that is
+/// frozen before load, so the verifier knows each bit and never walks the branch this
+/// kernel cannot take (a helper it lacks, a load it refuses).
+pub mod features {
+    /// `bpf_get_current_task_btf()` exists (Linux 5.11).
+    pub const CURRENT_TASK_BTF: u32 = 1;
+    /// `bpf_task_pt_regs()` exists (5.15): requests come from the sender's saved
+    /// registers. Without it the `syscalls:sys_enter_*` programs keep each kill-family
+    /// call's arguments in `INFLIGHT` while it runs.
+    pub const TASK_PT_REGS: u32 = 2;
+    /// Plain loads through BTF-typed task pointers (tracepoint arguments, the current
+    /// task) instead of `bpf_probe_read_kernel()`: cheaper on the path every signal
+    /// takes, but a verifier may refuse them; userspace then loads again without.
+    pub const DIRECT_LOADS: u32 = 4;
+}
+
+#[cfg(feature = "user")]
+// SAFETY: repr(C) and Copy, an array of structs of four u32s: no padding, and every bit
+// pattern is a valid SyscallLayouts.
+unsafe impl aya::Pod for SyscallLayouts {}
+
+#[cfg(feature = "user")]
+// SAFETY: repr(C) and Copy, only integers and an integer array, each at an offset its
+// alignment divides with nothing left between them or at the end (the assertion below):
+// no byte is uninitialised and every bit pattern is a valid Config.
+unsafe impl aya::Pod for Config {}
+const _: () = assert!(size_of::<Config>() == 2 * 4 + 8 + 2 * 4 + 4 * syscall::COUNT + 2 * 4);

@@ -1,0 +1,131 @@
+//! Every map and read-only global the programs share, declared in one place, and the
+//! accessors the programs read the globals through. Userspace finds them by name
+//! (tracer/src/load.rs); the sizes it must agree on are in tracer-common.
+
+use core::ptr::{read_volatile, write_volatile};
+
+use aya_ebpf::{
+    macros::map,
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
+};
+use tracer_common::{
+    Cause, Config, FOLD_WAYS, FoldSlot, MAX_TARGETS, RING_BYTES, Request, SyscallLayout,
+    SyscallLayouts, TARGET_HINT_SLOTS, syscall,
+};
+
+#[unsafe(no_mangle)]
+static CONFIG: Config = Config {
+    filter_targets: 0,
+    self_pid: 0,
+    wakeup_bytes: 0,
+    oom_pid_offset: u32::MAX,
+    follow_children: 0,
+    syscall_nrs: [-1; syscall::COUNT],
+    fold_repeats: 0,
+    features: 0,
+};
+
+const NO_LAYOUT: SyscallLayout = SyscallLayout {
+    arg0: SyscallLayout::ABSENT,
+    arg1: SyscallLayout::ABSENT,
+    sig: SyscallLayout::ABSENT,
+    ret: SyscallLayout::ABSENT,
+};
+
+#[unsafe(no_mangle)]
+static LAYOUTS: SyscallLayouts = SyscallLayouts([NO_LAYOUT; syscall::COUNT]);
+
+#[inline(always)]
+pub(crate) fn config() -> Config {
+    // SAFETY: a reference to a static is valid and aligned. CONFIG lives in read-only
+    // data that userspace fills in before load; the volatile read stops the compiler
+    // from folding in the build-time defaults.
+    unsafe { read_volatile(&CONFIG) }
+}
+
+/// Whether this kernel has `feature` (a [`tracer_common::features`] bit). A constant to
+/// the verifier (CONFIG is frozen read-only data), so the other branch is never verified.
+#[inline(always)]
+pub(crate) fn has(feature: u32) -> bool {
+    // SAFETY: as in config(); only the one field is read.
+    let features = unsafe { read_volatile(core::ptr::addr_of!(CONFIG.features)) };
+    features & feature != 0
+}
+
+/// Where kill-family syscall `which` keeps its arguments and `ret` in its `syscalls:*`
+/// records (the fallback hooks read them).
+#[inline(always)]
+pub(crate) fn layout(which: u32) -> SyscallLayout {
+    // SAFETY: as in config(): LAYOUTS is read-only data filled in by userspace before
+    // load.
+    let layouts = unsafe { read_volatile(&LAYOUTS) };
+    layouts.0[(which - 1) as usize]
+}
+
+#[map]
+pub(crate) static EVENTS: RingBuf = RingBuf::with_byte_size(RING_BYTES, 0);
+
+/// Processes (by pid) whose signals are reported when `CONFIG.filter_targets` is set.
+#[map]
+pub(crate) static TARGETS: HashMap<u32, u32> = HashMap::with_max_entries(MAX_TARGETS, 0);
+
+/// Senders whose ancestry chain was already sent (pid -> process start). Later signals
+/// from the same process skip the chain walk, which is most of a record's cost.
+#[map]
+pub(crate) static SENDERS_SEEN: LruHashMap<u32, u64> = LruHashMap::with_max_entries(16384, 0);
+
+/// The last meaningful signal each process received (by pid), for cause chains.
+#[map]
+pub(crate) static RECEIVED: LruHashMap<u32, Cause> = LruHashMap::with_max_entries(16384, 0);
+
+/// When a process whose pid has these low bits last received a meaningful signal: the
+/// fold key's cause, read with an array index instead of a RECEIVED lookup on every
+/// signal of a storm. Sharing the slot with other pids only ends a fold early.
+#[map]
+pub(crate) static RECEIVED_AT: Array<u64> = Array::with_max_entries(RECEIVED_AT_SLOTS, 0);
+pub(crate) const RECEIVED_AT_SLOTS: u32 = 256;
+
+/// The recorder's folding of identical signals, per CPU (see FoldSlot).
+#[map]
+pub(crate) static FOLD: PerCpuArray<FoldSlot> = PerCpuArray::with_max_entries(FOLD_WAYS, 0);
+
+/// The time of the latest exec or process exit: reports name command lines and ancestry, so
+/// a signal after one is never folded into a record made before it.
+#[map]
+pub(crate) static GENERATION: Array<u64> = Array::with_max_entries(1, 0);
+
+/// Records that did not fit in the ring buffer, per CPU, indexed by record kind.
+#[map]
+pub(crate) static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(8, 0);
+
+/// Kill-family calls in progress (thread id -> what was asked), kept by the
+/// `syscalls:sys_enter_*` programs on kernels without `bpf_task_pt_regs()` and taken out
+/// when the call returns. LRU: an entry whose return was missed is evicted, never
+/// piled up.
+#[map]
+pub(crate) static INFLIGHT: LruHashMap<u32, Request> = LruHashMap::with_max_entries(16384, 0);
+
+/// Non-zero at `pid % TARGET_HINT_SLOTS` for every pid ever put in TARGETS (never
+/// cleared: a stale mark only costs a TARGETS lookup). Most signals in a filtered view
+/// are aimed elsewhere, and an array index is much cheaper than a hash lookup.
+#[map]
+static TARGET_HINTS: Array<u8> = Array::with_max_entries(TARGET_HINT_SLOTS, 0);
+
+#[inline(always)]
+pub(crate) fn is_target(pid: u32) -> bool {
+    match TARGET_HINTS.get(pid % TARGET_HINT_SLOTS) {
+        Some(&0) | None => false,
+        // SAFETY: the value is not dereferenced.
+        Some(_) => unsafe { TARGETS.get(&pid).is_some() },
+    }
+}
+
+/// Adds `pid` to the filter (a full map only loses it; userspace checks the size).
+#[inline(always)]
+pub(crate) fn add_target(pid: u32) {
+    if let Some(hint) = TARGET_HINTS.get_ptr_mut(pid % TARGET_HINT_SLOTS) {
+        // SAFETY: a map value, valid for the program's run; a byte store is atomic.
+        unsafe { write_volatile(hint, 1) };
+    }
+    let _ = TARGETS.insert(&pid, &1, 0);
+}

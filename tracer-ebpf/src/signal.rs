@@ -1,0 +1,212 @@
+//! signal:signal_generate: every signal, with its sender, target, request and causes.
+//!
+//! include/trace/events/signal.h, TRACE_EVENT(signal_generate,
+//!   TP_PROTO(int sig, struct kernel_siginfo *info, struct task_struct *task,
+//!            int group, int result))
+//! Called from __send_signal_locked() (kernel/signal.c) for every signal the kernel
+//! generates: kill-family syscalls, faults, SIGPIPE, timers, SIGCHLD, OOM kills,
+//! pdeath_signal, tty signals.
+
+use core::ptr::addr_of_mut;
+
+use aya_ebpf::{
+    helpers::bpf_get_current_pid_tgid, helpers::generated::bpf_get_current_task,
+    macros::btf_tracepoint, programs::BtfTracePointContext,
+};
+use tracer_common::{FoldKey, FoldSlot, SignalEvent, kind, signal_flags};
+
+use crate::{
+    cause::{is_meaningful, remember_received, write_causes},
+    maps::{FOLD, config, is_target},
+    record::{count_drop, reserve, submit_flags, write_header},
+    request::current_request,
+    siginfo::{
+        SI_ADDR, SI_CODE, SI_ERRNO, SI_KERNEL, SI_PID, SI_UID, SI_USER, SI_VALUE, SIGINFO_NONE,
+        SIGINFO_PRIV, is_fault, siginfo_field, siginfo_kind, siginfo_words,
+    },
+    storm::{
+        after_full_record, close_window, fold_clock, fold_into, fold_key, fold_way, next_fold_id,
+    },
+    task::{
+        btf_task_tgid, current_task_btf, sw_btf_fill_task, write_btf_task, write_sender_ancestry,
+        write_task,
+    },
+};
+
+#[btf_tracepoint(function = "signal_generate")]
+pub fn signal_generate(ctx: BtfTracePointContext) -> u32 {
+    // SAFETY: `ctx` is signal_generate's own, as try_signal_generate() needs.
+    match unsafe { try_signal_generate(&ctx) } {
+        Ok(ret) => ret,
+        Err(ret) => ret,
+    }
+}
+
+/// Safety: `ctx` is signal_generate's, so that its argument 2 is the BTF-typed target
+/// task (the verifier types it from the tracepoint's prototype).
+unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
+    let sig: i32 = ctx.arg(0);
+    let info: u64 = ctx.arg(1);
+    let target_task: u64 = ctx.arg(2);
+    let group: i32 = ctx.arg(3);
+    let result: i32 = ctx.arg(4);
+    let cfg = config();
+
+    // SAFETY: `target_task` is the tracepoint's `struct task_struct *task`, BTF-typed
+    // (this function's contract).
+    let target_pid = unsafe { btf_task_tgid(target_task) };
+    let wanted = cfg.filter_targets == 0 || is_target(target_pid);
+    let meaningful = is_meaningful(sig, result);
+    // Storms of signals that are ignored, or aimed elsewhere, stop here.
+    if !wanted && !meaningful {
+        return Ok(0);
+    }
+    // SAFETY: a helper without arguments.
+    let sender_task = unsafe { bpf_get_current_task() };
+    // The helper is cheaper than a CO-RE read of current->tgid.
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let sender_pid = (pid_tgid >> 32) as u32;
+    if meaningful && sender_pid != target_pid {
+        remember_received(sig, info, target_task, target_pid, sender_task, sender_pid);
+    }
+    if !wanted {
+        return Ok(0);
+    }
+    if cfg.filter_targets == 0 && (target_pid == cfg.self_pid || sender_pid == cfg.self_pid) {
+        return Ok(0);
+    }
+
+    let request = current_request(sig, sender_task, target_task, target_pid);
+    // The recorder folds a storm of identical signals into counts (see FoldSlot).
+    let mut fold_slot: *mut FoldSlot = core::ptr::null_mut();
+    let mut key = FoldKey::default();
+    let mut now = 0;
+    let mut way = 0;
+    let sender_btf = current_task_btf();
+    if cfg.fold_repeats != 0 {
+        // SAFETY: `target_task` is BTF-typed (as above), `sender_btf` came from
+        // current_task_btf(): what fold_key() needs.
+        unsafe {
+            let sender = (sender_task, sender_btf, pid_tgid);
+            key = fold_key(sig, info, group, result, target_task, sender, &request);
+        }
+        way = fold_way(&key);
+    }
+    if cfg.fold_repeats != 0
+        && let Some(slot) = FOLD.get_ptr_mut(way)
+    {
+        // SAFETY: `slot` is this CPU's FOLD slot, as the slot functions need.
+        unsafe {
+            now = fold_clock(slot);
+            if fold_into(slot, &key, now, true) {
+                return Ok(0);
+            }
+            // The count so far must reach the ring before the slot takes another
+            // signal. While it cannot, the window stays open: an identical signal still
+            // joins it, another one is dropped (and counted).
+            if !close_window(slot) {
+                if !fold_into(slot, &key, now, false) {
+                    count_drop(kind::SIGNAL);
+                }
+                return Ok(0);
+            }
+        }
+        fold_slot = slot;
+    }
+
+    let Some(mut entry) = reserve::<SignalEvent>(kind::SIGNAL) else {
+        return Ok(0);
+    };
+    let info_kind = siginfo_kind(info);
+    let ev = entry.as_mut_ptr();
+    let fold_id = if fold_slot.is_null() {
+        0
+    } else {
+        // SAFETY: a non-null `fold_slot` is this CPU's FOLD slot (set above).
+        unsafe { next_fold_id(fold_slot, way) }
+    };
+    // SAFETY: `ev` is the record just reserved: valid and aligned for a whole
+    // SignalEvent, and this program's alone until it is submitted. Fields are written
+    // through addr_of_mut!; the one read, `sender.start_ns`, after both ways of filling
+    // `sender` wrote it. The helpers get fields of it to fill: sw_btf_fill_task() a
+    // TaskRef and `sender_btf`, non-zero only as current_task_btf() returned it (BTF-typed,
+    // under DIRECT_LOADS); write_btf_task() the tracepoint's BTF-typed task; the rest
+    // read tasks through probe reads.
+    unsafe {
+        addr_of_mut!((*ev).fold_id).write(fold_id);
+        write_header(addr_of_mut!((*ev).header), kind::SIGNAL);
+        addr_of_mut!((*ev).sig).write(sig);
+        addr_of_mut!((*ev).group).write(group);
+        addr_of_mut!((*ev).result).write(result);
+        addr_of_mut!((*ev)._pad).write(0);
+
+        let mut flags = 0u32;
+        if info_kind == SIGINFO_NONE || info_kind == SIGINFO_PRIV {
+            flags |= signal_flags::NO_SIGINFO;
+            addr_of_mut!((*ev).code).write(if info_kind == SIGINFO_NONE {
+                SI_USER
+            } else {
+                SI_KERNEL
+            });
+            addr_of_mut!((*ev).errno).write(0);
+            addr_of_mut!((*ev).si_pid).write(0);
+            addr_of_mut!((*ev).si_uid).write(0);
+            addr_of_mut!((*ev).si_value).write(0);
+            addr_of_mut!((*ev).si_addr).write(0);
+        } else {
+            let words = if fold_slot.is_null() {
+                siginfo_words(info)
+            } else {
+                key.siginfo
+            };
+            let at = |offset: u64| siginfo_field(&words, offset);
+            addr_of_mut!((*ev).code).write(at(SI_CODE) as i32);
+            addr_of_mut!((*ev).errno).write(at(SI_ERRNO) as i32);
+            addr_of_mut!((*ev).si_pid).write(at(SI_PID) as i32);
+            addr_of_mut!((*ev).si_uid).write(at(SI_UID));
+            addr_of_mut!((*ev).si_value).write(words[(SI_VALUE / 8) as usize]);
+            let addr = if is_fault(sig) {
+                words[(SI_ADDR / 8) as usize]
+            } else {
+                0
+            };
+            addr_of_mut!((*ev).si_addr).write(addr);
+        }
+
+        if sender_btf != 0 {
+            sw_btf_fill_task(addr_of_mut!((*ev).sender) as u64, sender_btf);
+        } else {
+            write_task(addr_of_mut!((*ev).sender), sender_task);
+        }
+        write_btf_task(addr_of_mut!((*ev).target), target_task);
+
+        addr_of_mut!((*ev).request).write(request);
+
+        let sender_start = (*ev).sender.start_ns;
+        let (len, cached) = write_sender_ancestry(
+            addr_of_mut!((*ev).sender_ancestry),
+            sender_task,
+            sender_pid,
+            sender_start,
+        );
+        if cached {
+            flags |= signal_flags::ANCESTRY_CACHED;
+        }
+        addr_of_mut!((*ev).ancestry_len).write(len);
+        addr_of_mut!((*ev).flags).write(flags);
+        addr_of_mut!((*ev)._pad2).write(0);
+        let causes = write_causes(
+            addr_of_mut!((*ev).causes),
+            sender_pid,
+            sender_start,
+            target_pid,
+        );
+        addr_of_mut!((*ev).cause_len).write(causes);
+    }
+    entry.submit(submit_flags::<SignalEvent>());
+    if !fold_slot.is_null() {
+        // SAFETY: as for next_fold_id() above.
+        unsafe { after_full_record(fold_slot, &key, now, fold_id) };
+    }
+    Ok(0)
+}
