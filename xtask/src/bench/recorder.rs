@@ -3,9 +3,23 @@
 //! the flat-out storm table is a configuration like the others (see `configs`).
 
 use std::collections::BTreeMap;
-use std::sync::mpsc;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
 
-use super::*;
+use anyhow::{Context, Result, bail};
+
+use super::Env;
+use super::configs::{Count, Names, Program, Ready, Sink, Tracer};
+use super::load::{CLOCK_TICKS_PER_SEC, cpu_ticks};
+use super::report::{median, percent, quote_all, si};
+use super::running::{Running, run_quiet};
+use super::storms::RemoveOnDrop;
+use super::workloads::Storm;
 
 /// The recorder's line on stderr once its programs are attached.
 pub(super) const READY: &str = "sigwho: recording every signal";

@@ -1,0 +1,467 @@
+//! The markdown report: the storm table (and its clean-rounds twin), the hook references'
+//! summary, the commands as run, start-up and latency, then the recorder's section.
+//! docs/performance.md quotes it and explains its columns.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::Env;
+use super::auditd;
+use super::configs::{Config, Names, Program, Ready, Role, Sink};
+use super::load::tally_comms;
+use super::machine::machine;
+use super::recorder;
+use super::references::Floor;
+use super::startup::{LATENCY_SIGNALS, LATENCY_SPACING};
+use super::storms::{CLEAN_OTHER_LOAD, Results, Sample};
+use super::sys::SIGTERM;
+use super::tools::Tool;
+use super::workloads::{STORM_SIGNAL, Storm};
+
+pub(super) struct Report<'a> {
+    pub(super) env: &'a Env<'a>,
+    pub(super) configs: &'a [Config],
+    pub(super) results: &'a Results,
+    pub(super) rounds: u32,
+    pub(super) processes: usize,
+    pub(super) startup: &'a [Duration],
+    pub(super) latency: &'a [Duration],
+    pub(super) recorder: &'a recorder::Results,
+    pub(super) reproduce: String,
+}
+
+impl<'a> Report<'a> {
+    pub(super) fn render(&self) -> String {
+        let env = self.env;
+        let mut md = String::new();
+        let w = &mut md;
+        let _ = writeln!(w, "## Signal storm: kill() calls/s while tracing\n");
+        let _ = writeln!(w, "Reproduce (as root): `{}`\n", self.reproduce);
+        let _ = writeln!(w, "{}\n", machine(self.processes));
+        let _ = writeln!(
+            w,
+            "{} senders call `kill(victim, SIG{STORM_SIGNAL})` flat out for {} s; the victim \
+             ignores the signal, so each call runs the kernel's send path (including the \
+             `signal:signal_generate` tracepoint) and is dropped there. Configurations \
+             alternate within each of {} round(s); figures are medians over rounds.\n",
+            env.senders, env.duration, self.rounds
+        );
+        let skipped = self.storm_table(w, &|_| true);
+        self.floor_summary(w, &|_| true);
+        let samples = || self.results.iter().flatten().flatten();
+        let untraced_clean = self.results[0]
+            .as_ref()
+            .is_ok_and(|samples| samples.iter().any(Sample::clean));
+        if untraced_clean && !samples().all(Sample::clean) {
+            let _ = writeln!(
+                w,
+                "\nThe same over clean rounds only: no other tracer seen running and under {} \
+                 other load (each configuration's own clean rounds; a tracer whose output \
+                 makes the kernel work that hard has none).\n",
+                percent(CLEAN_OTHER_LOAD)
+            );
+            self.storm_table(w, &Sample::clean);
+            self.floor_summary(w, &Sample::clean);
+        }
+        let _ = writeln!(
+            w,
+            "\n\"time per call\" is each sender's wall-clock time per kill() (senders / rate). \
+             \"tracer CPU\" is the tracer's process (median, 100% = one CPU); its eBPF \
+             programs run in the senders' context and show as fewer calls instead. \"signals \
+             seen\" and \"lost\" add up the rounds in the table; seen + lost short of the \
+             calls means signals the tool missed without saying so. \"other load\" is CPU used \
+             during the storm by neither the storm's processes nor the tracer's (kernel work \
+             for the tracer, such as writing its output, included), with any other tracer \
+             found running: in the untraced and sigwho rows much of it means the round \
+             competed with something else on the machine.\n"
+        );
+        if !skipped.is_empty() {
+            let _ = writeln!(w, "Skipped:\n");
+            for line in &skipped {
+                let _ = writeln!(w, "- {line}");
+            }
+            let _ = writeln!(w);
+        }
+        self.commands(w);
+        self.startup_and_latency(w);
+        let details: std::collections::BTreeMap<u32, String> = self
+            .results
+            .iter()
+            .flatten()
+            .flatten()
+            .filter_map(|s| Some((s.round, s.recorded.as_ref()?.describe())))
+            .collect();
+        recorder::render(w, self.recorder, &details);
+        md
+    }
+
+    /// The storm table over the samples `keep` keeps; the reasons of skipped
+    /// configurations.
+    pub(super) fn storm_table(
+        &self,
+        w: &mut String,
+        keep: &dyn Fn(&Sample) -> bool,
+    ) -> Vec<String> {
+        let env = self.env;
+        let _ = writeln!(
+            w,
+            "| configuration | kill() calls/s (median) | vs untraced | time per call | each round | tracer CPU | signals seen | lost (per the tool) | other load, each round |"
+        );
+        let _ = writeln!(w, "|---|---:|---:|---:|---|---:|---:|---:|---|");
+        let pick = |samples: &'a [Sample]| -> Vec<&'a Sample> {
+            samples.iter().filter(|s| keep(s)).collect()
+        };
+        let baseline = self.results[0]
+            .as_ref()
+            .ok()
+            .map(|samples| median(pick(samples).iter().map(|s| s.rate)));
+        let mut skipped = Vec::new();
+        for (config, result) in self.configs.iter().zip(self.results) {
+            let samples = match result {
+                Ok(samples) => pick(samples),
+                Err(reason) => {
+                    skipped.push(format!("{}: {reason}", config.name));
+                    let _ = writeln!(w, "| {} | skipped | | | | | | | |", config.name);
+                    continue;
+                }
+            };
+            if samples.is_empty() {
+                let _ = writeln!(w, "| {} | no clean round | | | | | | | |", config.name);
+                continue;
+            }
+            let rate = median(samples.iter().map(|s| s.rate));
+            let ratio = match baseline {
+                Some(base) if base > 0.0 => {
+                    let ratio = rate / base;
+                    match config.target {
+                        Some(target) => format!(
+                            "{ratio:.2} (target ≥ {target:.2}: {})",
+                            if ratio >= target { "met" } else { "missed" }
+                        ),
+                        None => format!("{ratio:.2}"),
+                    }
+                }
+                _ => String::new(),
+            };
+            // Which rounds, when not all of them.
+            let partial = samples.len() < self.rounds as usize;
+            let each: Vec<String> = samples
+                .iter()
+                .map(|s| {
+                    if partial {
+                        format!("{} (round {})", si(s.rate), s.round)
+                    } else {
+                        si(s.rate)
+                    }
+                })
+                .collect();
+            let calls: u64 = samples.iter().map(|s| s.calls).sum();
+            let seen = sum(samples.iter().map(|s| s.seen)).map_or("–".to_owned(), |seen| {
+                format!(
+                    "{:.1}% ({} of {})",
+                    100.0 * seen as f64 / calls.max(1) as f64,
+                    si(seen as f64),
+                    si(calls as f64)
+                )
+            });
+            let lost =
+                sum(samples.iter().map(|s| s.lost)).map_or("–".to_owned(), |l| si(l as f64));
+            let tracer_cpu = if samples.iter().any(|s| s.tracer_cpu.is_some()) {
+                percent(median(samples.iter().filter_map(|s| s.tracer_cpu)))
+            } else {
+                "–".to_owned()
+            };
+            let others: Vec<String> = samples
+                .iter()
+                .map(|s| {
+                    let load = s.others_cpu.map_or("?".to_owned(), percent);
+                    if s.foreign.is_empty() {
+                        load
+                    } else {
+                        format!("{load} (also running: {})", tally_comms(&s.foreign))
+                    }
+                })
+                .collect();
+            let _ = writeln!(
+                w,
+                "| {} | {} | {ratio} | {:.0} ns | {} | {tracer_cpu} | {seen} | {lost} | {} |",
+                config.name,
+                si(rate),
+                f64::from(env.senders) / rate.max(1.0) * 1e9,
+                each.join(", "),
+                others.join(", ")
+            );
+        }
+        skipped
+    }
+
+    /// Median rate of each configuration over the samples `keep` keeps; None for a
+    /// skipped configuration or one with no such sample.
+    pub(super) fn medians(&self, keep: &dyn Fn(&Sample) -> bool) -> Vec<Option<f64>> {
+        self.results
+            .iter()
+            .map(|result| {
+                let rates: Vec<f64> = result
+                    .as_ref()
+                    .ok()?
+                    .iter()
+                    .filter(|s| keep(s))
+                    .map(|s| s.rate)
+                    .collect();
+                (!rates.is_empty()).then(|| median(rates.into_iter()))
+            })
+            .collect()
+    }
+
+    /// The hook references next to the filtered view, and why they are no floor for it.
+    pub(super) fn floor_summary(&self, w: &mut String, keep: &dyn Fn(&Sample) -> bool) {
+        let medians = self.medians(keep);
+        let rate_of = |role: Role| {
+            self.configs
+                .iter()
+                .zip(&medians)
+                .find(|(config, _)| config.role == role)
+                .and_then(|(_, rate)| *rate)
+        };
+        let Some(base) = rate_of(Role::Untraced).filter(|&b| b > 0.0) else {
+            return;
+        };
+        let floors: Vec<String> = [
+            Floor::SignalGenerate,
+            Floor::WithSyscallExits,
+            Floor::SyscallExits,
+        ]
+        .into_iter()
+        .filter_map(|floor| {
+            let rate = rate_of(Role::Floor(floor))?;
+            Some(format!("{} {:.2}", floor.label(), rate / base))
+        })
+        .collect();
+        if floors.is_empty() {
+            return;
+        }
+        let _ = write!(
+            w,
+            "\nHook references (rows marked \"reference, not sigwho\": bpftrace probes with \
+             empty bodies on sigwho's hooks, as a share of untraced): {}",
+            floors.join(", ")
+        );
+        if let Some(filtered) = rate_of(Role::FilteredView) {
+            let against: Vec<String> = [Floor::WithSyscallExits, Floor::SyscallExits]
+                .into_iter()
+                .filter_map(|floor| {
+                    let floor_rate = rate_of(Role::Floor(floor))?;
+                    Some(format!("{:.2} of {}", filtered / floor_rate, floor.label()))
+                })
+                .collect();
+            if !against.is_empty() {
+                let _ = write!(
+                    w,
+                    "; sigwho filtered {:.2} = {}",
+                    filtered / base,
+                    against.join(", ")
+                );
+            }
+        }
+        let _ = writeln!(
+            w,
+            ". They are no floor for sigwho: bpftrace 0.17 compiles an empty tracepoint probe \
+             to `return 1`, so the kernel goes on to build the perf sample of the event bpftrace \
+             opened, where sigwho's programs return 0; and it can hook `signal_generate` only \
+             as a classic (perf) tracepoint, which fills a trace record before the program \
+             runs, where sigwho's BTF tracepoint (tp_btf) calls its program directly. What \
+             the hooks themselves cost sigwho shows in its own two rows (with and without \
+             the failed-attempt hooks) and in docs/performance.md (\"Session 3: this \
+             kernel's floor\").\n"
+        );
+    }
+
+    pub(super) fn commands(&self, w: &mut String) {
+        let env = self.env;
+        let names = Names {
+            victim: "$VICTIM".into(),
+            idle: "$IDLE".into(),
+            out: "$OUT".into(),
+            control: "$CONTROL".into(),
+            audit_dir: "$AUDITD_DIR".into(),
+        };
+        let _ = writeln!(w, "Commands:\n");
+        let storm: Vec<String> = Storm::storm_args(env, "$PIDFILE");
+        let _ = writeln!(
+            w,
+            "- storm: `sigwho-storm {}`, then a line on its stdin once the tracer is ready",
+            quote_all(&storm)
+        );
+        for config in self.configs {
+            let Some(tracer) = &config.tracer else {
+                continue;
+            };
+            let program = match tracer.program {
+                Program::Sigwho => "sigwho",
+                Program::Tool(tool) => tool.program(),
+            };
+            let redirect = match tracer.stdout {
+                Sink::Null => "> /dev/null",
+                Sink::File => "> $OUT",
+            };
+            let ready = match tracer.ready {
+                Ready::Stderr(prefix) => format!("ready at the `{prefix}` line on stderr"),
+                Ready::PerfControl => {
+                    "ready at \"Events enabled\" on stderr after `enable` on $CONTROL".to_owned()
+                }
+                Ready::ProbeSignal => {
+                    "ready when a SIGWINCH sent to $IDLE shows up in $OUT".to_owned()
+                }
+                Ready::AuditRule => format!(
+                    "with $AUDITD_DIR/auditd.conf logging to $OUT (every disk action IGNORE); \
+                     once it has registered, `auditctl -a always,exit -F arch=b64 -S \
+                     kill,tkill,tgkill -k {}`, ready when a SIGWINCH sent to $IDLE shows up \
+                     in $OUT; the rule is deleted before it stops",
+                    auditd::KEY
+                ),
+            };
+            let words: Vec<String> = tracer
+                .env
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .chain(std::iter::once(program.to_owned()))
+                .chain((tracer.args)(&names))
+                .collect();
+            let stop = match tracer.program {
+                Program::Tool(tool) if tool.stop_signal() == SIGTERM => "SIGTERM",
+                _ => "SIGINT",
+            };
+            let _ = writeln!(
+                w,
+                "- {}: `{} {redirect}`, {ready}; stopped with {stop}",
+                config.name,
+                quote_all(&words)
+            );
+        }
+        let _ = writeln!(
+            w,
+            "\n$VICTIM is the storm's victim, $IDLE a `sleep infinity` the bench started, $OUT \
+             a scratch file under target/bench/run (deleted once counted).\n"
+        );
+        let _ = writeln!(w, "Tools:\n");
+        let _ = writeln!(w, "- sigwho: {}", env.bins.sigwho.display());
+        for tool in Tool::ALL {
+            match env.tools.get(tool) {
+                Ok((path, version)) => {
+                    let _ = writeln!(w, "- {}: {} ({version})", tool.program(), path.display());
+                }
+                Err(reason) => {
+                    let _ = writeln!(w, "- {}: not available: {reason}", tool.program());
+                }
+            }
+        }
+        let _ = writeln!(w);
+    }
+
+    pub(super) fn startup_and_latency(&self, w: &mut String) {
+        let _ = writeln!(w, "## sigwho start-up and live-view latency\n");
+        let _ = writeln!(w, "| measurement | median | max | runs |");
+        let _ = writeln!(w, "|---|---:|---:|---|");
+        let row = |w: &mut String, what: &str, times: &[Duration]| {
+            let ms: Vec<f64> = times.iter().map(|t| t.as_secs_f64() * 1e3).collect();
+            let max = ms.iter().copied().fold(0.0, f64::max);
+            let each: Vec<String> = ms.iter().map(|m| format!("{m:.1}")).collect();
+            let _ = writeln!(
+                w,
+                "| {what} | {:.1} ms | {max:.1} ms | {} |",
+                median(ms.iter().copied()),
+                each.join(", ")
+            );
+        };
+        row(
+            w,
+            &format!(
+                "start-up: exec to `sigwho: tracing` ({} processes on the machine)",
+                self.processes
+            ),
+            self.startup,
+        );
+        row(
+            w,
+            &format!(
+                "live view: kill() to the JSON line on stdout ({LATENCY_SIGNALS} SIGUSR1, {} ms apart)",
+                LATENCY_SPACING.as_millis()
+            ),
+            self.latency,
+        );
+        let _ = writeln!(w);
+    }
+}
+
+/// A share of one CPU: 0.45 -> "45%".
+pub(super) fn percent(cpus: f64) -> String {
+    format!("{:.0}%", cpus * 100.0)
+}
+
+pub(super) fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.collect();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// None when no sample has a value.
+pub(super) fn sum(values: impl Iterator<Item = Option<u64>>) -> Option<u64> {
+    values.fold(None, |acc, v| match (acc, v) {
+        (acc, None) => acc,
+        (None, Some(v)) => Some(v),
+        (Some(acc), Some(v)) => Some(acc + v),
+    })
+}
+
+/// 5.90 M, 812 k, 12.
+pub(super) fn si(value: f64) -> String {
+    if value >= 1e6 {
+        format!("{:.2} M", value / 1e6)
+    } else if value >= 1e4 {
+        format!("{:.0} k", value / 1e3)
+    } else {
+        format!("{value:.0}")
+    }
+}
+
+/// Words as a shell would need them.
+pub(super) fn quote_all(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|word| {
+            let plain = !word.is_empty()
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=,$+".contains(c));
+            if plain {
+                word.clone()
+            } else {
+                format!("'{}'", word.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians() {
+        assert_eq!(median([3.0, 1.0, 2.0].into_iter()), 2.0);
+        assert_eq!(median([4.0, 1.0, 2.0, 3.0].into_iter()), 2.5);
+    }
+
+    #[test]
+    fn shell_quoting() {
+        assert_eq!(
+            quote_all(&["-e".into(), "a { b; }".into(), "fifo:$X".into()]),
+            "-e 'a { b; }' fifo:$X"
+        );
+    }
+}
