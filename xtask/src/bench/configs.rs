@@ -1,32 +1,72 @@
 //! The storm table's configurations: what runs beside a storm (a tracer, or nothing), how
-//! the bench starts it, knows it is attached and counts what it saw.
+//! the bench starts it, knows it is attached and counts what it saw. sigwho's are in
+//! sigwho.rs, the comparison tools' in tools.rs, the references in references.rs.
 
-use super::recorder;
-use super::references::{Floor, floor_config, floor_program};
-use super::sigwho::{DISABLE_SYSCALL_HOOKS, FILTER_TARGET, RECORDER_TARGET};
-use super::tools::{BPFTRACE_PROGRAM, Tool};
+use super::references::{self, Floor};
+use super::sigwho;
+use super::tools::{self, Tool};
 
-/// One row of the table: a tracer running during the storm, or none.
+/// The configurations by name: a workload lists those it is measured beside.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Kind {
+    /// No tracer: the baseline every ratio of a workload is taken against.
+    Untraced,
+    /// sigwho's live view filtered on an unrelated process: the row compared with the
+    /// hook references.
+    Filtered,
+    /// The same without its failed-attempt hooks, to split its cost.
+    FilteredSignalGenerateOnly,
+    /// A reference, not a tracer: programs that return at once on sigwho's hooks.
+    Reference(Floor),
+    /// sigwho's live view reporting every signal.
+    SigwhoJson,
+    /// `sigwho record`.
+    Recorder,
+    /// A comparison tool doing its usual job.
+    Tool(Tool),
+}
+
+impl Kind {
+    /// Every configuration, in the order they run within a round. The references come
+    /// right after the filtered view, so that the rows compared run close together.
+    pub(super) const ALL: [Kind; 12] = [
+        Kind::Untraced,
+        Kind::Filtered,
+        Kind::FilteredSignalGenerateOnly,
+        Kind::Reference(Floor::SignalGenerate),
+        Kind::Reference(Floor::WithSyscallExits),
+        Kind::Reference(Floor::SyscallExits),
+        Kind::SigwhoJson,
+        Kind::Recorder,
+        Kind::Tool(Tool::Perf),
+        Kind::Tool(Tool::Bpftrace),
+        Kind::Tool(Tool::Auditd),
+        Kind::Tool(Tool::Sigsnoop),
+    ];
+
+    pub(super) fn config(self) -> Config {
+        match self {
+            Kind::Untraced => Config {
+                name: "untraced",
+                tracer: None,
+                target: None,
+            },
+            Kind::Filtered => sigwho::filtered(),
+            Kind::FilteredSignalGenerateOnly => sigwho::filtered_signal_generate_only(),
+            Kind::Reference(floor) => references::config(floor),
+            Kind::SigwhoJson => sigwho::json(),
+            Kind::Recorder => sigwho::recorder(),
+            Kind::Tool(tool) => tools::config(tool),
+        }
+    }
+}
+
+/// A tracer running during the storm, or none.
 pub(super) struct Config {
     pub(super) name: &'static str,
-    pub(super) role: Role,
     pub(super) tracer: Option<Tracer>,
     /// The target as a share of the untraced rate, reported (not asserted).
     pub(super) target: Option<f64>,
-}
-
-/// What a row is for in the summary.
-#[derive(Clone, Copy, PartialEq)]
-pub(super) enum Role {
-    /// The baseline every ratio is taken against (the first row).
-    Untraced,
-    /// sigwho's live view filtered on an unrelated process: the row compared with the
-    /// hook floor.
-    FilteredView,
-    /// Any other tracer, sigwho or not.
-    Tracer,
-    /// A reference, not a tracer: programs that return at once on sigwho's hooks.
-    Floor(Floor),
 }
 
 pub(super) struct Tracer {
@@ -100,142 +140,4 @@ pub(super) struct Names {
     pub(super) control: String,
     /// auditd's configuration directory.
     pub(super) audit_dir: String,
-}
-
-/// The table of configurations, in the order they run within a round.
-pub(super) fn configs() -> Vec<Config> {
-    vec![
-        Config {
-            name: "untraced",
-            role: Role::Untraced,
-            tracer: None,
-            target: None,
-        },
-        Config {
-            name: "sigwho watching an idle process (in-kernel filter)",
-            role: Role::FilteredView,
-            tracer: Some(Tracer {
-                program: Program::Sigwho,
-                args: |n| vec!["--target-pid".into(), n.idle.clone()],
-                env: &[],
-                stdout: Sink::Null,
-                ready: Ready::Stderr("sigwho: tracing"),
-                count: Count::None,
-            }),
-            target: Some(FILTER_TARGET),
-        },
-        Config {
-            name: "sigwho watching an idle process, failed-attempt hooks off (SIGWHO_DISABLE_HOOKS=<the 6 syscalls>; not for use: splits the cost)",
-            role: Role::Tracer,
-            tracer: Some(Tracer {
-                program: Program::Sigwho,
-                args: |n| vec!["--target-pid".into(), n.idle.clone()],
-                env: &[("SIGWHO_DISABLE_HOOKS", DISABLE_SYSCALL_HOOKS)],
-                stdout: Sink::Null,
-                ready: Ready::Stderr("sigwho: tracing"),
-                count: Count::None,
-            }),
-            target: None,
-        },
-        // Right after the filtered view, so that the rows compared run close together.
-        floor_config(
-            "reference, not sigwho: (a) bpftrace, empty probe on signal_generate (classic tracepoint, `return 1`; sigwho's is tp_btf, `return 0`)",
-            Floor::SignalGenerate,
-            |_| vec!["-e".into(), floor_program(Floor::SignalGenerate)],
-        ),
-        floor_config(
-            "reference, not sigwho: (b) bpftrace, (a) + empty probes on the 6 kill-family syscalls:sys_exit_* (sigwho's hooks, but `return 1`)",
-            Floor::WithSyscallExits,
-            |_| vec!["-e".into(), floor_program(Floor::WithSyscallExits)],
-        ),
-        floor_config(
-            "reference, not sigwho: (c) bpftrace, empty probes on the 6 kill-family syscalls:sys_exit_* only (`return 1`)",
-            Floor::SyscallExits,
-            |_| vec!["-e".into(), floor_program(Floor::SyscallExits)],
-        ),
-        Config {
-            name: "sigwho --json watching the victim (every signal reported)",
-            role: Role::Tracer,
-            tracer: Some(Tracer {
-                program: Program::Sigwho,
-                args: |n| vec!["--target-pid".into(), n.victim.clone(), "--json".into()],
-                env: &[],
-                stdout: Sink::File,
-                ready: Ready::Stderr("sigwho: tracing"),
-                count: Count::SigwhoJson,
-            }),
-            target: None,
-        },
-        Config {
-            name: "sigwho record (every signal on the machine, into the journal)",
-            role: Role::Tracer,
-            tracer: Some(Tracer {
-                program: Program::Sigwho,
-                args: |n| recorder::record_args(&n.out),
-                env: &[],
-                stdout: Sink::Null,
-                ready: Ready::Stderr(recorder::READY),
-                count: Count::Journal,
-            }),
-            target: Some(RECORDER_TARGET),
-        },
-        Config {
-            name: "perf record -a signal:signal_generate",
-            role: Role::Tracer,
-            tracer: Some(Tracer {
-                program: Program::Tool(Tool::Perf),
-                args: |n| {
-                    ["record", "-e", "signal:signal_generate", "-a", "-o", &n.out]
-                        .into_iter()
-                        .chain(["-D", "-1", "--control", &format!("fifo:{}", n.control)])
-                        .map(String::from)
-                        .collect()
-                },
-                env: &[],
-                stdout: Sink::Null,
-                ready: Ready::PerfControl,
-                count: Count::PerfStats,
-            }),
-            target: None,
-        },
-        Config {
-            name: "bpftrace, one line per signal",
-            role: Role::Tracer,
-            tracer: Some(Tracer {
-                program: Program::Tool(Tool::Bpftrace),
-                args: |_| vec!["-e".into(), BPFTRACE_PROGRAM.into()],
-                env: &[],
-                stdout: Sink::File,
-                ready: Ready::ProbeSignal,
-                count: Count::Lines,
-            }),
-            target: None,
-        },
-        Config {
-            name: "auditd, a kill/tkill/tgkill rule",
-            role: Role::Tracer,
-            tracer: Some(Tracer {
-                program: Program::Tool(Tool::Auditd),
-                args: |n| vec!["-n".into(), "-c".into(), n.audit_dir.clone()],
-                env: &[],
-                stdout: Sink::Null,
-                ready: Ready::AuditRule,
-                count: Count::AuditLog,
-            }),
-            target: None,
-        },
-        Config {
-            name: "sigsnoop (libbpf-tools)",
-            role: Role::Tracer,
-            tracer: Some(Tracer {
-                program: Program::Tool(Tool::Sigsnoop),
-                args: |_| Vec::new(),
-                env: &[],
-                stdout: Sink::File,
-                ready: Ready::ProbeSignal,
-                count: Count::Lines,
-            }),
-            target: None,
-        },
-    ]
 }

@@ -18,12 +18,12 @@ use clap::Args;
 use crate::cargo::{Workspace, run_step};
 use crate::setup;
 
-use self::configs::configs;
 use self::load::count_processes;
 use self::report::Report;
 use self::startup::{Crowd, Idle, STARTUP_PROCESSES, live_latency, startup_times};
 use self::storms::storms;
 use self::tools::Tools;
+use self::workloads::rows;
 
 mod auditd;
 mod configs;
@@ -118,8 +118,8 @@ pub fn run(ws: &Workspace, args: BenchArgs) -> Result<()> {
         senders: args.senders,
         duration,
     };
-    let configs = configs();
-    let results = storms(&env, &configs, rounds)?;
+    let rows = rows();
+    let results = storms(&env, &rows, rounds)?;
     // The target is start-up with 1,000 processes on the machine: sigwho reads every one
     // of them in /proc before it says it is tracing.
     let crowd = Crowd::fill_to(STARTUP_PROCESSES)?;
@@ -147,7 +147,7 @@ pub fn run(ws: &Workspace, args: BenchArgs) -> Result<()> {
     };
     let report = Report {
         env: &env,
-        configs: &configs,
+        rows: &rows,
         results: &results,
         rounds,
         processes,

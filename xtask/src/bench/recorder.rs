@@ -1,6 +1,6 @@
 //! The flight recorder's measurements (issue 6): `sigwho record` during a paced storm
 //! (loss, CPU, memory), during a fork + exec storm, and on an idle machine. Its row in
-//! the flat-out storm table is a configuration like the others (see `configs`).
+//! the flat-out storm table is a configuration like the others (see sigwho.rs).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -37,7 +37,7 @@ pub(super) fn record_args(journal: &str) -> Vec<String> {
     vec!["record".into(), "--journal".into(), journal.to_owned()]
 }
 
-fn tracer() -> Tracer {
+pub(super) fn tracer() -> Tracer {
     Tracer {
         program: Program::Sigwho,
         args: |n| record_args(&n.out),

@@ -1,12 +1,12 @@
 //! The reference rows, not sigwho: bpftrace probes with empty bodies on sigwho's hooks,
 //! to set what the hooks cost beside what sigwho's programs do.
 
-use super::configs::{Config, Count, Names, Program, Ready, Role, Sink, Tracer};
+use super::configs::{Config, Count, Names, Program, Ready, Sink, Tracer};
 use super::tools::Tool;
 
 /// The hook-floor references: what the hooks sigwho's filtered live view needs cost on
 /// this kernel before any program does anything.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum Floor {
     /// `signal_generate` alone: every generated signal.
     SignalGenerate,
@@ -60,14 +60,26 @@ pub(super) fn floor_program(floor: Floor) -> String {
     format!("{} {{ }}", points.join(","))
 }
 
-pub(super) fn floor_config(
-    name: &'static str,
-    floor: Floor,
-    args: fn(&Names) -> Vec<String>,
-) -> Config {
+pub(super) fn config(floor: Floor) -> Config {
+    match floor {
+        Floor::SignalGenerate => reference(
+            "reference, not sigwho: (a) bpftrace, empty probe on signal_generate (classic tracepoint, `return 1`; sigwho's is tp_btf, `return 0`)",
+            |_| vec!["-e".into(), floor_program(Floor::SignalGenerate)],
+        ),
+        Floor::WithSyscallExits => reference(
+            "reference, not sigwho: (b) bpftrace, (a) + empty probes on the 6 kill-family syscalls:sys_exit_* (sigwho's hooks, but `return 1`)",
+            |_| vec!["-e".into(), floor_program(Floor::WithSyscallExits)],
+        ),
+        Floor::SyscallExits => reference(
+            "reference, not sigwho: (c) bpftrace, empty probes on the 6 kill-family syscalls:sys_exit_* only (`return 1`)",
+            |_| vec!["-e".into(), floor_program(Floor::SyscallExits)],
+        ),
+    }
+}
+
+fn reference(name: &'static str, args: fn(&Names) -> Vec<String>) -> Config {
     Config {
         name,
-        role: Role::Floor(floor),
         tracer: Some(Tracer {
             program: Program::Tool(Tool::Bpftrace),
             args,

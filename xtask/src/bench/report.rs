@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::Env;
 use super::auditd;
-use super::configs::{Config, Names, Program, Ready, Role, Sink};
+use super::configs::{Kind, Names, Program, Ready, Sink};
 use super::load::tally_comms;
 use super::machine::machine;
 use super::recorder;
@@ -16,11 +16,11 @@ use super::startup::{LATENCY_SIGNALS, LATENCY_SPACING};
 use super::storms::{CLEAN_OTHER_LOAD, Results, Sample};
 use super::sys::SIGTERM;
 use super::tools::Tool;
-use super::workloads::{STORM_SIGNAL, Storm};
+use super::workloads::{Row, WORKLOADS, Workload};
 
 pub(super) struct Report<'a> {
     pub(super) env: &'a Env<'a>,
-    pub(super) configs: &'a [Config],
+    pub(super) rows: &'a [Row],
     pub(super) results: &'a Results,
     pub(super) rounds: u32,
     pub(super) processes: usize,
@@ -38,20 +38,36 @@ impl<'a> Report<'a> {
         let _ = writeln!(w, "## Signal storm: kill() calls/s while tracing\n");
         let _ = writeln!(w, "Reproduce (as root): `{}`\n", self.reproduce);
         let _ = writeln!(w, "{}\n", machine(self.processes));
+        let storms: Vec<String> = WORKLOADS
+            .iter()
+            .map(|workload| {
+                let text = workload.describe(env.senders, env.duration);
+                match workload.label {
+                    Some(label) => format!("Rows \"{label}: ...\": {text}"),
+                    None => text,
+                }
+            })
+            .collect();
         let _ = writeln!(
             w,
-            "{} senders call `kill(victim, SIG{STORM_SIGNAL})` flat out for {} s; the victim \
-             ignores the signal, so each call runs the kernel's send path (including the \
-             `signal:signal_generate` tracepoint) and is dropped there. Configurations \
-             alternate within each of {} round(s); figures are medians over rounds.\n",
-            env.senders, env.duration, self.rounds
+            "{} Configurations alternate within each of {} round(s); figures are medians over \
+             rounds.\n",
+            storms.join(" "),
+            self.rounds
         );
         let skipped = self.storm_table(w, &|_| true);
-        self.floor_summary(w, &|_| true);
+        self.floor_summaries(w, &|_| true);
         let samples = || self.results.iter().flatten().flatten();
-        let untraced_clean = self.results[0]
-            .as_ref()
-            .is_ok_and(|samples| samples.iter().any(Sample::clean));
+        let untraced_clean = self
+            .rows
+            .iter()
+            .zip(self.results)
+            .filter(|(row, _)| row.kind == Kind::Untraced)
+            .all(|(_, result)| {
+                result
+                    .as_ref()
+                    .is_ok_and(|samples| samples.iter().any(Sample::clean))
+            });
         if untraced_clean && !samples().all(Sample::clean) {
             let _ = writeln!(
                 w,
@@ -61,7 +77,7 @@ impl<'a> Report<'a> {
                 percent(CLEAN_OTHER_LOAD)
             );
             self.storm_table(w, &Sample::clean);
-            self.floor_summary(w, &Sample::clean);
+            self.floor_summaries(w, &Sample::clean);
         }
         let _ = writeln!(
             w,
@@ -111,29 +127,28 @@ impl<'a> Report<'a> {
         let pick = |samples: &'a [Sample]| -> Vec<&'a Sample> {
             samples.iter().filter(|s| keep(s)).collect()
         };
-        let baseline = self.results[0]
-            .as_ref()
-            .ok()
-            .map(|samples| median(pick(samples).iter().map(|s| s.rate)));
+        let medians = self.medians(keep);
         let mut skipped = Vec::new();
-        for (config, result) in self.configs.iter().zip(self.results) {
+        for (row, result) in self.rows.iter().zip(self.results) {
+            let name = row.name();
             let samples = match result {
                 Ok(samples) => pick(samples),
                 Err(reason) => {
-                    skipped.push(format!("{}: {reason}", config.name));
-                    let _ = writeln!(w, "| {} | skipped | | | | | | | |", config.name);
+                    skipped.push(format!("{name}: {reason}"));
+                    let _ = writeln!(w, "| {name} | skipped | | | | | | | |");
                     continue;
                 }
             };
             if samples.is_empty() {
-                let _ = writeln!(w, "| {} | no clean round | | | | | | | |", config.name);
+                let _ = writeln!(w, "| {name} | no clean round | | | | | | | |");
                 continue;
             }
             let rate = median(samples.iter().map(|s| s.rate));
+            let baseline = self.rate_in(&medians, row.workload, Kind::Untraced);
             let ratio = match baseline {
                 Some(base) if base > 0.0 => {
                     let ratio = rate / base;
-                    match config.target {
+                    match row.config.target {
                         Some(target) => format!(
                             "{ratio:.2} (target ≥ {target:.2}: {})",
                             if ratio >= target { "met" } else { "missed" }
@@ -184,8 +199,7 @@ impl<'a> Report<'a> {
                 .collect();
             let _ = writeln!(
                 w,
-                "| {} | {} | {ratio} | {:.0} ns | {} | {tracer_cpu} | {seen} | {lost} | {} |",
-                config.name,
+                "| {name} | {} | {ratio} | {:.0} ns | {} | {tracer_cpu} | {seen} | {lost} | {} |",
                 si(rate),
                 f64::from(env.senders) / rate.max(1.0) * 1e9,
                 each.join(", "),
@@ -195,8 +209,8 @@ impl<'a> Report<'a> {
         skipped
     }
 
-    /// Median rate of each configuration over the samples `keep` keeps; None for a
-    /// skipped configuration or one with no such sample.
+    /// Median rate of each row over the samples `keep` keeps; None for a skipped row or
+    /// one with no such sample.
     pub(super) fn medians(&self, keep: &dyn Fn(&Sample) -> bool) -> Vec<Option<f64>> {
         self.results
             .iter()
@@ -213,17 +227,31 @@ impl<'a> Report<'a> {
             .collect()
     }
 
-    /// The hook references next to the filtered view, and why they are no floor for it.
-    pub(super) fn floor_summary(&self, w: &mut String, keep: &dyn Fn(&Sample) -> bool) {
+    /// The median rate (from `medians`) of the row of `kind` beside `workload`.
+    fn rate_in(&self, medians: &[Option<f64>], workload: &Workload, kind: Kind) -> Option<f64> {
+        self.rows
+            .iter()
+            .zip(medians)
+            .find(|(row, _)| std::ptr::eq(row.workload, workload) && row.kind == kind)
+            .and_then(|(_, rate)| *rate)
+    }
+
+    /// The summary of the hook references of each workload that has them.
+    fn floor_summaries(&self, w: &mut String, keep: &dyn Fn(&Sample) -> bool) {
         let medians = self.medians(keep);
-        let rate_of = |role: Role| {
-            self.configs
-                .iter()
-                .zip(&medians)
-                .find(|(config, _)| config.role == role)
-                .and_then(|(_, rate)| *rate)
-        };
-        let Some(base) = rate_of(Role::Untraced).filter(|&b| b > 0.0) else {
+        for workload in WORKLOADS {
+            self.floor_summary(w, workload, &|kind| self.rate_in(&medians, workload, kind));
+        }
+    }
+
+    /// The hook references next to the filtered view, and why they are no floor for it.
+    fn floor_summary(
+        &self,
+        w: &mut String,
+        workload: &Workload,
+        rate_of: &dyn Fn(Kind) -> Option<f64>,
+    ) {
+        let Some(base) = rate_of(Kind::Untraced).filter(|&b| b > 0.0) else {
             return;
         };
         let floors: Vec<String> = [
@@ -233,7 +261,7 @@ impl<'a> Report<'a> {
         ]
         .into_iter()
         .filter_map(|floor| {
-            let rate = rate_of(Role::Floor(floor))?;
+            let rate = rate_of(Kind::Reference(floor))?;
             Some(format!("{} {:.2}", floor.label(), rate / base))
         })
         .collect();
@@ -242,15 +270,18 @@ impl<'a> Report<'a> {
         }
         let _ = write!(
             w,
-            "\nHook references (rows marked \"reference, not sigwho\": bpftrace probes with \
+            "\n{}Hook references (rows marked \"reference, not sigwho\": bpftrace probes with \
              empty bodies on sigwho's hooks, as a share of untraced): {}",
+            workload
+                .label
+                .map_or(String::new(), |label| format!("{label}: ")),
             floors.join(", ")
         );
-        if let Some(filtered) = rate_of(Role::FilteredView) {
+        if let Some(filtered) = rate_of(Kind::Filtered) {
             let against: Vec<String> = [Floor::WithSyscallExits, Floor::SyscallExits]
                 .into_iter()
                 .filter_map(|floor| {
-                    let floor_rate = rate_of(Role::Floor(floor))?;
+                    let floor_rate = rate_of(Kind::Reference(floor))?;
                     Some(format!("{:.2} of {}", filtered / floor_rate, floor.label()))
                 })
                 .collect();
@@ -286,13 +317,29 @@ impl<'a> Report<'a> {
             audit_dir: "$AUDITD_DIR".into(),
         };
         let _ = writeln!(w, "Commands:\n");
-        let storm: Vec<String> = Storm::storm_args(env, "$PIDFILE");
-        let _ = writeln!(
-            w,
-            "- storm: `sigwho-storm {}`, then a line on its stdin once the tracer is ready",
-            quote_all(&storm)
-        );
-        for config in self.configs {
+        for workload in WORKLOADS {
+            let storm = workload.storm_args(env.senders, env.duration, "$PIDFILE");
+            let _ = write!(
+                w,
+                "- storm{}: `sigwho-storm {}`, then a line on its stdin once the tracer is ready",
+                workload
+                    .label
+                    .map_or(String::new(), |label| format!(" ({label})")),
+                quote_all(&storm)
+            );
+            if let Some(command) = workload.background {
+                let _ = write!(w, "; meanwhile `sh -c 'while ...; do {command}; done'`");
+            }
+            let _ = writeln!(w);
+        }
+        let mut shown: Vec<Kind> = Vec::new();
+        for row in self.rows {
+            // Each configuration once, however many workloads it runs beside.
+            if shown.contains(&row.kind) {
+                continue;
+            }
+            shown.push(row.kind);
+            let config = &row.config;
             let Some(tracer) = &config.tracer else {
                 continue;
             };
@@ -449,7 +496,83 @@ pub(super) fn quote_all(words: &[String]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+
+    use super::super::Bins;
+    use super::super::tools::Tools;
+    use super::super::workloads::rows;
     use super::*;
+
+    #[test]
+    fn the_storm_table_has_a_line_per_row_in_order() {
+        let bins = Bins {
+            sigwho: PathBuf::from("sigwho"),
+            storm: PathBuf::from("sigwho-storm"),
+            testproc: PathBuf::from("sigwho-testproc"),
+        };
+        let tools = Tools {
+            found: HashMap::new(),
+        };
+        let env = Env {
+            bins: &bins,
+            tools: &tools,
+            scratch: PathBuf::new(),
+            idle: 1,
+            senders: 2,
+            duration: 2.0,
+        };
+        let rows = rows();
+        let results: Results = (1..=rows.len())
+            .map(|i| {
+                Ok(vec![Sample {
+                    round: 1,
+                    rate: 1e6 * i as f64,
+                    calls: 2_000_000,
+                    seen: None,
+                    lost: None,
+                    tracer_cpu: None,
+                    others_cpu: Some(0.01),
+                    foreign: Vec::new(),
+                    recorded: None,
+                }])
+            })
+            .collect();
+        let recorder = recorder::Results {
+            sustained: Err("not run".into()),
+            fork_exec: Err("not run".into()),
+            idle: Err("not run".into()),
+        };
+        let report = Report {
+            env: &env,
+            rows: &rows,
+            results: &results,
+            rounds: 1,
+            processes: 100,
+            startup: &[],
+            latency: &[],
+            recorder: &recorder,
+            reproduce: "cargo xtask bench --quick".into(),
+        }
+        .render();
+        let table: Vec<&str> = report
+            .lines()
+            .skip_while(|line| !line.starts_with("| configuration |"))
+            .take_while(|line| line.starts_with('|'))
+            .collect();
+        assert_eq!(table.len(), 2 + rows.len());
+        for (line, row) in table[2..].iter().zip(&rows) {
+            assert!(line.starts_with(&format!("| {} | ", row.name())), "{line}");
+        }
+        assert!(table[2].starts_with("| untraced | 1.00 M | 1.00 | 2000 ns |"));
+        assert!(table[3].contains("| 2.00 (target ≥ 0.85: met) |"));
+        assert!(report.contains(
+            "2 senders call `kill(victim, SIGUSR1)` flat out for 2 s; the victim ignores the \
+             signal, so each call runs the kernel's send path (including the \
+             `signal:signal_generate` tracepoint) and is dropped there. Configurations \
+             alternate within each of 1 round(s); figures are medians over rounds.\n"
+        ));
+    }
 
     #[test]
     fn medians() {

@@ -1,6 +1,9 @@
 //! sigwho's own rows in the storm table: the filtered live view (with and without its
 //! failed-attempt hooks), the live view reporting every signal, and the recorder.
 
+use super::configs::{Config, Count, Program, Ready, Sink, Tracer};
+use super::recorder;
+
 /// The target for the in-kernel filter case, as a share of the untraced rate.
 pub(super) const FILTER_TARGET: f64 = 0.85;
 /// The target for the recorder in the flat-out storm.
@@ -11,6 +14,64 @@ pub(super) const RECORDER_TARGET: f64 = 0.60;
 /// syscall-exit hooks cost from what `signal_generate` costs.
 pub(super) const DISABLE_SYSCALL_HOOKS: &str =
     "kill,tkill,tgkill,pidfd_send_signal,rt_sigqueueinfo,rt_tgsigqueueinfo";
+
+/// The live view's line on stderr once its programs are attached.
+pub(super) const TRACING: &str = "sigwho: tracing";
+
+/// The live view watching the idle process: every signal of the storm is for someone
+/// else, so this is what the in-kernel filter costs.
+pub(super) fn filtered() -> Config {
+    Config {
+        name: "sigwho watching an idle process (in-kernel filter)",
+        tracer: Some(watching_idle(&[])),
+        target: Some(FILTER_TARGET),
+    }
+}
+
+pub(super) fn filtered_signal_generate_only() -> Config {
+    Config {
+        name: "sigwho watching an idle process, failed-attempt hooks off (SIGWHO_DISABLE_HOOKS=<the 6 syscalls>; not for use: splits the cost)",
+        tracer: Some(watching_idle(&[(
+            "SIGWHO_DISABLE_HOOKS",
+            DISABLE_SYSCALL_HOOKS,
+        )])),
+        target: None,
+    }
+}
+
+fn watching_idle(env: &'static [(&'static str, &'static str)]) -> Tracer {
+    Tracer {
+        program: Program::Sigwho,
+        args: |n| vec!["--target-pid".into(), n.idle.clone()],
+        env,
+        stdout: Sink::Null,
+        ready: Ready::Stderr(TRACING),
+        count: Count::None,
+    }
+}
+
+pub(super) fn json() -> Config {
+    Config {
+        name: "sigwho --json watching the victim (every signal reported)",
+        tracer: Some(Tracer {
+            program: Program::Sigwho,
+            args: |n| vec!["--target-pid".into(), n.victim.clone(), "--json".into()],
+            env: &[],
+            stdout: Sink::File,
+            ready: Ready::Stderr(TRACING),
+            count: Count::SigwhoJson,
+        }),
+        target: None,
+    }
+}
+
+pub(super) fn recorder() -> Config {
+    Config {
+        name: "sigwho record (every signal on the machine, into the journal)",
+        tracer: Some(recorder::tracer()),
+        target: Some(RECORDER_TARGET),
+    }
+}
 
 #[cfg(test)]
 mod tests {

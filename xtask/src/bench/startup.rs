@@ -12,6 +12,7 @@ use super::Env;
 use super::count::json_event;
 use super::load::count_processes;
 use super::running::{LineReader, READY_TIMEOUT, STOP_TIMEOUT, stop_child};
+use super::sigwho::TRACING;
 use super::sys::{self, SIGINT, SIGUSR1};
 use crate::cargo::show;
 
@@ -80,7 +81,7 @@ pub(super) fn startup_times(env: &Env) -> Result<Vec<Duration>> {
             .spawn()
             .with_context(|| format!("could not start {}", show(&cmd)))?;
         let stderr = LineReader::start(child.stderr.take().context("sigwho stderr")?);
-        let ready = stderr.wait_for("sigwho: tracing", READY_TIMEOUT);
+        let ready = stderr.wait_for(TRACING, READY_TIMEOUT);
         stop_child(&mut child, STOP_TIMEOUT, SIGINT)?;
         let at =
             ready.map_err(|why| anyhow!("sigwho did not start ({why}):\n{}", stderr.text()))?;
@@ -128,7 +129,7 @@ pub(super) fn measure_latency(env: &Env, target: &mut Child) -> Result<Vec<Durat
     let stdout = LineReader::start(sigwho.stdout.take().context("sigwho stdout")?);
     let result = (|| {
         stderr
-            .wait_for("sigwho: tracing", READY_TIMEOUT)
+            .wait_for(TRACING, READY_TIMEOUT)
             .map_err(|why| anyhow!("sigwho did not start ({why}):\n{}", stderr.text()))?;
         let start = Instant::now();
         let mut latencies = Vec::new();

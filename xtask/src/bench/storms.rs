@@ -1,5 +1,5 @@
-//! The storm table's measurements: every configuration, round after round, each one a
-//! storm with its tracer beside it, and what the tracer saw counted afterwards.
+//! The storm table's measurements: every row, round after round, each one a storm of its
+//! workload with its tracer beside it, and what the tracer saw counted afterwards.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -10,19 +10,19 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::Env;
-use super::configs::{Config, Count, Names, Program};
+use super::configs::{Count, Names, Program};
 use super::count::count_events;
 use super::load::{CLOCK_TICKS_PER_SEC, cpu_ticks, foreign_tracers};
 use super::recorder;
 use super::report::{percent, si};
 use super::running::Running;
-use super::workloads::Storm;
+use super::workloads::{Background, Row, Storm};
 
 /// Other load (in CPUs) under which a storm counts as having had the machine to itself:
 /// quiet rounds here show 1-9%, rounds beside someone's build 30% and more.
 pub(super) const CLEAN_OTHER_LOAD: f64 = 0.15;
 
-/// One measurement of one configuration.
+/// One measurement of one row.
 pub(super) struct Sample {
     pub(super) round: u32,
     pub(super) rate: f64,
@@ -51,13 +51,13 @@ impl Sample {
     }
 }
 
-/// Every configuration's samples, or why it was skipped.
+/// Every row's samples, or why it was skipped.
 pub(super) type Results = Vec<Result<Vec<Sample>, String>>;
 
-pub(super) fn storms(env: &Env, configs: &[Config], rounds: u32) -> Result<Results> {
-    let mut results: Results = configs
+pub(super) fn storms(env: &Env, rows: &[Row], rounds: u32) -> Result<Results> {
+    let mut results: Results = rows
         .iter()
-        .map(|config| match config.tracer.as_ref().map(|t| t.program) {
+        .map(|row| match row.config.tracer.as_ref().map(|t| t.program) {
             Some(Program::Tool(tool)) => env
                 .tools
                 .get(tool)
@@ -67,16 +67,16 @@ pub(super) fn storms(env: &Env, configs: &[Config], rounds: u32) -> Result<Resul
         })
         .collect();
     for round in 1..=rounds {
-        for (config, result) in configs.iter().zip(&mut results) {
+        for (row, result) in rows.iter().zip(&mut results) {
             let Ok(samples) = result else { continue };
-            eprintln!("bench: round {round}/{rounds}: {}", config.name);
-            match measure(env, config, round) {
+            eprintln!("bench: round {round}/{rounds}: {}", row.name());
+            match measure(env, row, round) {
                 Ok(sample) => {
                     eprintln!("bench:   {}", describe(&sample));
                     samples.push(sample);
                 }
                 // Without the baseline no ratio means anything.
-                Err(err) if config.tracer.is_none() => return Err(err),
+                Err(err) if row.config.tracer.is_none() => return Err(err),
                 Err(err) => {
                     eprintln!("bench:   failed, skipping it from now on: {err:#}");
                     *result = Err(format!("failed in round {round}: {err:#}"));
@@ -119,15 +119,17 @@ pub(super) fn describe(sample: &Sample) -> String {
     text
 }
 
-pub(super) fn measure(env: &Env, config: &Config, round: u32) -> Result<Sample> {
+pub(super) fn measure(env: &Env, row: &Row, round: u32) -> Result<Sample> {
+    let config = &row.config;
     let out = env.scratch.join(format!("round{round}.out"));
     let control = env.scratch.join("perf.control");
     // perf.data and bpftrace output run to hundreds of MB per storm; gone on every path.
     let mut scratch = recorder::journal_files(&out);
     scratch.push(control.clone());
     let _scratch = RemoveOnDrop(scratch);
-    let storm = Storm::start(env)?;
+    let storm = Storm::start(env, row.workload)?;
     let victim = storm.victim;
+    let background = row.workload.background.map(Background::start).transpose()?;
     let names = Names {
         victim: victim.to_string(),
         idle: env.idle.to_string(),
@@ -142,7 +144,13 @@ pub(super) fn measure(env: &Env, config: &Config, round: u32) -> Result<Sample> 
     let ours = tracer.as_ref().map(|t| t.child.id());
     let mut foreign = foreign_tracers(ours);
     let tracer_before = tracer.as_ref().and_then(|t| cpu_ticks(t.child.id()));
+    let background_before = background.as_ref().and_then(|b| cpu_ticks(b.pid()));
     let storm = storm.run()?;
+    let background_ticks = match (&background, background_before) {
+        (Some(b), Some(before)) => cpu_ticks(b.pid()).map(|after| after - before),
+        _ => None,
+    };
+    drop(background);
     foreign.extend(foreign_tracers(ours));
     foreign.sort();
     foreign.dedup();
@@ -152,7 +160,11 @@ pub(super) fn measure(env: &Env, config: &Config, round: u32) -> Result<Sample> 
     };
     let cpus = |ticks: u64| ticks as f64 / CLOCK_TICKS_PER_SEC / storm.elapsed.max(1e-3);
     let others = storm.machine_ticks.map(|busy| {
-        busy.saturating_sub(storm.storm_ticks.unwrap_or(0) + tracer_ticks.unwrap_or(0))
+        busy.saturating_sub(
+            storm.storm_ticks.unwrap_or(0)
+                + tracer_ticks.unwrap_or(0)
+                + background_ticks.unwrap_or(0),
+        )
     });
     let mut sample = Sample {
         round,

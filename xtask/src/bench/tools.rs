@@ -6,14 +6,15 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use super::auditd;
+use super::configs::{Config, Count, Program, Ready, Sink, Tracer};
 use super::sys::{SIGINT, SIGTERM};
 use crate::cargo::run_step;
 use crate::setup;
 
-pub(super) const BPFTRACE_PROGRAM: &str =
+const BPFTRACE_PROGRAM: &str =
     r#"tracepoint:signal:signal_generate { printf("%d %d %d\n", pid, args->pid, args->sig); }"#;
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub(super) enum Tool {
     Perf,
     Bpftrace,
@@ -48,6 +49,66 @@ impl Tool {
             Tool::Auditd => SIGTERM,
             _ => SIGINT,
         }
+    }
+}
+
+/// The tool's row in the storm table: the tool as its users run it to see signals.
+pub(super) fn config(tool: Tool) -> Config {
+    match tool {
+        Tool::Perf => Config {
+            name: "perf record -a signal:signal_generate",
+            tracer: Some(Tracer {
+                program: Program::Tool(Tool::Perf),
+                args: |n| {
+                    ["record", "-e", "signal:signal_generate", "-a", "-o", &n.out]
+                        .into_iter()
+                        .chain(["-D", "-1", "--control", &format!("fifo:{}", n.control)])
+                        .map(String::from)
+                        .collect()
+                },
+                env: &[],
+                stdout: Sink::Null,
+                ready: Ready::PerfControl,
+                count: Count::PerfStats,
+            }),
+            target: None,
+        },
+        Tool::Bpftrace => Config {
+            name: "bpftrace, one line per signal",
+            tracer: Some(Tracer {
+                program: Program::Tool(Tool::Bpftrace),
+                args: |_| vec!["-e".into(), BPFTRACE_PROGRAM.into()],
+                env: &[],
+                stdout: Sink::File,
+                ready: Ready::ProbeSignal,
+                count: Count::Lines,
+            }),
+            target: None,
+        },
+        Tool::Auditd => Config {
+            name: "auditd, a kill/tkill/tgkill rule",
+            tracer: Some(Tracer {
+                program: Program::Tool(Tool::Auditd),
+                args: |n| vec!["-n".into(), "-c".into(), n.audit_dir.clone()],
+                env: &[],
+                stdout: Sink::Null,
+                ready: Ready::AuditRule,
+                count: Count::AuditLog,
+            }),
+            target: None,
+        },
+        Tool::Sigsnoop => Config {
+            name: "sigsnoop (libbpf-tools)",
+            tracer: Some(Tracer {
+                program: Program::Tool(Tool::Sigsnoop),
+                args: |_| Vec::new(),
+                env: &[],
+                stdout: Sink::File,
+                ready: Ready::ProbeSignal,
+                count: Count::Lines,
+            }),
+            target: None,
+        },
     }
 }
 

@@ -1,7 +1,9 @@
-//! The storms themselves: `sigwho-storm` (tests/storm.rs) started, held at its barrier
-//! until the tracer is ready, then run, and its result read.
+//! The storms: the workloads the table measures (what the senders call, what the victim
+//! does, what else runs meanwhile) and `sigwho-storm` (tests/storm.rs) started, held at
+//! its barrier until the tracer is ready, then run, and its result read.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -9,11 +11,132 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use anyhow::{Context, Result, bail};
 
 use super::Env;
+use super::configs::{Config, Kind};
 use super::load::{cpu_ticks, machine_busy_ticks};
+use super::running::{STOP_TIMEOUT, stop_child};
+use super::sys::SIGTERM;
 use crate::cargo::show;
 
-/// The storm's signal; its victim ignores it.
+/// The storm's signal.
 pub(super) const STORM_SIGNAL: &str = "USR1";
+
+/// The storms the table measures, each beside its own configurations and against its own
+/// untraced row. A new storm shape is one more entry (with, when sigwho-storm needs a new
+/// option for it, that option in tests/storm.rs).
+pub(super) static WORKLOADS: &[Workload] = &[Workload {
+    label: None,
+    sends: "`kill(victim, SIGUSR1)`",
+    victim: "the victim ignores the signal, so each call runs the kernel's send path \
+             (including the `signal:signal_generate` tracepoint) and is dropped there",
+    storm_args: &[],
+    background: None,
+    configs: &Kind::ALL,
+}];
+
+/// A storm shape and the configurations measured beside it.
+pub(super) struct Workload {
+    /// Its rows are named `LABEL: CONFIGURATION`; None for the first, whose rows keep the
+    /// plain names that docs/performance.md quotes.
+    pub(super) label: Option<&'static str>,
+    /// What each sender calls flat out, for the report.
+    pub(super) sends: &'static str,
+    /// What becomes of the signal at the victim, for the report.
+    pub(super) victim: &'static str,
+    /// sigwho-storm's options besides --senders, --duration, --signal and
+    /// --victim-pid-file.
+    pub(super) storm_args: &'static [&'static str],
+    /// A shell command run over and over beside each of its storms (`/bin/true`: exec
+    /// and exit churn), from before the tracer starts until the storm ends; its CPU time
+    /// is left out of "other load".
+    pub(super) background: Option<&'static str>,
+    /// The configurations measured beside it, in the order they run within a round; its
+    /// [`Kind::Untraced`] row is the baseline of the others.
+    pub(super) configs: &'static [Kind],
+}
+
+impl Workload {
+    /// sigwho-storm's arguments, `pid_file` being where it is to write the victim's pid.
+    pub(super) fn storm_args(&self, senders: u32, duration: f64, pid_file: &str) -> Vec<String> {
+        let mut args = Storm::paced_args(senders, duration, None, pid_file);
+        args.extend(self.storm_args.iter().map(|arg| (*arg).to_owned()));
+        args
+    }
+
+    /// The report's sentence on it.
+    pub(super) fn describe(&self, senders: u32, duration: f64) -> String {
+        let mut text = format!(
+            "{senders} senders call {} flat out for {duration} s; {}",
+            self.sends, self.victim
+        );
+        if let Some(command) = self.background {
+            let _ = write!(text, "; meanwhile `{command}` runs over and over");
+        }
+        text.push('.');
+        text
+    }
+}
+
+/// One row of the table: a configuration beside a workload's storm.
+pub(super) struct Row {
+    pub(super) workload: &'static Workload,
+    pub(super) kind: Kind,
+    pub(super) config: Config,
+}
+
+impl Row {
+    pub(super) fn name(&self) -> String {
+        match self.workload.label {
+            Some(label) => format!("{label}: {}", self.config.name),
+            None => self.config.name.to_owned(),
+        }
+    }
+}
+
+/// Every workload's rows, in the order they run within a round.
+pub(super) fn rows() -> Vec<Row> {
+    WORKLOADS
+        .iter()
+        .flat_map(|workload| {
+            workload.configs.iter().map(move |&kind| Row {
+                workload,
+                kind,
+                config: kind.config(),
+            })
+        })
+        .collect()
+}
+
+/// A workload's background command, run over and over until dropped.
+pub(super) struct Background(Child);
+
+impl Background {
+    pub(super) fn start(command: &str) -> Result<Self> {
+        // The loop also ends once xtask is gone (its $PPID), should it die before it can
+        // stop the loop: nothing would be left to stop it.
+        let script = format!("while kill -0 $PPID 2>/dev/null; do {command}; done");
+        let child = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("could not start sh -c {script:?}"))?;
+        Ok(Self(child))
+    }
+
+    pub(super) fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        // sh dies at once; the command it was running finishes on its own.
+        if let Err(err) = stop_child(&mut self.0, STOP_TIMEOUT, SIGTERM) {
+            eprintln!("bench: warning: background command: {err:#}");
+        }
+    }
+}
 
 pub(super) struct StormResult {
     pub(super) calls: u64,
@@ -35,10 +158,6 @@ pub(super) struct Storm {
 }
 
 impl Storm {
-    pub(super) fn storm_args(env: &Env, pid_file: &str) -> Vec<String> {
-        Self::paced_args(env.senders, env.duration, None, pid_file)
-    }
-
     /// `rate`: calls per second per sender, or flat out.
     pub(super) fn paced_args(
         senders: u32,
@@ -59,8 +178,10 @@ impl Storm {
         args
     }
 
-    pub(super) fn start(env: &Env) -> Result<Self> {
-        Self::start_with(env, Self::storm_args)
+    pub(super) fn start(env: &Env, workload: &Workload) -> Result<Self> {
+        Self::start_with(env, |env, pid_file| {
+            workload.storm_args(env.senders, env.duration, pid_file)
+        })
     }
 
     /// Starts the storm with the arguments `args` makes from the victim's pid file.
@@ -151,5 +272,61 @@ impl Drop for Storm {
         // its children and exit. Started: it ends at its deadline.
         self.stdin.take();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn every_workload_has_one_baseline_and_a_label_of_its_own() {
+        for workload in WORKLOADS {
+            let untraced = workload.configs.iter().filter(|&&k| k == Kind::Untraced);
+            assert_eq!(untraced.count(), 1, "{:?}", workload.label);
+        }
+        let mut labels: Vec<_> = WORKLOADS.iter().map(|w| w.label).collect();
+        labels.sort_unstable();
+        labels.dedup();
+        assert_eq!(labels.len(), WORKLOADS.len());
+    }
+
+    #[test]
+    fn the_kill_storm_runs_as_docs_performance_md_describes_it() {
+        let kill = &WORKLOADS[0];
+        assert_eq!(
+            kill.storm_args(2, 2.0, "$PIDFILE"),
+            ["--senders", "--duration", "--signal", "--victim-pid-file"]
+                .iter()
+                .zip(["2", "2", STORM_SIGNAL, "$PIDFILE"])
+                .flat_map(|(option, value)| [(*option).to_owned(), value.to_owned()])
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            kill.describe(2, 2.0),
+            "2 senders call `kill(victim, SIGUSR1)` flat out for 2 s; the victim ignores the \
+             signal, so each call runs the kernel's send path (including the \
+             `signal:signal_generate` tracepoint) and is dropped there."
+        );
+        let names: Vec<String> = rows().iter().take(2).map(Row::name).collect();
+        assert_eq!(
+            names,
+            [
+                "untraced",
+                "sigwho watching an idle process (in-kernel filter)"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_background_command_ends_with_its_storm() {
+        let background = Background::start("sleep 0.01").unwrap();
+        let proc_dir = format!("/proc/{}", background.pid());
+        assert!(Path::new(&proc_dir).exists());
+        drop(background);
+        // Reaped: its pid is free (and, this soon, not yet reused).
+        assert!(!Path::new(&proc_dir).exists());
     }
 }
