@@ -113,11 +113,7 @@ impl<'a> Report<'a> {
 
     /// The storm table over the samples `keep` keeps; the reasons of skipped
     /// configurations.
-    pub(super) fn storm_table(
-        &self,
-        w: &mut String,
-        keep: &dyn Fn(&Sample) -> bool,
-    ) -> Vec<String> {
+    fn storm_table(&self, w: &mut String, keep: &dyn Fn(&Sample) -> bool) -> Vec<String> {
         let env = self.env;
         let _ = writeln!(
             w,
@@ -211,7 +207,7 @@ impl<'a> Report<'a> {
 
     /// Median rate of each row over the samples `keep` keeps; None for a skipped row or
     /// one with no such sample.
-    pub(super) fn medians(&self, keep: &dyn Fn(&Sample) -> bool) -> Vec<Option<f64>> {
+    fn medians(&self, keep: &dyn Fn(&Sample) -> bool) -> Vec<Option<f64>> {
         self.results
             .iter()
             .map(|result| {
@@ -307,7 +303,7 @@ impl<'a> Report<'a> {
         );
     }
 
-    pub(super) fn commands(&self, w: &mut String) {
+    fn commands(&self, w: &mut String) {
         let env = self.env;
         let names = Names {
             victim: "$VICTIM".into(),
@@ -405,7 +401,7 @@ impl<'a> Report<'a> {
         let _ = writeln!(w);
     }
 
-    pub(super) fn startup_and_latency(&self, w: &mut String) {
+    fn startup_and_latency(&self, w: &mut String) {
         let _ = writeln!(w, "## sigwho start-up and live-view latency\n");
         let _ = writeln!(w, "| measurement | median | max | runs |");
         let _ = writeln!(w, "|---|---:|---:|---|");

@@ -29,13 +29,13 @@ pub(super) const STOP_TIMEOUT: Duration = Duration::from_secs(120);
 /// A tracer started by the bench and not yet reaped.
 pub(super) struct Running {
     pub(super) child: Child,
-    pub(super) stderr: LineReader,
+    stderr: LineReader,
     /// perf's control fifo, kept open while perf runs.
-    pub(super) _control: Option<File>,
-    pub(super) stopped: bool,
-    pub(super) stop_signal: i32,
+    _control: Option<File>,
+    stopped: bool,
+    stop_signal: i32,
     /// auditd's rule and the kernel state to restore.
-    pub(super) audit: Option<auditd::Session>,
+    audit: Option<auditd::Session>,
 }
 
 impl Running {
@@ -115,14 +115,14 @@ impl Running {
         Ok(running)
     }
 
-    pub(super) fn wait_for_stderr(&mut self, prefix: &str, what: &str) -> Result<()> {
+    fn wait_for_stderr(&mut self, prefix: &str, what: &str) -> Result<()> {
         self.stderr
             .wait_for(prefix, READY_TIMEOUT)
             .map(|_| ())
             .map_err(|why| self.not_ready(what, &why))
     }
 
-    pub(super) fn wait_for_probe(&mut self, env: &Env, out: &Path, what: &str) -> Result<()> {
+    fn wait_for_probe(&mut self, env: &Env, out: &Path, what: &str) -> Result<()> {
         let idle = env.idle.to_string();
         let signo = SIGWINCH.to_string();
         let deadline = Instant::now() + READY_TIMEOUT;
@@ -148,7 +148,7 @@ impl Running {
         }
     }
 
-    pub(super) fn not_ready(&mut self, what: &str, why: &str) -> anyhow::Error {
+    fn not_ready(&mut self, what: &str, why: &str) -> anyhow::Error {
         let status = self.finish().ok();
         // Complete: the tracer has exited and its stderr reached EOF.
         let stderr = self.stderr.finish().join("\n");
@@ -179,7 +179,7 @@ impl Running {
         Ok(lines)
     }
 
-    pub(super) fn finish(&mut self) -> Result<ExitStatus> {
+    fn finish(&mut self) -> Result<ExitStatus> {
         self.stopped = true;
         stop_child(&mut self.child, STOP_TIMEOUT, self.stop_signal)
     }
@@ -249,9 +249,9 @@ pub(super) fn run_quiet(cmd: &mut Command) -> Result<String> {
 /// Reads a child's output line by line on a thread, so that the child never blocks on a
 /// full pipe, and timestamps each line as it arrives.
 pub(super) struct LineReader {
-    pub(super) rx: Receiver<(Instant, String)>,
-    pub(super) lines: Arc<Mutex<Vec<String>>>,
-    pub(super) thread: Option<JoinHandle<()>>,
+    rx: Receiver<(Instant, String)>,
+    lines: Arc<Mutex<Vec<String>>>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl LineReader {
@@ -312,7 +312,7 @@ impl LineReader {
     }
 
     /// Every line, once the stream has ended (the child exited).
-    pub(super) fn finish(&mut self) -> Vec<String> {
+    fn finish(&mut self) -> Vec<String> {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }

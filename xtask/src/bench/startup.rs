@@ -52,7 +52,7 @@ pub(super) const STARTUP_PROCESSES: usize = 1000;
 
 /// Idle processes started to bring the machine to a process count; killed on drop.
 pub(super) struct Crowd {
-    pub(super) _members: Vec<Idle>,
+    _members: Vec<Idle>,
 }
 
 impl Crowd {

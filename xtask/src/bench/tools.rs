@@ -34,7 +34,7 @@ impl Tool {
         }
     }
 
-    pub(super) fn package(self) -> &'static str {
+    fn package(self) -> &'static str {
         match self {
             Tool::Perf => "linux-perf",
             Tool::Bpftrace => "bpftrace",

@@ -39,19 +39,19 @@ pub(super) struct Workload {
     /// plain names that docs/performance.md quotes.
     pub(super) label: Option<&'static str>,
     /// What each sender calls flat out, for the report.
-    pub(super) sends: &'static str,
+    sends: &'static str,
     /// What becomes of the signal at the victim, for the report.
-    pub(super) victim: &'static str,
+    victim: &'static str,
     /// sigwho-storm's options besides --senders, --duration, --signal and
     /// --victim-pid-file.
-    pub(super) storm_args: &'static [&'static str],
+    storm_args: &'static [&'static str],
     /// A shell command run over and over beside each of its storms (`/bin/true`: exec
     /// and exit churn), from before the tracer starts until the storm ends; its CPU time
     /// is left out of "other load".
     pub(super) background: Option<&'static str>,
     /// The configurations measured beside it, in the order they run within a round; its
     /// [`Kind::Untraced`] row is the baseline of the others.
-    pub(super) configs: &'static [Kind],
+    configs: &'static [Kind],
 }
 
 impl Workload {
@@ -151,9 +151,9 @@ pub(super) struct StormResult {
 
 /// `sigwho-storm` set up and waiting for its start line (see tests/storm.rs).
 pub(super) struct Storm {
-    pub(super) child: Child,
-    pub(super) stdin: Option<ChildStdin>,
-    pub(super) stdout: BufReader<ChildStdout>,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
     pub(super) victim: u32,
 }
 
@@ -221,7 +221,7 @@ impl Storm {
         Ok(storm)
     }
 
-    pub(super) fn line(&mut self) -> Result<String> {
+    fn line(&mut self) -> Result<String> {
         let mut line = String::new();
         if self.stdout.read_line(&mut line)? == 0 {
             bail!("sigwho-storm exited early ({})", self.child.wait()?);
