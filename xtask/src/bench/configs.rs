@@ -109,7 +109,7 @@ pub(super) enum Ready {
     ProbeSignal,
     /// auditd: once it has registered with the kernel the bench adds the rule, then
     /// probes as for [`Ready::ProbeSignal`] until the rule's record of the probe is in
-    /// its log (`$OUT`). See bench/auditd.rs.
+    /// its log (`$OUT`). See auditd.rs.
     AuditRule,
 }
 

@@ -2,9 +2,10 @@
 //! and for the usual tools, measured in one run on this machine (docs/performance.md).
 //!
 //! Each configuration is a tracer (or none) running while `sigwho-storm` has N senders (2)
-//! call kill() flat out at a victim of its own; the figure is kill() calls per second.
-//! Configurations alternate within each round, so that whatever drifts during the run
-//! (frequency, other load) hits them all alike, and the table shows medians over rounds.
+//! call kill() flat out at a victim of its own (the storms are listed in workloads.rs);
+//! the figure is kill() calls per second. Configurations alternate within each round, so
+//! that whatever drifts during the run (frequency, other load) hits them all alike, and
+//! the table shows medians over rounds.
 //!
 //! Every process signalled here is one this module started and has not reaped, so its pid
 //! cannot have been reused; nothing is signalled by name.
