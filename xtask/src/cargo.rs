@@ -42,7 +42,7 @@ impl Workspace {
         cmd
     }
 
-    /// Asked of cargo rather than assumed to be ./target: CARGO_TARGET_DIR or a
+    /// Asked of cargo rather than assumed to be ./target: `CARGO_TARGET_DIR` or a
     /// `build.target-dir` setting move it.
     pub fn target_dir(&self) -> Result<PathBuf> {
         let mut cmd = self.cargo(["metadata", "--format-version", "1", "--no-deps"]);

@@ -1,16 +1,16 @@
 //! `cargo xtask dist`: the release binary, its man pages and shell completions (generated
-//! from the clap definitions by tracer/examples/dist_assets.rs) and a Debian package of
+//! from the clap definitions by `tracer/examples/dist_assets.rs`) and a Debian package of
 //! them all plus the recorder's systemd unit, built by cargo-deb from the
 //! `[package.metadata.deb]` table of tracer/Cargo.toml.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
 use crate::cargo::{Workspace, run_step, show};
 
-/// Where dist_assets writes man/ and completions/: under target/release so that
+/// Where `dist_assets` writes man/ and completions/: under target/release so that
 /// cargo-deb's `target/release/...` asset paths find them wherever the target dir is.
 const ASSETS_DIR: &str = "dist";
 
@@ -45,7 +45,7 @@ pub fn run(ws: &Workspace) -> Result<PathBuf> {
     eprintln!("xtask: running {}", show(&deb));
     let out = deb
         .spawn()
-        .and_then(|child| child.wait_with_output())
+        .and_then(std::process::Child::wait_with_output)
         .with_context(|| format!("could not start {}", show(&deb)))?;
     if !out.status.success() {
         bail!("{} failed ({})", show(&deb), out.status);
@@ -56,7 +56,7 @@ pub fn run(ws: &Workspace) -> Result<PathBuf> {
         .lines()
         .rev()
         .map(str::trim)
-        .find(|line| line.ends_with(".deb"))
+        .find(|line| Path::new(line).extension().is_some_and(|ext| ext == "deb"))
         .map(PathBuf::from)
         .with_context(|| format!("{} did not print a .deb path: {printed}", show(&deb)))?;
     eprintln!("dist: binary {}", release.join("sigwho").display());

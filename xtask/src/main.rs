@@ -171,14 +171,14 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             if !extra.is_empty() {
                 return Ok(host);
             }
-            let matrix = vmtest::run(&ws, vmtest::VmtestArgs::defaults())?;
+            let matrix = vmtest::run(&ws, &vmtest::VmtestArgs::defaults())?;
             Ok(if host == ExitCode::SUCCESS {
                 matrix
             } else {
                 host
             })
         }
-        Command::Vmtest(args) => vmtest::run(&ws, args),
+        Command::Vmtest(args) => vmtest::run(&ws, &args),
         Command::Dist => {
             setup::run()?;
             let deb = dist::run(&ws)?;
@@ -186,7 +186,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => {
-            bench::run(&ws, args)?;
+            bench::run(&ws, &args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Soak(args) => {
@@ -194,7 +194,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 bail!("cargo xtask soak must run as root (it loads eBPF programs)");
             }
             setup::run()?;
-            soak::run(&ws, args)?;
+            soak::run(&ws, &args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Fuzz { cases } => {
@@ -207,7 +207,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
     }
 }
 
-/// The test files that install or containerise the Debian package ($SIGWHO_DEB).
+/// The test files that install or containerise the Debian package (`$SIGWHO_DEB`).
 const PACKAGE_TESTS: &[&str] = &["dist", "container"];
 
 /// Whether `cargo test EXTRA` may run a test that needs the package (tests/dist.rs,

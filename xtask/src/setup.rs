@@ -35,7 +35,7 @@ pub fn run() -> Result<()> {
 }
 
 /// Programs the integration tests run, and the Debian package that has each: node for
-/// the Node.js incident reproduction, python3 to validate JUnit XML with a real parser,
+/// the Node.js incident reproduction, python3 to validate `JUnit` XML with a real parser,
 /// unshare for the pid-namespace tests, setpriv to drop capabilities, script for a
 /// terminal in the --color tests, dot for `sigwho query --format svg`, a Docker engine,
 /// debootstrap (a base image without a registry) and the Kubernetes API's models (Debian's

@@ -61,7 +61,7 @@ type Sent = (u32, u32, i32);
 fn unix_ns() -> i128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i128)
+        .map_or(0, |d| i128::try_from(d.as_nanos()).unwrap_or(i128::MAX))
 }
 
 struct Bins {
@@ -69,7 +69,7 @@ struct Bins {
     testproc: PathBuf,
 }
 
-pub fn run(ws: &Workspace, args: SoakArgs) -> Result<()> {
+pub fn run(ws: &Workspace, args: &SoakArgs) -> Result<()> {
     if args.minutes <= 0.0 || !args.minutes.is_finite() {
         bail!("--minutes must be a positive number");
     }
@@ -93,7 +93,7 @@ pub fn run(ws: &Workspace, args: SoakArgs) -> Result<()> {
     );
     let mut log = File::create(out.join("sent.log"))?;
     let mut sent: Vec<(i128, Sent)> = Vec::new();
-    let result = workload(&bins, &args, &mut sent, &mut log);
+    let result = workload(&bins, args, &mut sent, &mut log);
     // Stop the recorder whatever happened: it flushes on SIGTERM.
     signal(recorder.id(), SIGTERM)?;
     let status = recorder.wait()?;
@@ -102,9 +102,9 @@ pub fn run(ws: &Workspace, args: SoakArgs) -> Result<()> {
         bail!("the recorder exited with {status} (see {})", out.display());
     }
 
-    let recorded = query(&bins, &journal, &out)?;
+    let journaled = query(&bins, &journal, &out)?;
     let mut have: HashMap<Sent, usize> = HashMap::new();
-    for triple in &recorded.signals {
+    for triple in &journaled.signals {
         *have.entry(*triple).or_default() += 1;
     }
     let mut explained = 0usize;
@@ -112,7 +112,7 @@ pub fn run(ws: &Workspace, args: SoakArgs) -> Result<()> {
     for (at, triple) in &sent {
         match have.get_mut(triple) {
             Some(n) if *n > 0 => *n -= 1,
-            _ if recorded
+            _ if journaled
                 .gaps
                 .iter()
                 .any(|&gap| (*at - 100_000_000..=*at + GAP_WINDOW_NS).contains(&gap)) =>
@@ -126,9 +126,9 @@ pub fn run(ws: &Workspace, args: SoakArgs) -> Result<()> {
         "soak: sent {} signals; the journal holds {} signal reports and {} gaps ({} records lost); \
          missing: {} inside a reported gap, {} unexplained",
         sent.len(),
-        recorded.signals.len(),
-        recorded.gaps.len(),
-        recorded.lost_records,
+        journaled.signals.len(),
+        journaled.gaps.len(),
+        journaled.lost_records,
         explained,
         silent.len()
     );
@@ -166,17 +166,13 @@ fn start_recorder(bins: &Bins, journal: &Path, max_size: &str, out: &Path) -> Re
     let stderr = child.stderr.take().context("recorder stderr")?;
     let mut lines = BufReader::new(stderr).lines();
     loop {
-        match lines.next() {
-            Some(Ok(line)) => {
-                eprintln!("soak: recorder: {line}");
-                if line.starts_with("sigwho: recording") {
-                    break;
-                }
-            }
-            _ => {
-                let status = child.wait()?;
-                bail!("sigwho record ended before it was recording: {status}");
-            }
+        let Some(Ok(line)) = lines.next() else {
+            let status = child.wait()?;
+            bail!("sigwho record ended before it was recording: {status}");
+        };
+        eprintln!("soak: recorder: {line}");
+        if line.starts_with("sigwho: recording") {
+            break;
         }
     }
     // Keep draining its stderr so that it never blocks on a full pipe.
@@ -266,10 +262,10 @@ fn workload(
         .collect::<Result<_>>()?;
     let deadline = Instant::now() + Duration::from_secs_f64(args.minutes * 60.0);
     let pause = Duration::from_millis(args.pause_ms);
-    let mut step: u64 = 0;
+    let mut step: usize = 0;
     let result = (|| -> Result<()> {
         while Instant::now() < deadline {
-            let slot = (step as usize) % POOL;
+            let slot = step % POOL;
             let t = pool[slot].pid;
             let ts = t.to_string();
             match step % 7 {
@@ -400,21 +396,21 @@ fn query(bins: &Bins, journal: &Path, out: &Path) -> Result<Recorded> {
 /// `2026-11-26T22:52:44.212609866Z` (sigwho's own format: UTC, nanoseconds) to Unix ns.
 fn parse_rfc3339_ns(text: &str) -> Option<i128> {
     let (date, time) = text.strip_suffix('Z')?.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let mut ymd = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (year, month, day) = (ymd.next()??, ymd.next()??, ymd.next()??);
     let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let mut t = hms.split(':').map(|p| p.parse::<i64>().ok());
-    let (h, min, s) = (t.next()??, t.next()??, t.next()??);
+    let mut hms = hms.split(':').map(|p| p.parse::<i64>().ok());
+    let (hour, min, sec) = (hms.next()??, hms.next()??, hms.next()??);
     let nanos: i64 = format!("{frac:0<9}").get(..9)?.parse().ok()?;
     // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year - era * 400;
+    let mp = (month + 9) % 12;
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + h * 3600 + min * 60 + s;
+    let secs = days * 86_400 + hour * 3600 + min * 60 + sec;
     Some(i128::from(secs) * 1_000_000_000 + i128::from(nanos))
 }
 

@@ -20,7 +20,7 @@ pub const KEY: &str = "sigwho-bench";
 
 /// `auditctl` arguments for the rule, after `-a` (add) or `-d` (delete). kill, tkill and
 /// tgkill are what audit guides name for signal senders; `arch=b64` is the native ABI on
-/// x86_64 and arm64.
+/// `x86_64` and arm64.
 const RULE: [&str; 7] = [
     "always,exit",
     "-F",

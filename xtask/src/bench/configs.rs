@@ -122,7 +122,7 @@ pub(super) enum Count {
     /// One line per signal in `$OUT`: lines naming both the victim and the storm's signal;
     /// `Lost N ...` lines (bpftrace, libbpf-tools) on stdout or stderr are losses.
     Lines,
-    /// `perf report --stats -i $OUT`: the signal_generate samples and lost samples.
+    /// `perf report --stats -i $OUT`: the `signal_generate` samples and lost samples.
     PerfStats,
     /// `sigwho record --journal $OUT`: signal rows to the victim in the journal, and the
     /// events its gaps say were dropped.

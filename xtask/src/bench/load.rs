@@ -45,8 +45,8 @@ pub(super) fn tally_comms(tracers: &[String]) -> String {
         .join(", ")
 }
 
-/// USER_HZ, the unit of /proc's CPU times: 100 on every architecture Linux builds for
-/// with a stable ABI (sysconf(_SC_CLK_TCK) would say so, but xtask has no libc).
+/// `USER_HZ`, the unit of /proc's CPU times: 100 on every architecture Linux builds for
+/// with a stable ABI (`sysconf(_SC_CLK_TCK)` would say so, but xtask has no libc).
 pub(super) const CLOCK_TICKS_PER_SEC: f64 = 100.0;
 
 /// utime + stime + cutime + cstime of a process (itself and its reaped children).
@@ -77,13 +77,11 @@ pub(super) fn machine_busy_ticks() -> Option<u64> {
 }
 
 pub(super) fn count_processes() -> usize {
-    fs::read_dir("/proc")
-        .map(|dir| {
-            dir.filter_map(Result::ok)
-                .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
-                .count()
-        })
-        .unwrap_or(0)
+    fs::read_dir("/proc").map_or(0, |dir| {
+        dir.filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+            .count()
+    })
 }
 
 #[cfg(test)]

@@ -15,9 +15,11 @@ pub(super) fn machine(processes: usize) -> String {
         .lines()
         .find_map(|line| line.strip_prefix("model name"))
         .and_then(|rest| rest.split_once(':'))
-        .map(|(_, model)| model.trim().to_owned())
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cpus = thread::available_parallelism().map_or(0, |n| n.get());
+        .map_or_else(
+            || "unknown CPU".into(),
+            |(_, model)| model.trim().to_owned(),
+        );
+    let cpus = thread::available_parallelism().map_or(0, std::num::NonZero::get);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let git = |args: &[&str]| {
         run_quiet(Command::new("git").arg("-C").arg(&root).args(args))

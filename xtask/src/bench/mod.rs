@@ -2,8 +2,8 @@
 //! and for the usual tools, measured in one run on this machine (docs/performance.md).
 //!
 //! Each configuration is a tracer (or none) running while `sigwho-storm` has N senders (2)
-//! call kill() flat out at a victim of its own (the storms are listed in workloads.rs);
-//! the figure is kill() calls per second. Configurations alternate within each round, so
+//! call `kill()` flat out at a victim of its own (the storms are listed in workloads.rs);
+//! the figure is `kill()` calls per second. Configurations alternate within each round, so
 //! that whatever drifts during the run (frequency, other load) hits them all alike, and
 //! the table shows medians over rounds.
 //!
@@ -44,6 +44,10 @@ mod workloads;
 
 /// Options of `cargo xtask bench`.
 #[derive(Args)]
+#[expect(
+    clippy::doc_markdown,
+    reason = "clap prints these comments as they are in --help, where backticks would show"
+)]
 pub struct BenchArgs {
     /// Seconds each storm runs.
     #[arg(long, value_name = "SECONDS", default_value_t = 5.0, value_parser = parse_seconds)]
@@ -67,7 +71,7 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
     }
 }
 
-pub fn run(ws: &Workspace, args: BenchArgs) -> Result<()> {
+pub fn run(ws: &Workspace, args: &BenchArgs) -> Result<()> {
     let (duration, rounds) = if args.quick {
         (2.0, 1)
     } else {

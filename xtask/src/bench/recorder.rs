@@ -16,7 +16,7 @@ use anyhow::{Context, Result, bail};
 use super::Env;
 use super::configs::{Count, Names, Program, Ready, Sink, Tracer};
 use super::load::{CLOCK_TICKS_PER_SEC, cpu_ticks};
-use super::report::{median, percent, quote_all, si};
+use super::report::{float, median, percent, quote_all, si};
 use super::running::{Running, run_quiet};
 use super::storms::RemoveOnDrop;
 use super::workloads::Storm;
@@ -84,8 +84,8 @@ pub(super) fn parse_summary(stderr: &[String]) -> Option<Summary> {
     })
 }
 
-/// What the journal holds, read with python3's sqlite3 module (xtask has no SQLite of
-/// its own, and python3 is on every machine the project supports).
+/// What the journal holds, read with python3's sqlite3 module (xtask links no
+/// database library, and python3 is on every machine the project supports).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(super) struct JournalCount {
     /// Signals to the given pid (a coalesced row counts for as many as it stands for).
@@ -110,7 +110,7 @@ print(one("select sum(" + n + ") from events where kind = 'signal' and target_pi
 "#;
 
 pub(super) fn count_journal(journal: &Path, pid: u32) -> Result<JournalCount> {
-    let bytes = fs::metadata(journal).map(|m| m.len()).unwrap_or(0);
+    let bytes = fs::metadata(journal).map_or(0, |m| m.len());
     let out = run_quiet(
         Command::new("python3")
             .args(["-c", COUNT_SCRIPT])
@@ -145,17 +145,17 @@ impl Recorded {
         let said = self.summary.map_or("no summary line".to_owned(), |s| {
             format!(
                 "recorder: {} signals + {} exits recorded, {} dropped",
-                si(s.signals as f64),
-                si(s.exits as f64),
-                si(s.dropped as f64)
+                si(float(s.signals)),
+                si(float(s.exits)),
+                si(float(s.dropped))
             )
         });
         format!(
             "{said}; journal: {} rows, {} signals to the victim, {} dropped in gaps, {:.0} MB",
-            si(self.journal.rows as f64),
-            si(self.journal.signals_to as f64),
-            si(self.journal.dropped as f64),
-            self.journal.bytes as f64 / 1e6
+            si(float(self.journal.rows)),
+            si(float(self.journal.signals_to)),
+            si(float(self.journal.dropped)),
+            float(self.journal.bytes) / 1e6
         )
     }
 }
@@ -251,7 +251,7 @@ pub(super) fn sustained(env: &Env, duration: f64) -> Result<Sustained> {
     let result = result?;
     let cpu = before
         .zip(after)
-        .map(|(b, a)| (a - b) as f64 / CLOCK_TICKS_PER_SEC / result.elapsed.max(1e-3));
+        .map(|(b, a)| float(a - b) / CLOCK_TICKS_PER_SEC / result.elapsed.max(1e-3));
     let recorded = finish(running, &journal, victim)?;
     Ok(Sustained {
         duration: result.elapsed,
@@ -328,10 +328,10 @@ pub(super) fn idle(env: &Env, seconds: f64) -> Result<Idle> {
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = ticks
         .zip(cpu_ticks(pid))
-        .map(|(b, a)| (a - b) as f64 / CLOCK_TICKS_PER_SEC / elapsed);
+        .map(|(b, a)| float(a - b) / CLOCK_TICKS_PER_SEC / elapsed);
     let wakeups = switches
         .zip(context_switches(pid))
-        .map(|(b, a)| (a - b) as f64 / elapsed);
+        .map(|(b, a)| float(a - b) / elapsed);
     let stderr = running.stop()?;
     Ok(Idle {
         seconds: elapsed,
@@ -377,14 +377,14 @@ pub(super) fn render(w: &mut String, results: &Results, rounds_detail: &BTreeMap
             let _ = writeln!(
                 w,
                 "| paced storm: {} signals/s asked for {:.0} s | {} calls ({}/s); {}; recorder CPU {}; RSS {:.1}-{:.1} MiB over {} samples | 0 dropped: {}; CPU < {}: {}; RSS < 64 MiB and flat: {} |",
-                si(SUSTAINED_RATE as f64),
+                si(float(SUSTAINED_RATE)),
                 s.duration,
-                si(s.calls as f64),
+                si(float(s.calls)),
                 si(s.rate),
                 s.recorded.describe(),
                 s.cpu.map_or("?".to_owned(), percent),
-                min as f64 / 1024.0,
-                max as f64 / 1024.0,
+                float(min) / 1024.0,
+                float(max) / 1024.0,
                 s.rss_kib.len(),
                 verdict(dropped == Some(0)),
                 percent(CPU_TARGET),

@@ -170,13 +170,13 @@ impl<'a> Report<'a> {
             let seen = sum(samples.iter().map(|s| s.seen)).map_or("–".to_owned(), |seen| {
                 format!(
                     "{:.1}% ({} of {})",
-                    100.0 * seen as f64 / calls.max(1) as f64,
-                    si(seen as f64),
-                    si(calls as f64)
+                    100.0 * float(seen) / float(calls.max(1)),
+                    si(float(seen)),
+                    si(float(calls))
                 )
             });
             let lost =
-                sum(samples.iter().map(|s| s.lost)).map_or("–".to_owned(), |l| si(l as f64));
+                sum(samples.iter().map(|s| s.lost)).map_or("–".to_owned(), |l| si(float(l)));
             let tracer_cpu = if samples.iter().any(|s| s.tracer_cpu.is_some()) {
                 percent(median(samples.iter().filter_map(|s| s.tracer_cpu)))
             } else {
@@ -236,17 +236,12 @@ impl<'a> Report<'a> {
     fn floor_summaries(&self, w: &mut String, keep: &dyn Fn(&Sample) -> bool) {
         let medians = self.medians(keep);
         for workload in WORKLOADS {
-            self.floor_summary(w, workload, &|kind| self.rate_in(&medians, workload, kind));
+            Self::floor_summary(w, workload, &|kind| self.rate_in(&medians, workload, kind));
         }
     }
 
     /// The hook references next to the filtered view, and why they are no floor for it.
-    fn floor_summary(
-        &self,
-        w: &mut String,
-        workload: &Workload,
-        rate_of: &dyn Fn(Kind) -> Option<f64>,
-    ) {
+    fn floor_summary(w: &mut String, workload: &Workload, rate_of: &dyn Fn(Kind) -> Option<f64>) {
         let Some(base) = rate_of(Kind::Untraced).filter(|&b| b > 0.0) else {
             return;
         };
@@ -436,6 +431,15 @@ impl<'a> Report<'a> {
     }
 }
 
+/// A count (signals, CPU ticks, bytes) as a float, for rates, shares and display.
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "the counts here stay far below 2^53, under which f64 holds every integer"
+)]
+pub(super) fn float(count: u64) -> f64 {
+    count as f64
+}
+
 /// A share of one CPU: 0.45 -> "45%".
 pub(super) fn percent(cpus: f64) -> String {
     format!("{:.0}%", cpus * 100.0)
@@ -447,7 +451,7 @@ pub(super) fn median(values: impl Iterator<Item = f64>) -> f64 {
     match v.len() {
         0 => 0.0,
         n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+        n => f64::midpoint(v[n / 2 - 1], v[n / 2]),
     }
 }
 
@@ -519,11 +523,11 @@ mod tests {
             duration: 2.0,
         };
         let rows = rows();
-        let results: Results = (1..=rows.len())
+        let results: Results = (1..=u32::try_from(rows.len()).unwrap())
             .map(|i| {
                 Ok(vec![Sample {
                     round: 1,
-                    rate: 1e6 * i as f64,
+                    rate: 1e6 * f64::from(i),
                     calls: 2_000_000,
                     seen: None,
                     lost: None,
@@ -571,6 +575,10 @@ mod tests {
     }
 
     #[test]
+    #[expect(
+        clippy::float_cmp,
+        reason = "the median of a few small integers is exact"
+    )]
     fn medians() {
         assert_eq!(median([3.0, 1.0, 2.0].into_iter()), 2.0);
         assert_eq!(median([4.0, 1.0, 2.0, 3.0].into_iter()), 2.5);

@@ -23,15 +23,15 @@ use crate::cargo::show;
 
 /// Long enough for bpftrace to compile its program and for perf to write a large
 /// perf.data on exit; only reached when something is wrong.
-pub(super) const READY_TIMEOUT: Duration = Duration::from_secs(60);
-pub(super) const STOP_TIMEOUT: Duration = Duration::from_secs(120);
+pub(super) const READY_TIMEOUT: Duration = Duration::from_mins(1);
+pub(super) const STOP_TIMEOUT: Duration = Duration::from_mins(2);
 
 /// A tracer started by the bench and not yet reaped.
 pub(super) struct Running {
     pub(super) child: Child,
     stderr: LineReader,
     /// perf's control fifo, kept open while perf runs.
-    _control: Option<File>,
+    control: Option<File>,
     stopped: bool,
     stop_signal: i32,
     /// auditd's rule and the kernel state to restore.
@@ -83,7 +83,7 @@ impl Running {
         let mut running = Self {
             child,
             stderr,
-            _control: None,
+            control: control_fifo,
             stopped: false,
             stop_signal: match tracer.program {
                 Program::Tool(tool) => tool.stop_signal(),
@@ -95,11 +95,10 @@ impl Running {
         match tracer.ready {
             Ready::Stderr(prefix) => running.wait_for_stderr(prefix, &what)?,
             Ready::PerfControl => {
-                let mut fifo = control_fifo.context("perf control fifo")?;
                 running.wait_for_stderr("Events disabled", &what)?;
+                let fifo = running.control.as_mut().context("perf control fifo")?;
                 fifo.write_all(b"enable\n")?;
                 running.wait_for_stderr("Events enabled", &what)?;
-                running._control = Some(fifo);
             }
             Ready::ProbeSignal => running.wait_for_probe(env, out, &what)?,
             Ready::AuditRule => {

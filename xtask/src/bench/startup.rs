@@ -90,7 +90,7 @@ pub(super) fn startup_times(env: &Env) -> Result<Vec<Duration>> {
     Ok(times)
 }
 
-/// With sigwho watching a process, the time from just before kill() to its JSON line on
+/// With sigwho watching a process, the time from just before `kill()` to its JSON line on
 /// sigwho's stdout, for signals spaced out so that each one is reported on its own.
 pub(super) fn live_latency(env: &Env) -> Result<Vec<Duration>> {
     eprintln!("bench: live-view latency, {LATENCY_SIGNALS} signals");

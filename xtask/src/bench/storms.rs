@@ -14,7 +14,7 @@ use super::configs::{Count, Names, Program};
 use super::count::count_events;
 use super::load::{CLOCK_TICKS_PER_SEC, cpu_ticks, foreign_tracers};
 use super::recorder;
-use super::report::{percent, si};
+use super::report::{float, percent, si};
 use super::running::Running;
 use super::workloads::{Background, Row, Storm};
 
@@ -38,7 +38,7 @@ pub(super) struct Sample {
     /// work on the machine, which competes with the senders and makes a round suspect.
     pub(super) others_cpu: Option<f64>,
     /// Tracers the bench did not start, seen running around the storm (`comm[pid]`):
-    /// their hooks slow every kill() on the machine, so the round is not clean.
+    /// their hooks slow every `kill()` on the machine, so the round is not clean.
     pub(super) foreign: Vec<String>,
     /// The recorder's own account and its journal's, for the recorder's rows.
     pub(super) recorded: Option<recorder::Recorded>,
@@ -93,12 +93,12 @@ pub(super) fn describe(sample: &Sample) -> String {
         let _ = write!(
             text,
             ", {} of {} signals seen",
-            si(seen as f64),
-            si(sample.calls as f64)
+            si(float(seen)),
+            si(float(sample.calls))
         );
     }
     if let Some(lost) = sample.lost {
-        let _ = write!(text, ", {} lost", si(lost as f64));
+        let _ = write!(text, ", {} lost", si(float(lost)));
     }
     if let Some(cpu) = sample.tracer_cpu {
         let _ = write!(text, "; tracer CPU {}", percent(cpu));
@@ -158,7 +158,7 @@ pub(super) fn measure(env: &Env, row: &Row, round: u32) -> Result<Sample> {
         (Some(t), Some(before)) => cpu_ticks(t.child.id()).map(|after| after - before),
         _ => None,
     };
-    let cpus = |ticks: u64| ticks as f64 / CLOCK_TICKS_PER_SEC / storm.elapsed.max(1e-3);
+    let cpus = |ticks: u64| float(ticks) / CLOCK_TICKS_PER_SEC / storm.elapsed.max(1e-3);
     let others = storm.machine_ticks.map(|busy| {
         busy.saturating_sub(
             storm.storm_ticks.unwrap_or(0)

@@ -2,7 +2,7 @@
 
 use anyhow::{Result, bail};
 
-/// Signal numbers as on x86_64 and arm64 (xtask does without a libc dependency; std
+/// Signal numbers as on `x86_64` and arm64 (xtask does without a libc dependency; std
 /// links the C library, so `kill` itself is declared here).
 pub(super) const SIGINT: i32 = 2;
 pub(super) const SIGTERM: i32 = 15;

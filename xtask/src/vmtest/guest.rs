@@ -115,7 +115,8 @@ fn run_host(run: &Run<'_>) -> Result<Outcome> {
         .stderr(Stdio::piped())
         // A group of its own, so that a timeout kills the test's children too.
         .process_group(0);
-    // SAFETY: only prctl between fork and exec.
+    // SAFETY: the closure runs between fork and exec and only calls prctl(2), which is
+    // async-signal-safe and allocates nothing.
     unsafe {
         cmd.pre_exec(|| match die_with_parent() {
             0 => Ok(()),
@@ -131,14 +132,16 @@ fn run_host(run: &Run<'_>) -> Result<Outcome> {
     // Whatever the script left behind (or everything, on a timeout) goes too: it would
     // hold the pipes open, and the next kernel's run should not meet it. The group
     // outlives the script only through such processes, so its id cannot have been reused.
-    // SAFETY: kill(2) on the process group created above.
-    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-    let end = match exited {
-        Some(status) => End::Exited(crate::cargo::shell_code(status).into()),
-        None => {
-            let _ = child.wait();
-            End::TimedOut
-        }
+    if let Ok(group) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill(2) takes two integers and touches no memory of ours; the group is
+        // the one created above (see why its id is still ours).
+        unsafe { libc::kill(-group, libc::SIGKILL) };
+    }
+    let end = if let Some(status) = exited {
+        End::Exited(crate::cargo::shell_code(status).into())
+    } else {
+        let _ = child.wait();
+        End::TimedOut
     };
     Ok(Outcome {
         end,
@@ -225,7 +228,7 @@ fn run_guest(guest: &Guest, run: &Run<'_>) -> Result<Outcome> {
     let status = Reader::start_fifo(&status_fifo, run, Stream::Status);
     let qemu = qemu_cmd
         .spawn()
-        .with_context(|| format!("could not run {} (Debian package qemu-system-x86)", QEMU));
+        .with_context(|| format!("could not run {QEMU} (Debian package qemu-system-x86)"));
     let mut qemu = match qemu {
         Ok(qemu) => qemu,
         Err(err) => {
@@ -261,29 +264,36 @@ fn run_guest(guest: &Guest, run: &Run<'_>) -> Result<Outcome> {
     let code = status_lines
         .iter()
         .find_map(|(_, line)| line.strip_prefix("exit ")?.trim().parse::<i32>().ok());
-    let end = match (code, timed_out) {
-        (Some(code), _) => End::Exited(code),
-        (None, true) => End::TimedOut,
-        (None, false) => End::NoStatus(match (boot, exited) {
-            (None, Some(status)) => format!(
-                "the guest stopped before the script started (qemu: {status}); see {}",
-                dir.join("console.log").display()
-            ),
-            (Some(_), Some(status)) => format!(
-                "the guest stopped while the script ran, without its exit status (qemu: \
-                 {status}); see {}",
-                dir.join("console.log").display()
-            ),
-            (_, None) => "no status".to_owned(),
-        }),
-    };
     Ok(Outcome {
-        end,
+        end: guest_end(code, exited, boot.is_some(), &dir.join("console.log")),
         stdout,
         stderr,
         boot,
         total: start.elapsed(),
     })
+}
+
+/// How a guest run ended: the script's exit status when the guest reported it, else why
+/// there is none (`exited`: qemu's status, None when it was killed at the timeout).
+fn guest_end(
+    code: Option<i32>,
+    exited: Option<std::process::ExitStatus>,
+    booted: bool,
+    console: &Path,
+) -> End {
+    match (code, exited) {
+        (Some(code), _) => End::Exited(code),
+        (None, None) => End::TimedOut,
+        (None, Some(status)) if booted => End::NoStatus(format!(
+            "the guest stopped while the script ran, without its exit status (qemu: \
+             {status}); see {}",
+            console.display()
+        )),
+        (None, Some(status)) => End::NoStatus(format!(
+            "the guest stopped before the script started (qemu: {status}); see {}",
+            console.display()
+        )),
+    }
 }
 
 /// A script that boots the guest again as this run did, for a developer to tinker with
@@ -415,7 +425,8 @@ fn qemu_command(
     cmd.stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
-    // SAFETY: only prctl between fork and exec.
+    // SAFETY: the closure runs between fork and exec and only calls prctl(2), which is
+    // async-signal-safe and allocates nothing.
     unsafe {
         cmd.pre_exec(|| match die_with_parent() {
             0 => Ok(()),
@@ -544,13 +555,14 @@ impl Drop for VirtioFsd {
     }
 }
 
-/// PR_SET_PDEATHSIG: a child that outlives xtask (killed by CI's own timeout) would run
+/// `PR_SET_PDEATHSIG`: a child that outlives xtask (killed by CI's own timeout) would run
 /// on for up to the whole --timeout, holding a CPU that the next job needs.
 ///
 /// # Safety
 /// Only between fork and exec, in the child (prctl is async-signal-safe).
 unsafe fn die_with_parent() -> libc::c_int {
-    // SAFETY: see above.
+    // SAFETY: prctl(2) with integer arguments touches no memory of ours, and is a plain
+    // system call, async-signal-safe, so it may run between fork and exec.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) }
 }
 
@@ -571,7 +583,7 @@ fn wait_until(child: &mut Child, deadline: Instant) -> Result<Option<std::proces
     }
 }
 
-/// Lets a reader blocked in open() of a FIFO go: opening the write end (without
+/// Lets a reader blocked in `open()` of a FIFO go: opening the write end (without
 /// blocking) and closing it gives the reader an end of file. Fails harmlessly (ENXIO)
 /// when no reader is waiting any more.
 fn unblock(fifo: &Path) {

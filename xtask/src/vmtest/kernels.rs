@@ -7,6 +7,7 @@
 //! (bullseye, trixie-backports, sid) cannot leak into the host's own upgrades.
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -29,7 +30,7 @@ const SECURITY_SUITES: &[&str] = &["bullseye-security", "bookworm-security"];
 
 /// The package lists are refreshed at most this often: a second run the same day must
 /// not touch the network at all.
-const LISTS_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+const LISTS_MAX_AGE: Duration = Duration::from_hours(24);
 
 /// A kernel series of the matrix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -368,7 +369,11 @@ impl Apt {
     fn mark_unavailable(&self, packages: &[String]) -> Result<()> {
         let mut all = self.unavailable();
         all.extend(packages.iter().cloned());
-        let text: String = all.iter().map(|p| format!("{p}\n")).collect();
+        let text = all.iter().fold(String::new(), |mut text, package| {
+            text.push_str(package);
+            text.push('\n');
+            text
+        });
         fs::write(self.dir.join("unavailable"), text).context("could not record 404s")
     }
 
@@ -407,7 +412,7 @@ impl Apt {
     }
 }
 
-/// The .deb that `apt-get download PACKAGE` left in `dir` (named PACKAGE_VERSION_ARCH).
+/// The .deb that `apt-get download PACKAGE` left in `dir` (named `PACKAGE_VERSION_ARCH`).
 fn find_deb(dir: &Path, package: &str) -> Result<PathBuf> {
     let prefix = format!("{package}_");
     let mut found: Vec<(SystemTime, PathBuf)> = fs::read_dir(dir)?
@@ -513,7 +518,7 @@ fn parse_mirrors(deb822: &str, one_line: &str) -> Option<Mirrors> {
 }
 
 /// vmtest's sources, in deb822 form. Only the Packages indices: no translations nor
-/// AppStream metadata, which are half of what a plain update fetches.
+/// `AppStream` metadata, which are half of what a plain update fetches.
 fn sources_file(mirrors: &Mirrors) -> String {
     let stanza = |uri: &str, suites: &[&str]| {
         let mut s = format!(
@@ -521,7 +526,7 @@ fn sources_file(mirrors: &Mirrors) -> String {
             suites.join(" ")
         );
         if let Some(keyring) = &mirrors.signed_by {
-            s.push_str(&format!("Signed-By: {keyring}\n"));
+            let _ = writeln!(s, "Signed-By: {keyring}");
         }
         s
     };

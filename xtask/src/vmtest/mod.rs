@@ -13,6 +13,7 @@ mod report;
 mod suite;
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -49,11 +50,15 @@ const GUEST_MEMORY_MIB: u32 = 2048;
 /// With thread=single both vCPUs share one host thread: a second vCPU costs little and
 /// lets the suite see concurrency (a sender and a target on different CPUs).
 const GUEST_CPUS: u32 = 2;
-/// The suite's harness multiplies its timeouts by this in guests (SIGWHO_TEST_TIME_SCALE):
+/// The suite's harness multiplies its timeouts by this in guests (`SIGWHO_TEST_TIME_SCALE`):
 /// TCG runs the kernel 5-20 times slower than the host.
 const GUEST_TIME_SCALE: u32 = 10;
 /// Options of `cargo xtask vmtest`.
 #[derive(Args, Clone)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "command-line switches, each independent of the others"
+)]
 pub struct VmtestArgs {
     /// A kernel to test: 5.10, 6.1, 6.12, 7 (the newest 7.x) or host (this machine's own
     /// kernel, natively, without a VM). Repeatable. Default: the four series and host.
@@ -180,7 +185,7 @@ struct Paths {
     vmtest: PathBuf,
 }
 
-pub fn run(ws: &Workspace, args: VmtestArgs) -> Result<ExitCode> {
+pub fn run(ws: &Workspace, args: &VmtestArgs) -> Result<ExitCode> {
     if !setup::is_root()? {
         bail!(
             "cargo xtask vmtest must run as root (virtiofsd and its mount namespace, and the \
@@ -260,7 +265,7 @@ pub fn run(ws: &Workspace, args: VmtestArgs) -> Result<ExitCode> {
         (None, _) => Echo::Prefixed,
     };
     let ctx = Ctx {
-        args: &args,
+        args,
         paths: &paths,
         suite: suite.as_ref(),
         echo,
@@ -268,12 +273,11 @@ pub fn run(ws: &Workspace, args: VmtestArgs) -> Result<ExitCode> {
     };
     let outcomes = run_jobs(&ctx, &jobs, parallel);
 
-    match &args.exec {
-        Some(_) => Ok(exec_exit_code(&jobs, &outcomes)),
-        None => {
-            let suite = suite.as_ref().expect("suite built when not --exec");
-            suite::report_suite(&ctx, suite, &jobs, outcomes)
-        }
+    if args.exec.is_some() {
+        Ok(exec_exit_code(&jobs, &outcomes))
+    } else {
+        let suite = suite.as_ref().expect("suite built when not --exec");
+        suite::report_suite(&ctx, suite, &jobs, outcomes)
     }
 }
 
@@ -432,9 +436,7 @@ fn script_text(ctx: &Ctx<'_>, in_guest: bool) -> Result<String> {
         quote(&debug.join("sigwho-testproc")),
     );
     if in_guest {
-        s.push_str(&format!(
-            "export SIGWHO_TEST_TIME_SCALE={GUEST_TIME_SCALE}\n"
-        ));
+        let _ = writeln!(s, "export SIGWHO_TEST_TIME_SCALE={GUEST_TIME_SCALE}");
     }
     match (&ctx.args.exec, ctx.suite) {
         (Some(cmd), _) => {
@@ -444,7 +446,8 @@ fn script_text(ctx: &Ctx<'_>, in_guest: bool) -> Result<String> {
         (None, Some(suite)) => {
             // The doctor's JSON travels on stdout between markers: the guest's writes do
             // not reach the host's disk. A sigwho without `doctor` just leaves it empty.
-            s.push_str(&format!(
+            let _ = write!(
+                s,
                 "echo '{}'\n{} doctor --json\nrc=$?\necho\necho \"{} $rc\"\necho '{}'\nexec {} \
                  --test-threads={}\n",
                 report::DOCTOR_BEGIN,
@@ -453,7 +456,7 @@ fn script_text(ctx: &Ctx<'_>, in_guest: bool) -> Result<String> {
                 report::SUITE_BEGIN,
                 quote(&suite.exe),
                 ctx.args.test_threads
-            ));
+            );
         }
         (None, None) => bail!("neither --exec nor a suite"),
     }
@@ -536,9 +539,9 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("600"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("600"), Ok(Duration::from_mins(10)));
         assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_mins(10)));
         assert!(parse_duration("0").is_err());
         assert!(parse_duration("soon").is_err());
     }
