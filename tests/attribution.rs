@@ -2,7 +2,7 @@
 //! that exec'd between sending and the report, a sender in another pid namespace. Each
 //! report must name the process as it was when it sent (or received) the signal.
 //!
-//! Pids are reused on purpose with `sigwho-testproc at PID ...` (clone3 with set_tid),
+//! Pids are reused on purpose with `sigwho-testproc at PID ...` (clone3 with `set_tid`),
 //! right after the first process with that pid was reaped.
 
 use std::{
@@ -13,8 +13,8 @@ use std::{
 };
 
 use sigwho_tests::{
-    Run, Sigwho, Target, TempDir, Value, field_i64, field_str, is_signal, require_root, run,
-    sigwho_bin, strings, testproc, testproc_bin,
+    Run, Sigwho, Target, TempDir, Value, child_pid, field_i64, field_str, is_signal, require_root,
+    run, sigwho_bin, strings, testproc, testproc_bin,
 };
 
 const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -284,7 +284,7 @@ fn sender_in_another_pid_namespace_has_host_and_namespace_pids() {
         .read_line(&mut ready)
         .expect("ready line");
     assert!(ready.starts_with("ready pid=2 "), "{ready}");
-    let root = unshare.id() as i32;
+    let root = child_pid(&unshare);
     let mut target = None;
     assert!(
         sigwho_tests::wait_until(

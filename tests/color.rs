@@ -1,4 +1,4 @@
-//! `--color auto|always|never` and NO_COLOR, on the text reports of the live view and of
+//! `--color auto|always|never` and `NO_COLOR`, on the text reports of the live view and of
 //! `sigwho query`, with real signals recorded by the real eBPF programs. A terminal is
 //! given by script(1) (util-linux), which runs sigwho on a pseudo-terminal.
 

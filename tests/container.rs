@@ -8,7 +8,7 @@
 //! read into the Kubernetes API's own models, offline.
 //!
 //! Needs root, dockerd, debootstrap and python3-kubernetes (cargo xtask test installs
-//! them) and the Debian package in $SIGWHO_DEB (cargo xtask test builds it). The
+//! them) and the Debian package in `$SIGWHO_DEB` (cargo xtask test builds it). The
 //! base image's tarball is cached under the target directory, so only the first run
 //! pays for debootstrap.
 
@@ -20,8 +20,8 @@ use std::{
 };
 
 use sigwho_tests::{
-    Run, Target, TempDir, Value, built_deb, field, field_i64, field_str, is_signal, require_root,
-    run, sigwho_bin, strings, testproc, wait_until,
+    Run, Target, TempDir, Value, built_deb, child_pid, field, field_i64, field_str, is_signal,
+    require_root, run, sigwho_bin, strings, testproc, wait_until,
 };
 
 const MANIFEST: &str = include_str!("../deploy/kubernetes/daemonset.yaml");
@@ -35,14 +35,14 @@ const RUNC_BOUNDED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/runc-b
 const K8S_API_FIELDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/k8s-api-fields");
 /// `sigwho record` prints this once its programs are attached.
 const READY: &str = "sigwho: recording every signal into ";
-const DOCKER_TIMEOUT: Duration = Duration::from_secs(120);
+const DOCKER_TIMEOUT: Duration = Duration::from_mins(2);
 const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
-const DEBOOTSTRAP_TIMEOUT: Duration = Duration::from_secs(900);
+const DEBOOTSTRAP_TIMEOUT: Duration = Duration::from_mins(15);
 
 // ---------------------------------------------------------------------------------------
 // The manifest, as `docker run` arguments
 
-/// The recorder container of the DaemonSet, as `docker run` would run it.
+/// The recorder container of the `DaemonSet`, as `docker run` would run it.
 #[derive(Debug, PartialEq)]
 struct PodRun {
     /// Everything after `docker run` except `-d` and `--name`: flags, `--entrypoint`,
@@ -66,9 +66,42 @@ impl PodRun {
                 Some((inside.len(), host.join(rest)))
             })
             .max_by_key(|(len, _)| *len)
-            .map(|(_, path)| path)
-            .unwrap_or_else(|| panic!("{container_path} is on no mounted volume"))
+            .map_or_else(
+                || panic!("{container_path} is on no mounted volume"),
+                |(_, path)| path,
+            )
     }
+}
+
+/// The `DaemonSet` among the manifest's documents, as JSON.
+fn daemonset(manifest: &str) -> Value {
+    serde_yaml::Deserializer::from_str(manifest)
+        .map(|doc| {
+            let yaml = <serde_yaml::Value as serde::Deserialize>::deserialize(doc)
+                .unwrap_or_else(|e| panic!("bad YAML: {e}"));
+            serde_json::to_value(yaml).expect("YAML as JSON")
+        })
+        .find(|doc| doc["kind"] == "DaemonSet")
+        .expect("the manifest has a DaemonSet")
+}
+
+/// `docker run` arguments for a container's resource limits. Requests only weigh in
+/// scheduling; limits are what the runtime enforces.
+fn limit_args(limits: &Value) -> Vec<String> {
+    let mut args = Vec::new();
+    if !limits.is_null() {
+        only_keys(limits, &["cpu", "memory"], "resources.limits");
+    }
+    if let Some(memory) = limits["memory"].as_str() {
+        args.push(format!("--memory={}", memory_bytes(memory)));
+    }
+    match &limits["cpu"] {
+        Value::Null => {}
+        Value::String(cpu) => args.push(format!("--cpus={}", cpus(cpu))),
+        Value::Number(cpu) => args.push(format!("--cpus={cpu}")),
+        other => panic!("cpu limit {other} not understood"),
+    }
+    args
 }
 
 /// Panics on a key that this translation does not handle, so that a manifest change the
@@ -108,19 +141,16 @@ fn memory_bytes(quantity: &str) -> u64 {
 
 /// "1", "1.5", "500m" to docker's --cpus (a decimal number of CPUs).
 fn cpus(quantity: &str) -> String {
-    match quantity.strip_suffix('m') {
-        Some(milli) => {
-            let milli: u64 = milli
-                .parse()
-                .unwrap_or_else(|_| panic!("cpu quantity {quantity:?} not understood"));
-            format!("{}.{:03}", milli / 1000, milli % 1000)
-        }
-        None => {
-            let _: f64 = quantity
-                .parse()
-                .unwrap_or_else(|_| panic!("cpu quantity {quantity:?} not understood"));
-            quantity.to_owned()
-        }
+    if let Some(milli) = quantity.strip_suffix('m') {
+        let milli: u64 = milli
+            .parse()
+            .unwrap_or_else(|_| panic!("cpu quantity {quantity:?} not understood"));
+        format!("{}.{:03}", milli / 1000, milli % 1000)
+    } else {
+        let _: f64 = quantity
+            .parse()
+            .unwrap_or_else(|_| panic!("cpu quantity {quantity:?} not understood"));
+        quantity.to_owned()
     }
 }
 
@@ -139,19 +169,12 @@ fn string_list(v: &Value, what: &str) -> Vec<String> {
     }
 }
 
-/// Translates the DaemonSet in `manifest` into `docker run` arguments for `image` (the
+/// Translates the `DaemonSet` in `manifest` into `docker run` arguments for `image` (the
 /// manifest's own image names a registry this machine cannot reach). `host_dirs` maps
 /// hostPath paths to directories to use instead, for host state the test must not touch
 /// (the node's journal, its pod logs).
 fn translate(manifest: &str, image: &str, host_dirs: &[(&str, &Path)]) -> PodRun {
-    let daemonset = serde_yaml::Deserializer::from_str(manifest)
-        .map(|doc| {
-            let yaml = <serde_yaml::Value as serde::Deserialize>::deserialize(doc)
-                .unwrap_or_else(|e| panic!("bad YAML: {e}"));
-            serde_json::to_value(yaml).expect("YAML as JSON")
-        })
-        .find(|doc| doc["kind"] == "DaemonSet")
-        .expect("the manifest has a DaemonSet");
+    let daemonset = daemonset(manifest);
     let pod = &daemonset["spec"]["template"]["spec"];
     // tolerations only decide where the pod is scheduled.
     only_keys(
@@ -206,20 +229,7 @@ fn translate(manifest: &str, image: &str, host_dirs: &[(&str, &Path)]) -> PodRun
     if security["privileged"] == true {
         args.push("--privileged".to_owned());
     }
-    // Requests only weigh in scheduling; limits are what the runtime enforces.
-    let limits = &container["resources"]["limits"];
-    if !limits.is_null() {
-        only_keys(limits, &["cpu", "memory"], "resources.limits");
-    }
-    if let Some(memory) = limits["memory"].as_str() {
-        args.push(format!("--memory={}", memory_bytes(memory)));
-    }
-    match &limits["cpu"] {
-        Value::Null => {}
-        Value::String(cpu) => args.push(format!("--cpus={}", cpus(cpu))),
-        Value::Number(cpu) => args.push(format!("--cpus={cpu}")),
-        other => panic!("cpu limit {other} not understood"),
-    }
+    args.extend(limit_args(&container["resources"]["limits"]));
 
     let volumes = pod["volumes"].as_array().cloned().unwrap_or_default();
     let mut host_paths = Vec::new();
@@ -549,8 +559,9 @@ impl Drop for Docker {
             let _ = run(self.cmd(&["rm", "--force", &name]), DOCKER_TIMEOUT);
         }
         // dockerd stops its containerd and unmounts its layers on SIGTERM.
-        let pid = self.daemon.id() as i32;
-        unsafe { libc::kill(pid, libc::SIGTERM) };
+        // SAFETY: kill(2) takes two integers and touches no memory of ours; the daemon is
+        // our child, not reaped yet, so the pid is still its own.
+        unsafe { libc::kill(child_pid(&self.daemon), libc::SIGTERM) };
         if !wait_until(
             || self.daemon.try_wait().ok().flatten().is_some(),
             DOCKER_TIMEOUT,
@@ -726,6 +737,11 @@ fn assert_sent_by(ev: &Value, sender: &Run, args: &[&str]) {
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario on one image, daemon and journal, step after step; its steps \
+              share all of that and say nothing alone"
+)]
 fn daemonset_recorder_attributes_host_and_container_signals() {
     require_root();
     let deb = built_deb();
@@ -831,14 +847,14 @@ fn daemonset_recorder_attributes_host_and_container_signals() {
     // kubelet makes it: the report names the container and, through the pod's read-only
     // /var/log/pods mount, the pod.
     let sleeper = format!("sigwho-sleeper-{}", std::process::id());
-    let sleeper_uid = pod_uid(2);
+    let sleeper_pod_uid = pod_uid(2);
     let pod_name = format!("sleeper-{}", std::process::id());
-    std::fs::create_dir(pod_logs.join(format!("sigwho-test_{pod_name}_{sleeper_uid}")))
+    std::fs::create_dir(pod_logs.join(format!("sigwho-test_{pod_name}_{sleeper_pod_uid}")))
         .expect("pod log directory");
     let sleeper_args: Vec<String> = [
         "--network=none",
         &format!(
-            "--cgroup-parent={}/kubepods/besteffort/pod{sleeper_uid}",
+            "--cgroup-parent={}/kubepods/besteffort/pod{sleeper_pod_uid}",
             cgroups.0
         ),
         &base,
@@ -847,7 +863,7 @@ fn daemonset_recorder_attributes_host_and_container_signals() {
     ]
     .map(str::to_owned)
     .to_vec();
-    let sleeper_id = docker.run_detached(&sleeper, &sleeper_args);
+    let sleeper_container = docker.run_detached(&sleeper, &sleeper_args);
     let sleeper_pid: i32 = docker
         .inspect(&sleeper, "{{.State.Pid}}")
         .parse()
@@ -869,12 +885,12 @@ fn daemonset_recorder_attributes_host_and_container_signals() {
     assert_eq!(strings(&ev, "target.argv"), ["sleep", "300"], "{ev}");
     assert_eq!(
         field_str(&ev, "target.container_id"),
-        Some(&*sleeper_id),
+        Some(&*sleeper_container),
         "{ev}"
     );
     assert_eq!(
         field_str(&ev, "target.pod_uid"),
-        Some(&*sleeper_uid),
+        Some(&*sleeper_pod_uid),
         "{ev}"
     );
     assert_eq!(field_str(&ev, "target.pod_name"), Some(&*pod_name), "{ev}");

@@ -1,7 +1,7 @@
 //! The Debian package of `cargo xtask dist`: installed with dpkg it puts sigwho, its man
 //! pages, shell completions and the recorder's systemd unit in place; removed, it takes
 //! them all away. `cargo xtask test` builds the package first and names it in
-//! $SIGWHO_DEB (building it here would wait on the cargo lock the test run holds).
+//! `$SIGWHO_DEB` (building it here would wait on the cargo lock the test run holds).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,7 +39,7 @@ const INSTALLED: &[(&str, &str)] = &[
 fn dpkg(args: &[&str]) -> Run {
     let mut cmd = Command::new("dpkg");
     cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-    run(cmd, Duration::from_secs(120))
+    run(cmd, Duration::from_mins(2))
 }
 
 /// dpkg, retried while another package manager on the machine holds dpkg's lock.
@@ -52,7 +52,7 @@ fn dpkg_locked(args: &[&str]) -> Run {
             last = Some(r);
             !locked
         },
-        Duration::from_secs(300),
+        Duration::from_mins(5),
     );
     let r = last.expect("dpkg ran at least once");
     assert!(done, "dpkg's lock stayed taken for 5 minutes: {r}");

@@ -106,6 +106,10 @@ fn edges<'a>(graph: &'a [Statement], from: &str, to: &str) -> Vec<(&'a str, &'a 
 }
 
 #[test]
+#[expect(
+    clippy::similar_names,
+    reason = "a_id, b_id, c_id are the graph nodes of the processes a, b, c"
+)]
 fn dot_and_svg_draw_a_recorded_cascade() {
     let recording = Recording::start("graph");
     let c = Target::spawn(&[]);
@@ -132,7 +136,10 @@ fn dot_and_svg_draw_a_recorded_cascade() {
         node_of(&graph, b.pid),
         node_of(&graph, c.pid),
     );
-    let me = node_of(&graph, std::process::id() as i32);
+    let me = node_of(
+        &graph,
+        i32::try_from(std::process::id()).expect("a pid fits in i32"),
+    );
 
     let b_to_c = edges(&graph, &b_id, &c_id);
     assert_eq!(b_to_c.len(), 1, "{dot}");

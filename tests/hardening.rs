@@ -103,7 +103,7 @@ impl Tracefs {
         let real = std::path::Path::new("/sys/kernel/tracing/events");
         let root = std::env::temp_dir().join(format!("sigwho-hooks-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
-        let mut events: Vec<String> = REQUIRED.iter().map(|e| e.to_string()).collect();
+        let mut events: Vec<String> = REQUIRED.iter().map(ToString::to_string).collect();
         events.push("oom/mark_victim".into());
         for call in SYSCALLS {
             events.push(format!("syscalls/sys_enter_{call}"));
@@ -164,7 +164,7 @@ fn send(sigwho: &Sigwho, target: &mut Target, how: &str) -> Value {
     ev
 }
 
-/// A kernel without one of the kill-family syscalls (pidfd_send_signal before 5.1, say):
+/// A kernel without one of the kill-family syscalls (`pidfd_send_signal` before 5.1, say):
 /// sigwho says so, a signal sent that way still shows (origin "user"), and the other
 /// syscalls are seen in full.
 #[test]
@@ -241,7 +241,7 @@ fn missing_oom_hook_is_a_warning_and_the_rest_works() {
     assert_eq!(field_str(&ev, "origin"), Some("kill"), "{ev}");
 }
 
-/// A kernel without BTF (CONFIG_DEBUG_INFO_BTF off): sigwho cannot attach its BTF
+/// A kernel without BTF (`CONFIG_DEBUG_INFO_BTF` off): sigwho cannot attach its BTF
 /// tracepoints nor relocate struct reads, and says so in one line.
 #[test]
 fn kernel_without_btf_is_a_one_line_error() {
@@ -353,7 +353,7 @@ fn stray_signals_do_not_stop_the_recorder_and_are_not_inherited_by_run() {
             ]);
             cmd
         },
-        Duration::from_secs(60),
+        Duration::from_mins(1),
     );
     assert_eq!(run.status.code(), Some(128 + libc::SIGUSR1), "{run}");
 }
@@ -497,7 +497,7 @@ fn redact_masks_run_reports() {
             "sender",
             &format!("--password={SECRET}"),
         ]);
-    let run = sigwho_tests::run(cmd, Duration::from_secs(60));
+    let run = sigwho_tests::run(cmd, Duration::from_mins(1));
     assert_eq!(run.status.code(), Some(128 + libc::SIGUSR1), "{run}");
     assert!(!run.stderr.contains(SECRET), "{run}");
     let text = std::fs::read_to_string(&report).expect("report file");

@@ -6,14 +6,22 @@
 //! signal exists: targets announce themselves with a `ready` line and answer `ping`,
 //! sigwho announces itself with a `sigwho: tracing` line on stderr.
 //!
-//! The harness's timeouts (TARGET_TIMEOUT, SIGWHO_START_TIMEOUT), and those of the tests
+//! The harness's timeouts (`TARGET_TIMEOUT`, `SIGWHO_START_TIMEOUT`), and those of the tests
 //! that pass theirs through [`scaled`], are multiplied by `$SIGWHO_TEST_TIME_SCALE` on
 //! machines slower than the one they were chosen for, such as the emulated kernels of
 //! `cargo xtask vmtest`. (The few seconds of grace cleanup gives a process before
 //! SIGKILL are not.)
+//!
+//! A helper that cannot do its job panics, failing the test that called it: that is how
+//! every helper here reports, so their docs do not each repeat it under `# Panics`.
+#![expect(
+    clippy::missing_panics_doc,
+    reason = "every helper fails its calling test by panicking; see the crate docs"
+)]
 
 use std::collections::VecDeque;
 use std::ffi::OsStr;
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -29,7 +37,7 @@ pub use serde_json::{self, Value};
 pub const TARGET_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long sigwho gets to load its programs and print `sigwho: tracing` (times
 /// [`time_scale`]).
-pub const SIGWHO_START_TIMEOUT: Duration = Duration::from_secs(60);
+pub const SIGWHO_START_TIMEOUT: Duration = Duration::from_mins(1);
 /// The environment variable that slows every harness timeout down: see [`time_scale`].
 pub const TIME_SCALE_VAR: &str = "SIGWHO_TEST_TIME_SCALE";
 /// The prefix of the stderr line sigwho prints once it is tracing.
@@ -42,12 +50,14 @@ const POLL: Duration = Duration::from_millis(10);
 
 /// The sigwho binary: `$SIGWHO_BIN`, else `sigwho` in the cargo target directory that
 /// holds the running test executable.
+#[must_use]
 pub fn sigwho_bin() -> PathBuf {
     find_bin("SIGWHO_BIN", "sigwho")
 }
 
 /// The `sigwho-testproc` binary: `$SIGWHO_TESTPROC`, else next to the other binaries in
 /// the cargo target directory.
+#[must_use]
 pub fn testproc_bin() -> PathBuf {
     find_bin("SIGWHO_TESTPROC", "sigwho-testproc")
 }
@@ -65,21 +75,23 @@ fn find_bin(env_var: &str, name: &str) -> PathBuf {
             dir.join(name)
         }
     };
-    if !path.is_file() {
-        panic!(
-            "{name} not found at {} (set {env_var} to override); \
-             build it first: cargo xtask test builds every binary",
-            path.display()
-        );
-    }
+    assert!(
+        path.is_file(),
+        "{name} not found at {} (set {env_var} to override); \
+         build it first: cargo xtask test builds every binary",
+        path.display()
+    );
     path
 }
 
 /// Panics unless running as root (the tests load eBPF programs).
 pub fn require_root() {
-    if unsafe { libc::geteuid() } != 0 {
-        panic!("these tests load eBPF programs and must run as root (cargo xtask test)");
-    }
+    // SAFETY: geteuid(2) takes nothing and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    assert!(
+        euid == 0,
+        "these tests load eBPF programs and must run as root (cargo xtask test)"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -103,6 +115,11 @@ pub fn time_scale() -> f64 {
 
 /// `d` times [`time_scale`]: the harness's own timeouts go through this, and so should
 /// a test's wait for a process or an event (at scale 1 it is `d` itself).
+#[expect(
+    clippy::float_cmp,
+    reason = "exactly 1 means unscaled: mul_f64 would round d through f64 seconds"
+)]
+#[must_use]
 pub fn scaled(d: Duration) -> Duration {
     let scale = time_scale();
     if scale == 1.0 { d } else { d.mul_f64(scale) }
@@ -131,6 +148,7 @@ static NULL: Value = Value::Null;
 
 /// A field of an event by dotted path: `"sender.pid"`, `"sender.ancestry.0.pid"`.
 /// Numeric segments index arrays. Missing fields give `&Value::Null`.
+#[must_use]
 pub fn field<'a>(v: &'a Value, path: &str) -> &'a Value {
     let mut cur = v;
     for seg in path.split('.').filter(|s| !s.is_empty()) {
@@ -148,28 +166,39 @@ pub fn field<'a>(v: &'a Value, path: &str) -> &'a Value {
 }
 
 /// `field(v, path)` as an integer, if it is one.
+#[must_use]
 pub fn field_i64(v: &Value, path: &str) -> Option<i64> {
     field(v, path).as_i64()
 }
 
 /// `field(v, path)` as a string, if it is one.
+#[must_use]
 pub fn field_str<'a>(v: &'a Value, path: &str) -> Option<&'a str> {
     field(v, path).as_str()
 }
 
 /// Pretty-prints events one per line, for panic messages.
+#[must_use]
 pub fn format_events(events: &[Value]) -> String {
     if events.is_empty() {
         return "  (none)\n".to_string();
     }
-    events.iter().map(|e| format!("  {e}\n")).collect()
+    indented(events)
 }
 
 fn format_lines(lines: &[String]) -> String {
     if lines.is_empty() {
         return "  (none)\n".to_string();
     }
-    lines.iter().map(|l| format!("  {l}\n")).collect()
+    indented(lines)
+}
+
+/// Each item on a line of its own, indented.
+fn indented(items: &[impl std::fmt::Display]) -> String {
+    items.iter().fold(String::new(), |mut text, item| {
+        let _ = writeln!(text, "  {item}");
+        text
+    })
 }
 
 /// Spawns a thread that reads `r` line by line (lossy UTF-8, without the newline) and
@@ -229,10 +258,17 @@ fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     }
 }
 
+/// A child's pid as the kernel's type: pids stay below 2^22 (`PID_MAX_LIMIT`), so it fits.
+#[must_use]
+pub fn child_pid(child: &Child) -> libc::pid_t {
+    libc::pid_t::try_from(child.id()).expect("a pid fits in pid_t")
+}
+
 /// Sends `sig` to `child` if it has not exited yet (so its pid is still ours).
 fn signal_child(child: &mut Child, sig: i32) -> bool {
     if matches!(child.try_wait(), Ok(None)) {
-        unsafe { libc::kill(child.id() as libc::pid_t, sig) == 0 }
+        // SAFETY: kill(2) takes two integers and touches no memory of ours.
+        unsafe { libc::kill(child_pid(child), sig) == 0 }
     } else {
         false
     }
@@ -254,6 +290,11 @@ pub struct Run {
 impl Run {
     /// Panics with the output unless the process exited 0; returns self.
     #[track_caller]
+    #[expect(
+        clippy::must_use_candidate,
+        clippy::return_self_not_must_use,
+        reason = "called for its assertion; self comes back only for chaining"
+    )]
     pub fn assert_success(self) -> Self {
         assert!(self.status.success(), "expected success: {self}");
         self
@@ -271,7 +312,8 @@ impl std::fmt::Display for Run {
 }
 
 /// Runs `cmd` to completion with stdin null and stdout/stderr captured. Panics (after
-/// SIGKILLing it) if it runs longer than `timeout`.
+/// killing it with SIGKILL) if it runs longer than `timeout`.
+#[must_use]
 pub fn run(mut cmd: Command, timeout: Duration) -> Run {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -279,7 +321,7 @@ pub fn run(mut cmd: Command, timeout: Duration) -> Run {
     let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let pid = child.id() as i32;
+    let pid = child_pid(&child);
     let out = Arc::new(Mutex::new(String::new()));
     let err = Arc::new(Mutex::new(String::new()));
     let collect = |buf: &Arc<Mutex<String>>| {
@@ -325,6 +367,7 @@ pub fn run(mut cmd: Command, timeout: Duration) -> Run {
 }
 
 /// Runs sigwho once with `args` (for bad-input tests): (status, stdout, stderr).
+#[must_use]
 pub fn run_sigwho(args: &[&str], timeout: Duration) -> (ExitStatus, String, String) {
     let cmd = Sigwho::command(args);
     let r = run(cmd, timeout);
@@ -334,6 +377,7 @@ pub fn run_sigwho(args: &[&str], timeout: Duration) -> (ExitStatus, String, Stri
 /// Runs a `sigwho-testproc` sender subcommand (`kill PID SIG`, `tgkill TGID TID SIG`,
 /// `sigqueue PID SIG VALUE`, ...) to completion. Does not check the exit status: use
 /// `.assert_success()`.
+#[must_use]
 pub fn testproc(args: &[&str]) -> Run {
     let mut cmd = Command::new(testproc_bin());
     cmd.args(args);
@@ -357,6 +401,7 @@ pub struct Target {
 impl Target {
     /// The command `sigwho-testproc target ARGS`, to adjust (uid, env, ...) before
     /// `spawn_with`.
+    #[must_use]
     pub fn command(args: &[&str]) -> Command {
         let mut cmd = Command::new(testproc_bin());
         cmd.arg("target").args(args);
@@ -364,18 +409,20 @@ impl Target {
     }
 
     /// Runs `sigwho-testproc target ARGS` and waits (up to 20 s, scaled) for its ready line.
+    #[must_use]
     pub fn spawn(args: &[&str]) -> Target {
         Self::spawn_with(Self::command(args))
     }
 
     /// Like `spawn`, with a prepared command (see `Target::command`). stdin and stdout
     /// are replaced by pipes; stderr is inherited.
+    #[must_use]
     pub fn spawn_with(mut cmd: Command) -> Target {
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-        let pid = child.id() as i32;
+        let pid = child_pid(&child);
         let stdin = child.stdin.take();
         let (tx, rx) = mpsc::channel();
         spawn_line_reader("target-stdout", child.stdout.take().unwrap(), move |l| {
@@ -419,7 +466,7 @@ impl Target {
                     self.tids = v
                         .split(',')
                         .map(|t| t.parse().ok())
-                        .collect::<Option<_>>()?
+                        .collect::<Option<_>>()?;
                 }
                 _ => {}
             }
@@ -453,7 +500,7 @@ impl Target {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.stdout.recv_timeout(left) {
                 Ok(l) if l == "pong" => return,
-                Ok(_) => continue,
+                Ok(_) => {}
                 Err(RecvTimeoutError::Timeout) => {
                     panic!("target {}: no pong within {timeout:?}", self.pid)
                 }
@@ -487,14 +534,12 @@ impl Target {
     /// Waits for the target to exit. On timeout SIGKILLs and reaps it, then panics.
     #[track_caller]
     pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
-        match wait_child(&mut self.child, timeout) {
-            Some(status) => status,
-            None => {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("target {} still running after {timeout:?}", self.pid)
-            }
-        }
+        let Some(status) = wait_child(&mut self.child, timeout) else {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            panic!("target {} still running after {timeout:?}", self.pid)
+        };
+        status
     }
 
     /// Sends `sig` to the target with kill(2) from the test process itself, if it is
@@ -520,7 +565,7 @@ impl Drop for Target {
 
 #[derive(Default)]
 struct Events {
-    /// Received from sigwho's stdout but not yet returned by next_event/wait_for.
+    /// Received from sigwho's stdout but not yet returned by `next_event`/`wait_for`.
     pending: VecDeque<Value>,
     /// Everything received so far, in order.
     all: Vec<Value>,
@@ -544,6 +589,7 @@ impl Sigwho {
     /// `sigwho ARGS`, with the default journal pointed at a path that does not exist:
     /// a machine that runs the recorder must not change what the tests see (a pid that
     /// is gone would be answered from its journal). Tests of that set their own.
+    #[must_use]
     pub fn command(args: &[&str]) -> Command {
         let mut cmd = Command::new(sigwho_bin());
         cmd.args(args)
@@ -553,11 +599,13 @@ impl Sigwho {
 
     /// Starts sigwho with `args` and waits (up to 60 s, scaled) until it prints
     /// `sigwho: tracing...` on stderr. Panics with its stderr if it doesn't, or exits.
+    #[must_use]
     pub fn start(args: &[&str]) -> Sigwho {
         Self::start_with(Self::command(args))
     }
 
     /// Like `start`, with a prepared command. stdin is null, stdout/stderr are piped.
+    #[must_use]
     pub fn start_with(cmd: Command) -> Sigwho {
         Sigwho::start_waiting_for(cmd, SIGWHO_READY_PREFIX)
     }
@@ -723,13 +771,14 @@ fn proc_stat(pid: i32) -> Option<(char, i32, u64)> {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // fields[0] is field 3 (state), so field N is fields[N - 3].
     let state = fields.first()?.chars().next()?;
-    let ppid = fields.get(1)?.parse().ok()?;
+    let parent_pid = fields.get(1)?.parse().ok()?;
     let start_time = fields.get(19)?.parse().ok()?;
-    Some((state, ppid, start_time))
+    Some((state, parent_pid, start_time))
 }
 
 impl ProcId {
     /// The process now running as `pid`, if any.
+    #[must_use]
     pub fn of(pid: i32) -> Option<ProcId> {
         proc_stat(pid).map(|(_, _, start_time)| ProcId { pid, start_time })
     }
@@ -742,11 +791,13 @@ impl ProcId {
     }
 
     /// True while this process exists and has not exited (zombies count as exited).
+    #[must_use]
     pub fn is_running(&self) -> bool {
         self.state().is_some_and(|s| s != 'Z' && s != 'X')
     }
 
     /// Its current parent pid, if this very process still exists.
+    #[must_use]
     pub fn ppid(&self) -> Option<i32> {
         proc_stat(self.pid)
             .filter(|&(_, _, start)| start == self.start_time)
@@ -754,7 +805,9 @@ impl ProcId {
     }
 
     /// Sends `sig` if this very process (same start time) still exists; false otherwise.
+    #[must_use]
     pub fn signal(&self, sig: i32) -> bool {
+        // SAFETY: kill(2) takes two integers and touches no memory of ours.
         self.state().is_some() && unsafe { libc::kill(self.pid, sig) } == 0
     }
 
@@ -768,6 +821,7 @@ impl ProcId {
 
 /// Every live descendant of `pid` (children first, then theirs, ...), from the ppid
 /// fields of /proc/*/stat at the time of the call.
+#[must_use]
 pub fn descendants(pid: i32) -> Vec<ProcId> {
     let mut procs: Vec<(i32, i32, u64)> = Vec::new();
     if let Ok(dir) = std::fs::read_dir("/proc") {
@@ -798,7 +852,7 @@ pub fn descendants(pid: i32) -> Vec<ProcId> {
 /// parent by closing its stdin (it then SIGKILLs its child) and reaping it, the child by
 /// SIGKILL if it still runs (checked by start time, so never a reused pid).
 pub struct Parent {
-    parent: Child,
+    process: Child,
     /// The parent process's pid.
     pub parent_pid: i32,
     /// The target child, by pid and start time.
@@ -815,6 +869,7 @@ impl Parent {
     /// Runs `sigwho-testproc parent -- TARGET_ARGS...` and waits (up to 20 s each, scaled) for
     /// the parent's `parent pid=` line and the child's `ready` line. The child's stdin is
     /// /dev/null: pass `--no-stdin` among `target_args`.
+    #[must_use]
     pub fn spawn(target_args: &[&str]) -> Parent {
         let mut cmd = Command::new(testproc_bin());
         cmd.arg("parent").arg("--").args(target_args);
@@ -822,14 +877,14 @@ impl Parent {
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-        let parent_pid = child.id() as i32;
+        let parent_pid = child_pid(&child);
         let stdin = child.stdin.take();
         let (tx, rx) = mpsc::channel();
         spawn_line_reader("parent-stdout", child.stdout.take().unwrap(), move |l| {
             let _ = tx.send(l);
         });
         let mut p = Parent {
-            parent: child,
+            process: child,
             parent_pid,
             child: ProcId {
                 pid: 0,
@@ -886,7 +941,7 @@ impl Parent {
                 self.parent_pid
             ),
             Err(RecvTimeoutError::Disconnected) => {
-                let status = wait_child(&mut self.parent, Duration::from_secs(5));
+                let status = wait_child(&mut self.process, Duration::from_secs(5));
                 panic!("{cmd:?} closed stdout early: {status:?}")
             }
         }
@@ -906,7 +961,7 @@ impl Parent {
             .unwrap_or_else(|e| panic!("parent {pid}: cannot send exit: {e}"));
         self.stdin = None;
         let timeout = scaled(TARGET_TIMEOUT);
-        match wait_child(&mut self.parent, timeout) {
+        match wait_child(&mut self.process, timeout) {
             Some(status) => status,
             None => panic!("parent {pid} still running {timeout:?} after exit"),
         }
@@ -917,12 +972,13 @@ impl Drop for Parent {
     fn drop(&mut self) {
         // EOF makes a still-running parent SIGKILL and reap its child.
         self.stdin = None;
-        if wait_child(&mut self.parent, Duration::from_secs(5)).is_none() {
-            let _ = self.parent.kill();
-            let _ = self.parent.wait();
+        if wait_child(&mut self.process, Duration::from_secs(5)).is_none() {
+            let _ = self.process.kill();
+            let _ = self.process.wait();
         }
         if self.child.pid > 0 && self.child.is_running() {
-            self.child.signal(libc::SIGKILL);
+            // Gone already is as good.
+            let _ = self.child.signal(libc::SIGKILL);
         }
     }
 }
@@ -936,11 +992,13 @@ pub fn is_signal(sig: &str) -> impl Fn(&Value) -> bool + '_ {
 }
 
 /// Matches `"event":"exit"` objects.
+#[must_use]
 pub fn is_exit(ev: &Value) -> bool {
     field_str(ev, "event") == Some("exit")
 }
 
 /// An array of strings at `path` (an argv); panics with the event if it is not one.
+#[must_use]
 pub fn strings(ev: &Value, path: &str) -> Vec<String> {
     field(ev, path)
         .as_array()
@@ -951,6 +1009,7 @@ pub fn strings(ev: &Value, path: &str) -> Vec<String> {
 }
 
 /// The ids of an event's hints (empty when it has none).
+#[must_use]
 pub fn hint_ids(ev: &Value) -> Vec<String> {
     field(ev, "hints")
         .as_array()
@@ -969,6 +1028,7 @@ pub fn hint_ids(ev: &Value) -> Vec<String> {
 impl Sigwho {
     /// Like `start_with`, but waits (up to 60 s, scaled) for a stderr line starting with `prefix`
     /// instead of `sigwho: tracing`: `sigwho record` says `sigwho: recording ...`.
+    #[must_use]
     pub fn start_waiting_for(mut cmd: Command, prefix: &str) -> Sigwho {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -976,7 +1036,7 @@ impl Sigwho {
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-        let pid = child.id() as i32;
+        let pid = child_pid(&child);
 
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let (ready_tx, ready_rx) = mpsc::channel::<()>();
@@ -1030,12 +1090,11 @@ impl Sigwho {
                     s.report()
                 );
             }
-            if Instant::now() >= deadline {
-                panic!(
-                    "sigwho did not print {prefix:?} within {start_timeout:?}: {cmd:?}\n{}",
-                    s.report()
-                );
-            }
+            assert!(
+                Instant::now() < deadline,
+                "sigwho did not print {prefix:?} within {start_timeout:?}: {cmd:?}\n{}",
+                s.report()
+            );
         }
     }
 }
@@ -1056,10 +1115,12 @@ impl TempDir {
         TempDir(dir)
     }
 
+    #[must_use]
     pub fn path(&self, name: &str) -> PathBuf {
         self.0.join(name)
     }
 
+    #[must_use]
     pub fn dir(&self) -> &std::path::Path {
         &self.0
     }

@@ -53,6 +53,11 @@ fn event_timeout() -> Duration {
     scaled(EVENT_TIMEOUT)
 }
 
+/// A pid as `field_i64` returns one, to compare with it.
+#[expect(
+    clippy::unnecessary_wraps,
+    reason = "compared with field_i64's Option, which is None when the field is missing"
+)]
 fn pid_of(pid: i32) -> Option<i64> {
     Some(i64::from(pid))
 }
@@ -785,15 +790,15 @@ fn record_and_query() {
 // ---------------------------------------------------------------------------------------
 // Fallbacks
 
-/// Every fallback a kernel may need, forced at once (SIGWHO_DISABLE_HOOKS): the sender
-/// read without bpf_get_current_task_btf(), requests from syscalls:sys_enter_* instead of
-/// bpf_task_pt_regs(), probe reads instead of direct loads, failed attempts from
-/// sys_exit_* tracepoints instead of fexit. The recorder (which folds storms in the
+/// Every fallback a kernel may need, forced at once (`SIGWHO_DISABLE_HOOKS`): the sender
+/// read without `bpf_get_current_task_btf()`, requests from `syscalls:sys_enter_*` instead of
+/// `bpf_task_pt_regs()`, probe reads instead of direct loads, failed attempts from
+/// `sys_exit_*` tracepoints instead of fexit. The recorder (which folds storms in the
 /// kernel) and the live view still name sender, target and request, on every kernel.
 #[test]
 fn fallback_paths() {
-    require_root();
     const FALLBACKS: &str = "current-task-btf,task-pt-regs,direct-loads,syscall-fexit";
+    require_root();
     let dir = TempDir::new("kernel-fallback");
     let journal = dir.path("journal");
     let mut record = Sigwho::command(&["record", "--journal", utf8(&journal)]);
@@ -866,6 +871,11 @@ fn fallback_paths() {
 // sigwho run -- CMD
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one sigwho run checked through its exit status, its report's events and its \
+              summary, all about the same kill"
+)]
 fn run_command() {
     require_root();
     let dir = TempDir::new("kernel-run");

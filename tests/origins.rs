@@ -1,4 +1,4 @@
-//! Kernel-made signals are classified by what made them (origin_class), and a process in
+//! Kernel-made signals are classified by what made them (`origin_class`), and a process in
 //! its own pid namespace is named by both of its pids.
 
 use std::{
@@ -8,8 +8,8 @@ use std::{
 };
 
 use sigwho_tests::{
-    ProcId, Sigwho, Target, descendants, field_i64, field_str, is_signal, require_root, testproc,
-    testproc_bin, wait_until,
+    ProcId, Sigwho, Target, child_pid, descendants, field_i64, field_str, is_signal, require_root,
+    testproc, testproc_bin, wait_until,
 };
 
 const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -87,7 +87,7 @@ fn target_in_pid_namespace() -> (std::process::Child, ProcId) {
         ready.starts_with("ready pid=2 "),
         "pid 2 inside the namespace: {ready}"
     );
-    let root = unshare.id() as i32;
+    let root = child_pid(&unshare);
     let mut target = None;
     assert!(
         wait_until(

@@ -95,6 +95,11 @@ fn assert_sender(ev: &Value, sender: &Run, args: &[&str]) {
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one journal through a SIGKILL and a restart, checked before and after: the \
+              steps build on one another"
+)]
 fn journal_survives_sigkill_and_restart() {
     let dir = TempDir::new("kill");
     let journal = dir.path("state/journal");
@@ -399,7 +404,7 @@ fn storm_is_folded_in_the_kernel_and_every_signal_counted() {
     let exported_count: u64 = exported
         .iter()
         .filter(|e| is_signal("SIGUSR1")(e))
-        .map(|e| field_i64(e, "repeats.count").map_or(1, |n| n as u64))
+        .map(|e| field_i64(e, "repeats.count").map_or(1, |n| u64::try_from(n).unwrap()))
         .sum();
     assert_eq!(exported_count, calls, "--json-out counts every signal");
     assert!(
@@ -426,7 +431,7 @@ fn bad_journals_fail_with_one_line_and_status_2() {
     std::fs::write(&truncated, &whole[..whole.len() / 2 / 4096 * 4096]).unwrap();
     let random = dir.path("random");
     let noise: Vec<u8> = (0..65_536u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11).to_le_bytes()[0])
         .collect();
     std::fs::write(&random, noise).unwrap();
     let directory = dir.path("a-directory");

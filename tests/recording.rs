@@ -23,8 +23,8 @@ pub struct Recording {
 
 impl Recording {
     pub fn start(name: &str) -> Recording {
-        require_root();
         static N: AtomicU32 = AtomicU32::new(0);
+        require_root();
         let dir = std::env::temp_dir().join(format!(
             "sigwho-{name}-{}-{}",
             std::process::id(),

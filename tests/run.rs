@@ -1,8 +1,9 @@
 //! `sigwho run -- CMD` with the real eBPF programs, real processes and real signals: the
 //! command's output passes through untouched, its status is sigwho's, and every signal
-//! its tree received ends up in the JSON report, the JUnit file and the summary.
+//! its tree received ends up in the JSON report, the `JUnit` file and the summary.
 
 use std::{
+    fmt::Write as _,
     io::{BufRead, BufReader, Read, Write},
     path::{Path, PathBuf},
     process::{Child, ChildStdin, Command, ExitStatus, Stdio},
@@ -12,12 +13,13 @@ use std::{
 };
 
 use sigwho_tests::{
-    Value, field, field_i64, field_str, hint_ids, require_root, sigwho_bin, strings, testproc_bin,
+    Value, child_pid, field, field_i64, field_str, hint_ids, require_root, sigwho_bin, strings,
+    testproc_bin,
 };
 
 /// sigwho loads its programs (about a second), then runs the command.
 const RUN_TIMEOUT: Duration = Duration::from_secs(90);
-const LINE_TIMEOUT: Duration = Duration::from_secs(60);
+const LINE_TIMEOUT: Duration = Duration::from_mins(1);
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -69,7 +71,7 @@ impl std::fmt::Display for Finished {
     }
 }
 
-/// Runs `cmd` to completion with stdin null; SIGKILLs it and panics after RUN_TIMEOUT.
+/// Runs `cmd` to completion with stdin null; SIGKILLs it and panics after `RUN_TIMEOUT`.
 fn finish(mut cmd: Command) -> Finished {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -77,25 +79,22 @@ fn finish(mut cmd: Command) -> Finished {
     let child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let pid = child.id() as i32;
+    let pid = child_pid(&child);
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
-    match rx.recv_timeout(RUN_TIMEOUT) {
-        Ok(output) => {
-            let output = output.expect("wait for the run");
-            Finished {
-                status: output.status,
-                stdout: output.stdout,
-                stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-            }
-        }
-        Err(_) => {
-            // Not reaped yet (the thread still waits), so the pid is still the child's.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            panic!("{cmd:?} did not finish within {RUN_TIMEOUT:?}");
-        }
+    let Ok(output) = rx.recv_timeout(RUN_TIMEOUT) else {
+        // Not reaped yet (the thread still waits), so the pid is still the child's.
+        // SAFETY: kill(2) takes two integers and touches no memory of ours.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        panic!("{cmd:?} did not finish within {RUN_TIMEOUT:?}");
+    };
+    let output = output.expect("wait for the run");
+    Finished {
+        status: output.status,
+        stdout: output.stdout,
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
 
@@ -155,14 +154,11 @@ impl Running {
 
     /// The command's pid from the `ready pid=...` line of `sigwho-testproc target`.
     fn ready_pid(&mut self) -> i32 {
-        let line = match self.lines.recv_timeout(LINE_TIMEOUT) {
-            Ok(line) => line,
-            Err(_) => {
-                let _ = self.child.kill();
-                let status = self.child.wait();
-                let stderr = self.stderr.take().map(|h| h.join().unwrap_or_default());
-                panic!("no ready line from the command ({status:?}); stderr:\n{stderr:?}");
-            }
+        let Ok(line) = self.lines.recv_timeout(LINE_TIMEOUT) else {
+            let _ = self.child.kill();
+            let status = self.child.wait();
+            let stderr = self.stderr.take().map(|h| h.join().unwrap_or_default());
+            panic!("no ready line from the command ({status:?}); stderr:\n{stderr:?}");
         };
         line.split_whitespace()
             .find_map(|w| w.strip_prefix("pid="))
@@ -243,10 +239,13 @@ fn signals<'a>(report: &'a [Value], name: &str) -> Vec<&'a Value> {
 }
 
 fn pretty(report: &[Value]) -> String {
-    report.iter().map(|e| format!("  {e}\n")).collect()
+    report.iter().fold(String::new(), |mut text, e| {
+        let _ = writeln!(text, "  {e}");
+        text
+    })
 }
 
-/// Parses a JUnit file with a real XML parser (python3's) and returns its test cases as
+/// Parses a `JUnit` file with a real XML parser (python3's) and returns its test cases as
 /// `{name, classname, failure: {message, type, text} | null}`, plus the root's counts.
 fn parse_junit(path: &str) -> Value {
     const SCRIPT: &str = r#"
@@ -288,6 +287,11 @@ fn junit_cases(junit: &Value) -> Vec<Value> {
 // Tests
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one run checked in each of its outputs (report, JUnit file, summary, exit \
+              status), all about the same kill"
+)]
 fn a_child_killed_by_a_sibling_is_reported_with_its_sender() {
     let dir = Scratch::new("sibling");
     let (report_path, junit_path) = (dir.path("report.json"), dir.path("junit.xml"));
@@ -448,7 +452,7 @@ fn a_test_runner_timing_out_is_explained_and_its_status_kept() {
     );
     // timeout's own SIGALRM is its own doing, not a cause.
     assert!(
-        field(ev, "cause").as_array().is_some_and(|c| c.is_empty()),
+        field(ev, "cause").as_array().is_some_and(Vec::is_empty),
         "{ev}"
     );
     let summary = summary(&report);
@@ -701,9 +705,10 @@ fn sigwho_forwards_sigterm_and_still_writes_its_reports() {
         "target",
     ]);
     let pid = sigwho.ready_pid();
-    let sigwho_pid = sigwho.child.id() as i32;
+    let sigwho_pid = child_pid(&sigwho.child);
     // Our child, running: its pid is its own. The target's stdin stays open, so only
     // the forwarded SIGTERM can end it.
+    // SAFETY: kill(2) takes two integers and touches no memory of ours.
     assert_eq!(unsafe { libc::kill(sigwho_pid, libc::SIGTERM) }, 0);
     let (status, stderr) = sigwho.wait();
     assert_eq!(

@@ -30,8 +30,10 @@ fn ready_line_and_threads() {
         t.tids
     );
     assert_eq!(t.tids[0], t.pid);
+    // SAFETY: getpgid(2) takes an integer and touches no memory of ours.
     assert_eq!(t.pgid, unsafe { libc::getpgid(t.pid) });
     // Not its own group leader unless asked.
+    // SAFETY: getpgrp(2) takes nothing and cannot fail.
     assert_eq!(t.pgid, unsafe { libc::getpgrp() });
     for tid in &t.tids {
         let task = format!("/proc/{}/task/{tid}", t.pid);
@@ -162,6 +164,7 @@ fn process_groups_and_sessions() {
     assert_eq!(t.pgid, t.pid);
     let mut u = Target::spawn(&["--setsid"]);
     assert_eq!(u.pgid, u.pid);
+    // SAFETY: getsid(2) takes an integer and touches no memory of ours.
     assert_eq!(unsafe { libc::getsid(u.pid) }, u.pid);
     let mut both = Target::spawn(&["--setsid", "--setpgid"]);
     assert_eq!(both.pgid, both.pid);
@@ -244,7 +247,7 @@ fn sigwho_harness_with_fake() {
     assert_eq!(v["n"], 3);
     assert_eq!(s.seen().len(), 3, "{:?}", s.seen());
     assert_eq!(s.next_event(T).unwrap()["n"], 1);
-    let v = s.wait_for(|v| v.is_string(), T);
+    let v = s.wait_for(Value::is_string, T);
     assert_eq!(v, Value::String("plain text".into()));
     assert_eq!(s.all_events().len(), 4);
     assert_eq!(s.stderr(), ["loading", "sigwho: tracing (fake)"]);

@@ -1,4 +1,4 @@
-//! `sigwho-storm`: a kill() storm at a victim of its own, to measure what tracing signals
+//! `sigwho-storm`: a `kill()` storm at a victim of its own, to measure what tracing signals
 //! costs the processes that send them.
 //!
 //! ```text
@@ -18,13 +18,13 @@
 //! call, and `rate` is `calls / duration`. If any call fails the line is still printed,
 //! the error goes to stderr and the exit status is 1.
 //!
-//! The victim ignores SIG (SIG_IGN) and sleeps in pause(). Each kill() then takes the path
+//! The victim ignores SIG (`SIG_IGN`) and sleeps in `pause()`. Each `kill()` then takes the path
 //! a real signal takes up to the point of queueing (pid lookup, permission check, the
 //! victim's siglock, the `signal:signal_generate` tracepoint with result "ignored") and is
 //! dropped there: the victim never wakes and no queue fills, so the storm measures the
 //! sending side, which is where tracers hook. All senders share the one victim and so
 //! contend on its siglock, as senders storming one process do in real life; a victim per
-//! sender would measure a slightly cheaper, uncontended kill().
+//! sender would measure a slightly cheaper, uncontended `kill()`.
 //!
 //! Readiness protocol, for starting a tracer on the victim first: with
 //! `--victim-pid-file PATH` the storm sets everything up (the victim ignores SIG, the
@@ -38,6 +38,7 @@ use std::io::{BufRead, Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::exit;
+use std::time::Duration;
 
 const USAGE: &str = "\
 usage: sigwho-storm --senders N --duration SECS [--rate PER_SEC_PER_SENDER] [--signal SIG]
@@ -47,11 +48,11 @@ which cannot be ignored. With --victim-pid-file the storm prints `ready victim=P
 waits for a line on stdin before it starts.";
 
 /// The barrier carries the deadline to each sender in one write; keeping every sender's
-/// share within PIPE_BUF (4096) makes that write atomic.
+/// share within `PIPE_BUF` (4096) makes that write atomic.
 const MAX_SENDERS: usize = 512;
 
 /// Flat-out senders look at the clock once per this many calls: the vDSO clock is cheap,
-/// but not free next to a ~1 µs kill(), and 64 calls overshoot the deadline by well under
+/// but not free next to a ~1 µs `kill()`, and 64 calls overshoot the deadline by well under
 /// a millisecond.
 const CALLS_PER_CLOCK_CHECK: u64 = 64;
 
@@ -77,7 +78,7 @@ struct Tally {
     failed: u64,
     /// errno of the first failed call.
     errno: u64,
-    /// CLOCK_MONOTONIC ns after the sender's last call.
+    /// `CLOCK_MONOTONIC` ns after the sender's last call.
     end_ns: u64,
 }
 
@@ -118,7 +119,8 @@ fn main() {
     let (mut report_rx, report_tx) = pipe();
     let mut senders = Vec::with_capacity(opts.senders);
     for _ in 0..opts.senders {
-        // Single-threaded, so fork is safe; the child never returns from sender().
+        // SAFETY: this process is single-threaded, so the child may run any code after
+        // fork(2); it never returns from sender(), which ends in _exit.
         match unsafe { libc::fork() } {
             -1 => {
                 let e = errno();
@@ -178,7 +180,11 @@ fn main() {
         .collect();
     let calls: u64 = tallies.iter().map(|t| t.calls).sum();
     let end_ns = tallies.iter().map(|t| t.end_ns).max().unwrap_or(deadline);
-    let elapsed = end_ns.saturating_sub(start_ns).max(1) as f64 / NS_PER_SEC as f64;
+    let elapsed = Duration::from_nanos(end_ns.saturating_sub(start_ns).max(1)).as_secs_f64();
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "a storm's calls stay far below 2^53, under which f64 holds every integer"
+    )]
     say(&format!(
         "storm senders={} duration={elapsed:.3} calls={calls} rate={:.0} victim={victim}",
         opts.senders,
@@ -187,7 +193,7 @@ fn main() {
 
     let failed: u64 = tallies.iter().map(|t| t.failed).sum();
     if let Some(first) = tallies.iter().find(|t| t.failed > 0) {
-        let e = first.errno as c_int;
+        let e = c_int::try_from(first.errno).unwrap_or(0);
         eprintln!(
             "sigwho-storm: {failed} kill() call(s) failed, first with {} ({})",
             errno_name(e),
@@ -233,7 +239,8 @@ fn parse_args() -> Options {
                     .ok()
                     .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e6)
                     .unwrap_or_else(|| usage("--duration must be a positive number of seconds"));
-                duration_ns = Some((secs * NS_PER_SEC as f64) as u64);
+                let ns = Duration::from_secs_f64(secs).as_nanos();
+                duration_ns = Some(u64::try_from(ns).expect("under 10^6 s, so under 2^64 ns"));
             }
             "--rate" => {
                 rate = Some(
@@ -300,25 +307,32 @@ fn signal_number(s: &str) -> Option<c_int> {
 
 fn spawn_victim(signal: c_int) -> libc::pid_t {
     let (mut ready_rx, mut ready_tx) = pipe();
+    // SAFETY: single-threaded, as in main; the child ends in _exit or pauses for good.
     match unsafe { libc::fork() } {
         -1 => fail("fork", errno()),
         0 => {
             drop(ready_rx);
             become_child(c"storm-victim");
+            // SAFETY: all zeroes is a valid sigaction (no handler, no flags), filled in
+            // before use; sigemptyset and sigaction get pointers to it while it lives, and
+            // sigaction takes a null pointer for the old action it need not return.
             unsafe {
                 let mut sa: libc::sigaction = std::mem::zeroed();
                 sa.sa_sigaction = libc::SIG_IGN;
-                libc::sigemptyset(&mut sa.sa_mask);
-                if libc::sigaction(signal, &sa, std::ptr::null_mut()) != 0 {
+                libc::sigemptyset(&raw mut sa.sa_mask);
+                if libc::sigaction(signal, &raw const sa, std::ptr::null_mut()) != 0 {
                     fail("sigaction", errno());
                 }
             }
             // Only now may the senders start: before SIG_IGN, the first signal would kill us.
             if ready_tx.write_all(b"r").is_err() {
+                // SAFETY: _exit(2) takes an integer and does not return; a forked child
+                // must not run the parent's exit handlers.
                 unsafe { libc::_exit(1) };
             }
             drop(ready_tx);
             loop {
+                // SAFETY: pause(2) takes nothing.
                 unsafe { libc::pause() };
             }
         }
@@ -339,7 +353,10 @@ fn spawn_victim(signal: c_int) -> libc::pid_t {
 /// with the parent (so an interrupted storm leaves nothing behind), and no hold on the
 /// parent's stdin and stdout (whoever reads our stdout must see EOF when we exit).
 fn become_child(name: &std::ffi::CStr) {
+    // SAFETY: getppid(2) takes nothing and cannot fail.
     let parent = unsafe { libc::getppid() };
+    // SAFETY: PR_SET_NAME reads the NUL-terminated `name`, alive for the call, and open(2)
+    // a NUL-terminated literal; every other call takes integers only.
     unsafe {
         libc::prctl(libc::PR_SET_NAME, name.as_ptr());
         if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
@@ -364,6 +381,7 @@ fn sender(victim: libc::pid_t, opts: &Options, mut barrier: File, mut report: Fi
     let mut share = [0; 8];
     // EOF: the parent closed the barrier without starting (or died). Nothing to send.
     if barrier.read_exact(&mut share).is_err() {
+        // SAFETY: _exit(2) takes an integer and does not return.
         unsafe { libc::_exit(0) };
     }
     let deadline = u64::from_ne_bytes(share);
@@ -371,22 +389,21 @@ fn sender(victim: libc::pid_t, opts: &Options, mut barrier: File, mut report: Fi
         None => flat_out(victim, opts.signal, deadline),
         Some(rate) => paced(victim, opts.signal, deadline, rate),
     };
-    let code = if report.write_all(&tally.to_bytes()).is_ok() {
-        0
-    } else {
-        1
-    };
+    let code = i32::from(report.write_all(&tally.to_bytes()).is_err());
+    // SAFETY: _exit(2) takes an integer and does not return; a forked child must not run
+    // the parent's exit handlers.
     unsafe { libc::_exit(code) };
 }
 
 /// Sends one signal; false (with the tally updated) when the call failed.
 fn send(victim: libc::pid_t, signal: c_int, tally: &mut Tally) -> bool {
+    // SAFETY: kill(2) takes two integers and touches no memory of ours.
     if unsafe { libc::kill(victim, signal) } == 0 {
         tally.calls += 1;
         return true;
     }
     if tally.failed == 0 {
-        tally.errno = errno() as u64;
+        tally.errno = u64::try_from(errno()).unwrap_or(0);
     }
     tally.failed += 1;
     false
@@ -442,22 +459,27 @@ fn now_ns() -> u64 {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * NS_PER_SEC + ts.tv_nsec as u64
+    // SAFETY: clock_gettime(2) writes a timespec into `ts`, which lives across the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut ts) };
+    // The monotonic clock counts from boot: never negative.
+    let (secs, nanos) = (ts.tv_sec.unsigned_abs(), ts.tv_nsec.unsigned_abs());
+    secs * NS_PER_SEC + nanos
 }
 
 fn sleep_until(ns: u64) {
     let ts = libc::timespec {
-        tv_sec: (ns / NS_PER_SEC) as libc::time_t,
-        tv_nsec: (ns % NS_PER_SEC) as libc::c_long,
+        tv_sec: libc::time_t::try_from(ns / NS_PER_SEC).unwrap_or(libc::time_t::MAX),
+        tv_nsec: libc::c_long::try_from(ns % NS_PER_SEC).expect("under 10^9"),
     };
     // Returns the error number directly; EINTR (no handlers here, but cheap to honour)
     // just means sleeping again until the same absolute time.
+    // SAFETY: clock_nanosleep(2) reads `ts`, which lives across the call; with
+    // TIMER_ABSTIME it takes a null pointer for the remainder it then has no use for.
     while unsafe {
         libc::clock_nanosleep(
             libc::CLOCK_MONOTONIC,
             libc::TIMER_ABSTIME,
-            &ts,
+            &raw const ts,
             std::ptr::null_mut(),
         )
     } == libc::EINTR
@@ -468,10 +490,12 @@ fn sleep_until(ns: u64) {
 /// pids cannot have been reused. Senders end by themselves (their deadline passed, or the
 /// barrier closed unread).
 fn cleanup(victim: libc::pid_t, senders: &[libc::pid_t]) {
+    // SAFETY: kill(2) takes two integers and touches no memory of ours.
     unsafe { libc::kill(victim, libc::SIGKILL) };
     for &pid in std::iter::once(&victim).chain(senders) {
         let mut status = 0;
-        while unsafe { libc::waitpid(pid, &mut status, 0) } == -1 && errno() == libc::EINTR {}
+        // SAFETY: waitpid(2) writes the status into `status`, which outlives the call.
+        while unsafe { libc::waitpid(pid, &raw mut status, 0) } == -1 && errno() == libc::EINTR {}
     }
 }
 
@@ -485,6 +509,7 @@ fn write_pid_file(path: &std::path::Path, pid: libc::pid_t) -> std::io::Result<(
 
 fn pipe() -> (File, File) {
     let mut fds = [0; 2];
+    // SAFETY: pipe2(2) writes two descriptors into `fds`, an array of two.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         fail("pipe2", errno());
     }

@@ -23,15 +23,15 @@
 //! `target` prints one line, `ready pid=<pid> pgid=<pgid> tids=<main>,<t1>,...`, then
 //! executes commands read line by line from stdin: `segv`, `pipe`, `exit N`, `raise SIG`,
 //! `abort`, `alloc MIB` (allocates and touches MIB MiB, then prints `allocated`), `alarm`
-//! (dies of SIGALRM a second later), `cpu-limit` (spins under a 1 s RLIMIT_CPU until
+//! (dies of SIGALRM a second later), `cpu-limit` (spins under a 1 s `RLIMIT_CPU` until
 //! SIGXCPU), `child-exit` (forks a child that exits at once, reaps it, prints
 //! `reaped=<pid>`), `ping` (answers `pong`). It exits 0 on stdin EOF.
 //!
 //! Target options beyond signal dispositions: `--relay SIG:PID` handles SIG by sending SIG
 //! to PID with kill(2) and exiting 0 (one relay per signal; several signals may relay);
-//! `--pdeathsig SIG` asks for SIG when its parent dies (prctl PR_SET_PDEATHSIG, before the
+//! `--pdeathsig SIG` asks for SIG when its parent dies (prctl `PR_SET_PDEATHSIG`, before the
 //! ready line); `--cgroup-procs PATH` writes its pid to PATH (a cgroup's `cgroup.procs`)
-//! before the ready line; `--no-stdin` ignores stdin and waits in pause() until a signal
+//! before the ready line; `--no-stdin` ignores stdin and waits in `pause()` until a signal
 //! ends it.
 //!
 //! `parent` prints `parent pid=<pid>`, then forks a child that execs
@@ -42,6 +42,10 @@
 //!
 //! Senders exit 0 on success; on failure they print
 //! `error: <syscall>: <ERRNO> (<strerror>)` to stderr and exit 1. Usage errors exit 2.
+#![expect(
+    clippy::similar_names,
+    reason = "pid, tid, tgid, sig: the kernel's own names for what this program hands it"
+)]
 
 use std::ffi::{CStr, CString, c_int, c_void};
 use std::io::Write;
@@ -65,7 +69,7 @@ usage: sigwho-testproc target [--ignore SIG]... [--handle SIG]... [--threads N] 
 SIG is a number or a name such as TERM, SIGTERM, USR1, RTMIN+2.";
 
 /// The address the `segv` command writes to. Below `vm.mmap_min_addr`, so never mapped:
-/// the fault is SEGV_MAPERR. (Not null itself: Rust's debug-build precondition checks
+/// the fault is `SEGV_MAPERR`. (Not null itself: Rust's debug-build precondition checks
 /// would turn a volatile write through null into a panic/abort instead of a fault.)
 const SEGV_ADDR: usize = 0x10;
 
@@ -78,38 +82,54 @@ fn main() {
     match cmd.as_str() {
         "target" => target(&rest),
         "parent" => parent(&rest),
+        "-h" | "--help" | "help" => println!("{USAGE}"),
+        sender => send(sender, &rest),
+    }
+    exit(0);
+}
+
+/// The sender subcommands: each sends one signal its own way (and some then go on).
+fn send(cmd: &str, rest: &[&str]) {
+    match cmd {
         "kill" => {
-            let [pid, sig] = positional(cmd, &rest, ["PID", "SIG"]);
+            let [pid, sig] = positional(cmd, rest, ["PID", "SIG"]);
             let (pid, sig) = (parse_int(pid, "PID"), parse_signal(sig));
-            check("kill", unsafe { libc::kill(pid, sig) } as i64);
+            // SAFETY: kill(2) takes two integers and touches no memory of ours.
+            check("kill", i64::from(unsafe { libc::kill(pid, sig) }));
         }
         "tgkill" => {
-            let [tgid, tid, sig] = positional(cmd, &rest, ["TGID", "TID", "SIG"]);
+            let [tgid, tid, sig] = positional(cmd, rest, ["TGID", "TID", "SIG"]);
             let (tgid, tid, sig) = (
                 parse_int(tgid, "TGID"),
                 parse_int(tid, "TID"),
                 parse_signal(sig),
             );
+            // SAFETY: tgkill(2) takes three integers and touches no memory of ours.
             check("tgkill", unsafe {
                 libc::syscall(libc::SYS_tgkill, tgid, tid, sig)
             });
         }
         "tkill" => {
-            let [tid, sig] = positional(cmd, &rest, ["TID", "SIG"]);
+            let [tid, sig] = positional(cmd, rest, ["TID", "SIG"]);
             let (tid, sig) = (parse_int(tid, "TID"), parse_signal(sig));
+            // SAFETY: tkill(2) takes two integers and touches no memory of ours.
             check("tkill", unsafe { libc::syscall(libc::SYS_tkill, tid, sig) });
         }
         "pidfd-send" => {
-            let [pid, sig] = positional(cmd, &rest, ["PID", "SIG"]);
+            let [pid, sig] = positional(cmd, rest, ["PID", "SIG"]);
             let (pid, sig) = (parse_int(pid, "PID"), parse_signal(sig));
+            // SAFETY: pidfd_open(2) takes two integers and returns a new descriptor.
             let fd = check("pidfd_open", unsafe {
                 libc::syscall(libc::SYS_pidfd_open, pid, 0)
             });
+            let fd = c_int::try_from(fd).expect("a descriptor fits in c_int");
             say(&format!("pidfd={fd}"));
+            // SAFETY: pidfd_send_signal(2) takes integers, and a null siginfo, which makes
+            // it fill in the same information kill(2) would.
             check("pidfd_send_signal", unsafe {
                 libc::syscall(
                     libc::SYS_pidfd_send_signal,
-                    fd as c_int,
+                    fd,
                     sig,
                     std::ptr::null::<libc::siginfo_t>(),
                     0,
@@ -117,7 +137,7 @@ fn main() {
             });
         }
         "sigqueue" => {
-            let [pid, sig, value] = positional(cmd, &rest, ["PID", "SIG", "VALUE"]);
+            let [pid, sig, value] = positional(cmd, rest, ["PID", "SIG", "VALUE"]);
             let (pid, sig, value) = (
                 parse_int(pid, "PID"),
                 parse_signal(sig),
@@ -126,20 +146,29 @@ fn main() {
             // union sigval { int sival_int; void *sival_ptr; }: on a 64-bit little-endian
             // machine sival_int is the low 32 bits of the pointer.
             let val = libc::sigval {
-                sival_ptr: value as u32 as usize as *mut c_void,
+                sival_ptr: std::ptr::without_provenance_mut::<c_void>(
+                    value.cast_unsigned() as usize
+                ),
             };
-            check("sigqueue", unsafe { libc::sigqueue(pid, sig, val) } as i64);
+            // SAFETY: sigqueue(3) passes the sigval to the kernel as a value: the pointer
+            // in it is never dereferenced.
+            check(
+                "sigqueue",
+                i64::from(unsafe { libc::sigqueue(pid, sig, val) }),
+            );
         }
         "fork-kill" => {
-            let [pid, sig] = positional(cmd, &rest, ["PID", "SIG"]);
+            let [pid, sig] = positional(cmd, rest, ["PID", "SIG"]);
             let (pid, sig) = (parse_int(pid, "PID"), parse_signal(sig));
             fork_kill(pid, sig);
         }
         "thread-kill" => {
-            let [pid, sig] = positional(cmd, &rest, ["PID", "SIG"]);
+            let [pid, sig] = positional(cmd, rest, ["PID", "SIG"]);
             let (pid, sig) = (parse_int(pid, "PID"), parse_signal(sig));
             let sender = std::thread::spawn(move || {
+                // SAFETY: kill(2) takes two integers and touches no memory of ours.
                 let ret = unsafe { libc::kill(pid, sig) };
+                // SAFETY: gettid(2) takes nothing and cannot fail.
                 (unsafe { libc::gettid() }, ret, errno())
             });
             let (tid, ret, e) = sender.join().unwrap_or_else(|_| exit(1));
@@ -156,7 +185,8 @@ fn main() {
             let then = strip_dashes(then);
             // Prepared before the signal, so the exec follows it as closely as possible.
             let (exe, argv) = self_command(then);
-            check("kill", unsafe { libc::kill(pid, sig) } as i64);
+            // SAFETY: kill(2) takes two integers and touches no memory of ours.
+            check("kill", i64::from(unsafe { libc::kill(pid, sig) }));
             exec(&exe, &argv);
         }
         "at" => {
@@ -165,12 +195,8 @@ fn main() {
             };
             at(parse_int(pid, "PID"), strip_dashes(then));
         }
-        "-h" | "--help" | "help" => {
-            println!("{USAGE}");
-        }
         other => usage(&format!("unknown subcommand {other:?}")),
     }
-    exit(0);
 }
 
 fn usage(msg: &str) -> ! {
@@ -287,17 +313,35 @@ fn errno_name(e: c_int) -> String {
 }
 
 fn strerror(e: c_int) -> String {
-    // Only called from single-threaded sender paths, so strerror's static buffer is fine.
+    // SAFETY: strerror(3) takes an integer; it returns a pointer into a static buffer that
+    // another thread's strerror could overwrite, and only single-threaded sender paths
+    // call this.
     let p = unsafe { libc::strerror(e) };
     if p.is_null() {
         return format!("error {e}");
     }
+    // SAFETY: not null, so a NUL-terminated string that nothing changes while it is
+    // copied (single-threaded, as above).
     unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
 }
 
 fn fail(syscall: &str, e: c_int) -> ! {
     eprintln!("error: {syscall}: {} ({})", errno_name(e), strerror(e));
     exit(1);
+}
+
+/// fork(2), exiting 1 when it fails; 0 in the child, the child's pid in the parent.
+///
+/// # Safety
+/// As fork: the caller's process must be single-threaded, or the child must call only
+/// async-signal-safe functions until it execs or exits.
+unsafe fn fork_checked() -> libc::pid_t {
+    // SAFETY: the caller's promise, above.
+    let pid = unsafe { libc::fork() };
+    if pid == -1 {
+        fail("fork", errno());
+    }
+    pid
 }
 
 /// Returns `ret` if it is not -1, otherwise reports errno for `syscall` and exits 1.
@@ -346,11 +390,13 @@ fn self_command(args: &[&str]) -> (CString, Vec<CString>) {
 fn exec(exe: &CStr, argv: &[CString]) -> ! {
     let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
     ptrs.push(std::ptr::null());
+    // SAFETY: execv(2) reads NUL-terminated strings from `exe` and `argv`, through a
+    // null-terminated array of pointers to them, all alive for the call.
     unsafe { libc::execv(exe.as_ptr(), ptrs.as_ptr()) };
     fail("execv", errno());
 }
 
-/// struct clone_args (include/uapi/linux/sched.h), up to `set_tid_size` (CLONE_ARGS_SIZE_VER1).
+/// struct `clone_args` (include/uapi/linux/sched.h), up to `set_tid_size` (`CLONE_ARGS_SIZE_VER1`).
 #[repr(C)]
 #[derive(Default)]
 struct CloneArgs {
@@ -366,31 +412,35 @@ struct CloneArgs {
     set_tid_size: u64,
 }
 
-/// `at PID SUBCOMMAND...`: a child created at pid PID (clone3 with set_tid: the way
+/// `at PID SUBCOMMAND...`: a child created at pid PID (clone3 with `set_tid`: the way
 /// checkpoint/restore recreates a pid; root in the init pid namespace may ask for any
 /// free pid), which execs `sigwho-testproc SUBCOMMAND...`. Lets tests reuse a pid at once.
 fn at(pid: libc::pid_t, args: &[&str]) -> ! {
     let (exe, argv) = self_command(args);
     let tid = pid;
     let mut clone = CloneArgs {
-        exit_signal: libc::SIGCHLD as u64,
+        exit_signal: u64::from(libc::SIGCHLD.unsigned_abs()),
         set_tid: std::ptr::from_ref(&tid) as u64,
         set_tid_size: 1,
         ..CloneArgs::default()
     };
-    // Single-threaded here, and without CLONE_VM or a stack clone3 behaves like fork.
+    // SAFETY: clone3(2) reads `clone` (its size given) and `tid`, both alive for the call;
+    // without CLONE_VM or a stack it behaves like fork, and this process is
+    // single-threaded here, so the child may run anything (it execs at once).
     let child = check("clone3", unsafe {
         libc::syscall(
             libc::SYS_clone3,
             std::ptr::from_mut(&mut clone),
             std::mem::size_of::<CloneArgs>(),
         )
-    }) as libc::pid_t;
+    });
     if child == 0 {
         exec(&exe, &argv);
     }
+    let child = libc::pid_t::try_from(child).expect("a pid fits in pid_t");
     let mut status = 0;
-    while unsafe { libc::waitpid(child, &mut status, 0) } == -1 {
+    // SAFETY: waitpid(2) writes the status into `status`, which outlives the call.
+    while unsafe { libc::waitpid(child, &raw mut status, 0) } == -1 {
         if errno() != libc::EINTR {
             fail("waitpid", errno());
         }
@@ -402,19 +452,24 @@ fn at(pid: libc::pid_t, args: &[&str]) -> ! {
 }
 
 fn fork_kill(pid: i32, sig: c_int) {
-    // Single-threaded here, so fork is safe; the child only calls kill and _exit.
-    let child = check("fork", unsafe { libc::fork() } as i64) as libc::pid_t;
+    // SAFETY: this process is single-threaded here, so the child may run anything after
+    // fork(2); it only calls kill and _exit.
+    let child = unsafe { fork_checked() };
     if child == 0 {
+        // SAFETY: kill(2) takes two integers and touches no memory of ours.
         let code = if unsafe { libc::kill(pid, sig) } == 0 {
             0
         } else {
             errno().clamp(1, 255)
         };
+        // SAFETY: _exit(2) takes an integer and does not return; a forked child must not
+        // run the parent's exit handlers.
         unsafe { libc::_exit(code) };
     }
     let mut status = 0;
     loop {
-        let r = unsafe { libc::waitpid(child, &mut status, 0) };
+        // SAFETY: waitpid(2) writes the status into `status`, which outlives the call.
+        let r = unsafe { libc::waitpid(child, &raw mut status, 0) };
         if r == child {
             break;
         }
@@ -447,21 +502,24 @@ extern "C" fn relay_handler(sig: c_int) {
         .ok()
         .and_then(|i| RELAY_TO.get(i))
         .map_or(0, |p| p.load(Ordering::SeqCst));
-    let code = if to != 0 && unsafe { libc::kill(to, sig) } != 0 {
-        1
-    } else {
-        0
-    };
+    // SAFETY: kill(2) takes two integers and touches no memory of ours.
+    let code = i32::from(to != 0 && unsafe { libc::kill(to, sig) } != 0);
+    // SAFETY: _exit(2) takes an integer and does not return; it is async-signal-safe, as
+    // a handler needs.
     unsafe { libc::_exit(code) };
 }
 
 fn set_disposition(sig: c_int, handler: libc::sighandler_t, flags: c_int, what: &str) {
+    // SAFETY: all zeroes is a valid sigaction, filled in before use; sigemptyset and
+    // sigaction get pointers to it while it lives, and sigaction takes a null pointer for
+    // the old action it need not return. Every handler given here (SIG_DFL, SIG_IGN and
+    // this file's extern "C" handlers) is one sigaction accepts.
     unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
         sa.sa_sigaction = handler;
         sa.sa_flags = flags;
-        libc::sigemptyset(&mut sa.sa_mask);
-        if libc::sigaction(sig, &sa, std::ptr::null_mut()) != 0 {
+        libc::sigemptyset(&raw mut sa.sa_mask);
+        if libc::sigaction(sig, &raw const sa, std::ptr::null_mut()) != 0 {
             fail(what, errno());
         }
     }
@@ -470,11 +528,13 @@ fn set_disposition(sig: c_int, handler: libc::sighandler_t, flags: c_int, what: 
 /// Default action for `sig`, and not blocked in this thread: the next one kills us.
 fn make_fatal(sig: c_int) {
     set_disposition(sig, libc::SIG_DFL, 0, "sigaction");
+    // SAFETY: all zeroes is a valid sigset_t, emptied before use; the calls get pointers
+    // to it while it lives, and pthread_sigmask a null pointer for the old mask.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, sig);
-        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::sigemptyset(&raw mut set);
+        libc::sigaddset(&raw mut set, sig);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &raw const set, std::ptr::null_mut());
     }
 }
 
@@ -551,12 +611,13 @@ fn target(args: &[&str]) -> ! {
 
     // Deaths by SIGSEGV/SIGABRT/SIGQUIT must not write or pipe out core dumps: no core
     // file size, and not dumpable at all (a `|helper` core_pattern ignores RLIMIT_CORE).
+    // SAFETY: setrlimit(2) reads `zero`, alive for the call; prctl takes integers.
     unsafe {
         let zero = libc::rlimit {
             rlim_cur: 0,
             rlim_max: 0,
         };
-        if libc::setrlimit(libc::RLIMIT_CORE, &zero) != 0 {
+        if libc::setrlimit(libc::RLIMIT_CORE, &raw const zero) != 0 {
             fail("setrlimit", errno());
         }
         if libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 {
@@ -572,16 +633,20 @@ fn target(args: &[&str]) -> ! {
         set_disposition(sig, handler, libc::SA_RESTART, "sigaction");
     }
     for &(sig, to) in &opts.relay {
-        RELAY_TO[sig as usize].store(to, Ordering::SeqCst);
+        let slot = usize::try_from(sig).expect("parse_signal gives no negative signal");
+        RELAY_TO[slot].store(to, Ordering::SeqCst);
         let handler = relay_handler as extern "C" fn(c_int) as libc::sighandler_t;
         set_disposition(sig, handler, libc::SA_RESTART, "sigaction");
     }
-    if let Some(sig) = opts.pdeathsig
-        && unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) } != 0
-    {
-        fail("prctl", errno());
+    if let Some(sig) = opts.pdeathsig {
+        let sig = libc::c_ulong::from(sig.unsigned_abs());
+        // SAFETY: prctl(2) with integer arguments touches no memory of ours.
+        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig, 0, 0, 0) } != 0 {
+            fail("prctl", errno());
+        }
     }
     if let Some(path) = &opts.cgroup_procs {
+        // SAFETY: getpid(2) takes nothing and cannot fail.
         let pid = unsafe { libc::getpid() };
         // One write(2) of the pid: what cgroup.procs expects.
         if let Err(e) = std::fs::write(path, format!("{pid}\n")) {
@@ -591,13 +656,16 @@ fn target(args: &[&str]) -> ! {
     }
     if opts.setsid {
         // setsid also makes us a process-group leader (and setpgid would then fail).
+        // SAFETY: setsid(2) takes nothing.
         if unsafe { libc::setsid() } == -1 {
             fail("setsid", errno());
         }
+    // SAFETY: setpgid(2) takes two integers.
     } else if opts.setpgid && unsafe { libc::setpgid(0, 0) } != 0 {
         fail("setpgid", errno());
     }
 
+    // SAFETY: gettid(2) takes nothing and cannot fail.
     let mut tids = vec![unsafe { libc::gettid() }];
     let (tx, rx) = std::sync::mpsc::channel();
     for i in 0..opts.threads {
@@ -605,10 +673,12 @@ fn target(args: &[&str]) -> ! {
         std::thread::Builder::new()
             .name(format!("blocker-{i}"))
             .spawn(move || {
+                // SAFETY: gettid(2) takes nothing and cannot fail.
                 tx.send(unsafe { libc::gettid() }).unwrap();
                 drop(tx);
                 loop {
                     // Returns only when a handled signal interrupts it.
+                    // SAFETY: pause(2) takes nothing.
                     unsafe { libc::pause() };
                 }
             })
@@ -619,7 +689,8 @@ fn target(args: &[&str]) -> ! {
     }
     drop(tx);
     tids.extend(rx.iter());
-    let tids: Vec<String> = tids.iter().map(|t| t.to_string()).collect();
+    let tids: Vec<String> = tids.iter().map(ToString::to_string).collect();
+    // SAFETY: getpid(2) and getpgrp(2) take nothing and cannot fail.
     let (pid, pgid) = unsafe { (libc::getpid(), libc::getpgrp()) };
     say(&format!(
         "ready pid={pid} pgid={pgid} tids={}",
@@ -629,6 +700,7 @@ fn target(args: &[&str]) -> ! {
     if opts.no_stdin {
         loop {
             // Returns only when a handled signal interrupts it.
+            // SAFETY: pause(2) takes nothing.
             unsafe { libc::pause() };
         }
     }
@@ -643,11 +715,14 @@ fn target(args: &[&str]) -> ! {
 /// keeps it. In a small memory cgroup the OOM killer ends the process part way.
 fn alloc(mib: usize) {
     const MIB: usize = 1 << 20;
-    let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
-        n if n > 0 => n as usize,
-        _ => 4096,
-    };
+    // SAFETY: sysconf(3) takes an integer.
+    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
+        .ok()
+        .filter(|&n| n > 0)
+        .unwrap_or(4096);
     for _ in 0..mib {
+        // SAFETY: an anonymous private mapping at an address of the kernel's choosing
+        // replaces nothing of ours.
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
@@ -663,6 +738,8 @@ fn alloc(mib: usize) {
         }
         let p = p.cast::<u8>();
         for off in (0..MIB).step_by(page) {
+            // SAFETY: `off` is below MIB, the length of the writable mapping at `p`, which
+            // nothing else refers to.
             unsafe { std::ptr::write_volatile(p.add(off), 0xa5) };
         }
     }
@@ -682,6 +759,7 @@ fn run_command(line: &str) {
         }
         ["raise", sig] => {
             let sig = parse_signal(sig);
+            // SAFETY: raise(3) takes an integer; dying of the signal is the point.
             if unsafe { libc::raise(sig) } != 0 {
                 fail("raise", errno());
             }
@@ -695,6 +773,7 @@ fn run_command(line: &str) {
         ["alarm"] => {
             // setitimer's kernel timer sends SIGALRM in about a second; default: die.
             make_fatal(libc::SIGALRM);
+            // SAFETY: alarm(2) takes an integer.
             unsafe { libc::alarm(1) };
         }
         ["cpu-limit"] => {
@@ -704,7 +783,8 @@ fn run_command(line: &str) {
                 rlim_cur: 1,
                 rlim_max: 10,
             };
-            if unsafe { libc::setrlimit(libc::RLIMIT_CPU, &limit) } != 0 {
+            // SAFETY: setrlimit(2) reads `limit`, alive for the call.
+            if unsafe { libc::setrlimit(libc::RLIMIT_CPU, &raw const limit) } != 0 {
                 fail("setrlimit", errno());
             }
             let mut spin = 0u64;
@@ -714,23 +794,30 @@ fn run_command(line: &str) {
         }
         ["child-exit"] => {
             // A child that exits at once: the kernel sends this process SIGCHLD.
-            match unsafe { libc::fork() } {
-                -1 => fail("fork", errno()),
+            // SAFETY: the child only calls _exit, which is async-signal-safe, whatever
+            // threads this process has.
+            match unsafe { fork_checked() } {
+                // SAFETY: _exit(2) takes an integer and does not return.
                 0 => unsafe { libc::_exit(0) },
                 child => {
                     let mut status = 0;
-                    unsafe { libc::waitpid(child, &mut status, 0) };
+                    // SAFETY: waitpid(2) writes the status into `status`, a live local.
+                    unsafe { libc::waitpid(child, &raw mut status, 0) };
                     say(&format!("reaped={child}"));
                 }
             }
         }
         ["abort"] => {
             make_fatal(libc::SIGABRT);
+            // SAFETY: abort(3) takes nothing and does not return; dying is the point.
             unsafe { libc::abort() }
         }
         ["segv"] => {
             make_fatal(libc::SIGSEGV);
             let p = std::ptr::with_exposed_provenance_mut::<u64>(SEGV_ADDR);
+            // SAFETY: the write is meant to fault, not to store: SEGV_ADDR is below
+            // vm.mmap_min_addr, never mapped, so the CPU traps before any memory changes,
+            // and SIGSEGV's default action (made fatal above) ends the process there.
             unsafe { std::ptr::write_volatile(p, 0xdead) };
             eprintln!("error: segv: the write to {SEGV_ADDR:#x} did not fault");
             exit(1);
@@ -738,12 +825,15 @@ fn run_command(line: &str) {
         ["pipe"] => {
             // The Rust runtime starts with SIGPIPE ignored; restore the default action.
             make_fatal(libc::SIGPIPE);
-            let mut fds = [0 as c_int; 2];
+            let mut fds: [c_int; 2] = [0; 2];
+            // SAFETY: pipe(2) writes two descriptors into `fds`, an array of two.
             if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
                 fail("pipe", errno());
             }
+            // SAFETY: closes the read end pipe(2) just returned, which nothing else owns.
             unsafe { libc::close(fds[0]) };
             let byte = b"x";
+            // SAFETY: write(2) reads one byte from `byte`, which is one byte long.
             let r = unsafe { libc::write(fds[1], byte.as_ptr().cast(), 1) };
             let e = errno();
             eprintln!("error: pipe: write returned {r} without SIGPIPE");
@@ -779,12 +869,13 @@ impl LineReader {
                 return Some(String::from_utf8_lossy(&line).into_owned());
             }
             let mut chunk = [0u8; 4096];
+            // SAFETY: read(2) writes at most chunk.len() bytes into `chunk`.
             let n = unsafe { libc::read(0, chunk.as_mut_ptr().cast(), chunk.len()) };
-            match n {
-                0 => self.eof = true,
-                n if n > 0 => self.buf.extend_from_slice(&chunk[..n as usize]),
-                _ => match errno() {
-                    libc::EINTR => continue,
+            match usize::try_from(n) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(_) => match errno() {
+                    libc::EINTR => {}
                     e => fail("read", e),
                 },
             }
@@ -818,9 +909,15 @@ fn parent(args: &[&str]) -> ! {
     let dev_null = c"/dev/null";
 
     // The parent's line comes first: the child's ready line follows on the same stdout.
+    // SAFETY: getpid(2) takes nothing and cannot fail.
     say(&format!("parent pid={}", unsafe { libc::getpid() }));
-    let child = check("fork", unsafe { libc::fork() } as i64) as libc::pid_t;
+    // SAFETY: single-threaded here, so the child may run anything after fork(2); it only
+    // makes async-signal-safe calls anyway, on what was prepared above.
+    let child = unsafe { fork_checked() };
     if child == 0 {
+        // SAFETY: open(2) and execv(2) get NUL-terminated strings (and execv a
+        // null-terminated array of them) prepared before the fork and alive here; the
+        // other calls take integers.
         unsafe {
             let fd = libc::open(dev_null.as_ptr(), libc::O_RDONLY);
             if fd < 0 || libc::dup2(fd, 0) < 0 {
@@ -846,8 +943,10 @@ fn parent(args: &[&str]) -> ! {
         }
     }
     // EOF: take the child along.
+    // SAFETY: kill(2) takes two integers and touches no memory of ours.
     unsafe { libc::kill(child, libc::SIGKILL) };
     let mut status = 0;
-    while unsafe { libc::waitpid(child, &mut status, 0) } == -1 && errno() == libc::EINTR {}
+    // SAFETY: waitpid(2) writes the status into `status`, which outlives the call.
+    while unsafe { libc::waitpid(child, &raw mut status, 0) } == -1 && errno() == libc::EINTR {}
     exit(0);
 }
