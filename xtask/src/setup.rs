@@ -24,11 +24,17 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "libbpf-dev",
 ];
 
+/// Installed when this machine's apt sources have them, skipped with a note when not:
+/// clippy for the `debian` toolchain (`cargo +debian clippy`, which can lint the eBPF
+/// crate on the BPF target), packaged next to rustc-web.
+const OPTIONAL_PACKAGES: &[&str] = &["rust-web-clippy"];
+
 /// tracer/build.rs builds the eBPF crate with `cargo +debian`.
 const TOOLCHAIN: &str = "debian";
 
 pub fn run() -> Result<()> {
     debian_packages()?;
+    optional_packages()?;
     rustup_toolchain()?;
     bpf_linker()?;
     Ok(())
@@ -85,6 +91,36 @@ pub fn test_tools() -> Result<()> {
 
 fn debian_packages() -> Result<()> {
     ensure_packages("setup: Debian packages", DEBIAN_PACKAGES)
+}
+
+/// The optional packages that are missing and to be had, installed; the others skipped.
+/// Never updates the package lists for them: that would make every setup slow (and need
+/// the network) on a machine whose sources simply lack them.
+fn optional_packages() -> Result<()> {
+    let what = "setup: optional Debian packages";
+    let missing = missing_packages(OPTIONAL_PACKAGES)?;
+    if missing.is_empty() {
+        eprintln!("{what}: all {} present", OPTIONAL_PACKAGES.len());
+        return Ok(());
+    }
+    let mut available = Vec::new();
+    for package in missing {
+        match apt_candidate(package) {
+            Ok(_) => available.push(package),
+            Err(why) => eprintln!("{what}: skipping {package}: {why}"),
+        }
+    }
+    if available.is_empty() {
+        return Ok(());
+    }
+    if !is_root()? {
+        eprintln!(
+            "{what}: skipping {}: not root, so cannot install",
+            available.join(" ")
+        );
+        return Ok(());
+    }
+    ensure_packages(what, &available)
 }
 
 /// Installs those of `packages` that are not installed (as root); `what` names them in
@@ -150,6 +186,27 @@ pub fn apt_get() -> Command {
     let mut cmd = Command::new("apt-get");
     cmd.env("DEBIAN_FRONTEND", "noninteractive");
     cmd
+}
+
+/// The package's install candidate, per `apt-cache policy`; an error saying why when
+/// there is none (e.g. not in this release's archive).
+pub fn apt_candidate(package: &str) -> Result<String, String> {
+    let out = Command::new("apt-cache")
+        .args(["policy", package])
+        .output()
+        .map_err(|e| format!("could not run apt-cache: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    match text
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Candidate:"))
+        .map(str::trim)
+    {
+        Some(version) if version != "(none)" => Ok(version.to_owned()),
+        _ => Err(format!(
+            "Debian package {package} is not available from this machine's apt sources \
+             (`apt-cache policy {package}` shows no candidate)"
+        )),
+    }
 }
 
 fn rustup_toolchain() -> Result<()> {
@@ -257,4 +314,15 @@ pub fn is_root() -> Result<bool> {
         .and_then(|ids| ids.split_whitespace().nth(1))
         .context("no effective uid in /proc/self/status")?;
     Ok(euid == "0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::apt_candidate;
+
+    #[test]
+    fn a_package_the_archive_lacks_has_no_candidate() {
+        let why = apt_candidate("sigwho-no-such-package").unwrap_err();
+        assert!(why.contains("not available"), "{why}");
+    }
 }

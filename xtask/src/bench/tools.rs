@@ -148,7 +148,7 @@ pub(super) fn prepare_tool(
         return Ok(found);
     }
     let package = tool.package();
-    let candidate = apt_candidate(package)?;
+    let candidate = setup::apt_candidate(package)?;
     eprintln!("bench: {name}: installing Debian package {package} {candidate}");
     let install = || {
         run_step(apt_get().args(["install", "-y", "--no-install-recommends", package]))
@@ -176,27 +176,6 @@ pub(super) fn apt_get() -> Command {
     let mut cmd = setup::apt_get();
     cmd.stdout(std::io::stderr());
     cmd
-}
-
-/// The package's install candidate, per `apt-cache policy`; an error saying why when
-/// there is none (e.g. not in this release's archive).
-pub(super) fn apt_candidate(package: &str) -> Result<String, String> {
-    let out = Command::new("apt-cache")
-        .args(["policy", package])
-        .output()
-        .map_err(|e| format!("could not run apt-cache: {e}"))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    match text
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("Candidate:"))
-        .map(str::trim)
-    {
-        Some(version) if version != "(none)" => Ok(version.to_owned()),
-        _ => Err(format!(
-            "Debian package {package} is not available from this machine's apt sources \
-             (`apt-cache policy {package}` shows no candidate)"
-        )),
-    }
 }
 
 /// The tool's path and its `--version` line, if it runs.
