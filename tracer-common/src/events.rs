@@ -56,7 +56,7 @@ pub mod signal_flags {
     /// `sender_ancestry` was not captured because this sender (same pid and start time)
     /// was seen before; userspace reuses the chain it got then.
     pub const ANCESTRY_CACHED: u32 = 1;
-    /// The siginfo pointer was SEND_SIG_NOINFO or SEND_SIG_PRIV: `si_*` fields are empty.
+    /// The siginfo pointer was `SEND_SIG_NOINFO` or `SEND_SIG_PRIV`: `si_*` fields are empty.
     pub const NO_SIGINFO: u32 = 2;
 }
 
@@ -93,7 +93,7 @@ pub struct TaskRef {
     /// With `pid` this identifies a process across pid reuse.
     pub start_ns: u64,
     pub uid: u32,
-    /// Parent process (real_parent's tgid) at this instant.
+    /// Parent process (`real_parent`'s tgid) at this instant.
     pub ppid: u32,
     /// The thread's name.
     pub comm: [u8; COMM_LEN],
@@ -106,7 +106,7 @@ pub struct TaskRef {
 
 /// Flags in [`TaskRef::flags`].
 pub mod task_flags {
-    /// The task was exiting (PF_EXITING): signals it "sends" then are the kernel's
+    /// The task was exiting (`PF_EXITING`): signals it "sends" then are the kernel's
     /// (parent-death signal, SIGCHLD, pid-namespace teardown).
     pub const EXITING: u32 = 1;
 }
@@ -148,12 +148,12 @@ pub struct Request {
     /// One of the [`syscall`] constants.
     pub syscall: u32,
     pub sig: i32,
-    /// pid for kill/rt_sigqueueinfo, tgid for tgkill/rt_tgsigqueueinfo, tid for tkill,
-    /// the fd for pidfd_send_signal.
+    /// pid for kill/`rt_sigqueueinfo`, tgid for tgkill/`rt_tgsigqueueinfo`, tid for tkill,
+    /// the fd for `pidfd_send_signal`.
     pub arg0: i64,
-    /// tid for tgkill/rt_tgsigqueueinfo.
+    /// tid for tgkill/`rt_tgsigqueueinfo`.
     pub arg1: i64,
-    /// For pidfd_send_signal: the pid the fd referred to when the call was made (0 if the
+    /// For `pidfd_send_signal`: the pid the fd referred to when the call was made (0 if the
     /// fd was not a pidfd or could not be read).
     pub pidfd_pid: i32,
     pub _pad: u32,
@@ -165,21 +165,21 @@ pub struct Request {
 pub struct SignalEvent {
     pub header: EventHeader,
     pub sig: i32,
-    /// `si_code` (SI_USER, SI_QUEUE, SEGV_MAPERR, ...).
+    /// `si_code` (`SI_USER`, `SI_QUEUE`, `SEGV_MAPERR`, ...).
     pub code: i32,
     pub errno: i32,
-    /// TRACE_SIGNAL_* from include/trace/events/signal.h: 0 delivered, 1 ignored,
+    /// `TRACE_SIGNAL_*` from include/trace/events/signal.h: 0 delivered, 1 ignored,
     /// 2 already pending, 3 overflow, 4 info lost.
     pub result: i32,
     /// Non-zero when the signal was sent to the whole thread group.
     pub group: i32,
     /// Bits from [`signal_flags`].
     pub flags: u32,
-    /// siginfo's si_pid/si_uid as the kernel filled them (meaningful for SI_USER,
-    /// SI_QUEUE, SIGCHLD, ...).
+    /// siginfo's `si_pid`/`si_uid` as the kernel filled them (meaningful for `SI_USER`,
+    /// `SI_QUEUE`, SIGCHLD, ...).
     pub si_pid: i32,
     pub si_uid: u32,
-    /// si_value for SI_QUEUE and timers; si_addr for faults.
+    /// `si_value` for `SI_QUEUE` and timers; `si_addr` for faults.
     pub si_value: u64,
     pub si_addr: u64,
     /// The task running when the signal was generated (the sender, or the task the kernel
@@ -256,7 +256,7 @@ pub struct ExecEvent {
 pub struct ForkEvent {
     pub header: EventHeader,
     /// The new process; its `ppid` is its real parent (which differs from `forker` with
-    /// CLONE_PARENT).
+    /// `CLONE_PARENT`).
     pub child: TaskRef,
     /// The task that called fork/clone.
     pub forker: TaskRef,

@@ -28,7 +28,7 @@ pub struct FoldKey {
     pub group: i32,
     pub _pad: u32,
     /// The siginfo's first 32 bytes (code, errno, pid, uid, value or fault address), or
-    /// a marker for SEND_SIG_NOINFO/SEND_SIG_PRIV and zeros.
+    /// a marker for `SEND_SIG_NOINFO`/`SEND_SIG_PRIV` and zeros.
     pub siginfo: [u64; 4],
     pub request: Request,
     pub cause_ns: u64,

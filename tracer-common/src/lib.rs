@@ -7,6 +7,10 @@
 //! Layouts are fixed-size and padding is explicit, so userspace can check a record's
 //! length before it reads one (see `tracer::decode`).
 #![no_std]
+#![expect(
+    clippy::pub_underscore_fields,
+    reason = "explicit padding (`_pad`) stays public: the eBPF side writes every byte of a record, padding included, so that no kernel memory leaks through it"
+)]
 
 mod config;
 mod events;
