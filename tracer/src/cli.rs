@@ -51,7 +51,7 @@ pub enum Command {
     /// Check what sigwho can trace on this kernel: each hook and kernel feature as used,
     /// replaced by a fallback, or missing, with why and what it costs the reports.
     /// Exits 0 when sigwho can trace here, 1 when it cannot.
-    #[command(verbatim_doc_comment)]
+    #[command(verbatim_doc_comment, after_help = DOCTOR_EXAMPLES)]
     Doctor(DoctorArgs),
 }
 
@@ -108,6 +108,14 @@ Examples:
 
   # A journal copied from another machine:
   sigwho query --journal ./node7-journal --target-comm postgres --since 1d";
+
+const DOCTOR_EXAMPLES: &str = "\
+Examples:
+  # Can sigwho trace on this kernel, and what do its fallbacks cost?
+  sigwho doctor
+
+  # The same as one JSON object (docs/json-schema.md), e.g. to list what is not used:
+  sigwho doctor --json | jq '.features[] | select(.status != \"used\")'";
 
 const RUN_EXAMPLES: &str = "\
 Examples:
