@@ -91,11 +91,14 @@ pub fn identity(path: &str) -> Identity {
     found
 }
 
-/// `identity`, plus the pod's name and namespace when the node's kubelet directories
-/// name its pod uid.
-pub fn identity_with_pod(path: &str) -> Identity {
+/// `identity`, plus the pod's name and namespace when `pod` (the node's kubelet
+/// directories) names its pod uid.
+pub fn identity_with_pod(
+    path: &str,
+    pod: impl FnOnce(&str) -> Option<crate::kubelet::PodName>,
+) -> Identity {
     let mut found = identity(path);
-    if let Some(pod) = found.pod_uid.as_deref().and_then(crate::kubelet::lookup) {
+    if let Some(pod) = found.pod_uid.as_deref().and_then(pod) {
         found.pod_name = Some(pod.name);
         found.pod_namespace = Some(pod.namespace);
     }

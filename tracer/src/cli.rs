@@ -203,6 +203,11 @@ pub struct RecordArgs {
     #[arg(long, value_name = "URL")]
     pub otlp_endpoint: Option<String>,
 
+    /// Also write what is read from the kernel, and what /proc said, to FILE (created
+    /// 0600), for replaying through the analysis in tests (tracer/tests/replay.rs).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub raw: Option<PathBuf>,
+
     #[command(flatten)]
     pub explain: ExplainArgs,
 }

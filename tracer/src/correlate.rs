@@ -548,7 +548,7 @@ impl Correlator {
             identity: view
                 .as_ref()
                 .and_then(|v| v.cgroup.as_deref())
-                .map(cgroup::identity_with_pod)
+                .map(|path| cgroup::identity_with_pod(path, |uid| self.table.info().pod(uid)))
                 .unwrap_or_default(),
             cgroup: view.and_then(|v| v.cgroup),
             execs: self.exec_history(key),

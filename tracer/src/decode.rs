@@ -2,9 +2,12 @@
 //! version mismatch or a bug must give an error, never undefined behaviour, so every
 //! record's kind and length are checked before it is read.
 
+use std::mem::offset_of;
+
 use tracer_ebpf::{
-    EventHeader, ExecEvent, ExitEvent, FailedSendEvent, ForkEvent, OomVictimEvent, RepeatsEvent,
-    SignalEvent, kind,
+    ANCESTRY_DEPTH, ARGS_LEN, Ancestor, CAUSE_DEPTH, CGROUP_LEVELS, CGROUP_NAME_LEN, Cause,
+    EventHeader, ExecEvent, ExitEvent, FailedSendEvent, ForkEvent, OomVictimEvent, PATH_LEN,
+    RepeatsEvent, SignalEvent, kind, signal_flags,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +87,68 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
     })
 }
 
+/// Zeroes the bytes of a record that no reader looks at: the unused ends of its
+/// strings and arrays and the ring's padding, which hold whatever the ring buffer held
+/// before (parts of earlier records, of other processes). Raw captures store records so.
+pub fn sanitize(bytes: &mut [u8]) {
+    let Ok(event) = decode(bytes) else {
+        return;
+    };
+    let zero = |bytes: &mut [u8], from: usize, to: usize| {
+        if let Some(range) = bytes.get_mut(from..to) {
+            range.fill(0);
+        }
+    };
+    // Up to and with the NUL; all of it when there is none.
+    let used = |text: &[u8]| text.iter().position(|&b| b == 0).map_or(text.len(), |n| n + 1);
+    let size = match &event {
+        Event::Exec(ev) => {
+            let args = offset_of!(ExecEvent, args);
+            let len = (ev.args_len as usize).min(ARGS_LEN);
+            zero(bytes, args + len, args + ARGS_LEN);
+            let filename = offset_of!(ExecEvent, filename);
+            zero(bytes, filename + used(&ev.filename), filename + PATH_LEN);
+            let names = offset_of!(ExecEvent, cgroup_names);
+            let levels = (ev.cgroup_levels & 0xff) as usize;
+            for (level, name) in ev.cgroup_names.iter().enumerate().take(CGROUP_LEVELS) {
+                let start = names + level * CGROUP_NAME_LEN;
+                let keep = if level < levels { used(name) } else { 0 };
+                zero(bytes, start + keep, start + CGROUP_NAME_LEN);
+            }
+            size_of::<ExecEvent>()
+        }
+        Event::Signal(ev) => {
+            // A sender described before is not described again: its array is stale.
+            let ancestors = if ev.flags & signal_flags::ANCESTRY_CACHED != 0 {
+                0
+            } else {
+                (ev.ancestry_len as usize).min(ANCESTRY_DEPTH)
+            };
+            let at = offset_of!(SignalEvent, sender_ancestry);
+            let each = size_of::<Ancestor>();
+            zero(bytes, at + ancestors * each, at + ANCESTRY_DEPTH * each);
+            let causes = (ev.cause_len as usize).min(CAUSE_DEPTH);
+            let at = offset_of!(SignalEvent, causes);
+            let each = size_of::<Cause>();
+            zero(bytes, at + causes * each, at + CAUSE_DEPTH * each);
+            size_of::<SignalEvent>()
+        }
+        Event::FailedSend(ev) => {
+            let ancestors = (ev.ancestry_len as usize).min(ANCESTRY_DEPTH);
+            let at = offset_of!(FailedSendEvent, sender_ancestry);
+            let each = size_of::<Ancestor>();
+            zero(bytes, at + ancestors * each, at + ANCESTRY_DEPTH * each);
+            size_of::<FailedSendEvent>()
+        }
+        Event::Fork(_) => size_of::<ForkEvent>(),
+        Event::Exit(_) => size_of::<ExitEvent>(),
+        Event::OomVictim(_) => size_of::<OomVictimEvent>(),
+        Event::Repeats(_) => size_of::<RepeatsEvent>(),
+    };
+    let end = bytes.len();
+    zero(bytes, size, end);
+}
+
 /// A NUL-terminated kernel string (comm, path) as text.
 pub fn c_string(bytes: &[u8]) -> String {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
@@ -148,6 +213,64 @@ mod tests {
             decode(&as_bytes(&header)),
             Err(DecodeError::UnknownKind(99))
         );
+    }
+
+    #[test]
+    fn sanitizing_keeps_what_readers_see_and_zeroes_the_rest() {
+        let mut exec = ExecEvent {
+            header: EventHeader {
+                kind: kind::EXEC,
+                ..EventHeader::default()
+            },
+            task: tracer_ebpf::TaskRef::default(),
+            flags: 0,
+            args_len: 5,
+            filename: [0xaa; PATH_LEN],
+            args: [0xbb; ARGS_LEN],
+            cgroup_levels: 1,
+            _pad: 0,
+            cgroup_names: [[0xcc; CGROUP_NAME_LEN]; CGROUP_LEVELS],
+        };
+        exec.filename[..4].copy_from_slice(b"/sh\0");
+        exec.args[..5].copy_from_slice(b"sh\0-c");
+        exec.cgroup_names[0][..3].copy_from_slice(b"a\0b");
+        let mut bytes = as_bytes(&exec);
+        let before = decode(&bytes).unwrap();
+        sanitize(&mut bytes);
+        let Ok(Event::Exec(after)) = decode(&bytes) else {
+            panic!("still an exec record")
+        };
+        let Event::Exec(before) = before else {
+            unreachable!()
+        };
+        assert_eq!(c_string(&after.filename), c_string(&before.filename));
+        assert_eq!(
+            split_args(&after.args[..5]),
+            split_args(&before.args[..5])
+        );
+        assert_eq!(c_string(&after.cgroup_names[0]), "a");
+        assert!(after.args[5..].iter().all(|&b| b == 0));
+        assert!(after.filename[4..].iter().all(|&b| b == 0));
+        assert!(after.cgroup_names[0][2..].iter().all(|&b| b == 0));
+        assert!(after.cgroup_names[1].iter().all(|&b| b == 0));
+
+        let mut signal = SignalEvent::default();
+        signal.header.kind = kind::SIGNAL;
+        signal.ancestry_len = 1;
+        signal.sender_ancestry = [Ancestor {
+            pid: 7,
+            ..Ancestor::default()
+        }; ANCESTRY_DEPTH];
+        signal.cause_len = 0;
+        signal.causes[2].sender_pid = 9;
+        let mut bytes = as_bytes(&signal);
+        sanitize(&mut bytes);
+        let Ok(Event::Signal(after)) = decode(&bytes) else {
+            panic!("still a signal record")
+        };
+        assert_eq!(after.sender_ancestry[0].pid, 7);
+        assert_eq!(after.sender_ancestry[1].pid, 0);
+        assert_eq!(after.causes[2].sender_pid, 0);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::{
 /// Where the kubelet keeps pod log directories.
 pub const POD_LOG_ROOT: &str = "/var/log/pods";
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PodName {
     pub namespace: String,
     pub name: String,

@@ -4,6 +4,7 @@
 //! from lineage, reports) -> report (text, JSON); live drives it for one target,
 //! runcmd for a command's whole process tree (with junit for CI systems).
 
+pub mod analyze;
 pub mod cgroup;
 pub mod cli;
 pub mod clock;
@@ -29,6 +30,7 @@ pub mod procfs;
 pub mod query;
 pub mod record;
 pub mod redact;
+pub mod replay;
 pub mod report;
 pub mod runcmd;
 pub mod signals;

@@ -9,7 +9,10 @@ use std::collections::{HashMap, VecDeque};
 
 use tracer_ebpf::{Ancestor, ExecEvent, ExitEvent, ForkEvent, TaskRef, exec_flags};
 
-use crate::{decode, procfs};
+use crate::{
+    decode,
+    procfs::{self, ProcInfo, SystemProc},
+};
 
 /// A process's identity. Start times are compared in clock ticks since boot because
 /// that is all /proc offers; the kernel's nanoseconds are converted down.
@@ -73,6 +76,8 @@ const KEEP_EXITED_NS: u64 = 120 * 1_000_000_000;
 const MAX_ANCESTRY: usize = 64;
 
 pub struct ProcessTable {
+    /// Where processes the kernel did not describe are looked up.
+    info: Box<dyn ProcInfo>,
     procs: HashMap<ProcKey, Process>,
     /// The newest incarnation of each pid.
     latest: HashMap<u32, ProcKey>,
@@ -99,7 +104,13 @@ pub struct ProcessView {
 
 impl ProcessTable {
     pub fn new(ticks_per_second: u64) -> Self {
+        Self::with_info(Box::new(SystemProc), ticks_per_second)
+    }
+
+    /// An empty table that looks processes up in `info`.
+    pub fn with_info(info: Box<dyn ProcInfo>, ticks_per_second: u64) -> Self {
         Self {
+            info,
             procs: HashMap::new(),
             latest: HashMap::new(),
             exited: VecDeque::new(),
@@ -110,10 +121,17 @@ impl ProcessTable {
 
     /// A table filled from every process /proc shows now.
     pub fn from_proc(ticks_per_second: u64) -> Self {
-        let mut table = Self::new(ticks_per_second);
-        let snaps: Vec<_> = procfs::list_pids()
+        Self::snapshot(Box::new(SystemProc), ticks_per_second)
+    }
+
+    /// A table filled from every process `info` lists now.
+    pub fn snapshot(info: Box<dyn ProcInfo>, ticks_per_second: u64) -> Self {
+        let mut table = Self::with_info(info, ticks_per_second);
+        let snaps: Vec<_> = table
+            .info
+            .pids()
             .into_iter()
-            .filter_map(procfs::read_process)
+            .filter_map(|pid| table.info.process(pid))
             .collect();
         for snap in &snaps {
             table.insert_snapshot(snap);
@@ -130,6 +148,11 @@ impl ProcessTable {
             }
         }
         table
+    }
+
+    /// Where the table looks processes up.
+    pub fn info(&self) -> &dyn ProcInfo {
+        &*self.info
     }
 
     pub fn generation(&self) -> u64 {
@@ -222,7 +245,7 @@ impl ProcessTable {
             return key;
         }
         self.generation += 1;
-        if let Some(snap) = procfs::read_process_if(task.pid, key.start_ticks) {
+        if let Some(snap) = self.info.process_if(task.pid, key.start_ticks) {
             self.insert_snapshot(&snap);
             if let Some(process) = self.procs.get_mut(&key) {
                 process.start_ns = Some(task.start_ns);
@@ -293,14 +316,19 @@ impl ProcessTable {
         let argv = decode::split_args(&ev.args[..(ev.args_len as usize).min(ev.args.len())]);
         // The path execve was given may be relative; /proc has the resolved one while the
         // process is alive (checked against its start time).
-        let still_there =
-            || procfs::read_stat(ev.task.pid).is_ok_and(|s| s.start_ticks == key.start_ticks);
-        let exe = procfs::read_exe(ev.task.pid)
+        let info = &self.info;
+        let still_there = || {
+            info.stat(ev.task.pid)
+                .is_some_and(|s| s.start_ticks == key.start_ticks)
+        };
+        let exe = info
+            .exe(ev.task.pid)
             .filter(|_| still_there())
             .or((!filename.is_empty()).then_some(filename));
         // /proc has the full path; a process already gone (a container's first process
         // killed at once) still has the last components the kernel read at exec.
-        let cgroup = procfs::read_cgroup(ev.task.pid)
+        let cgroup = info
+            .cgroup(ev.task.pid)
             .filter(|_| still_there())
             .or_else(|| kernel_cgroup_path(ev));
         let record = ExecRecord {
@@ -347,8 +375,9 @@ impl ProcessTable {
         // Ancestors that were never seen (lost records) still get an entry with a name.
         for ancestor in &chain {
             if !self.procs.contains_key(&ancestor.key)
-                && let Some(snap) =
-                    procfs::read_process_if(ancestor.key.pid, ancestor.key.start_ticks)
+                && let Some(snap) = self
+                    .info
+                    .process_if(ancestor.key.pid, ancestor.key.start_ticks)
             {
                 self.insert_snapshot(&snap);
             }

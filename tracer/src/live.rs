@@ -124,7 +124,7 @@ pub async fn run(options: LiveOptions, out: impl Write) -> Result<(), LiveError>
         // Everything already queued is reported, even when stopping. The target's exit
         // may sit behind a held report; the next tick releases it.
         for report in stream.drain(session.done)? {
-            if let Some(report) = session.filter(&mut stream.correlator, report) {
+            if let Some(report) = session.filter(stream.correlator_mut(), report) {
                 output.emit(&report);
             }
         }

@@ -4,8 +4,10 @@
 
 use std::{fs, io, path::PathBuf};
 
+use serde::{Deserialize, Serialize};
+
 /// The fields of /proc/PID/stat that sigwho uses (see proc_pid_stat(5)).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stat {
     pub pid: u32,
     pub comm: String,
@@ -105,7 +107,7 @@ pub fn list_pids() -> Vec<u32> {
 /// Everything sigwho wants about a live process, read consistently: the start time is
 /// read before and after the other files, and a mismatch (the pid was reused meanwhile)
 /// or a vanished process gives `None`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcSnapshot {
     pub stat: Stat,
     pub argv: Vec<String>,
@@ -140,6 +142,60 @@ pub fn read_process(pid: u32) -> Option<ProcSnapshot> {
 /// `start_ticks`.
 pub fn read_process_if(pid: u32, start_ticks: u64) -> Option<ProcSnapshot> {
     read_process(pid).filter(|snap| snap.stat.start_ticks == start_ticks)
+}
+
+/// What the process table and the failed-attempt attribution ask about processes the
+/// kernel did not describe: /proc on a live system ([`SystemProc`]); a recording of
+/// what /proc said, for a replay (crate::replay).
+pub trait ProcInfo: Send {
+    /// Every pid /proc lists now.
+    fn pids(&self) -> Vec<u32>;
+    /// [`read_process`].
+    fn process(&self, pid: u32) -> Option<ProcSnapshot>;
+    /// [`read_stat`].
+    fn stat(&self, pid: u32) -> Option<Stat>;
+    /// [`read_exe`].
+    fn exe(&self, pid: u32) -> Option<String>;
+    /// [`read_cgroup`].
+    fn cgroup(&self, pid: u32) -> Option<String>;
+    /// The pod of a pod uid, from the kubelet's directories (crate::kubelet::lookup).
+    fn pod(&self, uid: &str) -> Option<crate::kubelet::PodName>;
+
+    /// [`read_process_if`].
+    fn process_if(&self, pid: u32, start_ticks: u64) -> Option<ProcSnapshot> {
+        self.process(pid)
+            .filter(|snap| snap.stat.start_ticks == start_ticks)
+    }
+}
+
+/// The live system's /proc (and kubelet directories).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemProc;
+
+impl ProcInfo for SystemProc {
+    fn pids(&self) -> Vec<u32> {
+        list_pids()
+    }
+
+    fn process(&self, pid: u32) -> Option<ProcSnapshot> {
+        read_process(pid)
+    }
+
+    fn stat(&self, pid: u32) -> Option<Stat> {
+        read_stat(pid).ok()
+    }
+
+    fn exe(&self, pid: u32) -> Option<String> {
+        read_exe(pid)
+    }
+
+    fn cgroup(&self, pid: u32) -> Option<String> {
+        read_cgroup(pid)
+    }
+
+    fn pod(&self, uid: &str) -> Option<crate::kubelet::PodName> {
+        crate::kubelet::lookup(uid)
+    }
 }
 
 #[cfg(test)]

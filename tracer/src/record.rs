@@ -35,7 +35,9 @@ use crate::{
     journal::{self, Gap, Journal, JournalError, Kind, ProcRef, Row, SessionUpdate},
     lineage::{ProcKey, ProcessTable},
     load::{Options, Tracer},
+    procfs::SystemProc,
     redact::Redaction,
+    replay::{self, Header, RawLog, Recorded},
     report::{Report, SignalReport},
     stream::{EventStream, WAKEUP_BYTES, recv},
 };
@@ -112,8 +114,20 @@ pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> 
         fold_repeats: true,
     })?;
     let tps = ticks_per_second();
-    let correlator = Correlator::new(ProcessTable::from_proc(tps), clock, tps)
-        .with_cause_window(u64::try_from(args.explain.cause_window.as_nanos()).unwrap_or(u64::MAX))
+    let cause_window_ns = u64::try_from(args.explain.cause_window.as_nanos()).unwrap_or(u64::MAX);
+    let capture = match &args.raw {
+        Some(path) => Some(raw_capture(path, clock, tps, cause_window_ns)?),
+        None => None,
+    };
+    let table = match &capture {
+        Some(log) => ProcessTable::snapshot(
+            Box::new(Recorded::new(Box::new(SystemProc), Arc::clone(log))),
+            tps,
+        ),
+        None => ProcessTable::from_proc(tps),
+    };
+    let correlator = Correlator::new(table, clock, tps)
+        .with_cause_window(cause_window_ns)
         .with_rules(rules)
         .with_redaction(Redaction::new(&args.explain.redact)?);
     for warning in &tracer.warnings {
@@ -125,6 +139,9 @@ pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> 
     let mut stream = EventStream::new(tracer, correlator)?
         .with_tick(RECORD_TICK)
         .with_folding();
+    if let Some(log) = capture {
+        stream = stream.with_capture(log);
+    }
     let encoder = Encoder {
         clock,
         ns_per_tick: 1_000_000_000 / tps.max(1),
@@ -174,6 +191,36 @@ pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> 
         eprintln!("sigwho: {line}");
     }
     Ok(())
+}
+
+/// `--raw FILE`: a capture for replays (crate::replay), created 0600 (it holds command
+/// lines).
+fn raw_capture(
+    path: &Path,
+    clock: BootClock,
+    ticks_per_second: u64,
+    cause_window_ns: u64,
+) -> anyhow::Result<Arc<RawLog>> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .with_context(|| format!("--raw {}", path.display()))?;
+    let header = Header {
+        format: replay::FORMAT,
+        clock_offset_ns: saturate(clock.offset_ns()),
+        ticks_per_second,
+        cause_window_ns,
+        fold_repeats: true,
+    };
+    Ok(Arc::new(RawLog::new(
+        Box::new(std::io::BufWriter::new(file)),
+        header,
+    )))
 }
 
 /// Sets the journal's size budget, starts this recorder's session in it and trims it.

@@ -160,10 +160,10 @@ pub async fn run(args: RunArgs, rules: &'static Rules) -> anyhow::Result<i32> {
         .map_err(|e| anyhow::anyhow!("cannot take over SIGINT/SIGTERM/SIGHUP: {e}"))?;
 
     let started = Instant::now();
-    let started_at = stream.correlator.time(boot_now_ns());
+    let started_at = stream.correlator().time(boot_now_ns());
     // The summary shows the command line too, so it is masked like the reports.
     let shown = stream
-        .correlator
+        .correlator()
         .redaction()
         .argv_owned(args.command.clone());
     let mut session = Session::new(&allow, report, shown, started_at);
@@ -762,7 +762,8 @@ impl<'a> Session<'a> {
 
     fn take_all(&mut self, reports: Vec<Report>, stream: &mut EventStream) {
         for report in reports {
-            self.take(report, &mut stream.correlator, &stream.tracer);
+            let (correlator, tracer) = stream.parts();
+            self.take(report, correlator, tracer);
         }
         if let Some(report) = &mut self.report {
             report.flush();

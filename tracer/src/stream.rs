@@ -3,8 +3,8 @@
 //! kernel's drop counters into `lost` reports.
 
 use std::{
-    collections::BTreeMap,
     io::{self, Write},
+    sync::Arc,
     time::Duration,
 };
 
@@ -12,12 +12,13 @@ use aya::maps::{MapData, RingBuf};
 use tokio::io::{Interest, unix::AsyncFd};
 
 use crate::{
+    analyze::{Analyzer, Pass},
     clock::boot_now_ns,
     correlate::Correlator,
-    decode::{self, Event},
-    fold::Folds,
-    load::{self, LoadError, Tracer},
-    report::{LostReport, Report},
+    decode,
+    load::{LoadError, Tracer},
+    replay::{Line, RawLog, RawPass, RawRecord},
+    report::Report,
 };
 
 /// How often the ring buffer is drained even without a wakeup: records below the
@@ -39,17 +40,16 @@ pub enum StreamError {
 pub struct EventStream {
     pub tracer: Tracer,
     ring: AsyncFd<RingBuf<MapData>>,
-    pub correlator: Correlator,
+    analyzer: Analyzer,
     ticker: tokio::time::Interval,
-    dropped_seen: [u64; 8],
     /// Records that failed to decode (a version mismatch or a bug); counted, not fatal.
     pub bad_records: u64,
     /// The last pass stopped at its limit with records left: the next wait returns at
     /// once. The kernel wakes the reader only when the ring's fill level crosses a
     /// threshold, so without this a flood would be read one pass per tick.
     more_pending: bool,
-    /// The recorder's storms, counted in the kernel (see [`EventStream::with_folding`]).
-    folds: Option<Folds>,
+    /// `sigwho record --raw`: every pass is also written here, for replays.
+    capture: Option<Arc<RawLog>>,
 }
 
 impl EventStream {
@@ -67,19 +67,18 @@ impl EventStream {
         Ok(Self {
             tracer,
             ring,
-            correlator,
+            analyzer: Analyzer::new(correlator),
             ticker,
-            dropped_seen: [0; 8],
             bad_records: 0,
             more_pending: false,
-            folds: None,
+            capture: None,
         })
     }
 
     /// For a tracer loaded with `fold_repeats`: turns the kernel's counts of identical
     /// signals into reports (with `repeats`).
     pub fn with_folding(mut self) -> Self {
-        self.folds = Some(Folds::new());
+        self.analyzer = self.analyzer.with_folding();
         self
     }
 
@@ -90,6 +89,25 @@ impl EventStream {
         self.ticker
             .set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self
+    }
+
+    /// Writes every pass to `log` as well (`sigwho record --raw`).
+    pub fn with_capture(mut self, log: Arc<RawLog>) -> Self {
+        self.capture = Some(log);
+        self
+    }
+
+    pub fn correlator(&self) -> &Correlator {
+        &self.analyzer.correlator
+    }
+
+    pub fn correlator_mut(&mut self) -> &mut Correlator {
+        &mut self.analyzer.correlator
+    }
+
+    /// The correlator and the tracer at once (for what needs both).
+    pub fn parts(&mut self) -> (&mut Correlator, &Tracer) {
+        (&mut self.analyzer.correlator, &self.tracer)
     }
 
     /// Waits until the kernel wakes us or the tick comes. Cancel-safe: nothing is read
@@ -120,22 +138,26 @@ impl EventStream {
             // elsewhere on the machine would otherwise keep the last pass going.
             self.tracer.stop_producing();
         }
-        // Slots before the ring: the kernel arms a slot only after the record it
-        // counts against is in the ring, so this pass or a later one reads that record.
-        if !last {
-            self.poll_folds(false)?;
+        let folding = self.analyzer.folding();
+        let mut pass = Pass {
+            last,
+            ..Pass::default()
+        };
+        if folding && !last {
+            pass.slots_before = Some(self.tracer.fold_slots()?);
         }
+        let mut raw = Vec::new();
         let mut read = 0;
         self.more_pending = false;
         while let Some(item) = self.ring.get_mut().next() {
             read += 1;
+            if self.capture.is_some() {
+                let mut bytes = item.to_vec();
+                decode::sanitize(&mut bytes);
+                raw.push(RawRecord::encode(&bytes));
+            }
             match decode::decode(&item) {
-                Ok(Event::Repeats(repeats)) => {
-                    if let Some(folds) = &mut self.folds {
-                        folds.on_repeats(&repeats);
-                    }
-                }
-                Ok(event) => self.correlator.apply(&event),
+                Ok(event) => pass.events.push(event),
                 Err(error) => {
                     self.bad_records += 1;
                     if self.bad_records == 1 {
@@ -148,71 +170,21 @@ impl EventStream {
                 break;
             }
         }
-        if last {
-            // The programs are gone: what the slots hold now is final.
-            self.poll_folds(true)?;
+        if folding && last {
+            pass.slots_after = Some(self.tracer.fold_slots()?);
         }
-        let mut reports = self
-            .correlator
-            .release(if last { u64::MAX } else { boot_now_ns() });
-        if let Some(folds) = &mut self.folds {
-            for report in &reports {
-                if let Report::Signal(signal) = report {
-                    folds.remember(signal);
-                }
-            }
-            let correlator = &self.correlator;
-            let repeats = folds.take(|ns| correlator.time(ns), last);
-            reports.extend(repeats.into_iter().map(|r| Report::Signal(Box::new(r))));
+        pass.dropped = self.tracer.dropped()?;
+        pass.now_ns = boot_now_ns();
+        if let Some(log) = &self.capture {
+            log.write(&Line::Pass(RawPass::of(&pass, raw)));
+            log.flush();
         }
-        if let Some(lost) = self.lost_report()? {
-            reports.push(Report::Lost(lost));
-        }
-        Ok(reports)
+        Ok(self.analyzer.pass(pass))
     }
 
     /// Records dropped so far, all kinds.
     pub fn dropped_total(&self) -> u64 {
-        self.dropped_seen.iter().sum()
-    }
-
-    fn poll_folds(&mut self, stable: bool) -> Result<(), StreamError> {
-        let Some(folds) = &mut self.folds else {
-            return Ok(());
-        };
-        let slots = self.tracer.fold_slots()?;
-        let previous = folds.previous_read().to_vec();
-        folds.poll(&previous, &slots, stable);
-        Ok(())
-    }
-
-    /// A lost report when the kernel's drop counters moved since the last look.
-    fn lost_report(&mut self) -> Result<Option<LostReport>, StreamError> {
-        let now = self.tracer.dropped()?;
-        let mut by_kind = BTreeMap::new();
-        let mut count = 0;
-        // Repeats whose report never came: counted where drops are.
-        if let Some(folds) = &mut self.folds
-            && folds.unmatched > 0
-        {
-            by_kind.insert("repeats", folds.unmatched);
-            count += folds.unmatched;
-            folds.unmatched = 0;
-        }
-        for (index, (seen, now)) in self.dropped_seen.iter_mut().zip(now).enumerate() {
-            let delta = now.saturating_sub(*seen);
-            *seen = now;
-            if delta > 0 {
-                *by_kind.entry(load::kind_name(index)).or_insert(0) += delta;
-                count += delta;
-            }
-        }
-        Ok((count > 0).then(|| LostReport {
-            event: "lost",
-            time: self.correlator.time(boot_now_ns()),
-            count,
-            by_kind,
-        }))
+        self.analyzer.dropped_total()
     }
 }
 
