@@ -1,5 +1,5 @@
 //! Builds tracer-ebpf for the BPF target and leaves the object in OUT_DIR, where
-//! src/load.rs embeds it: the `sigwho` binary carries its programs and needs nothing
+//! src/kernel/load.rs embeds it: the `sigwho` binary carries its programs and needs nothing
 //! else on the machine it runs on. Also names that build for `sigwho --version`: the
 //! object's SHA-256 and the git commit of the source, when known.
 
@@ -28,7 +28,7 @@ fn main() -> anyhow::Result<()> {
 /// environment (a packager's) wins over asking git.
 fn describe_build() -> anyhow::Result<()> {
     let out_dir = std::env::var("OUT_DIR")?;
-    // The name src/load.rs embeds.
+    // The name src/kernel/load.rs embeds.
     let object = std::fs::read(Path::new(&out_dir).join("sigwho-ebpf"))?;
     let digest: String = Sha256::digest(&object)
         .iter()

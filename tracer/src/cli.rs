@@ -28,7 +28,7 @@ pub struct Cli {
     /// Colour text reports: auto (when stdout is a terminal and NO_COLOR is unset),
     /// always or never. JSON is never coloured.
     #[arg(long, value_name = "WHEN", value_enum, default_value_t, global = true)]
-    pub color: crate::color::ColorChoice,
+    pub color: crate::render::color::ColorChoice,
 
     /// Say more: informational notes, and a refused eBPF program's whole verifier log
     /// (as SIGWHO_LOG=debug does).
@@ -254,7 +254,7 @@ pub struct QueryArgs {
     /// Draw the matching signals instead: senders, their ancestors, targets and cause
     /// chains as a graph, in Graphviz DOT or as SVG (needs Graphviz's `dot`).
     #[arg(long, value_name = "FORMAT", value_enum, conflicts_with = "json")]
-    pub format: Option<crate::graph::GraphFormat>,
+    pub format: Option<crate::render::graph::GraphFormat>,
 }
 
 #[derive(Debug, Args)]
@@ -306,7 +306,7 @@ fn version() -> &'static str {
             "{} (eBPF object sha256:{}, {} bytes, embedded at build; git {})",
             env!("CARGO_PKG_VERSION"),
             &env!("SIGWHO_EBPF_SHA256")[..16],
-            crate::load::object_size(),
+            crate::kernel::load::object_size(),
             env!("SIGWHO_GIT_COMMIT"),
         )
     })
@@ -402,7 +402,7 @@ mod tests {
             .map(|b| format!("{b:02x}"))
             .collect();
         assert_eq!(digest, env!("SIGWHO_EBPF_SHA256"));
-        assert_eq!(object.len(), crate::load::object_size());
+        assert_eq!(object.len(), crate::kernel::load::object_size());
         let version = version();
         assert!(
             version.contains(&format!("sha256:{}", &digest[..16])),

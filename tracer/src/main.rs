@@ -6,10 +6,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tracer::{
+    analysis::redact::Redaction,
+    analysis::rules::Rules,
     cli::{Cli, Command, ExplainArgs},
-    explain::Rules,
-    live::{self, LiveOptions},
-    redact::Redaction,
+    modes::live::{self, LiveOptions},
 };
 
 const USAGE_ERROR: u8 = 2;
@@ -24,29 +24,29 @@ fn main() -> ExitCode {
         }
         Err(error) => return fail(&first_line(&error.to_string())),
     };
-    tracer::color::init(cli.color);
-    tracer::load::set_verbose(cli.verbose);
+    tracer::render::color::init(cli.color);
+    tracer::kernel::load::set_verbose(cli.verbose);
     if let Some(Command::Doctor(args)) = &cli.command {
         return doctor(args.json);
     }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => fail(&tracer::load::chain(error.as_ref())),
+        Err(error) => fail(&tracer::kernel::load::chain(error.as_ref())),
     }
 }
 
 /// `sigwho doctor`: exit 0 when sigwho can trace on this kernel, 1 when it cannot
 /// (2 only for a failure to report).
 fn doctor(json: bool) -> ExitCode {
-    let diagnosis = tracer::doctor::diagnose();
+    let diagnosis = tracer::kernel::doctor::diagnose();
     let mut out = std::io::stdout().lock();
     let written = if json {
         serde_json::to_writer(&mut out, &diagnosis)
             .map_err(std::io::Error::from)
             .and_then(|()| writeln!(out))
     } else {
-        let width = tracer::sys::stdout_columns().unwrap_or(100);
-        tracer::doctor::write_text(&diagnosis, width, &mut out)
+        let width = tracer::kernel::sys::stdout_columns().unwrap_or(100);
+        tracer::kernel::doctor::write_text(&diagnosis, width, &mut out)
     };
     match written {
         Err(error) => fail(&format!("cannot write the diagnosis: {error}")),
@@ -56,7 +56,7 @@ fn doctor(json: bool) -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    tracer::ownsignals::shrug_off();
+    tracer::modes::signals::shrug_off();
     // Bad patterns fail before anything is loaded or opened.
     let redaction = Redaction::new(match &cli.command {
         Some(Command::Record(args)) => &args.explain.redact,
@@ -71,14 +71,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Record(args)) => {
             let rules = rules(&args.explain)?;
-            runtime.block_on(tracer::record::run(args, rules))?;
+            runtime.block_on(tracer::modes::record::run(args, rules))?;
         }
         Some(Command::Query(args)) => {
-            tracer::query::run(args, &redaction, std::io::stdout().lock())?;
+            tracer::modes::query::run(args, &redaction, std::io::stdout().lock())?;
         }
         Some(Command::Run(args)) => {
             let rules = rules(&args.explain)?;
-            let code = runtime.block_on(tracer::runcmd::run(args, rules))?;
+            let code = runtime.block_on(tracer::modes::run::run(args, rules))?;
             std::process::exit(code);
         }
         Some(Command::Doctor(_)) => unreachable!("doctor runs before"),
@@ -97,9 +97,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 redaction: redaction.clone(),
             };
             match runtime.block_on(live::run(options, std::io::stdout().lock())) {
-                // Gone: the recorder's journal may know (tracer::query says which it used).
+                // Gone: the recorder's journal may know (tracer::modes::query says which it used).
                 Err(live::LiveError::NotRunning(pid)) => {
-                    tracer::query::answer_not_running(
+                    tracer::modes::query::answer_not_running(
                         pid,
                         cli.live.journal.as_deref(),
                         cli.live.json,

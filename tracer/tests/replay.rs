@@ -15,9 +15,9 @@ use std::{
 
 use serde_json::Value;
 use tracer::{
-    decode::Event,
-    replay::{self, Capture, Lookup, RawPass},
-    report::Report,
+    analysis::replay::{self, Capture, Lookup, RawPass},
+    analysis::report::Report,
+    kernel::decode::Event,
 };
 
 fn fixture(name: &str) -> PathBuf {
@@ -74,9 +74,14 @@ fn the_capture_covers_every_kind_of_signal() {
         .collect();
     let signals: Vec<&Value> = reports.iter().filter(|r| r["event"] == "signal").collect();
     let any = |what: &str, test: &dyn Fn(&Value) -> bool| {
-        assert!(signals.iter().any(|r| test(r)), "no {what} in reports.jsonl");
+        assert!(
+            signals.iter().any(|r| test(r)),
+            "no {what} in reports.jsonl"
+        );
     };
-    any("kill", &|r| r["origin"] == "kill" && r["scope"] == "process");
+    any("kill", &|r| {
+        r["origin"] == "kill" && r["scope"] == "process"
+    });
     any("tgkill to a thread", &|r| {
         r["origin"] == "tgkill" && r["target"]["tid"] != r["target"]["pid"]
     });
@@ -85,11 +90,15 @@ fn the_capture_covers_every_kind_of_signal() {
     any("failed EPERM attempt", &|r| {
         r["result"] == "failed" && r["errno"] == "EPERM"
     });
-    any("SIGSEGV", &|r| r["signal"] == "SIGSEGV" && r["origin_class"] == "fault");
+    any("SIGSEGV", &|r| {
+        r["signal"] == "SIGSEGV" && r["origin_class"] == "fault"
+    });
     any("SIGPIPE", &|r| {
         r["signal"] == "SIGPIPE" && r["origin_class"] == "broken_pipe"
     });
-    any("alarm", &|r| r["signal"] == "SIGALRM" && r["origin_class"] == "timer");
+    any("alarm", &|r| {
+        r["signal"] == "SIGALRM" && r["origin_class"] == "timer"
+    });
     any("SIGCHLD", &|r| {
         r["signal"] == "SIGCHLD" && r["origin_class"] == "child_state"
     });
@@ -97,7 +106,9 @@ fn the_capture_covers_every_kind_of_signal() {
         r["cause"].as_array().is_some_and(|c| c.len() == 2)
     });
     any("exec after fork", &|r| {
-        r["sender"]["execs"].as_array().is_some_and(|e| e.len() >= 2)
+        r["sender"]["execs"]
+            .as_array()
+            .is_some_and(|e| e.len() >= 2)
     });
     any("escalation", &|r| r["escalation"].is_object());
     any("storm of repeats", &|r| {

@@ -1,7 +1,7 @@
 //! One pass over what the kernel produced, turned into reports: records through the
 //! correlator, the recorder's storm counts through the folds, drop counters into `lost`
-//! reports. No kernel here: the ring reader (crate::stream) hands over what it read, and
-//! a replay (crate::replay) hands over what a capture recorded, so both give the same
+//! reports. No kernel here: the ring reader (crate::kernel::stream) hands over what it read, and
+//! a replay (crate::analysis::replay) hands over what a capture recorded, so both give the same
 //! reports.
 
 use std::collections::BTreeMap;
@@ -9,11 +9,11 @@ use std::collections::BTreeMap;
 use tracer_ebpf::FoldSlot;
 
 use crate::{
-    correlate::Correlator,
-    decode::Event,
-    fold::Folds,
-    load,
-    report::{LostReport, Report},
+    analysis::correlate::Correlator,
+    analysis::fold::Folds,
+    analysis::report::{LostReport, Report},
+    kernel::decode::Event,
+    kernel::load,
 };
 
 /// What one pass read from the kernel.

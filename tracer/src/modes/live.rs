@@ -5,15 +5,15 @@ use std::{io::Write, time::Duration};
 use tokio::{signal::unix::SignalKind, time::Instant};
 
 use crate::{
-    clock::{BootClock, ticks_per_second},
-    correlate::{Correlator, Watched, request_reaches},
-    explain::Rules,
-    lineage::{ProcKey, ProcessTable},
-    load::{LoadError, Options, Tracer},
-    procfs,
-    redact::Redaction,
-    report::Report,
-    stream::{EventStream, ReportWriter, StreamError, WAKEUP_BYTES, recv, sleep_until},
+    analysis::correlate::{Correlator, Watched, request_reaches},
+    analysis::redact::Redaction,
+    analysis::report::Report,
+    analysis::rules::Rules,
+    kernel::load::{LoadError, Options, Tracer},
+    kernel::stream::{EventStream, ReportWriter, StreamError, WAKEUP_BYTES, recv, sleep_until},
+    model::clock::{BootClock, ticks_per_second},
+    model::lineage::{ProcKey, ProcessTable},
+    model::procfs,
 };
 
 pub struct LiveOptions {

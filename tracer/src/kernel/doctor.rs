@@ -4,8 +4,8 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::load::{Options, Tracer, chain};
-use crate::probe::{self, Feature, Status};
+use crate::kernel::load::{Options, Tracer, chain};
+use crate::kernel::probe::{self, Feature, Status};
 
 /// What `sigwho doctor --json` prints (docs/json-schema.md, "doctor").
 #[derive(Debug, Serialize)]

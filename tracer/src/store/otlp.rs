@@ -24,7 +24,7 @@ use std::{
 
 use serde_json::{Value, json};
 
-use crate::{clock, report::Report};
+use crate::{analysis::report::Report, model::clock};
 
 /// Records per POST.
 const BATCH_MAX: usize = 512;
@@ -447,7 +447,7 @@ mod tests {
             .port();
         let endpoint = Endpoint::parse(&format!("http://127.0.0.1:{port}")).unwrap();
         let exporter = Exporter::start(endpoint, "test").unwrap();
-        let exit = Report::Exit(crate::report::ExitReport {
+        let exit = Report::Exit(crate::analysis::report::ExitReport {
             event: "exit",
             time: "2026-11-26T10:00:00Z".to_owned(),
             pid: 42,

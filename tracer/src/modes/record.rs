@@ -27,19 +27,19 @@ use anyhow::Context as _;
 use tokio::signal::unix::SignalKind;
 
 use crate::{
+    analysis::correlate::Correlator,
+    analysis::redact::Redaction,
+    analysis::replay::{self, Header, RawLog, Recorded},
+    analysis::report::{Report, SignalReport},
+    analysis::rules::Rules,
     cli::RecordArgs,
-    clock::{self, BootClock, ticks_per_second},
-    correlate::Correlator,
-    explain::Rules,
-    export::Exports,
-    journal::{self, Gap, Journal, JournalError, Kind, ProcRef, Row, SessionUpdate},
-    lineage::{ProcKey, ProcessTable},
-    load::{Options, Tracer},
-    procfs::SystemProc,
-    redact::Redaction,
-    replay::{self, Header, RawLog, Recorded},
-    report::{Report, SignalReport},
-    stream::{EventStream, WAKEUP_BYTES, recv},
+    kernel::load::{Options, Tracer},
+    kernel::stream::{EventStream, WAKEUP_BYTES, recv},
+    model::clock::{self, BootClock, ticks_per_second},
+    model::lineage::{ProcKey, ProcessTable},
+    model::procfs::SystemProc,
+    store::export::Exports,
+    store::journal::{self, Gap, Journal, JournalError, Kind, ProcRef, Row, SessionUpdate},
 };
 
 /// How often the recorder reads the ring buffer without a wakeup from the kernel
@@ -100,7 +100,7 @@ pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> 
     };
     // Privileges, then the journal: either failing stops us before anything is loaded
     // into the kernel.
-    crate::load::check_privileges()?;
+    crate::kernel::load::check_privileges()?;
     let mut exports = Exports::open(args.json_out.as_deref(), args.otlp_endpoint.as_deref())?;
     let boot_id = boot_id();
     let mut journal = open_journal(&path)?;
@@ -193,7 +193,7 @@ pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// `--raw FILE`: a capture for replays (crate::replay), created 0600 (it holds command
+/// `--raw FILE`: a capture for replays (crate::analysis::replay), created 0600 (it holds command
 /// lines).
 fn raw_capture(
     path: &Path,
@@ -1136,7 +1136,7 @@ pub fn parse_age(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{ExitReport, LostReport};
+    use crate::analysis::report::{ExitReport, LostReport};
 
     #[test]
     fn sizes() {
@@ -1241,8 +1241,8 @@ mod tests {
         );
     }
 
-    fn process(pid: u32) -> crate::report::ProcessReport {
-        crate::report::ProcessReport {
+    fn process(pid: u32) -> crate::analysis::report::ProcessReport {
+        crate::analysis::report::ProcessReport {
             pid,
             tid: pid,
             comm: format!("p{pid}"),
@@ -1260,7 +1260,8 @@ mod tests {
 
     /// kill(target, signo) from `sender`, `at_ns` after the encoder's boot.
     fn signal(signo: i32, sender: u32, target: u32, at_ns: u64) -> Report {
-        let mut report = crate::report::fixtures::signal(signo, sender, target, "explicit");
+        let mut report =
+            crate::analysis::report::fixtures::signal(signo, sender, target, "explicit");
         report.time = format!("t{at_ns}");
         report.requested = Some(i64::from(target));
         report.scope = Some("process");
@@ -1280,7 +1281,7 @@ mod tests {
         let mut repeat = first.clone();
         repeat.keys.time_ns = 2000;
         repeat.time = "t2000".into();
-        repeat.repeats = Some(crate::report::Repeated {
+        repeat.repeats = Some(crate::analysis::report::Repeated {
             count: 500,
             last_time: "t9000".into(),
             last_ns: 9000,

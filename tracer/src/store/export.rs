@@ -12,13 +12,13 @@ use std::{
 
 use anyhow::Context as _;
 
-use crate::{report::Report, stream::ReportWriter};
+use crate::{analysis::report::Report, kernel::stream::ReportWriter};
 
 pub struct Exports {
     json: Option<ReportWriter<Box<dyn Write + Send>>>,
     json_name: String,
     #[cfg(feature = "otlp")]
-    otlp: Option<(crate::otlp::Exporter, String)>,
+    otlp: Option<(crate::store::otlp::Exporter, String)>,
 }
 
 impl Exports {
@@ -52,12 +52,12 @@ impl Exports {
         let otlp = match otlp_endpoint {
             None => None,
             Some(url) => {
-                let endpoint = crate::otlp::Endpoint::parse(url)?;
+                let endpoint = crate::store::otlp::Endpoint::parse(url)?;
                 let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
                     .map(|h| h.trim().to_owned())
                     .unwrap_or_default();
                 let url = endpoint.url();
-                Some((crate::otlp::Exporter::start(endpoint, &host)?, url))
+                Some((crate::store::otlp::Exporter::start(endpoint, &host)?, url))
             }
         };
         #[cfg(not(feature = "otlp"))]

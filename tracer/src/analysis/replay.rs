@@ -16,14 +16,14 @@ use serde::{Deserialize, Serialize};
 use tracer_ebpf::FoldSlot;
 
 use crate::{
-    analyze::{Analyzer, Pass},
-    clock::BootClock,
-    correlate::Correlator,
-    decode::{self, DecodeError},
-    kubelet::PodName,
-    lineage::ProcessTable,
-    procfs::{ProcInfo, ProcSnapshot, Stat},
-    report::Report,
+    analysis::correlate::Correlator,
+    analysis::pass::{Analyzer, Pass},
+    analysis::report::Report,
+    kernel::decode::{self, DecodeError},
+    model::clock::BootClock,
+    model::kubelet::PodName,
+    model::lineage::ProcessTable,
+    model::procfs::{ProcInfo, ProcSnapshot, Stat},
 };
 
 /// The capture format this sigwho writes and replays.
@@ -326,7 +326,10 @@ impl ProcInfo for Recorded {
     }
 
     fn process(&self, pid: u32) -> Option<ProcSnapshot> {
-        self.note(self.inner.process(pid), |found| Lookup::Process { pid, found })
+        self.note(self.inner.process(pid), |found| Lookup::Process {
+            pid,
+            found,
+        })
     }
 
     fn stat(&self, pid: u32) -> Option<Stat> {
@@ -338,7 +341,10 @@ impl ProcInfo for Recorded {
     }
 
     fn cgroup(&self, pid: u32) -> Option<String> {
-        self.note(self.inner.cgroup(pid), |found| Lookup::Cgroup { pid, found })
+        self.note(self.inner.cgroup(pid), |found| Lookup::Cgroup {
+            pid,
+            found,
+        })
     }
 
     fn pod(&self, uid: &str) -> Option<PodName> {
@@ -358,7 +364,10 @@ impl Replayed {
     pub fn new(lookups: impl IntoIterator<Item = Lookup>) -> Self {
         let mut answers: HashMap<Question, VecDeque<Lookup>> = HashMap::new();
         for lookup in lookups {
-            answers.entry(lookup.question()).or_default().push_back(lookup);
+            answers
+                .entry(lookup.question())
+                .or_default()
+                .push_back(lookup);
         }
         Self {
             answers: RefCell::new(answers),

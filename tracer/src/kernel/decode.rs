@@ -100,7 +100,11 @@ pub fn sanitize(bytes: &mut [u8]) {
         }
     };
     // Up to and with the NUL; all of it when there is none.
-    let used = |text: &[u8]| text.iter().position(|&b| b == 0).map_or(text.len(), |n| n + 1);
+    let used = |text: &[u8]| {
+        text.iter()
+            .position(|&b| b == 0)
+            .map_or(text.len(), |n| n + 1)
+    };
     let size = match &event {
         Event::Exec(ev) => {
             let args = offset_of!(ExecEvent, args);
@@ -244,10 +248,7 @@ mod tests {
             unreachable!()
         };
         assert_eq!(c_string(&after.filename), c_string(&before.filename));
-        assert_eq!(
-            split_args(&after.args[..5]),
-            split_args(&before.args[..5])
-        );
+        assert_eq!(split_args(&after.args[..5]), split_args(&before.args[..5]));
         assert_eq!(c_string(&after.cgroup_names[0]), "a");
         assert!(after.args[5..].iter().all(|&b| b == 0));
         assert!(after.filename[4..].iter().all(|&b| b == 0));

@@ -27,18 +27,20 @@ use tokio::io::{Interest, unix::AsyncFd};
 use tracer_ebpf::syscall;
 
 use crate::{
+    analysis::correlate::{Correlator, Watched, request_reaches},
+    analysis::redact::Redaction,
+    analysis::report::{
+        AncestorReport, ExitReport, ProcessReport, Report, SignalReport, shell_join,
+    },
+    analysis::rules::Rules,
     cli::RunArgs,
-    clock::{BootClock, boot_now_ns, ticks_per_second},
-    correlate::{Correlator, Watched, request_reaches},
-    explain::Rules,
-    junit,
-    lineage::{ProcKey, ProcessTable},
-    load::{LoadError, Options, Tracer, chain},
-    procfs,
-    redact::Redaction,
-    report::{AncestorReport, ExitReport, ProcessReport, Report, SignalReport, shell_join},
-    signals::{DefaultAction, default_action, parse_signal, signal_label},
-    stream::{EventStream, TICK, WAKEUP_BYTES},
+    kernel::load::{LoadError, Options, Tracer, chain},
+    kernel::stream::{EventStream, TICK, WAKEUP_BYTES},
+    model::clock::{BootClock, boot_now_ns, ticks_per_second},
+    model::lineage::{ProcKey, ProcessTable},
+    model::procfs,
+    model::signals::{DefaultAction, default_action, parse_signal, signal_label},
+    render::junit,
 };
 
 /// Signals sigwho passes on to the command, as `timeout` and `tini` do.
@@ -1033,7 +1035,7 @@ impl<'a> Session<'a> {
     }
 
     fn time_now(&self) -> String {
-        crate::clock::rfc3339_nanos(crate::clock::unix_now_ns())
+        crate::model::clock::rfc3339_nanos(crate::model::clock::unix_now_ns())
     }
 
     fn command_text(&self) -> String {
@@ -1618,7 +1620,7 @@ struct SummaryJson<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixtures::signal;
+    use crate::analysis::report::fixtures::signal;
 
     #[test]
     fn allow_list_defaults_and_parsing() {

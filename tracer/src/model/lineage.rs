@@ -10,8 +10,8 @@ use std::collections::{HashMap, VecDeque};
 use tracer_ebpf::{Ancestor, ExecEvent, ExitEvent, ForkEvent, TaskRef, exec_flags};
 
 use crate::{
-    decode,
-    procfs::{self, ProcInfo, SystemProc},
+    kernel::decode,
+    model::procfs::{self, ProcInfo, SystemProc},
 };
 
 /// A process's identity. Start times are compared in clock ticks since boot because
@@ -46,7 +46,7 @@ pub struct Process {
     pub uid: Option<u32>,
     /// Process id in its own pid namespace, when the kernel told us.
     pub ns_pid: Option<u32>,
-    /// Cgroup path (see [`crate::cgroup::pick_path`]), as of the last exec or /proc read.
+    /// Cgroup path (see [`crate::model::cgroup::pick_path`]), as of the last exec or /proc read.
     pub cgroup: Option<String>,
     /// Programs run, oldest first; the last one is current. Empty when the process was
     /// forked after sigwho started and has not exec'd (it runs its parent's program).
@@ -577,7 +577,7 @@ mod tests {
             path,
             format!("/kubepods.slice/kubepods-besteffort.slice/{systemd_pod}/{container}")
         );
-        let found = crate::cgroup::identity(&path);
+        let found = crate::model::cgroup::identity(&path);
         assert_eq!(found.container_id.as_deref(), Some(id.as_str()));
         assert_eq!(found.pod_uid.as_deref(), Some(uid));
 

@@ -13,7 +13,7 @@ use std::collections::{HashMap, VecDeque};
 
 use tracer_ebpf::{FoldSlot, RepeatsEvent};
 
-use crate::report::{Repeated, SignalReport};
+use crate::analysis::report::{Repeated, SignalReport};
 
 /// Reports kept for repeats that arrive after them. A row's repeats come within
 /// [`tracer_ebpf::FOLD_WINDOW_NS`] of it, and a busy machine makes a few thousand
@@ -170,7 +170,7 @@ mod tests {
     }
 
     fn report(row: u64) -> SignalReport {
-        let mut report = crate::report::fixtures::signal(15, 10, 20, "explicit");
+        let mut report = crate::analysis::report::fixtures::signal(15, 10, 20, "explicit");
         report.keys.fold_id = row;
         report
     }

@@ -12,13 +12,13 @@ use aya::maps::{MapData, RingBuf};
 use tokio::io::{Interest, unix::AsyncFd};
 
 use crate::{
-    analyze::{Analyzer, Pass},
-    clock::boot_now_ns,
-    correlate::Correlator,
-    decode,
-    load::{LoadError, Tracer},
-    replay::{Line, RawLog, RawPass, RawRecord},
-    report::Report,
+    analysis::correlate::Correlator,
+    analysis::pass::{Analyzer, Pass},
+    analysis::replay::{Line, RawLog, RawPass, RawRecord},
+    analysis::report::Report,
+    kernel::decode,
+    kernel::load::{LoadError, Tracer},
+    model::clock::boot_now_ns,
 };
 
 /// How often the ring buffer is drained even without a wakeup: records below the
@@ -218,7 +218,7 @@ impl<W: Write> ReportWriter<W> {
             self.pending.push(b'\n');
         } else {
             self.pending
-                .extend_from_slice(crate::color::for_stdout(&report.to_text()).as_bytes());
+                .extend_from_slice(crate::render::color::for_stdout(&report.to_text()).as_bytes());
         }
         // Bounded: a huge pass goes out in pieces.
         if self.pending.len() >= 1 << 20 {

@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, fmt::Write as _, sync::Arc};
 
 use serde::Serialize;
 
-use crate::{cgroup::Identity, explain::Hint, lineage::ProcKey};
+use crate::{analysis::rules::Hint, model::cgroup::Identity, model::lineage::ProcKey};
 
 /// One ancestor in a sender's or target's chain.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -378,7 +378,7 @@ fn exit_text(r: &ExitReport) -> String {
 #[cfg(test)]
 pub(crate) mod fixtures {
     use super::*;
-    use crate::signals::signal_label;
+    use crate::model::signals::signal_label;
 
     pub fn process(pid: u32, comm: &str) -> ProcessReport {
         ProcessReport {

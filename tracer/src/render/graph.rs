@@ -293,7 +293,7 @@ fn argv_of(p: &Value) -> Option<String> {
     if argv.is_empty() {
         return None;
     }
-    let line = crate::report::shell_join(&argv);
+    let line = crate::analysis::report::shell_join(&argv);
     // A label is no place for a 4 KiB command line.
     Some(match line.char_indices().nth(60) {
         Some((cut, _)) => format!("{}...", &line[..cut]),

@@ -16,15 +16,15 @@ use std::{
 use serde::Serialize;
 
 use crate::{
+    analysis::redact::Redaction,
     cli::QueryArgs,
-    clock::{self, rfc3339_nanos},
-    graph::{self, Graph, GraphFormat},
-    journal::{
+    model::clock::{self, rfc3339_nanos},
+    model::signals,
+    modes::live::LiveError,
+    render::graph::{self, Graph, GraphFormat},
+    store::journal::{
         self, Entry, Filter, Gap, Incarnation, Journal, JournalError, QueryError, StoredEvent,
     },
-    live::LiveError,
-    redact::Redaction,
-    signals,
 };
 
 pub fn run(args: QueryArgs, redaction: &Redaction, out: impl Write) -> anyhow::Result<()> {
@@ -200,7 +200,7 @@ fn print_by_process<W: Write>(
             }
             let header = header(process);
             output
-                .write(&crate::color::for_stdout(&header))
+                .write(&crate::render::color::for_stdout(&header))
                 .map_err(QueryError::Output)?;
         }
         journal.for_each(filter, Some(process), |entry| output.entry(entry))?;
@@ -303,7 +303,7 @@ impl<W: Write> Output<'_, W> {
                 } else {
                     let text = event_text(&event);
                     let redacted = self.redaction.text(&text);
-                    let text = crate::color::for_stdout(&redacted);
+                    let text = crate::render::color::for_stdout(&redacted);
                     self.out.write_all(text.as_bytes())
                 }
             }
@@ -314,7 +314,7 @@ impl<W: Write> Output<'_, W> {
                     self.write(&line)
                 } else {
                     let text = gap_text(&gap);
-                    self.write(&crate::color::for_stdout(&text))
+                    self.write(&crate::render::color::for_stdout(&text))
                 }
             }
         }
@@ -324,7 +324,7 @@ impl<W: Write> Output<'_, W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::{Kind, ProcRef, Row};
+    use crate::store::journal::{Kind, ProcRef, Row};
 
     /// A private directory (0700, as the journal requires) under the temp dir, removed
     /// on drop.

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 use regex::Regex;
 
-use crate::report::{AncestorReport, ExecReport, ProcessReport, Report};
+use crate::analysis::report::{AncestorReport, ExecReport, ProcessReport, Report};
 
 /// What a masked part is replaced with.
 pub const MASK: &str = "[redacted]";

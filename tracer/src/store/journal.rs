@@ -870,7 +870,7 @@ impl Journal {
         let mut to = filter.until_ns;
         if let Some(process) = within {
             let start = process.start.as_deref().and_then(|s| {
-                crate::clock::parse_time(s, 0)
+                crate::model::clock::parse_time(s, 0)
                     .ok()
                     .and_then(|ns| i64::try_from(ns).ok())
             });
@@ -1307,7 +1307,7 @@ mod tests {
         ProcRef {
             pid,
             start_ticks: Some(ticks),
-            start: Some(crate::clock::rfc3339_nanos(i128::from(
+            start: Some(crate::model::clock::rfc3339_nanos(i128::from(
                 T0 - 1000 * SECOND + to_i64(ticks) * SECOND / 100,
             ))),
         }
@@ -1316,7 +1316,7 @@ mod tests {
     fn signal(time_ns: i64, signo: i32, target: ProcRef, sender: u32) -> Row {
         let json = serde_json::json!({
             "event": "signal",
-            "time": crate::clock::rfc3339_nanos(i128::from(time_ns)),
+            "time": crate::model::clock::rfc3339_nanos(i128::from(time_ns)),
             "signo": signo,
             "sender": {"pid": sender},
             "target": {"pid": target.pid, "start_time": target.start},

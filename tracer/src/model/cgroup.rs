@@ -95,7 +95,7 @@ pub fn identity(path: &str) -> Identity {
 /// directories) names its pod uid.
 pub fn identity_with_pod(
     path: &str,
-    pod: impl FnOnce(&str) -> Option<crate::kubelet::PodName>,
+    pod: impl FnOnce(&str) -> Option<crate::model::kubelet::PodName>,
 ) -> Identity {
     let mut found = identity(path);
     if let Some(pod) = found.pod_uid.as_deref().and_then(pod) {

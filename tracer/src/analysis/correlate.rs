@@ -9,17 +9,17 @@ use tracer_ebpf::{
 };
 
 use crate::{
-    cgroup,
-    clock::{BootClock, rfc3339_nanos},
-    decode::{Event, c_string},
-    explain::{Facts, ProcFacts, Relation, Rules},
-    lineage::{ProcKey, ProcessTable, ProcessView},
-    redact::Redaction,
-    report::{
+    analysis::redact::Redaction,
+    analysis::report::{
         AncestorReport, CauseReport, Escalation, ExecReport, ExitReport, ProcessReport, Report,
         ReportKeys, SignalReport,
     },
-    signals::{errno_name, si_code_name, signal_label},
+    analysis::rules::{Facts, ProcFacts, Relation, Rules},
+    kernel::decode::{Event, c_string},
+    model::cgroup,
+    model::clock::{BootClock, rfc3339_nanos},
+    model::lineage::{ProcKey, ProcessTable, ProcessView},
+    model::signals::{errno_name, si_code_name, signal_label},
 };
 
 /// Default for how long a received signal counts as the cause of what its receiver
@@ -434,7 +434,7 @@ impl Correlator {
                 return;
             }
             // Counts for reports already made; the stream turns them into reports
-            // (crate::fold).
+            // (crate::analysis::fold).
             Event::Repeats(_) => return,
             Event::Exit(ev) => {
                 // Described before the table marks it gone (the report needs its name).
@@ -775,7 +775,7 @@ impl Correlator {
 
     /// Hints for the signal itself, then for each link of its cause chain: the reason a
     /// worker died is often why its master was told to stop.
-    fn hints_with_causes(&self, report: &SignalReport) -> Vec<crate::explain::Hint> {
+    fn hints_with_causes(&self, report: &SignalReport) -> Vec<crate::analysis::rules::Hint> {
         let mut hints = self.rules.hints(&facts_of(report));
         for (link, cause) in report.cause.iter().enumerate() {
             let facts = self.cause_facts(cause, report.cause.len() - link - 1);
@@ -1026,7 +1026,7 @@ mod tests {
 
     #[test]
     fn a_repeated_signal_gets_the_report_it_would_get_without_the_memo() {
-        let clock = crate::clock::BootClock::from_offset_ns(0);
+        let clock = crate::model::clock::BootClock::from_offset_ns(0);
         let mut with_memo = Correlator::new(ProcessTable::new(100), clock, 100);
         let mut without = Correlator::new(ProcessTable::new(100), clock, 100);
         let s = 1_000_000_000;

@@ -144,8 +144,8 @@ pub fn probe() -> Probed {
 /// read both; this says which one serves here.
 pub fn pidfd_backing() -> Feature {
     const NAME: &str = "pidfs";
-    match crate::sys::pidfd_fs_magic() {
-        Ok(magic) if magic == crate::sys::PIDFS_MAGIC => Feature::used(
+    match crate::kernel::sys::pidfd_fs_magic() {
+        Ok(magic) if magic == crate::kernel::sys::PIDFS_MAGIC => Feature::used(
             NAME,
             "pidfds live on pidfs (the target is read from the inode)",
         ),

@@ -15,10 +15,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-use crate::signals::{parse_signal, si_code_name};
+use crate::model::signals::{parse_signal, si_code_name};
 
 /// The built-in rule set, as shipped in tracer/rules/hints.json.
-pub const BUILTIN_RULES: &str = include_str!("../rules/hints.json");
+pub const BUILTIN_RULES: &str = include_str!("../../rules/hints.json");
 
 /// A process as the rules see it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -931,7 +931,7 @@ mod tests {
 
     #[test]
     fn docs_list_every_shipped_rule() {
-        let docs = include_str!("../../docs/hints.md");
+        let docs = include_str!("../../../docs/hints.md");
         for id in Rules::builtin().ids() {
             assert!(
                 docs.contains(&format!("`{id}`")),
@@ -1799,10 +1799,10 @@ mod tests {
     fn origins_are_those_reports_use() {
         use tracer_ebpf::syscall;
         for which in 1..=syscall::COUNT as u32 {
-            let name = crate::correlate::syscall_name(which);
+            let name = crate::analysis::correlate::syscall_name(which);
             assert!(ORIGINS.contains(&name), "{name}");
         }
-        assert!(ORIGINS.contains(&crate::correlate::syscall_name(syscall::NONE)));
+        assert!(ORIGINS.contains(&crate::analysis::correlate::syscall_name(syscall::NONE)));
     }
 
     // ---- errors ----

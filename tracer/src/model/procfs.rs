@@ -57,7 +57,7 @@ pub fn read_stat(pid: u32) -> io::Result<Stat> {
 
 pub fn read_cmdline(pid: u32) -> io::Result<Vec<String>> {
     let bytes = fs::read(proc_path(pid, "cmdline"))?;
-    Ok(crate::decode::split_args(&bytes))
+    Ok(crate::kernel::decode::split_args(&bytes))
 }
 
 pub fn read_exe(pid: u32) -> Option<String> {
@@ -113,13 +113,13 @@ pub struct ProcSnapshot {
     pub argv: Vec<String>,
     pub exe: Option<String>,
     pub uid: Option<u32>,
-    /// The most telling cgroup path ([`crate::cgroup::pick_path`]).
+    /// The most telling cgroup path ([`crate::model::cgroup::pick_path`]).
     pub cgroup: Option<String>,
 }
 
 pub fn read_cgroup(pid: u32) -> Option<String> {
     let text = fs::read_to_string(proc_path(pid, "cgroup")).ok()?;
-    crate::cgroup::pick_path(&text)
+    crate::model::cgroup::pick_path(&text)
 }
 
 pub fn read_process(pid: u32) -> Option<ProcSnapshot> {
@@ -146,7 +146,7 @@ pub fn read_process_if(pid: u32, start_ticks: u64) -> Option<ProcSnapshot> {
 
 /// What the process table and the failed-attempt attribution ask about processes the
 /// kernel did not describe: /proc on a live system ([`SystemProc`]); a recording of
-/// what /proc said, for a replay (crate::replay).
+/// what /proc said, for a replay (crate::analysis::replay).
 pub trait ProcInfo: Send {
     /// Every pid /proc lists now.
     fn pids(&self) -> Vec<u32>;
@@ -158,8 +158,8 @@ pub trait ProcInfo: Send {
     fn exe(&self, pid: u32) -> Option<String>;
     /// [`read_cgroup`].
     fn cgroup(&self, pid: u32) -> Option<String>;
-    /// The pod of a pod uid, from the kubelet's directories (crate::kubelet::lookup).
-    fn pod(&self, uid: &str) -> Option<crate::kubelet::PodName>;
+    /// The pod of a pod uid, from the kubelet's directories (crate::model::kubelet::lookup).
+    fn pod(&self, uid: &str) -> Option<crate::model::kubelet::PodName>;
 
     /// [`read_process_if`].
     fn process_if(&self, pid: u32, start_ticks: u64) -> Option<ProcSnapshot> {
@@ -193,8 +193,8 @@ impl ProcInfo for SystemProc {
         read_cgroup(pid)
     }
 
-    fn pod(&self, uid: &str) -> Option<crate::kubelet::PodName> {
-        crate::kubelet::lookup(uid)
+    fn pod(&self, uid: &str) -> Option<crate::model::kubelet::PodName> {
+        crate::model::kubelet::lookup(uid)
     }
 }
 

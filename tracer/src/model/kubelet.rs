@@ -78,7 +78,7 @@ mod tests {
 
     #[test]
     fn daemonset_mounts_what_sigwho_reads() {
-        let manifest = include_str!("../../deploy/kubernetes/daemonset.yaml");
+        let manifest = include_str!("../../../deploy/kubernetes/daemonset.yaml");
         let journal_dir = Path::new(crate::cli::DEFAULT_JOURNAL).parent().unwrap();
         for path in [
             POD_LOG_ROOT,

@@ -11,8 +11,8 @@ use tracer_ebpf::{
     Config, FOLD_WAYS, FoldSlot, SyscallLayout, SyscallLayouts, TARGET_HINT_SLOTS, kind,
 };
 
-use crate::probe::{self, Feature};
-use crate::tracefs;
+use crate::kernel::probe::{self, Feature};
+use crate::kernel::tracefs;
 
 /// The eBPF object built by build.rs (aya-build), embedded so that the binary is all a
 /// server needs.

@@ -1,0 +1,7 @@
+//! sigwho's subcommands, each driving the layers below for its job.
+
+pub mod live;
+pub mod query;
+pub mod record;
+pub mod run;
+pub mod signals;
