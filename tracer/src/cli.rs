@@ -173,9 +173,6 @@ pub struct ExplainArgs {
     pub redact: Vec<String>,
 }
 
-/// Where the recorder keeps its journal unless told otherwise.
-pub const DEFAULT_JOURNAL: &str = "/var/lib/sigwho/journal";
-
 #[derive(Debug, Args)]
 pub struct RecordArgs {
     /// The journal (an SQLite database). Its directory is created 0700 and the file
@@ -331,6 +328,7 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::journal::DEFAULT_JOURNAL;
 
     /// `--journal` is absent unless given, so that tracer::journal::resolve can let
     /// $SIGWHO_JOURNAL stand in; a given path is kept as is, even the default one.

@@ -7,6 +7,7 @@
 
 pub mod analysis;
 pub mod cli;
+pub mod error;
 pub mod kernel;
 pub mod model;
 pub mod modes;

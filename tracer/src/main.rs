@@ -31,7 +31,7 @@ fn main() -> ExitCode {
     }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => fail(&tracer::kernel::load::chain(error.as_ref())),
+        Err(error) => fail(&tracer::error::chain(error.as_ref())),
     }
 }
 

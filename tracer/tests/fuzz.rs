@@ -260,7 +260,7 @@ mod journal_files {
             Err(error) => {
                 // As the binary prints it: one line (a damaged schema is quoted in full
                 // by SQLite, over several lines; found by this test).
-                let message = tracer::kernel::load::chain(&error);
+                let message = tracer::error::chain(&error);
                 assert!(!message.is_empty() && !message.contains('\n'), "{message}");
                 false
             }

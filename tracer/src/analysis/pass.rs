@@ -12,8 +12,7 @@ use crate::{
     analysis::correlate::Correlator,
     analysis::fold::Folds,
     analysis::report::{LostReport, Report},
-    kernel::decode::Event,
-    kernel::load,
+    kernel::decode::{self, Event},
 };
 
 /// What one pass read from the kernel.
@@ -131,7 +130,7 @@ impl Analyzer {
             let delta = now.saturating_sub(*seen);
             *seen = *now;
             if delta > 0 {
-                *by_kind.entry(load::kind_name(index)).or_insert(0) += delta;
+                *by_kind.entry(decode::kind_name(index)).or_insert(0) += delta;
                 count += delta;
             }
         }

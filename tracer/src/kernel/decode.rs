@@ -171,6 +171,20 @@ pub fn split_args(bytes: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// Record kind names, as lost reports show them.
+pub fn kind_name(record_kind: usize) -> &'static str {
+    match record_kind as u32 {
+        kind::SIGNAL => "signal",
+        kind::FAILED_SEND => "failed_send",
+        kind::EXEC => "exec",
+        kind::FORK => "fork",
+        kind::EXIT => "exit",
+        kind::OOM_VICTIM => "oom_victim",
+        kind::REPEATS => "repeats",
+        _ => "other",
+    }
+}
+
 #[cfg(test)]
 pub(crate) fn as_bytes<T: Copy>(value: &T) -> Vec<u8> {
     // SAFETY: test helper over plain-old-data event structs.

@@ -4,7 +4,8 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::kernel::load::{Options, Tracer, chain};
+use crate::error::chain;
+use crate::kernel::load::{Options, Tracer};
 use crate::kernel::probe::{self, Feature, Status};
 
 /// What `sigwho doctor --json` prints (docs/json-schema.md, "doctor").

@@ -79,7 +79,9 @@ mod tests {
     #[test]
     fn daemonset_mounts_what_sigwho_reads() {
         let manifest = include_str!("../../../deploy/kubernetes/daemonset.yaml");
-        let journal_dir = Path::new(crate::cli::DEFAULT_JOURNAL).parent().unwrap();
+        let journal_dir = Path::new(crate::store::journal::DEFAULT_JOURNAL)
+            .parent()
+            .unwrap();
         for path in [
             POD_LOG_ROOT,
             "/sys/kernel/tracing",
