@@ -4,3 +4,4 @@ pub mod export;
 pub mod journal;
 #[cfg(feature = "otlp")]
 pub mod otlp;
+pub mod recorder;
