@@ -1799,10 +1799,10 @@ mod tests {
     fn origins_are_those_reports_use() {
         use tracer_ebpf::syscall;
         for which in 1..=syscall::COUNT as u32 {
-            let name = crate::analysis::correlate::syscall_name(which);
+            let name = crate::analysis::classify::syscall_name(which);
             assert!(ORIGINS.contains(&name), "{name}");
         }
-        assert!(ORIGINS.contains(&crate::analysis::correlate::syscall_name(syscall::NONE)));
+        assert!(ORIGINS.contains(&crate::analysis::classify::syscall_name(syscall::NONE)));
     }
 
     // ---- errors ----

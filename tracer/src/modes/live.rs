@@ -5,10 +5,13 @@ use std::{io::Write, time::Duration};
 use tokio::{signal::unix::SignalKind, time::Instant};
 
 use crate::{
-    analysis::correlate::{Correlator, Watched, request_reaches},
     analysis::redact::Redaction,
     analysis::report::Report,
     analysis::rules::Rules,
+    analysis::{
+        attempts::{Watched, request_reaches},
+        correlate::Correlator,
+    },
     kernel::load::{LoadError, Options, Tracer},
     kernel::stream::{EventStream, ReportWriter, StreamError, WAKEUP_BYTES, recv, sleep_until},
     model::clock::{BootClock, ticks_per_second},

@@ -27,12 +27,15 @@ use tokio::io::{Interest, unix::AsyncFd};
 use tracer_ebpf::syscall;
 
 use crate::{
-    analysis::correlate::{Correlator, Watched, request_reaches},
     analysis::redact::Redaction,
     analysis::report::{
         AncestorReport, ExitReport, ProcessReport, Report, SignalReport, shell_join,
     },
     analysis::rules::Rules,
+    analysis::{
+        attempts::{Watched, request_reaches},
+        correlate::Correlator,
+    },
     cli::RunArgs,
     error::chain,
     kernel::load::{LoadError, Options, Tracer},
@@ -779,7 +782,7 @@ impl<'a> Session<'a> {
                 self.lost += lost.count;
                 self.line(&Report::Lost(lost).to_json());
             }
-            Report::Exit(exit) => self.exit(exit, &correlator.table, correlator.redaction()),
+            Report::Exit(exit) => self.exit(exit, correlator),
             Report::Signal(signal) if signal.target.is_none() => {
                 if let Some(signal) = self.resolve_failed(signal, correlator, tracer) {
                     self.signal(signal);
@@ -823,10 +826,10 @@ impl<'a> Session<'a> {
         }
     }
 
-    fn exit(&mut self, exit: ExitReport, table: &ProcessTable, redaction: &Redaction) {
+    fn exit(&mut self, exit: ExitReport, correlator: &Correlator) {
         let Some(key) = exit.key else { return };
         let is_cmd = self.cmd == Some(key);
-        if !is_cmd && !self.in_tree(table, key) {
+        if !is_cmd && !self.in_tree(correlator, key) {
             return;
         }
         let fatal = self.fatal.remove(&key).unwrap_or_default();
@@ -839,8 +842,7 @@ impl<'a> Session<'a> {
             self.killed_count += 1;
             if self.killed.len() < KEEP_DETAILS {
                 self.killed.push(Killed {
-                    argv: redaction
-                        .argv_owned(table.view(&key).map(|v| v.argv).unwrap_or_default()),
+                    argv: correlator.argv(&key),
                     exit,
                     by,
                     expected: self.allow.signals.contains(&signo),
@@ -853,7 +855,7 @@ impl<'a> Session<'a> {
 
     /// Whether `key` descends from the command, by fork-time parents (so daemons that
     /// were reparented still count).
-    fn in_tree(&mut self, table: &ProcessTable, key: ProcKey) -> bool {
+    fn in_tree(&mut self, correlator: &Correlator, key: ProcKey) -> bool {
         let mut path = Vec::new();
         let mut next = Some(key);
         while let Some(key) = next {
@@ -865,7 +867,7 @@ impl<'a> Session<'a> {
                 break;
             }
             path.push(key);
-            next = table.get(&key).and_then(|p| p.parent);
+            next = correlator.fork_parent(&key);
         }
         false
     }
@@ -914,8 +916,8 @@ impl<'a> Session<'a> {
                 })?
             }
         };
-        let key = correlator.table.latest(pid)?.key;
-        if !self.in_tree(&correlator.table, key) {
+        let key = correlator.latest(pid)?;
+        if !self.in_tree(correlator, key) {
             return None;
         }
         let tid = match request.syscall {
