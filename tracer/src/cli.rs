@@ -2,7 +2,7 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Who sent this signal to my process, through which chain, and why.
 ///
@@ -28,7 +28,7 @@ pub struct Cli {
     /// Colour text reports: auto (when stdout is a terminal and NO_COLOR is unset),
     /// always or never. JSON is never coloured.
     #[arg(long, value_name = "WHEN", value_enum, default_value_t, global = true)]
-    pub color: crate::render::color::ColorChoice,
+    pub color: ColorArg,
 
     /// Say more: informational notes, and a refused eBPF program's whole verifier log
     /// (as SIGWHO_LOG=debug does).
@@ -251,7 +251,28 @@ pub struct QueryArgs {
     /// Draw the matching signals instead: senders, their ancestors, targets and cause
     /// chains as a graph, in Graphviz DOT or as SVG (needs Graphviz's `dot`).
     #[arg(long, value_name = "FORMAT", value_enum, conflicts_with = "json")]
-    pub format: Option<crate::render::graph::GraphFormat>,
+    pub format: Option<FormatArg>,
+}
+
+/// `--color WHEN`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ColorArg {
+    /// When stdout is a terminal and NO_COLOR is unset or empty.
+    #[default]
+    Auto,
+    /// Always, even into a pipe or with NO_COLOR set.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// `sigwho query --format FORMAT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Graphviz DOT text.
+    Dot,
+    /// SVG drawn by Graphviz's `dot -Tsvg`.
+    Svg,
 }
 
 #[derive(Debug, Args)]

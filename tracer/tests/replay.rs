@@ -16,7 +16,6 @@ use std::{
 use serde_json::Value;
 use tracer::{
     analysis::replay::{self, Capture, Lookup, RawPass},
-    analysis::report::Report,
     kernel::decode::Event,
 };
 
@@ -34,8 +33,11 @@ fn read(name: &str) -> String {
 /// The replayed reports as JSON lines and as text.
 fn replayed(capture: &Capture) -> (String, String) {
     let reports = replay::replay(capture).expect("the capture replays");
-    let json = reports.iter().map(|r| r.to_json() + "\n").collect();
-    let text = reports.iter().map(Report::to_text).collect();
+    let json = reports
+        .iter()
+        .map(|r| tracer::render::json::report(&r) + "\n")
+        .collect();
+    let text = reports.iter().map(tracer::render::text::report).collect();
     (json, text)
 }
 

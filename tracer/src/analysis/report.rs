@@ -1,11 +1,15 @@
-//! What sigwho prints: one report per signal, exit or loss, as JSON lines or text.
-//! The JSON schema is documented in docs/json-schema.md; keep the two in step.
+//! What sigwho reports: one report per signal, exit or loss. The types here are the
+//! domain model; crate::render turns them into JSON lines and text. The JSON schema is
+//! documented in docs/json-schema.md; keep the two in step.
 
-use std::{collections::BTreeMap, fmt::Write as _, sync::Arc};
+use std::{collections::BTreeMap, sync::Arc};
 
 use serde::Serialize;
 
-use crate::{analysis::rules::Hint, model::cgroup::Identity, model::lineage::ProcKey};
+use crate::{
+    analysis::rules::Hint,
+    model::{cgroup::Identity, lineage::ProcKey},
+};
 
 /// One ancestor in a sender's or target's chain.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -192,188 +196,6 @@ pub enum Report {
     Lost(LostReport),
 }
 
-impl Report {
-    pub fn to_json(&self) -> String {
-        let json = match self {
-            Report::Signal(r) => serde_json::to_string(r),
-            Report::Exit(r) => serde_json::to_string(r),
-            Report::Lost(r) => serde_json::to_string(r),
-        };
-        // Serializing these plain structs cannot fail.
-        json.unwrap_or_default()
-    }
-
-    pub fn to_text(&self) -> String {
-        match self {
-            Report::Signal(r) => signal_text(r),
-            Report::Exit(r) => exit_text(r),
-            Report::Lost(r) => format!(
-                "{} LOST {} record(s): the ring buffer was full ({})\n",
-                r.time,
-                r.count,
-                r.by_kind
-                    .iter()
-                    .map(|(kind, n)| format!("{kind} {n}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        }
-    }
-}
-
-/// Shell-like quoting so that an argv reads unambiguously on one line.
-pub fn shell_join(argv: &[String]) -> String {
-    argv.iter()
-        .map(|arg| {
-            let plain = !arg.is_empty()
-                && arg
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
-            if plain {
-                arg.clone()
-            } else {
-                format!("'{}'", arg.replace('\'', r"'\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn process_line(p: &ProcessReport) -> String {
-    let mut line = format!("pid {} ({})", p.pid, p.comm);
-    if p.tid != p.pid {
-        let _ = write!(line, " thread {}", p.tid);
-    }
-    if let Some(uid) = p.uid {
-        let _ = write!(line, " uid {uid}");
-    }
-    if let Some(exe) = &p.exe {
-        let _ = write!(line, " exe {exe}");
-    }
-    line
-}
-
-fn ancestry_lines(out: &mut String, ancestry: &[AncestorReport]) {
-    for (depth, a) in ancestry.iter().enumerate() {
-        let indent = "  ".repeat(depth);
-        let argv = if a.argv.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", shell_join(&a.argv))
-        };
-        let _ = writeln!(out, "      {indent}<- {} ({}){argv}", a.pid, a.comm);
-    }
-}
-
-fn signal_text(r: &SignalReport) -> String {
-    let mut out = String::new();
-    let how = match (&r.call, r.origin) {
-        (Some(call), _) => call.clone(),
-        (None, origin) => origin.to_owned(),
-    };
-    let result = match &r.errno {
-        Some(errno) => format!("{} ({errno})", r.result),
-        None => r.result.to_owned(),
-    };
-    let _ = writeln!(
-        out,
-        "{} {} ({}) {} [{}] {}",
-        r.time, r.signal, r.signo, how, r.code, result
-    );
-    if let Some(value) = r.value {
-        let _ = writeln!(out, "  value:  {value}");
-    }
-    if let Some(addr) = &r.fault_addr {
-        let _ = writeln!(out, "  fault address: {addr}");
-    }
-    let _ = writeln!(out, "  sender: {}", process_line(&r.sender));
-    if !r.sender.argv.is_empty() {
-        let _ = writeln!(out, "    argv: {}", shell_join(&r.sender.argv));
-    }
-    ancestry_lines(&mut out, &r.sender.ancestry);
-    if let Some(target) = &r.target {
-        let _ = writeln!(out, "  target: {}", process_line(target));
-        if !target.argv.is_empty() {
-            let _ = writeln!(out, "    argv: {}", shell_join(&target.argv));
-        }
-        ancestry_lines(&mut out, &target.ancestry);
-    }
-    let _ = writeln!(
-        out,
-        "  why:    {} (sender is the target's {})",
-        r.origin_class, r.relation
-    );
-    if !r.cause.is_empty() {
-        let _ = writeln!(out, "  cause chain (nearest first):");
-        let _ = writeln!(
-            out,
-            "    {} ({}) <- {} from {} ({})",
-            r.target.as_ref().map_or(0, |t| t.pid),
-            r.target.as_ref().map_or("", |t| t.comm.as_str()),
-            r.signal,
-            r.sender.pid,
-            r.sender.comm
-        );
-        for (depth, cause) in r.cause.iter().enumerate() {
-            let argv = if cause.sender.argv.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", shell_join(&cause.sender.argv))
-            };
-            let _ = writeln!(
-                out,
-                "    {}  <- {} at {} from {} ({}){argv}",
-                "  ".repeat(depth + 1),
-                cause.signal,
-                cause.time,
-                cause.sender.pid,
-                cause.sender.comm,
-            );
-        }
-        let root = &r.root_sender;
-        let _ = writeln!(
-            out,
-            "  root sender: {} ({}) {}",
-            root.pid,
-            root.comm,
-            shell_join(&root.argv)
-        );
-    }
-    if let Some(e) = &r.escalation {
-        let _ = writeln!(
-            out,
-            "  escalation: {} from the same sender {:.1}s earlier",
-            e.previous_signal, e.after_seconds
-        );
-    }
-    for hint in &r.hints {
-        let _ = writeln!(out, "  hint [{}]: {}", hint.id, hint.text);
-    }
-    out
-}
-
-fn exit_text(r: &ExitReport) -> String {
-    match (r.exit_code, &r.signal) {
-        (Some(code), _) => format!(
-            "{} EXIT pid {} ({}) exited with code {code}\n",
-            r.time, r.pid, r.comm
-        ),
-        (None, Some(signal)) => format!(
-            "{} EXIT pid {} ({}) was killed by {signal} ({}){}\n",
-            r.time,
-            r.pid,
-            r.comm,
-            r.signo.unwrap_or_default(),
-            if r.core_dumped == Some(true) {
-                ", core dumped"
-            } else {
-                ""
-            }
-        ),
-        (None, None) => format!("{} EXIT pid {} ({})\n", r.time, r.pid, r.comm),
-    }
-}
-
 /// Reports for unit tests.
 #[cfg(test)]
 pub(crate) mod fixtures {
@@ -436,43 +258,5 @@ pub(crate) mod fixtures {
             repeats: None,
             keys: ReportKeys::default(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quotes_only_what_needs_it() {
-        let argv: Vec<String> = ["kill", "-TERM", "-4242", "a b", "it's", ""]
-            .map(String::from)
-            .to_vec();
-        assert_eq!(shell_join(&argv), r"kill -TERM -4242 'a b' 'it'\''s' ''");
-    }
-
-    #[test]
-    fn exit_text_names_signal_and_core() {
-        let report = ExitReport {
-            event: "exit",
-            time: "T".into(),
-            pid: 7,
-            comm: "x".into(),
-            exit_code: None,
-            signal: Some("SIGSEGV".into()),
-            signo: Some(11),
-            core_dumped: Some(true),
-            key: None,
-        };
-        assert_eq!(
-            Report::Exit(report.clone()).to_text(),
-            "T EXIT pid 7 (x) was killed by SIGSEGV (11), core dumped\n"
-        );
-        let json: serde_json::Value =
-            serde_json::from_str(&Report::Exit(report).to_json()).unwrap();
-        assert_eq!(json["event"], "exit");
-        assert_eq!(json["signal"], "SIGSEGV");
-        assert_eq!(json["core_dumped"], true);
-        assert!(json.get("exit_code").is_none());
     }
 }

@@ -2,11 +2,7 @@
 //! is there, feed the correlator, hand back the reports that are ready, and turn the
 //! kernel's drop counters into `lost` reports.
 
-use std::{
-    io::{self, Write},
-    sync::Arc,
-    time::Duration,
-};
+use std::{io, sync::Arc, time::Duration};
 
 use aya::maps::{MapData, RingBuf};
 use tokio::io::{Interest, unix::AsyncFd};
@@ -185,63 +181,6 @@ impl EventStream {
     /// Records dropped so far, all kinds.
     pub fn dropped_total(&self) -> u64 {
         self.analyzer.dropped_total()
-    }
-}
-
-/// Report output that ends quietly when the reader goes away (`sigwho ... | head -1`).
-pub struct ReportWriter<W: Write> {
-    out: W,
-    json: bool,
-    /// Reports of the current pass, written out together by [`ReportWriter::flush`]:
-    /// one write per pass instead of one per report.
-    pending: Vec<u8>,
-    pub closed: bool,
-}
-
-impl<W: Write> ReportWriter<W> {
-    pub fn new(out: W, json: bool) -> Self {
-        Self {
-            out,
-            json,
-            pending: Vec::new(),
-            closed: false,
-        }
-    }
-
-    /// Queues a report; call [`ReportWriter::flush`] at the end of the pass.
-    pub fn emit(&mut self, report: &Report) {
-        if self.closed {
-            return;
-        }
-        if self.json {
-            self.pending.extend_from_slice(report.to_json().as_bytes());
-            self.pending.push(b'\n');
-        } else {
-            self.pending
-                .extend_from_slice(crate::render::color::for_stdout(&report.to_text()).as_bytes());
-        }
-        // Bounded: a huge pass goes out in pieces.
-        if self.pending.len() >= 1 << 20 {
-            self.flush();
-        }
-    }
-
-    /// Writes what the pass queued. A closed output (a reader that went away) marks
-    /// the writer closed; the caller ends quietly.
-    pub fn flush(&mut self) {
-        if self.closed || self.pending.is_empty() {
-            self.pending.clear();
-            return;
-        }
-        if self
-            .out
-            .write_all(&self.pending)
-            .and_then(|()| self.out.flush())
-            .is_err()
-        {
-            self.closed = true;
-        }
-        self.pending.clear();
     }
 }
 

@@ -5,28 +5,26 @@ use std::{io::Write, time::Duration};
 use tokio::{signal::unix::SignalKind, time::Instant};
 
 use crate::{
-    analysis::redact::Redaction,
     analysis::report::Report,
-    analysis::rules::Rules,
     analysis::{
         attempts::{Watched, request_reaches},
         correlate::Correlator,
     },
     kernel::load::{LoadError, Options, Tracer},
-    kernel::stream::{EventStream, ReportWriter, StreamError, WAKEUP_BYTES, recv, sleep_until},
+    kernel::stream::{EventStream, StreamError, WAKEUP_BYTES, recv, sleep_until},
     model::clock::{BootClock, ticks_per_second},
     model::lineage::{ProcKey, ProcessTable},
     model::procfs,
+    modes::pipeline::ExplainOptions,
+    render::output::ReportWriter,
 };
 
+/// What `sigwho --target-pid PID` was asked.
 pub struct LiveOptions {
     pub target_pid: u32,
     pub json: bool,
     pub timeout: Option<Duration>,
-    pub cause_window: Duration,
-    pub rules: &'static Rules,
-    /// --redact.
-    pub redaction: Redaction,
+    pub explain: ExplainOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,9 +86,9 @@ pub async fn run(options: LiveOptions, out: impl Write) -> Result<(), LiveError>
     }
     let tps = ticks_per_second();
     let correlator = Correlator::new(ProcessTable::from_proc(tps), BootClock::now(), tps)
-        .with_cause_window(u64::try_from(options.cause_window.as_nanos()).unwrap_or(u64::MAX))
-        .with_rules(options.rules)
-        .with_redaction(options.redaction);
+        .with_cause_window(options.explain.cause_window_ns())
+        .with_rules(options.explain.rules)
+        .with_redaction(options.explain.redaction);
     for warning in &tracer.warnings {
         eprintln!("sigwho: warning: {warning}");
     }

@@ -10,31 +10,47 @@
 
 use std::{
     io::{self, Write},
-    path::Path,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
 };
-
-use serde::Serialize;
 
 use crate::{
     analysis::redact::Redaction,
-    cli::QueryArgs,
-    model::clock::{self, rfc3339_nanos},
-    model::signals,
-    modes::live::LiveError,
-    render::graph::{self, Graph, GraphFormat},
-    store::journal::{
-        self, Entry, Filter, Gap, Incarnation, Journal, JournalError, QueryError, StoredEvent,
+    model::{clock, signals},
+    render::{
+        color,
+        graph::Graph,
+        stored::{event_json, event_text, gap_json, gap_text, header},
     },
+    store::journal::{self, Entry, Filter, Journal, JournalError, QueryError},
 };
 
-pub fn run(args: QueryArgs, redaction: &Redaction, out: impl Write) -> anyhow::Result<()> {
-    let path = journal::resolve(args.journal.as_deref());
-    let filter = filter(&args)?;
+/// What `sigwho query` was asked.
+#[derive(Debug, Clone, Default)]
+pub struct QueryOptions {
+    /// The journal; else $SIGWHO_JOURNAL, else the default.
+    pub journal: Option<PathBuf>,
+    pub target_pid: Option<u32>,
+    pub target_comm: Option<String>,
+    pub sender_pid: Option<u32>,
+    /// TERM, SIGTERM or 15.
+    pub signal: Option<String>,
+    /// RFC 3339 or a time ago (`2h`).
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub json: bool,
+    /// A graph instead of a list.
+    pub format: Option<GraphFormat>,
+}
+
+pub fn run(options: &QueryOptions, redaction: &Redaction, out: impl Write) -> anyhow::Result<()> {
+    let path = journal::resolve(options.journal.as_deref());
+    let filter = filter(options)?;
     let journal = Journal::open_read_only(&path)?;
-    if let Some(format) = args.format {
+    if let Some(format) = options.format {
         return draw(&journal, &filter, format, redaction, out, &path);
     }
-    if print(&journal, &filter, args.json, redaction, out)? == 0 {
+    if print(&journal, &filter, options.json, redaction, out)? == 0 {
         eprintln!("sigwho: nothing in the journal {} matches", path.display());
     }
     Ok(())
@@ -79,7 +95,7 @@ fn draw(
     let dot = graph.to_dot();
     let bytes = match format {
         GraphFormat::Dot => dot.into_bytes(),
-        GraphFormat::Svg => graph::to_svg(&dot)?,
+        GraphFormat::Svg => to_svg(&dot)?,
     };
     match out.write_all(&bytes).and_then(|()| out.flush()) {
         Err(error) if error.kind() != io::ErrorKind::BrokenPipe => Err(error.into()),
@@ -87,20 +103,21 @@ fn draw(
     }
 }
 
-/// `sigwho --target-pid PID` found no such process: answer from the journal
-/// when there is one (saying so on stderr), else fail as the live view does.
+/// `sigwho --target-pid PID` found no such process: answers from the journal when
+/// there is one (saying so on stderr). False when there is none: the live view's own
+/// error then stands.
 pub fn answer_not_running(
     pid: u32,
     journal: Option<&Path>,
     json: bool,
     redaction: &Redaction,
     out: impl Write,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let path = journal::resolve(journal);
     if let Err(error) = std::fs::symlink_metadata(&path)
         && error.kind() == io::ErrorKind::NotFound
     {
-        return Err(LiveError::NotRunning(pid).into());
+        return Ok(false);
     }
     eprintln!(
         "sigwho: pid {pid} is not running; answering from the journal {}",
@@ -114,11 +131,11 @@ pub fn answer_not_running(
     if print(&journal, &filter, json, redaction, out)? == 0 {
         eprintln!("sigwho: the journal has nothing about pid {pid}");
     }
-    Ok(())
+    Ok(true)
 }
 
 /// The journal filter the options ask for.
-pub fn filter(args: &QueryArgs) -> anyhow::Result<Filter> {
+pub fn filter(args: &QueryOptions) -> anyhow::Result<Filter> {
     let now = clock::unix_now_ns();
     let time = |option: &str, text: &Option<String>| -> anyhow::Result<Option<i64>> {
         text.as_deref()
@@ -200,84 +217,12 @@ fn print_by_process<W: Write>(
             }
             let header = header(process);
             output
-                .write(&crate::render::color::for_stdout(&header))
+                .write(&color::for_stdout(&header))
                 .map_err(QueryError::Output)?;
         }
         journal.for_each(filter, Some(process), |entry| output.entry(entry))?;
     }
     Ok(())
-}
-
-/// "pid 4242 started 2026-11-26T17:26:52.120000000Z: 3 signals".
-pub fn header(process: &Incarnation) -> String {
-    let signals = match process.signals {
-        1 => "1 signal".to_owned(),
-        n => format!("{n} signals"),
-    };
-    match &process.start {
-        Some(start) => format!("pid {} started {start}: {signals}\n", process.pid),
-        None => format!("pid {} (start time unknown): {signals}\n", process.pid),
-    }
-}
-
-/// A gap as JSON: `{"event":"gap","time":...,"count":N,"reason":...}`.
-#[derive(Serialize)]
-struct GapJson<'a> {
-    event: &'static str,
-    time: String,
-    count: u64,
-    reason: &'a str,
-}
-
-pub fn gap_json(gap: &Gap) -> String {
-    let object = GapJson {
-        event: "gap",
-        time: rfc3339_nanos(i128::from(gap.time_ns)),
-        count: gap.count,
-        reason: &gap.reason,
-    };
-    // A plain struct of strings and numbers always serializes.
-    serde_json::to_string(&object).unwrap_or_default()
-}
-
-/// A stored event's JSON object; for repeats, with their count and first and last time
-/// added at the end (the object's own `time` is the first's).
-pub fn event_json(event: &StoredEvent) -> String {
-    match event.json.strip_suffix('}') {
-        Some(open) if event.count > 1 => format!(
-            "{open},\"count\":{},\"first_time\":\"{}\",\"last_time\":\"{}\"}}",
-            event.count,
-            rfc3339_nanos(i128::from(event.time_ns)),
-            rfc3339_nanos(i128::from(event.last_ns))
-        ),
-        _ => event.json.clone(),
-    }
-}
-
-/// A stored event's text; for repeats, followed by how many and when.
-pub fn event_text(event: &StoredEvent) -> String {
-    let mut text = event.text.clone();
-    if event.count > 1 {
-        if !text.ends_with('\n') {
-            text.push('\n');
-        }
-        text.push_str(&format!(
-            "  x{} between {} and {} (identical signals, stored once)\n",
-            event.count,
-            rfc3339_nanos(i128::from(event.time_ns)),
-            rfc3339_nanos(i128::from(event.last_ns))
-        ));
-    }
-    text
-}
-
-pub fn gap_text(gap: &Gap) -> String {
-    format!(
-        "{} GAP {} event(s) not recorded: {}; signals around this time may be missing\n",
-        rfc3339_nanos(i128::from(gap.time_ns)),
-        gap.count,
-        journal::gap_reason_text(&gap.reason)
-    )
 }
 
 struct Output<'r, W: Write> {
@@ -303,7 +248,7 @@ impl<W: Write> Output<'_, W> {
                 } else {
                     let text = event_text(&event);
                     let redacted = self.redaction.text(&text);
-                    let text = crate::render::color::for_stdout(&redacted);
+                    let text = color::for_stdout(&redacted);
                     self.out.write_all(text.as_bytes())
                 }
             }
@@ -314,11 +259,60 @@ impl<W: Write> Output<'_, W> {
                     self.write(&line)
                 } else {
                     let text = gap_text(&gap);
-                    self.write(&crate::render::color::for_stdout(&text))
+                    self.write(&color::for_stdout(&text))
                 }
             }
         }
     }
+}
+
+/// `--format` of `sigwho query`: draw the matching signals instead of listing them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphFormat {
+    /// Graphviz DOT text.
+    Dot,
+    /// SVG drawn by Graphviz's `dot -Tsvg`.
+    Svg,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GraphError {
+    #[error(
+        "--format svg needs Graphviz's `dot` program, which is not on PATH (Debian/Ubuntu: apt-get install graphviz; or use --format dot)"
+    )]
+    NoGraphviz,
+    #[error("Graphviz's dot failed: {0}")]
+    Dot(String),
+    #[error("running Graphviz's dot: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// `dot -Tsvg` of `dot_text`.
+pub fn to_svg(dot_text: &str) -> Result<Vec<u8>, GraphError> {
+    let child = Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Err(GraphError::NoGraphviz);
+        }
+        Err(error) => return Err(error.into()),
+    };
+    // dot reads all its input before writing, so writing first cannot deadlock.
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(dot_text.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let first = stderr.lines().next().unwrap_or("no message").trim();
+        return Err(GraphError::Dot(format!("{first} ({})", out.status)));
+    }
+    Ok(out.stdout)
 }
 
 #[cfg(test)]
@@ -448,77 +442,5 @@ mod tests {
                 (9, "2026-01-01T00:01:30.000000000Z"),
             ]
         );
-    }
-
-    #[test]
-    fn headers_name_the_pid_its_start_and_the_count() {
-        let mut process = Incarnation {
-            boot_id: "b".into(),
-            pid: 4242,
-            start_ticks: Some(1),
-            start: Some("2026-11-26T17:26:52.120000000Z".into()),
-            signals: 3,
-            events: 4,
-            first_ns: 0,
-            last_ns: 0,
-            exit_ns: None,
-        };
-        assert_eq!(
-            header(&process),
-            "pid 4242 started 2026-11-26T17:26:52.120000000Z: 3 signals\n"
-        );
-        process.signals = 1;
-        process.start = None;
-        assert_eq!(
-            header(&process),
-            "pid 4242 (start time unknown): 1 signal\n"
-        );
-    }
-
-    #[test]
-    fn repeats_show_their_count_and_times() {
-        let mut event = StoredEvent {
-            id: 1,
-            time_ns: 1_700_000_000_000_000_000,
-            count: 1,
-            last_ns: 1_700_000_000_000_000_000,
-            kind: journal::Kind::Signal,
-            json: r#"{"event":"signal","time":"x"}"#.into(),
-            text: "one signal\n".into(),
-        };
-        assert_eq!(event_json(&event), event.json);
-        assert_eq!(event_text(&event), event.text);
-        event.count = 3;
-        event.last_ns += 2_000_000_000;
-        let json: serde_json::Value = serde_json::from_str(&event_json(&event)).unwrap();
-        assert_eq!(json["event"], "signal");
-        assert_eq!(json["count"], 3);
-        assert_eq!(json["first_time"], "2023-11-14T22:13:20.000000000Z");
-        assert_eq!(json["last_time"], "2023-11-14T22:13:22.000000000Z");
-        assert_eq!(
-            event_text(&event),
-            "one signal\n  x3 between 2023-11-14T22:13:20.000000000Z and 2023-11-14T22:13:22.000000000Z (identical signals, stored once)\n"
-        );
-    }
-
-    #[test]
-    fn gaps_as_json_and_text() {
-        let gap = Gap {
-            time_ns: 1_700_000_000_000_000_000,
-            count: 12,
-            reason: "ring_buffer".into(),
-        };
-        let json: serde_json::Value = serde_json::from_str(&gap_json(&gap)).unwrap();
-        assert_eq!(json["event"], "gap");
-        assert_eq!(json["time"], "2023-11-14T22:13:20.000000000Z");
-        assert_eq!(json["count"], 12);
-        assert_eq!(json["reason"], "ring_buffer");
-        let text = gap_text(&gap);
-        assert!(
-            text.starts_with("2023-11-14T22:13:20.000000000Z GAP 12 event(s)"),
-            "{text}"
-        );
-        assert!(text.contains("ring buffer was full"), "{text}");
-        assert_eq!(text.lines().count(), 1);
     }
 }

@@ -8,7 +8,7 @@
 //! per pass, not per signal.
 
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -19,11 +19,8 @@ use tokio::signal::unix::SignalKind;
 use crate::{
     analysis::{
         correlate::Correlator,
-        redact::Redaction,
         replay::{self, Header, RawLog, Recorded},
-        rules::Rules,
     },
-    cli::RecordArgs,
     kernel::{
         load::{Options, Tracer},
         stream::{EventStream, WAKEUP_BYTES, recv},
@@ -33,6 +30,7 @@ use crate::{
         lineage::ProcessTable,
         procfs::SystemProc,
     },
+    modes::pipeline::ExplainOptions,
     store::{
         export::Exports,
         journal::{self, Journal, JournalError},
@@ -58,7 +56,22 @@ const LOCK_WAIT: Duration = Duration::from_secs(5);
 /// of the wall clock (measurements themselves differ by nanoseconds).
 const CLOCK_STEP_NS: i128 = 10_000_000;
 
-pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> {
+/// What `sigwho record` was asked.
+pub struct RecordOptions {
+    /// The journal; else $SIGWHO_JOURNAL, else the default.
+    pub journal: Option<PathBuf>,
+    /// --max-size, as given (e.g. `256MiB`).
+    pub max_size: String,
+    /// --max-age, as given (e.g. `7d`).
+    pub max_age: String,
+    pub json_out: Option<PathBuf>,
+    pub otlp_endpoint: Option<String>,
+    /// A capture for replays (crate::analysis::replay).
+    pub raw: Option<PathBuf>,
+    pub explain: ExplainOptions,
+}
+
+pub async fn run(args: RecordOptions) -> anyhow::Result<()> {
     let path = journal::resolve(args.journal.as_deref());
     let limits = Limits {
         max_bytes: parse_size(&args.max_size).map_err(|e| anyhow::anyhow!("--max-size: {e}"))?,
@@ -80,7 +93,7 @@ pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> 
         fold_repeats: true,
     })?;
     let tps = ticks_per_second();
-    let cause_window_ns = u64::try_from(args.explain.cause_window.as_nanos()).unwrap_or(u64::MAX);
+    let cause_window_ns = args.explain.cause_window_ns();
     let capture = match &args.raw {
         Some(path) => Some(raw_capture(path, clock, tps, cause_window_ns)?),
         None => None,
@@ -94,8 +107,8 @@ pub async fn run(args: RecordArgs, rules: &'static Rules) -> anyhow::Result<()> 
     };
     let correlator = Correlator::new(table, clock, tps)
         .with_cause_window(cause_window_ns)
-        .with_rules(rules)
-        .with_redaction(Redaction::new(&args.explain.redact)?);
+        .with_rules(args.explain.rules)
+        .with_redaction(args.explain.redaction.clone());
     for warning in &tracer.warnings {
         eprintln!("sigwho: warning: {warning}");
     }

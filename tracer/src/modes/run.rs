@@ -27,16 +27,11 @@ use tokio::io::{Interest, unix::AsyncFd};
 use tracer_ebpf::syscall;
 
 use crate::{
-    analysis::redact::Redaction,
-    analysis::report::{
-        AncestorReport, ExitReport, ProcessReport, Report, SignalReport, shell_join,
-    },
-    analysis::rules::Rules,
+    analysis::report::{AncestorReport, ExitReport, ProcessReport, Report, SignalReport},
     analysis::{
         attempts::{Watched, request_reaches},
         correlate::Correlator,
     },
-    cli::RunArgs,
     error::chain,
     kernel::load::{LoadError, Options, Tracer},
     kernel::stream::{EventStream, TICK, WAKEUP_BYTES},
@@ -44,7 +39,8 @@ use crate::{
     model::lineage::{ProcKey, ProcessTable},
     model::procfs,
     model::signals::{DefaultAction, default_action, parse_signal, signal_label},
-    render::junit,
+    modes::pipeline::ExplainOptions,
+    render::{junit, text::shell_join},
 };
 
 /// Signals sigwho passes on to the command, as `timeout` and `tini` do.
@@ -126,7 +122,22 @@ pub fn shell_status(status: ExitStatus) -> i32 {
 // ---------------------------------------------------------------------------------------
 // Entry point
 
-pub async fn run(args: RunArgs, rules: &'static Rules) -> anyhow::Result<i32> {
+/// What `sigwho run` was asked.
+pub struct RunOptions {
+    /// The command and its arguments.
+    pub command: Vec<String>,
+    pub wait_descendants: bool,
+    pub quiet: bool,
+    pub fail_on_signal: bool,
+    /// --allow, as given (comma-separated signals).
+    pub allow: Option<String>,
+    /// JSON lines, then a summary object.
+    pub report: Option<PathBuf>,
+    pub junit: Option<PathBuf>,
+    pub explain: ExplainOptions,
+}
+
+pub async fn run(args: RunOptions) -> anyhow::Result<i32> {
     if args.command.is_empty() {
         anyhow::bail!("sigwho run needs a command: sigwho run [OPTIONS] -- CMD [ARGS...]");
     }
@@ -158,9 +169,9 @@ pub async fn run(args: RunArgs, rules: &'static Rules) -> anyhow::Result<i32> {
     let tps = ticks_per_second();
     let clock = BootClock::now();
     let correlator = Correlator::new(ProcessTable::from_proc(tps), clock, tps)
-        .with_cause_window(u64::try_from(args.explain.cause_window.as_nanos()).unwrap_or(u64::MAX))
-        .with_rules(rules)
-        .with_redaction(Redaction::new(&args.explain.redact)?);
+        .with_cause_window(args.explain.cause_window_ns())
+        .with_rules(args.explain.rules)
+        .with_redaction(args.explain.redaction.clone());
     let mut stream = EventStream::new(tracer, correlator)?;
     let inbox = SignalInbox::new()
         .map_err(|e| anyhow::anyhow!("cannot take over SIGINT/SIGTERM/SIGHUP: {e}"))?;
@@ -205,7 +216,7 @@ pub async fn run(args: RunArgs, rules: &'static Rules) -> anyhow::Result<i32> {
 
 /// Follows the command until it (and with --wait-descendants its descendants) exited.
 async fn supervise(
-    args: &RunArgs,
+    args: &RunOptions,
     stream: &mut EventStream,
     session: &mut Session<'_>,
     inbox: &SignalInbox,
@@ -780,7 +791,7 @@ impl<'a> Session<'a> {
         match report {
             Report::Lost(lost) => {
                 self.lost += lost.count;
-                self.line(&Report::Lost(lost).to_json());
+                self.line(&crate::render::json::report(&Report::Lost(lost)));
             }
             Report::Exit(exit) => self.exit(exit, correlator),
             Report::Signal(signal) if signal.target.is_none() => {
@@ -838,7 +849,7 @@ impl<'a> Session<'a> {
             if is_cmd {
                 self.cmd_killer.clone_from(&by);
             }
-            self.line(&Report::Exit(exit.clone()).to_json());
+            self.line(&crate::render::json::report(&Report::Exit(exit.clone())));
             self.killed_count += 1;
             if self.killed.len() < KEEP_DETAILS {
                 self.killed.push(Killed {
@@ -849,7 +860,7 @@ impl<'a> Session<'a> {
                 });
             }
         } else if is_cmd {
-            self.line(&Report::Exit(exit).to_json());
+            self.line(&crate::render::json::report(&Report::Exit(exit)));
         }
     }
 
@@ -936,7 +947,7 @@ impl<'a> Session<'a> {
     /// Writes the reports and the summary; returns sigwho's exit status.
     fn finish(
         &mut self,
-        args: &RunArgs,
+        args: &RunOptions,
         outcome: &Outcome,
         junit_file: Option<(PathBuf, File)>,
     ) -> i32 {
@@ -1338,7 +1349,9 @@ impl<'a> Session<'a> {
                 }
                 message.push(part);
                 kind = signal;
-                text.push_str(&Report::Exit(killed.exit.clone()).to_text());
+                text.push_str(&crate::render::text::report(&Report::Exit(
+                    killed.exit.clone(),
+                )));
                 if let Some(by) = &killed.by {
                     text.push_str(&junit_text(by));
                 }
@@ -1459,7 +1472,7 @@ fn junit_text(report: &SignalReport) -> String {
             .map_or(5, |i| i + 1);
         std::sync::Arc::make_mut(process).ancestry.truncate(keep);
     }
-    Report::Signal(Box::new(report)).to_text()
+    crate::render::text::report(&Report::Signal(Box::new(report)))
 }
 
 /// A workflow command's message: `%`, CR and LF encoded as the runner expects.

@@ -12,7 +12,7 @@ use std::{
 };
 
 /// When text output is coloured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ColorChoice {
     /// When stdout is a terminal and NO_COLOR is unset or empty.
     #[default]

@@ -5,35 +5,9 @@
 //! parenthood (grey, parent to child). Built from the reports' JSON (docs/json-schema.md)
 //! as stored in the journal; the DOT text is ours, the SVG is Graphviz's `dot -Tsvg`.
 
-use std::{
-    collections::BTreeMap,
-    fmt::Write as _,
-    io::Write as _,
-    process::{Command, Stdio},
-};
+use std::{collections::BTreeMap, fmt::Write as _};
 
 use serde_json::Value;
-
-/// `--format` of `sigwho query`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum GraphFormat {
-    /// Graphviz DOT text.
-    Dot,
-    /// SVG drawn by Graphviz's `dot -Tsvg`.
-    Svg,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum GraphError {
-    #[error(
-        "--format svg needs Graphviz's `dot` program, which is not on PATH (Debian/Ubuntu: apt-get install graphviz; or use --format dot)"
-    )]
-    NoGraphviz,
-    #[error("Graphviz's dot failed: {0}")]
-    Dot(String),
-    #[error("running Graphviz's dot: {0}")]
-    Io(#[from] std::io::Error),
-}
 
 /// One process as the graph knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -252,34 +226,6 @@ impl Graph {
     }
 }
 
-/// `dot -Tsvg` of `dot_text`.
-pub fn to_svg(dot_text: &str) -> Result<Vec<u8>, GraphError> {
-    let child = Command::new("dot")
-        .arg("-Tsvg")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(child) => child,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            return Err(GraphError::NoGraphviz);
-        }
-        Err(error) => return Err(error.into()),
-    };
-    // dot reads all its input before writing, so writing first cannot deadlock.
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(dot_text.as_bytes())?;
-    }
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let first = stderr.lines().next().unwrap_or("no message").trim();
-        return Err(GraphError::Dot(format!("{first} ({})", out.status)));
-    }
-    Ok(out.stdout)
-}
-
 fn str_of(v: &Value) -> &str {
     v.as_str().unwrap_or("?")
 }
@@ -293,7 +239,7 @@ fn argv_of(p: &Value) -> Option<String> {
     if argv.is_empty() {
         return None;
     }
-    let line = crate::analysis::report::shell_join(&argv);
+    let line = crate::render::text::shell_join(&argv);
     // A label is no place for a 4 KiB command line.
     Some(match line.char_indices().nth(60) {
         Some((cut, _)) => format!("{}...", &line[..cut]),

@@ -12,7 +12,7 @@ use std::{
 
 use anyhow::Context as _;
 
-use crate::{analysis::report::Report, kernel::stream::ReportWriter};
+use crate::{analysis::report::Report, render::output::ReportWriter};
 
 pub struct Exports {
     json: Option<ReportWriter<Box<dyn Write + Send>>>,

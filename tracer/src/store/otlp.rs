@@ -247,7 +247,7 @@ pub fn log_record(report: &Report) -> Option<Value> {
         "observedTimeUnixNano": clock::unix_now_ns().max(0).to_string(),
         "severityNumber": severity,
         "severityText": if severity == SEVERITY_WARN { "WARN" } else { "INFO" },
-        "body": { "stringValue": report.to_json() },
+        "body": { "stringValue": crate::render::json::report(&report) },
         "attributes": attributes,
     }))
 }

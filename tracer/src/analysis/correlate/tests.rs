@@ -41,7 +41,7 @@ fn json_of(correlator: &mut Correlator) -> Vec<String> {
     correlator
         .release(u64::MAX)
         .iter()
-        .map(Report::to_json)
+        .map(crate::render::json::report)
         .collect()
 }
 

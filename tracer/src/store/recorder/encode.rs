@@ -109,8 +109,8 @@ impl Encoder {
                     target_comm: r.target.as_ref().map(|t| t.comm.clone()),
                     sender,
                     boot_id: self.boot_id.clone(),
-                    json: report.to_json(),
-                    text: report.to_text(),
+                    json: crate::render::json::report(&report),
+                    text: crate::render::text::report(&report),
                 })
             }
             Report::Exit(r) => Encoded::Row(Row {
@@ -129,8 +129,8 @@ impl Encoder {
                 target_comm: Some(r.comm.clone()),
                 sender: None,
                 boot_id: self.boot_id.clone(),
-                json: report.to_json(),
-                text: report.to_text(),
+                json: crate::render::json::report(&report),
+                text: crate::render::text::report(&report),
             }),
             Report::Lost(r) => Encoded::Gap(Gap {
                 time_ns,

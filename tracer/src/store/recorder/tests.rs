@@ -41,8 +41,8 @@ fn exits_and_losses_become_rows_and_gaps() {
         target.start.as_deref(),
         Some("1970-01-01T00:16:45.000000000Z")
     );
-    assert_eq!(row.text, exit.to_text());
-    assert_eq!(row.json, exit.to_json());
+    assert_eq!(row.text, crate::render::text::report(&exit));
+    assert_eq!(row.json, crate::render::json::report(&exit));
     let lost = Report::Lost(LostReport {
         event: "lost",
         time: clock::rfc3339_nanos(1_700_000_000_000_000_000),
@@ -106,7 +106,7 @@ fn kernel_counted_repeats_become_the_row_count_and_leave_the_stored_report() {
         last_time: "t9000".into(),
         last_ns: 9000,
     });
-    let exported = Report::Signal(repeat.clone()).to_json();
+    let exported = crate::render::json::report(&Report::Signal(repeat.clone()));
     assert!(
         exported.contains(r#""repeats":{"count":500,"last_time":"t9000"}"#),
         "{exported}"
@@ -122,7 +122,10 @@ fn kernel_counted_repeats_become_the_row_count_and_leave_the_stored_report() {
     let rows = encoder.encode_batch(&queued, &mut Vec::new());
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].count, 501);
-    assert_eq!(rows[0].json, Report::Signal(first).to_json());
+    assert_eq!(
+        rows[0].json,
+        crate::render::json::report(&Report::Signal(first))
+    );
     assert!(!rows[0].json.contains("repeats"));
 }
 
@@ -179,7 +182,7 @@ fn repeated_signals_share_a_row_and_keep_their_count() {
         batch.len() as u64
     );
     // The stored report is the first one's, as the live view printed it.
-    assert_eq!(rows[0].json, batch[0].to_json());
+    assert_eq!(rows[0].json, crate::render::json::report(&batch[0]));
     // A report that differs in anything printed is not a repeat.
     let mut other = signal(10, 10, 50, 8000);
     if let Report::Signal(r) = &mut other {
