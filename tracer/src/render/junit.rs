@@ -2,7 +2,19 @@
 //! it: written by hand, with every piece of text escaped so that whatever a command
 //! line contains, the file stays well-formed XML 1.0.
 
-use std::fmt::Write as _;
+use std::{collections::HashMap, fmt::Write as _};
+
+use crate::{
+    analysis::report::{Report, SignalReport},
+    model::{lineage::ProcKey, signals::signal_label},
+    render::{
+        summary::{
+            Killed, Outcome, RunView, SUMMARY_DETAILS, cause_chain, command_text, junit_text,
+            name_of, process_brief_with_argv, sender_chain,
+        },
+        text,
+    },
+};
 
 /// One `<testsuite>` inside a `<testsuites>` root.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -145,6 +157,194 @@ pub fn attr(value: &str) -> String {
 /// `value` escaped for element content.
 pub fn text(value: &str) -> String {
     escape(value, false)
+}
+
+/// One test case per process that died of a signal or received an unexpected one,
+/// plus the command's own (passing when neither happened to it).
+pub fn suite(run: &RunView<'_>, outcome: &Outcome) -> Suite {
+    struct Entry<'r> {
+        pid: u32,
+        name: String,
+        killed: Option<&'r Killed>,
+        unexpected: Vec<&'r SignalReport>,
+    }
+    let mut order: Vec<ProcKey> = Vec::new();
+    let mut entries: HashMap<ProcKey, Entry> = HashMap::new();
+    let cmd_key = run.cmd.unwrap_or(ProcKey {
+        pid: 0,
+        start_ticks: 0,
+    });
+    order.push(cmd_key);
+    entries.insert(
+        cmd_key,
+        Entry {
+            pid: cmd_key.pid,
+            name: command_text(run),
+            killed: None,
+            unexpected: Vec::new(),
+        },
+    );
+    for r in run.unexpected_reports {
+        let (Some(key), Some(target)) = (r.keys.target, r.target.as_ref()) else {
+            continue;
+        };
+        entries
+            .entry(key)
+            .or_insert_with(|| {
+                order.push(key);
+                Entry {
+                    pid: target.pid,
+                    name: name_of(&target.argv, &target.comm),
+                    killed: None,
+                    unexpected: Vec::new(),
+                }
+            })
+            .unexpected
+            .push(r);
+    }
+    for killed in run.killed {
+        let Some(key) = killed.exit.key else { continue };
+        entries
+            .entry(key)
+            .or_insert_with(|| {
+                order.push(key);
+                Entry {
+                    pid: killed.exit.pid,
+                    name: name_of(&killed.argv, &killed.exit.comm),
+                    killed: None,
+                    unexpected: Vec::new(),
+                }
+            })
+            .killed = Some(killed);
+    }
+
+    let mut cases = Vec::new();
+    for key in order {
+        let Some(entry) = entries.remove(&key) else {
+            continue;
+        };
+        let is_cmd = key == cmd_key;
+        let name = if entry.pid == 0 {
+            entry.name.clone()
+        } else {
+            format!("{} (pid {})", entry.name, entry.pid)
+        };
+        let mut message = Vec::new();
+        let mut kind = String::new();
+        let mut text = String::new();
+        let mut failed = !entry.unexpected.is_empty();
+        if let Some(killed) = entry.killed {
+            failed |= !killed.expected;
+            let signal = killed.exit.signal.clone().unwrap_or_default();
+            let mut part = format!("killed by {signal}");
+            if let Some(by) = &killed.by {
+                let _ = write!(part, " from {}", process_brief_with_argv(&by.sender));
+                let chain = sender_chain(run, by);
+                if !chain.is_empty() {
+                    let _ = write!(part, "; sender's parents: {chain}");
+                }
+                if !by.cause.is_empty() {
+                    let _ = write!(part, "; cause chain: {}", cause_chain(by));
+                }
+            }
+            if killed.expected {
+                part.push_str(" (an allowed signal)");
+            }
+            message.push(part);
+            kind = signal;
+            text.push_str(&text::report(&Report::Exit(killed.exit.clone())));
+            if let Some(by) = &killed.by {
+                text.push_str(&junit_text(run, by));
+            }
+        }
+        let killer_time = entry
+            .killed
+            .and_then(|k| k.by.as_ref())
+            .map(|r| r.keys.time_ns);
+        let others: Vec<&&SignalReport> = entry
+            .unexpected
+            .iter()
+            .filter(|r| Some(r.keys.time_ns) != killer_time)
+            .collect();
+        if let Some(first) = others.first() {
+            let mut part = format!(
+                "unexpected {} from {}",
+                first.signal,
+                process_brief_with_argv(&first.sender)
+            );
+            let chain = sender_chain(run, first);
+            if !chain.is_empty() {
+                let _ = write!(part, "; sender's parents: {chain}");
+            }
+            if !first.cause.is_empty() {
+                let _ = write!(part, "; cause chain: {}", cause_chain(first));
+            }
+            if others.len() > 1 {
+                let _ = write!(part, " (+{} more unexpected)", others.len() - 1);
+            }
+            message.push(part);
+            if kind.is_empty() {
+                kind.clone_from(&first.signal);
+            }
+            for r in others.iter().take(SUMMARY_DETAILS) {
+                text.push_str(&junit_text(run, r));
+            }
+        }
+        let mut system_out = None;
+        if is_cmd {
+            let status = match (outcome.status, &outcome.error) {
+                (_, Some(error)) => error.clone(),
+                (Some(status), _) => match status.code() {
+                    Some(code) => format!("exited with code {code}"),
+                    None => format!(
+                        "killed by {}",
+                        signal_label(status.signal().unwrap_or_default())
+                    ),
+                },
+                (None, None) => "ended in an unknown way".to_owned(),
+            };
+            system_out = Some(format!(
+                "{status}; {} signal(s) to its processes, {} unexpected",
+                run.signals_seen, run.unexpected
+            ));
+        }
+        let failure = failed.then(|| Failure {
+            message: message.join("; "),
+            kind: kind.clone(),
+            text: text.clone(),
+        });
+        if !failed && !text.is_empty() {
+            let note = format!("{}\n{text}", message.join("; "));
+            system_out = Some(match system_out {
+                Some(before) => format!("{before}\n{note}"),
+                None => note,
+            });
+        }
+        cases.push(Case {
+            name,
+            classname: if is_cmd {
+                "sigwho.command".to_owned()
+            } else {
+                "sigwho.process".to_owned()
+            },
+            time_seconds: 0.0,
+            failure,
+            system_out,
+        });
+    }
+    Suite {
+        name: format!("sigwho run: {}", command_text(run)),
+        timestamp: run.started_at.chars().take(19).collect(),
+        time_seconds: outcome.duration.as_secs_f64(),
+        properties: vec![
+            ("command".to_owned(), command_text(run)),
+            ("exit_status".to_owned(), outcome.exit_status.to_string()),
+            ("signals_seen".to_owned(), run.signals_seen.to_string()),
+            ("unexpected".to_owned(), run.unexpected.to_string()),
+            ("lost".to_owned(), run.lost.to_string()),
+        ],
+        cases,
+    }
 }
 
 #[cfg(test)]

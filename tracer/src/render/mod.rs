@@ -7,4 +7,5 @@ pub mod json;
 pub mod junit;
 pub mod output;
 pub mod stored;
+pub mod summary;
 pub mod text;
