@@ -17,6 +17,7 @@ use tracer::{
         query::{GraphFormat, QueryOptions},
         record::RecordOptions,
         run::RunOptions,
+        signals::OwnSignals,
     },
     render::color::ColorChoice,
 };
@@ -53,14 +54,21 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    modes::signals::shrug_off();
+    // First, while sigwho has one thread: every thread started later inherits the mask.
+    let mut signals = OwnSignals::take(match &cli.command {
+        Some(Command::Record(_)) => modes::record::SIGNALS,
+        Some(Command::Run(_)) => modes::run::SIGNALS,
+        Some(Command::Query(_) | Command::Doctor(_)) => &[],
+        None => modes::live::SIGNALS,
+    })
+    .map_err(|e| anyhow::anyhow!("cannot take over sigwho's own signals: {e}"))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     match cli.command {
         Some(Command::Record(args)) => {
             let options = record_options(args)?;
-            runtime.block_on(modes::record::run(options))?;
+            runtime.block_on(modes::record::run(options, &mut signals))?;
         }
         Some(Command::Query(args)) => {
             // Bad patterns fail before the journal is opened.
@@ -69,17 +77,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Run(args)) => {
             let options = run_options(args)?;
-            let code = runtime.block_on(modes::run::run(options))?;
+            let code = runtime.block_on(modes::run::run(options, &mut signals))?;
             std::process::exit(code);
         }
         Some(Command::Doctor(_)) => unreachable!("doctor runs before"),
-        None => live(&runtime, cli.live)?,
+        None => live(&runtime, &mut signals, cli.live)?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `sigwho --target-pid PID`; a pid that is gone is answered from the journal.
-fn live(runtime: &tokio::runtime::Runtime, args: LiveArgs) -> anyhow::Result<()> {
+fn live(
+    runtime: &tokio::runtime::Runtime,
+    signals: &mut OwnSignals,
+    args: LiveArgs,
+) -> anyhow::Result<()> {
     // A bad pattern is the first thing to hear of, as in every mode.
     Redaction::new(&args.explain.redact)?;
     let Some(target_pid) = args.target_pid else {
@@ -95,7 +107,7 @@ fn live(runtime: &tokio::runtime::Runtime, args: LiveArgs) -> anyhow::Result<()>
         timeout: args.timeout,
         explain,
     };
-    match runtime.block_on(modes::live::run(options, std::io::stdout().lock())) {
+    match runtime.block_on(modes::live::run(options, signals, std::io::stdout().lock())) {
         Err(LiveError::NotRunning(pid)) => {
             let answered = modes::query::answer_not_running(
                 pid,

@@ -289,7 +289,8 @@ fn keep_tree(capture: &Capture, root: u32) -> Capture {
             Lookup::Process { pid, .. }
             | Lookup::Stat { pid, .. }
             | Lookup::Exe { pid, .. }
-            | Lookup::Cgroup { pid, .. } => named.contains(pid).then(|| lookup.clone()),
+            | Lookup::Cgroup { pid, .. }
+            | Lookup::Tids { pid, .. } => named.contains(pid).then(|| lookup.clone()),
             Lookup::Pod { .. } => Some(lookup.clone()),
         })
         .collect();

@@ -75,6 +75,10 @@ pub enum Lookup {
         uid: String,
         found: Option<PodName>,
     },
+    Tids {
+        pid: u32,
+        found: Vec<u32>,
+    },
 }
 
 /// What a look-up was about: answers are replayed per question, in order.
@@ -86,6 +90,7 @@ enum Question {
     Exe(u32),
     Cgroup(u32),
     Pod(String),
+    Tids(u32),
 }
 
 impl Lookup {
@@ -97,6 +102,7 @@ impl Lookup {
             Lookup::Exe { pid, .. } => Question::Exe(*pid),
             Lookup::Cgroup { pid, .. } => Question::Cgroup(*pid),
             Lookup::Pod { uid, .. } => Question::Pod(uid.clone()),
+            Lookup::Tids { pid, .. } => Question::Tids(*pid),
         }
     }
 }
@@ -351,6 +357,10 @@ impl ProcInfo for Recorded {
         let uid = uid.to_owned();
         self.note(self.inner.pod(&uid), |found| Lookup::Pod { uid, found })
     }
+
+    fn tids(&self, pid: u32) -> Vec<u32> {
+        self.note(self.inner.tids(pid), |found| Lookup::Tids { pid, found })
+    }
 }
 
 /// The answers a capture recorded, given again in the order they came, question by
@@ -425,6 +435,13 @@ impl ProcInfo for Replayed {
         match self.answer(&Question::Pod(uid.to_owned()))? {
             Lookup::Pod { found, .. } => found,
             _ => None,
+        }
+    }
+
+    fn tids(&self, pid: u32) -> Vec<u32> {
+        match self.answer(&Question::Tids(pid)) {
+            Some(Lookup::Tids { found, .. }) => found,
+            _ => Vec::new(),
         }
     }
 }

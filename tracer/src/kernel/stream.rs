@@ -183,21 +183,3 @@ impl EventStream {
         self.analyzer.dropped_total()
     }
 }
-
-/// Resolves when `signal` arrives; never, when it could not be registered.
-pub async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {
-    match signal {
-        Some(signal) => {
-            signal.recv().await;
-        }
-        None => std::future::pending().await,
-    }
-}
-
-/// Resolves at `deadline`; never without one.
-pub async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
-    }
-}

@@ -1,7 +1,12 @@
-//! Raw system calls that neither std nor aya wraps.
+//! Every raw system call sigwho makes, each behind a safe function: the rest of the
+//! crate has no `unsafe` (but for the run mode's code between fork and exec).
 
+use std::ffi::c_int;
 use std::io;
-use std::os::fd::{FromRawFd as _, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd as _, OwnedFd, RawFd};
+
+use aya::maps::{MapData, RingBuf};
+use tokio::io::{Interest, unix::AsyncFd};
 
 /// `PIDFS_MAGIC` (include/uapi/linux/magic.h): the file system pidfds live on since 6.9.
 pub const PIDFS_MAGIC: i64 = 0x5049_4446;
@@ -9,18 +14,11 @@ pub const PIDFS_MAGIC: i64 = 0x5049_4446;
 /// The file system magic of a pidfd for this process: [`PIDFS_MAGIC`] on kernels with
 /// pidfs, the anonymous-inode file system's before.
 pub fn pidfd_fs_magic() -> io::Result<i64> {
-    // SAFETY: pidfd_open(2) takes a pid and flags and returns a new descriptor or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let raw = i32::try_from(fd).map_err(|_| io::Error::other("pidfd out of range"))?;
-    // SAFETY: the descriptor was just returned to us and is owned by nothing else.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let fd = pidfd_open(std::process::id())?;
     // SAFETY: statfs is plain data; all-zero is a valid value to be overwritten.
     let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: a valid descriptor and a pointer to a writable statfs.
-    if unsafe { libc::fstatfs(std::os::fd::AsRawFd::as_raw_fd(&fd), &mut stat) } != 0 {
+    if unsafe { libc::fstatfs(fd.as_raw_fd(), &mut stat) } != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(stat.f_type)
@@ -34,4 +32,184 @@ pub fn stdout_columns() -> Option<usize> {
     // writes nothing) when stdout is not a terminal.
     let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
     (ok && size.ws_col > 0).then_some(usize::from(size.ws_col))
+}
+
+/// A set of signals (`sigset_t`).
+#[derive(Clone, Copy)]
+pub struct SigSet(libc::sigset_t);
+
+impl SigSet {
+    pub fn of(signals: impl IntoIterator<Item = c_int>) -> Self {
+        // SAFETY: sigset_t is plain data that sigemptyset initialises in full.
+        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid, writable sigset_t.
+        unsafe { libc::sigemptyset(&mut set) };
+        for signo in signals {
+            // SAFETY: as above; an invalid number is refused with EINVAL, nothing else.
+            unsafe { libc::sigaddset(&mut set, signo) };
+        }
+        Self(set)
+    }
+}
+
+impl std::fmt::Debug for SigSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigSet")
+    }
+}
+
+/// Blocks `set` in the calling thread (and the threads it starts later); returns the
+/// mask before.
+pub fn block_signals(set: &SigSet) -> io::Result<SigSet> {
+    let mut previous = SigSet::of([]);
+    // SAFETY: valid pointers to initialised sigset_t values for the whole call.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set.0, &mut previous.0) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(previous)
+}
+
+/// A non-blocking signalfd for `set` (which must be blocked to be read here).
+pub fn signalfd(set: &SigSet) -> io::Result<OwnedFd> {
+    // SAFETY: -1 asks for a new descriptor; `set` is valid for the call.
+    let fd = unsafe { libc::signalfd(-1, &set.0, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: just returned to us, owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// One signal read from a signalfd: its number, si_code and sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SigInfo {
+    pub signo: c_int,
+    pub code: i32,
+    pub pid: u32,
+}
+
+/// The next signal queued on a signalfd; `WouldBlock` when there is none.
+pub fn read_signalfd(fd: &impl AsRawFd) -> io::Result<SigInfo> {
+    // SAFETY: signalfd_siginfo is plain data; all-zero is a valid value to overwrite.
+    let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::signalfd_siginfo>();
+    // SAFETY: a valid descriptor and a writable buffer of `size` bytes.
+    let n = unsafe { libc::read(fd.as_raw_fd(), (&raw mut info).cast(), size) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if usize::try_from(n).ok() != Some(size) {
+        return Err(io::Error::other("short read from a signalfd"));
+    }
+    Ok(SigInfo {
+        signo: c_int::try_from(info.ssi_signo).unwrap_or(0),
+        code: info.ssi_code,
+        pid: info.ssi_pid,
+    })
+}
+
+/// `fd` registered with tokio's reactor for readability. Needs a runtime.
+pub fn async_fd(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
+    // SAFETY: the AsyncFd owns the descriptor and keeps it open, the same one, until it
+    // is dropped.
+    unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }
+        .map_err(|e| io::Error::other(e.to_string()))
+}
+
+/// The ring buffer registered with tokio's reactor for readability. Needs a runtime.
+pub fn async_ring(ring: RingBuf<MapData>) -> io::Result<AsyncFd<RingBuf<MapData>>> {
+    // SAFETY: RingBuf owns its map fd and keeps it open, unchanged, until dropped, and
+    // the AsyncFd owns the RingBuf.
+    unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
+        .map_err(|e| io::Error::other(e.to_string()))
+}
+
+/// A pidfd for `pid` (pidfd_open(2), Linux 5.3).
+pub fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let raw = i32::try_from(fd).map_err(|_| io::Error::other("pidfd out of range"))?;
+    // SAFETY: just returned to us, owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// kill(2).
+pub fn kill(pid: u32, signo: c_int) -> io::Result<()> {
+    let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
+    // SAFETY: plain system call on integers.
+    if unsafe { libc::kill(pid, signo) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// This process's process group.
+pub fn getpgrp() -> i32 {
+    // SAFETY: getpgrp has no preconditions and cannot fail.
+    unsafe { libc::getpgrp() }
+}
+
+/// A pipe whose ends close on exec.
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: a valid pointer to two ints.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both were just opened and are owned by nothing else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+// What the run mode's child calls between fork and exec, where only async-signal-safe
+// calls may be made and nothing allocated (std's pre_exec contract): each is one system
+// call on a raw descriptor the child owns a copy of, or a retry of one.
+
+/// close(2), for a forked child's copy of a descriptor.
+pub fn close_in_child(fd: RawFd) {
+    // SAFETY: the descriptor is the child's own copy; closing it affects nothing else.
+    unsafe { libc::close(fd) };
+}
+
+/// Sets the calling thread's signal mask to `set` (sigprocmask(2)).
+pub fn set_signal_mask(set: &SigSet) -> io::Result<()> {
+    // SAFETY: a valid, initialised sigset_t; no old mask is asked for.
+    if unsafe { libc::sigprocmask(libc::SIG_SETMASK, &set.0, std::ptr::null_mut()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Writes all of `bytes` to `fd`, again after EINTR.
+pub fn write_all_in_child(fd: RawFd, bytes: &[u8]) -> io::Result<()> {
+    let mut written = 0;
+    while written < bytes.len() {
+        let rest = &bytes[written..];
+        // SAFETY: `rest` is valid for reads of its length for the whole call.
+        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
+        match usize::try_from(n) {
+            Ok(n) => written += n,
+            Err(_) if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return Err(io::Error::last_os_error()),
+        }
+    }
+    Ok(())
+}
+
+/// Reads one byte from `fd`, again after EINTR; None at end of file.
+pub fn read_byte_in_child(fd: RawFd) -> io::Result<Option<u8>> {
+    let mut byte = 0u8;
+    loop {
+        // SAFETY: one writable byte for the whole call.
+        match unsafe { libc::read(fd, (&raw mut byte).cast(), 1) } {
+            1 => return Ok(Some(byte)),
+            0 => return Ok(None),
+            _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
+            _ => return Err(io::Error::last_os_error()),
+        }
+    }
 }

@@ -160,6 +160,8 @@ pub trait ProcInfo: Send {
     fn cgroup(&self, pid: u32) -> Option<String>;
     /// The pod of a pod uid, from the kubelet's directories (crate::model::kubelet::lookup).
     fn pod(&self, uid: &str) -> Option<crate::model::kubelet::PodName>;
+    /// [`read_tids`].
+    fn tids(&self, pid: u32) -> Vec<u32>;
 
     /// [`read_process_if`].
     fn process_if(&self, pid: u32, start_ticks: u64) -> Option<ProcSnapshot> {
@@ -195,6 +197,10 @@ impl ProcInfo for SystemProc {
 
     fn pod(&self, uid: &str) -> Option<crate::model::kubelet::PodName> {
         crate::model::kubelet::lookup(uid)
+    }
+
+    fn tids(&self, pid: u32) -> Vec<u32> {
+        read_tids(pid)
     }
 }
 

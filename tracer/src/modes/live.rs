@@ -1,23 +1,25 @@
 //! `sigwho --target-pid PID`: report every signal that reaches PID until it exits.
 
-use std::{io::Write, time::Duration};
+use std::{ffi::c_int, io::Write, time::Duration};
 
-use tokio::{signal::unix::SignalKind, time::Instant};
+use tokio::time::Instant;
 
 use crate::{
-    analysis::report::Report,
-    analysis::{
-        attempts::{Watched, request_reaches},
-        correlate::Correlator,
+    analysis::{correlate::Correlator, report::Report},
+    kernel::{
+        load::{LoadError, Options},
+        stream::{StreamError, WAKEUP_BYTES},
     },
-    kernel::load::{LoadError, Options, Tracer},
-    kernel::stream::{EventStream, StreamError, WAKEUP_BYTES, recv, sleep_until},
-    model::clock::{BootClock, ticks_per_second},
-    model::lineage::{ProcKey, ProcessTable},
-    model::procfs,
-    modes::pipeline::ExplainOptions,
+    model::{lineage::ProcKey, procfs},
+    modes::{
+        pipeline::{self, ExplainOptions, Notices, PipelineError, StreamOptions},
+        signals::OwnSignals,
+    },
     render::output::ReportWriter,
 };
+
+/// The signals that end the live view (with its last reports); SIGHUP keeps its default.
+pub const SIGNALS: &[c_int] = &[libc::SIGINT, libc::SIGTERM];
 
 /// What `sigwho --target-pid PID` was asked.
 pub struct LiveOptions {
@@ -41,6 +43,10 @@ pub enum LiveError {
     Load(#[from] LoadError),
     #[error("{0}")]
     Stream(#[from] StreamError),
+    #[error("{0}")]
+    Start(#[from] PipelineError),
+    #[error("reading sigwho's own signals: {0}")]
+    Signals(std::io::Error),
 }
 
 /// What we know of the watched process.
@@ -69,37 +75,32 @@ fn find_target(pid: u32) -> Result<Target, LiveError> {
     })
 }
 
-pub async fn run(options: LiveOptions, out: impl Write) -> Result<(), LiveError> {
+pub async fn run(
+    options: LiveOptions,
+    signals: &mut OwnSignals,
+    out: impl Write,
+) -> Result<(), LiveError> {
     let pid = options.target_pid;
     let target = find_target(pid)?;
-    let mut tracer = Tracer::load(&Options {
+    let mut loaded = pipeline::load(Options {
         filter_targets: true,
         wakeup_bytes: WAKEUP_BYTES,
         follow_children: false,
         fold_repeats: false,
     })?;
-    tracer.watch(pid)?;
+    loaded.tracer.watch(pid)?;
     // The process may have exited (and its pid been reused) while we attached.
     match procfs::read_stat(pid) {
         Ok(stat) if stat.start_ticks == target.key.start_ticks => {}
         _ => return Err(LiveError::ExitedEarly(pid)),
     }
-    let tps = ticks_per_second();
-    let correlator = Correlator::new(ProcessTable::from_proc(tps), BootClock::now(), tps)
-        .with_cause_window(options.explain.cause_window_ns())
-        .with_rules(options.explain.rules)
-        .with_redaction(options.explain.redaction);
-    for warning in &tracer.warnings {
-        eprintln!("sigwho: warning: {warning}");
-    }
-    for note in &tracer.notes {
-        eprintln!("sigwho: note: {note}");
-    }
-    let mut stream = EventStream::new(tracer, correlator)?;
-    // Before the ready line: whoever waits for it may stop us at once, and a SIGINT
-    // before tokio's handler would end sigwho without its last reports.
-    let mut interrupt = tokio::signal::unix::signal(SignalKind::interrupt()).ok();
-    let mut terminate = tokio::signal::unix::signal(SignalKind::terminate()).ok();
+    let mut stream = loaded.start(&StreamOptions {
+        explain: &options.explain,
+        clock: None,
+        notices: Notices::All,
+        tick: None,
+        raw: None,
+    })?;
     eprintln!(
         "sigwho: tracing pid {pid} ({}); reports go to stdout until it exits",
         target.comm
@@ -109,14 +110,15 @@ pub async fn run(options: LiveOptions, out: impl Write) -> Result<(), LiveError>
     let deadline = options.timeout.map(|t| Instant::now() + t);
     let mut session = Session {
         target: &target,
-        watched: None,
         done: false,
     };
     loop {
         tokio::select! {
             ready = stream.wait() => ready?,
-            _ = recv(&mut interrupt) => session.done = true,
-            _ = recv(&mut terminate) => session.done = true,
+            received = signals.recv() => {
+                received.map_err(LiveError::Signals)?;
+                session.done = true;
+            }
             _ = sleep_until(deadline) => {
                 eprintln!("sigwho: --timeout reached; pid {pid} is still running");
                 session.done = true;
@@ -136,65 +138,42 @@ pub async fn run(options: LiveOptions, out: impl Write) -> Result<(), LiveError>
     }
 }
 
+/// Resolves at `deadline`; never without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
 struct Session<'a> {
     target: &'a Target,
-    /// Pid, process group and threads of the target, read when a failed send needs them.
-    watched: Option<Watched>,
     done: bool,
 }
 
 impl Session<'_> {
     /// `report` if it concerns the target. The target's exit ends the session.
     fn filter(&mut self, correlator: &mut Correlator, report: Report) -> Option<Report> {
-        match &report {
+        match report {
             Report::Exit(exit) if exit.key == Some(self.target.key) => {
                 self.done = true;
-                Some(report)
+                Some(Report::Exit(exit))
             }
             Report::Exit(_) => None,
             Report::Lost(_) => Some(report),
             Report::Signal(signal) if signal.target.is_some() => {
-                (signal.keys.target == Some(self.target.key)).then_some(report)
+                (signal.keys.target == Some(self.target.key)).then_some(Report::Signal(signal))
             }
-            Report::Signal(signal) => {
-                let sender_pgrp = signal
-                    .keys
-                    .sender
-                    .and_then(|key| procfs::read_process_if(key.pid, key.start_ticks))
-                    .map(|snap| snap.stat.pgrp);
-                let watched = self.watched(&signal.keys.request);
-                if !request_reaches(&signal.keys.request, sender_pgrp, watched) {
+            // A failed attempt: was it aimed at the target?
+            Report::Signal(mut signal) => {
+                let key = self.target.key;
+                let aimed = correlator.attempt_target(&signal, &[key.pid])?;
+                if aimed.pid != key.pid {
                     return None;
                 }
-                let tid = match signal.keys.request.syscall {
-                    tracer_ebpf::syscall::TKILL => signal.keys.request.arg0 as u32,
-                    tracer_ebpf::syscall::TGKILL | tracer_ebpf::syscall::RT_TGSIGQUEUEINFO => {
-                        signal.keys.request.arg1 as u32
-                    }
-                    _ => self.target.key.pid,
-                };
-                let Report::Signal(mut signal) = report else {
-                    return None;
-                };
-                signal.target = correlator
-                    .describe(&self.target.key, tid)
-                    .map(std::sync::Arc::new);
-                signal.keys.target = Some(self.target.key);
+                correlator.attribute(&mut signal, key, aimed.tid);
                 Some(Report::Signal(signal))
             }
         }
-    }
-
-    fn watched(&mut self, request: &tracer_ebpf::Request) -> &Watched {
-        let pid = self.target.key.pid;
-        // Threads come and go; re-read them for thread-directed requests.
-        if request.syscall == tracer_ebpf::syscall::TKILL {
-            self.watched = None;
-        }
-        self.watched.get_or_insert_with(|| Watched {
-            pid,
-            pgrp: procfs::read_stat(pid).map(|s| s.pgrp).unwrap_or(0),
-            tids: procfs::read_tids(pid),
-        })
     }
 }

@@ -8,29 +8,18 @@
 //! per pass, not per signal.
 
 use std::{
+    ffi::c_int,
     path::{Path, PathBuf},
-    sync::Arc,
     time::{Duration, Instant},
 };
 
-use anyhow::Context as _;
-use tokio::signal::unix::SignalKind;
-
 use crate::{
-    analysis::{
-        correlate::Correlator,
-        replay::{self, Header, RawLog, Recorded},
+    kernel::{load::Options, stream::WAKEUP_BYTES},
+    model::clock::{BootClock, ticks_per_second},
+    modes::{
+        pipeline::{self, ExplainOptions, Notices, StreamOptions},
+        signals::OwnSignals,
     },
-    kernel::{
-        load::{Options, Tracer},
-        stream::{EventStream, WAKEUP_BYTES, recv},
-    },
-    model::{
-        clock::{BootClock, ticks_per_second},
-        lineage::ProcessTable,
-        procfs::SystemProc,
-    },
-    modes::pipeline::ExplainOptions,
     store::{
         export::Exports,
         journal::{self, Journal, JournalError},
@@ -40,6 +29,10 @@ use crate::{
         },
     },
 };
+
+/// SIGINT and SIGTERM stop the recorder (after a last drain and commit); SIGHUP reopens
+/// the journal at its path (log rotation).
+pub const SIGNALS: &[c_int] = &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
 /// How often the recorder reads the ring buffer without a wakeup from the kernel
 /// (which comes once the ring holds 256 KiB): a lone event waits at most this long,
@@ -71,7 +64,7 @@ pub struct RecordOptions {
     pub explain: ExplainOptions,
 }
 
-pub async fn run(args: RecordOptions) -> anyhow::Result<()> {
+pub async fn run(args: RecordOptions, signals: &mut OwnSignals) -> anyhow::Result<()> {
     let path = journal::resolve(args.journal.as_deref());
     let limits = Limits {
         max_bytes: parse_size(&args.max_size).map_err(|e| anyhow::anyhow!("--max-size: {e}"))?,
@@ -86,46 +79,22 @@ pub async fn run(args: RecordOptions) -> anyhow::Result<()> {
     let clock = session_clock(&journal, &boot_id)?;
     start_session(&mut journal, &limits, &boot_id)?;
 
-    let tracer = Tracer::load(&Options {
+    let loaded = pipeline::load(Options {
         filter_targets: false,
         wakeup_bytes: WAKEUP_BYTES,
         follow_children: false,
         fold_repeats: true,
     })?;
+    let mut stream = loaded.start(&StreamOptions {
+        explain: &args.explain,
+        clock: Some(clock),
+        notices: Notices::All,
+        tick: Some(RECORD_TICK),
+        raw: args.raw.as_deref(),
+    })?;
     let tps = ticks_per_second();
-    let cause_window_ns = args.explain.cause_window_ns();
-    let capture = match &args.raw {
-        Some(path) => Some(raw_capture(path, clock, tps, cause_window_ns)?),
-        None => None,
-    };
-    let table = match &capture {
-        Some(log) => ProcessTable::snapshot(
-            Box::new(Recorded::new(Box::new(SystemProc), Arc::clone(log))),
-            tps,
-        ),
-        None => ProcessTable::from_proc(tps),
-    };
-    let correlator = Correlator::new(table, clock, tps)
-        .with_cause_window(cause_window_ns)
-        .with_rules(args.explain.rules)
-        .with_redaction(args.explain.redaction.clone());
-    for warning in &tracer.warnings {
-        eprintln!("sigwho: warning: {warning}");
-    }
-    for note in &tracer.notes {
-        eprintln!("sigwho: note: {note}");
-    }
-    let mut stream = EventStream::new(tracer, correlator)?
-        .with_tick(RECORD_TICK)
-        .with_folding();
-    if let Some(log) = capture {
-        stream = stream.with_capture(log);
-    }
     let encoder = Encoder::new(clock, tps, boot_id);
     let mut writer = Writer::spawn(journal, encoder, limits)?;
-    let mut interrupt = tokio::signal::unix::signal(SignalKind::interrupt()).ok();
-    let mut terminate = tokio::signal::unix::signal(SignalKind::terminate()).ok();
-    let mut hangup = tokio::signal::unix::signal(SignalKind::hangup()).ok();
     eprintln!("sigwho: recording every signal into {}", path.display());
 
     let read: anyhow::Result<()> = async {
@@ -134,9 +103,13 @@ pub async fn run(args: RecordOptions) -> anyhow::Result<()> {
             let mut reopen = false;
             tokio::select! {
                 ready = stream.wait() => ready?,
-                _ = recv(&mut interrupt) => done = true,
-                _ = recv(&mut terminate) => done = true,
-                _ = recv(&mut hangup) => reopen = true,
+                received = signals.recv() => {
+                    if received?.signo == libc::SIGHUP {
+                        reopen = true;
+                    } else {
+                        done = true;
+                    }
+                }
             }
             // Everything already queued in the kernel is recorded, even when stopping.
             // A burst waits for the writer a little, then what does not fit is dropped.
@@ -166,36 +139,6 @@ pub async fn run(args: RecordOptions) -> anyhow::Result<()> {
         eprintln!("sigwho: {line}");
     }
     Ok(())
-}
-
-/// `--raw FILE`: a capture for replays (crate::analysis::replay), created 0600 (it holds command
-/// lines).
-fn raw_capture(
-    path: &Path,
-    clock: BootClock,
-    ticks_per_second: u64,
-    cause_window_ns: u64,
-) -> anyhow::Result<Arc<RawLog>> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .with_context(|| format!("--raw {}", path.display()))?;
-    let header = Header {
-        format: replay::FORMAT,
-        clock_offset_ns: saturate(clock.offset_ns()),
-        ticks_per_second,
-        cause_window_ns,
-        fold_repeats: true,
-    };
-    Ok(Arc::new(RawLog::new(
-        Box::new(std::io::BufWriter::new(file)),
-        header,
-    )))
 }
 
 /// Opens the journal for recording. A recorder that was just killed may still hold it

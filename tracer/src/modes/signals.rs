@@ -1,14 +1,25 @@
-//! What sigwho does with signals aimed at itself that it has no use for.
+//! sigwho's own signals, one way in every mode.
 //!
 //! sigwho runs during incidents, next to whatever is sending signals around. A stray
 //! SIGUSR1 or SIGALRM (default action: terminate) must not end the one tool that would
-//! say who sent it, so those are caught and dropped. SIGINT/SIGTERM (flush and
-//! summarise), SIGHUP and SIGPIPE keep the handling the modes give them.
+//! say who sent it; SIGINT and SIGTERM must let a mode flush and summarise; the run mode
+//! must know who sent them, to pass them on and to say so. So at start, before any
+//! thread exists, the signals the mode acts on and the stray ones are blocked (every
+//! thread inherits the mask) and read from a signalfd, which names each sender: the
+//! mode gets the ones it acts on from [`OwnSignals::recv`], the stray ones are read and
+//! dropped. Dispositions are never changed, so a command under `sigwho run` (which gets
+//! the mask sigwho started with) starts as it would have without sigwho. Signals a mode
+//! does not act on and that are not stray (SIGHUP in the live view, SIGQUIT) keep their
+//! default action.
 
-use std::ffi::c_int;
+use std::{ffi::c_int, io, os::fd::OwnedFd};
+
+use tokio::io::unix::AsyncFd;
+
+use crate::kernel::sys::{self, SigInfo, SigSet};
 
 /// Signals whose default action would end sigwho although nothing asked it to stop.
-fn shrugged_off() -> impl Iterator<Item = c_int> {
+fn stray() -> impl Iterator<Item = c_int> {
     [
         libc::SIGUSR1,
         libc::SIGUSR2,
@@ -23,22 +34,55 @@ fn shrugged_off() -> impl Iterator<Item = c_int> {
     .chain(libc::SIGRTMIN()..=libc::SIGRTMAX())
 }
 
-extern "C" fn drop_signal(_signo: c_int) {}
+/// A signal sent to sigwho that its mode acts on.
+pub type Received = SigInfo;
 
-/// Installs a handler that does nothing for each [`shrugged_off`] signal. A handler, not
-/// SIG_IGN: handlers go back to the default at exec, so a command under `sigwho run`
-/// starts with the dispositions it would have had without sigwho. Call before the modes
-/// install their own handlers (tokio's replace these for the signals they take).
-pub fn shrug_off() {
-    for signo in shrugged_off() {
-        // SAFETY: sigaction with a zeroed struct, an empty mask and a handler that touches
-        // nothing (async-signal-safe).
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = drop_signal as extern "C" fn(c_int) as libc::sighandler_t;
-            action.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(signo, &action, std::ptr::null_mut());
+/// sigwho's signals, blocked and waiting on a signalfd.
+pub struct OwnSignals {
+    handled: Vec<c_int>,
+    fd: Option<OwnedFd>,
+    /// Registered with the runtime on the first [`OwnSignals::recv`].
+    reader: Option<AsyncFd<OwnedFd>>,
+    /// The mask sigwho started with.
+    original: SigSet,
+}
+
+impl OwnSignals {
+    /// Blocks `handled` and the stray signals. Call before any thread is started.
+    pub fn take(handled: &[c_int]) -> io::Result<Self> {
+        let set = SigSet::of(handled.iter().copied().chain(stray()));
+        let original = sys::block_signals(&set)?;
+        let fd = sys::signalfd(&set)?;
+        Ok(Self {
+            handled: handled.to_vec(),
+            fd: Some(fd),
+            reader: None,
+            original,
+        })
+    }
+
+    /// The mask sigwho started with, for the commands it runs.
+    pub fn original_mask(&self) -> SigSet {
+        self.original
+    }
+
+    /// The next signal the mode acts on; stray ones are dropped on the way. Cancel-safe:
+    /// a signal is read only once one is there. Needs a tokio runtime.
+    pub async fn recv(&mut self) -> io::Result<Received> {
+        if let Some(fd) = self.fd.take() {
+            self.reader = Some(sys::async_fd(fd)?);
+        }
+        let Some(reader) = &self.reader else {
+            return Err(io::Error::other("the signalfd could not be registered"));
+        };
+        loop {
+            let mut guard = reader.readable().await?;
+            match guard.try_io(|fd| sys::read_signalfd(fd)) {
+                Ok(Ok(info)) if self.handled.contains(&info.signo) => return Ok(info),
+                Ok(Ok(_stray)) => {}
+                Ok(Err(error)) => return Err(error),
+                Err(_would_block) => {}
+            }
         }
     }
 }
@@ -48,8 +92,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stop_and_flush_signals_are_left_alone() {
-        let list: Vec<c_int> = shrugged_off().collect();
+    fn stop_and_flush_signals_are_not_stray() {
+        let list: Vec<c_int> = stray().collect();
         for kept in [
             libc::SIGINT,
             libc::SIGTERM,

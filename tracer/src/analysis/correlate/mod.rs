@@ -24,6 +24,7 @@ pub use hints::facts_of;
 
 use crate::{
     analysis::{
+        attempts::{AttemptTarget, attempt_target},
         classify::{
             has_value, origin_class, relation, relation_name, request_call, request_code,
             request_scope, result_name, signal_origin, syscall_name,
@@ -289,10 +290,34 @@ impl Correlator {
 
     /// Describes a process for a report's target field (used for failed sends, whose
     /// target the kernel never resolved), masked like every report.
-    pub fn describe(&mut self, key: &ProcKey, tid: u32) -> Option<ProcessReport> {
+    fn describe(&mut self, key: &ProcKey, tid: u32) -> Option<ProcessReport> {
         let mut report = self.describer.known(&self.table, key, tid)?;
         self.redaction.process(&mut report);
         Some(report)
+    }
+
+    /// Where a failed attempt (a report without a target) was aimed: see
+    /// [`attempt_target`]. None for any other report.
+    pub fn attempt_target(
+        &self,
+        report: &SignalReport,
+        candidates: &[u32],
+    ) -> Option<AttemptTarget> {
+        if report.target.is_some() {
+            return None;
+        }
+        attempt_target(
+            &report.keys.request,
+            report.keys.sender,
+            candidates,
+            self.table.info(),
+        )
+    }
+
+    /// Names `key` (thread `tid`) as the target of the failed attempt `report`.
+    pub fn attribute(&mut self, report: &mut SignalReport, key: ProcKey, tid: u32) {
+        report.target = self.describe(&key, tid).map(Arc::new);
+        report.keys.target = Some(key);
     }
 
     /// The newest process known to have had `pid`.

@@ -10,12 +10,13 @@
 //! `policy` says what is expected; crate::render::summary and crate::render::junit
 //! write it out.
 
-mod inbox;
+mod forward;
 mod policy;
 mod session;
 mod spawn;
 
 use std::{
+    ffi::c_int,
     fs::File,
     io,
     os::unix::process::ExitStatusExt,
@@ -27,26 +28,25 @@ use std::{
 pub use policy::{Allow, DEFAULT_ALLOW, self_sent, shell_status};
 
 use crate::{
-    analysis::correlate::Correlator,
     error::chain,
     kernel::{
         load::{Options, Tracer},
         stream::{EventStream, TICK, WAKEUP_BYTES},
+        sys,
     },
-    model::{
-        clock::{BootClock, boot_now_ns, ticks_per_second},
-        lineage::ProcessTable,
+    model::clock::boot_now_ns,
+    modes::{
+        pipeline::{self, ExplainOptions, Notices, StreamOptions},
+        signals::OwnSignals,
     },
-    modes::pipeline::ExplainOptions,
     render::{summary::Outcome, text::shell_join},
 };
-use inbox::SignalInbox;
 use policy::status_of;
 use session::{JsonOut, Session};
 use spawn::{SpawnError, Spawned, spawn_watched};
 
-// ---------------------------------------------------------------------------------------
-// Entry point
+/// SIGINT, SIGTERM and SIGHUP are passed on to the command.
+pub const SIGNALS: &[c_int] = &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
 /// What `sigwho run` was asked.
 pub struct RunOptions {
@@ -63,7 +63,7 @@ pub struct RunOptions {
     pub explain: ExplainOptions,
 }
 
-pub async fn run(args: RunOptions) -> anyhow::Result<i32> {
+pub async fn run(args: RunOptions, signals: &mut OwnSignals) -> anyhow::Result<i32> {
     if args.command.is_empty() {
         anyhow::bail!("sigwho run needs a command: sigwho run [OPTIONS] -- CMD [ARGS...]");
     }
@@ -81,26 +81,24 @@ pub async fn run(args: RunOptions) -> anyhow::Result<i32> {
         )),
         None => None,
     };
-    let tracer = Tracer::load(&Options {
+    let loaded = pipeline::load(Options {
         filter_targets: true,
         wakeup_bytes: WAKEUP_BYTES,
         follow_children: true,
         fold_repeats: false,
     })?;
-    if !args.quiet {
-        for warning in &tracer.warnings {
-            eprintln!("sigwho: warning: {warning}");
-        }
-    }
-    let tps = ticks_per_second();
-    let clock = BootClock::now();
-    let correlator = Correlator::new(ProcessTable::from_proc(tps), clock, tps)
-        .with_cause_window(args.explain.cause_window_ns())
-        .with_rules(args.explain.rules)
-        .with_redaction(args.explain.redaction.clone());
-    let mut stream = EventStream::new(tracer, correlator)?;
-    let inbox = SignalInbox::new()
-        .map_err(|e| anyhow::anyhow!("cannot take over SIGINT/SIGTERM/SIGHUP: {e}"))?;
+    let mut stream = loaded.start(&StreamOptions {
+        explain: &args.explain,
+        clock: None,
+        // The command's stderr is ours: notes would be noise in its output.
+        notices: if args.quiet {
+            Notices::Nothing
+        } else {
+            Notices::Warnings
+        },
+        tick: None,
+        raw: None,
+    })?;
 
     let started = Instant::now();
     let started_at = stream.correlator().time(boot_now_ns());
@@ -110,7 +108,7 @@ pub async fn run(args: RunOptions) -> anyhow::Result<i32> {
         .redaction()
         .argv_owned(args.command.clone());
     let mut session = Session::new(&allow, report, shown, started_at);
-    let spawned = match spawn_watched(&args.command, &mut stream.tracer, inbox.original) {
+    let spawned = match spawn_watched(&args.command, &mut stream.tracer, signals.original_mask()) {
         Ok(spawned) => spawned,
         Err(SpawnError::Setup(error)) => return Err(error),
         Err(SpawnError::Start(error)) => {
@@ -136,7 +134,7 @@ pub async fn run(args: RunOptions) -> anyhow::Result<i32> {
     session.cmd = Some(spawned.key);
     session.tree.insert(spawned.key);
 
-    let outcome = supervise(&args, &mut stream, &mut session, &inbox, spawned, started).await;
+    let outcome = supervise(&args, &mut stream, &mut session, signals, spawned, started).await;
     Ok(session.finish(&args, &outcome, junit_file))
 }
 
@@ -145,7 +143,7 @@ async fn supervise(
     args: &RunOptions,
     stream: &mut EventStream,
     session: &mut Session<'_>,
-    inbox: &SignalInbox,
+    signals: &mut OwnSignals,
     spawned: Spawned,
     started: Instant,
 ) -> Outcome {
@@ -160,7 +158,7 @@ async fn supervise(
     let mut tracing_error: Option<String> = None;
     let mut interrupted = Vec::new();
     let mut told_waiting = false;
-    let mut inbox_ok = true;
+    let mut signals_ok = true;
     let mut warned_full = false;
     let mut ticks: u64 = 0;
     loop {
@@ -185,23 +183,25 @@ async fn supervise(
                     }
                 }
             }
-            received = inbox.recv(), if inbox_ok => match received {
+            received = signals.recv(), if signals_ok => match received {
                 Ok(received) => {
                     if status.is_some() {
                         // Only descendants are left (--wait-descendants): stop waiting.
-                        interrupted.push(received.interrupt(
+                        interrupted.push(forward::interrupt(
+                            &received,
                             false,
                             "stopped waiting for the descendants",
                         ));
                         break;
                     }
-                    let forwarded = received.should_forward(pid);
+                    let forwarded = forward::should_forward(&received, pid);
                     if forwarded {
-                        // Our child, not reaped yet: the pid is still its.
-                        // SAFETY: plain syscall.
-                        unsafe { libc::kill(pid as libc::pid_t, received.signo) };
+                        // Our child, not reaped yet: the pid is still its. Gone already,
+                        // it needs nothing passed on.
+                        let _ = sys::kill(pid, received.signo);
                     }
-                    interrupted.push(received.interrupt(
+                    interrupted.push(forward::interrupt(
+                        &received,
                         forwarded,
                         if forwarded {
                             "passed it on to the command"
@@ -212,7 +212,7 @@ async fn supervise(
                 }
                 Err(error) => {
                     eprintln!("sigwho: error: reading signals: {error}; they are no longer passed on");
-                    inbox_ok = false;
+                    signals_ok = false;
                 }
             },
             _ = tokio::time::sleep(TICK), if !tracing => {}

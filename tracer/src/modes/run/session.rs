@@ -8,19 +8,15 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use tracer_ebpf::syscall;
-
 use super::{RunOptions, policy::Allow};
 use crate::{
     analysis::{
-        attempts::{Watched, request_reaches},
         correlate::Correlator,
         report::{ExitReport, Report, SignalReport},
     },
     kernel::{load::Tracer, stream::EventStream},
     model::{
         lineage::ProcKey,
-        procfs,
         signals::{DefaultAction, default_action},
     },
     render::{
@@ -237,65 +233,26 @@ impl<'a> Session<'a> {
     }
 
     /// A failed kill-family call: the kernel generated nothing, so the target is worked
-    /// out from the request (as the live view does); None when it was not aimed at the
-    /// tree.
+    /// out from the request (crate::analysis::attempts) among the tree's live processes,
+    /// the command first; None when it was not aimed at the tree.
     fn resolve_failed(
         &mut self,
         mut signal: Box<SignalReport>,
         correlator: &mut Correlator,
         tracer: &Tracer,
     ) -> Option<Box<SignalReport>> {
-        let request = signal.keys.request;
-        let direct = match request.syscall {
-            syscall::KILL | syscall::RT_SIGQUEUEINFO if request.arg0 > 0 => Some(request.arg0),
-            syscall::TGKILL | syscall::RT_TGSIGQUEUEINFO => Some(request.arg0),
-            syscall::PIDFD_SEND_SIGNAL if request.pidfd_pid > 0 => {
-                Some(i64::from(request.pidfd_pid))
-            }
-            _ => None,
-        };
-        let pid = match direct {
-            Some(pid) => u32::try_from(pid).ok()?,
-            None => {
-                let sender_pgrp = signal
-                    .keys
-                    .sender
-                    .and_then(|key| procfs::read_process_if(key.pid, key.start_ticks))
-                    .map(|snap| snap.stat.pgrp);
-                let mut candidates = tracer.targets();
-                candidates.sort_unstable();
-                let cmd = self.cmd.map(|k| k.pid);
-                candidates.sort_by_key(|&pid| Some(pid) != cmd);
-                candidates.into_iter().find(|&pid| {
-                    let watched = Watched {
-                        pid,
-                        pgrp: procfs::read_stat(pid).map(|s| s.pgrp).unwrap_or(0),
-                        tids: if request.syscall == syscall::TKILL {
-                            procfs::read_tids(pid)
-                        } else {
-                            Vec::new()
-                        },
-                    };
-                    request_reaches(&request, sender_pgrp, &watched)
-                })?
-            }
-        };
-        let key = correlator.latest(pid)?;
+        let mut candidates = tracer.targets();
+        candidates.sort_unstable();
+        let cmd = self.cmd.map(|k| k.pid);
+        candidates.sort_by_key(|&pid| Some(pid) != cmd);
+        let aimed = correlator.attempt_target(&signal, &candidates)?;
+        let key = correlator.latest(aimed.pid)?;
         if !self.in_tree(correlator, key) {
             return None;
         }
-        let tid = match request.syscall {
-            syscall::TKILL => request.arg0 as u32,
-            syscall::TGKILL | syscall::RT_TGSIGQUEUEINFO => request.arg1 as u32,
-            _ => pid,
-        };
-        signal.target = correlator.describe(&key, tid).map(std::sync::Arc::new);
-        signal.keys.target = Some(key);
+        correlator.attribute(&mut signal, key, aimed.tid);
         Some(signal)
     }
-
-    // -----------------------------------------------------------------------------------
-    // The end
 
     /// Writes the reports and the summary; returns sigwho's exit status.
     pub(super) fn finish(

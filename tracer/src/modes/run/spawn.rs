@@ -5,16 +5,19 @@ use std::{
     fs::File,
     io::{self, Read, Write},
     os::{
-        fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
+        fd::{AsRawFd, OwnedFd, RawFd},
         unix::process::CommandExt,
     },
     process::Child,
 };
 
-use tokio::io::{Interest, unix::AsyncFd};
+use tokio::io::unix::AsyncFd;
 
 use crate::{
-    kernel::load::{LoadError, Tracer},
+    kernel::{
+        load::{LoadError, Tracer},
+        sys::{self, SigSet},
+    },
     model::{lineage::ProcKey, procfs},
 };
 
@@ -42,16 +45,6 @@ impl From<LoadError> for SpawnError {
     }
 }
 
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: valid pointer to two ints.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both were just opened and are owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
 /// The descriptors the child uses to wait between fork and exec.
 #[derive(Clone, Copy)]
 struct Gate {
@@ -60,49 +53,24 @@ struct Gate {
     go_read: RawFd,
     go_write: RawFd,
     /// The signal mask sigwho started with, restored for the command.
-    mask: libc::sigset_t,
+    mask: SigSet,
 }
 
 impl Gate {
-    /// Runs in the forked child before exec: async-signal-safe calls only, no allocation.
+    /// Runs in the forked child before exec: async-signal-safe calls only, no allocation
+    /// (see kernel::sys).
     fn hold(&self) -> io::Result<()> {
-        // SAFETY: raw syscalls on descriptors the child inherited and owns a copy of.
-        unsafe {
-            // Without these the parent's side could not see EOF on its failures.
-            libc::close(self.pid_read);
-            libc::close(self.go_write);
-            if libc::sigprocmask(libc::SIG_SETMASK, &self.mask, std::ptr::null_mut()) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let pid = libc::getpid().to_ne_bytes();
-            let mut written = 0;
-            while written < pid.len() {
-                let n = libc::write(
-                    self.pid_write,
-                    pid[written..].as_ptr().cast(),
-                    pid.len() - written,
-                );
-                if n < 0 {
-                    if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                        continue;
-                    }
-                    return Err(io::Error::last_os_error());
-                }
-                written += n as usize;
-            }
-            libc::close(self.pid_write);
-            let mut byte = 0u8;
-            loop {
-                match libc::read(self.go_read, (&raw mut byte).cast(), 1) {
-                    1 => break,
-                    // sigwho gave up on this command: do not run it untraced.
-                    0 => return Err(io::Error::from_raw_os_error(libc::ECANCELED)),
-                    _ if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) => {}
-                    _ => return Err(io::Error::last_os_error()),
-                }
-            }
-            libc::close(self.go_read);
+        // Without these the parent's side could not see EOF on its failures.
+        sys::close_in_child(self.pid_read);
+        sys::close_in_child(self.go_write);
+        sys::set_signal_mask(&self.mask)?;
+        sys::write_all_in_child(self.pid_write, &std::process::id().to_ne_bytes())?;
+        sys::close_in_child(self.pid_write);
+        if sys::read_byte_in_child(self.go_read)?.is_none() {
+            // sigwho gave up on this command: do not run it untraced.
+            return Err(io::Error::from_raw_os_error(libc::ECANCELED));
         }
+        sys::close_in_child(self.go_read);
         Ok(())
     }
 }
@@ -116,14 +84,14 @@ impl Gate {
 pub(super) fn spawn_watched(
     command: &[String],
     tracer: &mut Tracer,
-    mask: libc::sigset_t,
+    mask: SigSet,
 ) -> Result<Spawned, SpawnError> {
     let setup = |what: &str, e: io::Error| SpawnError::Setup(anyhow::anyhow!("{what}: {e}"));
     let (program, rest) = command
         .split_first()
         .ok_or_else(|| SpawnError::Setup(anyhow::anyhow!("no command")))?;
-    let (pid_read, pid_write) = pipe().map_err(|e| setup("pipe", e))?;
-    let (go_read, go_write) = pipe().map_err(|e| setup("pipe", e))?;
+    let (pid_read, pid_write) = sys::pipe().map_err(|e| setup("pipe", e))?;
+    let (go_read, go_write) = sys::pipe().map_err(|e| setup("pipe", e))?;
     let gate = Gate {
         pid_read: pid_read.as_raw_fd(),
         pid_write: pid_write.as_raw_fd(),
@@ -133,7 +101,9 @@ pub(super) fn spawn_watched(
     };
     let mut cmd = std::process::Command::new(program);
     cmd.args(rest);
-    // SAFETY: the closure only makes async-signal-safe calls (see Gate::hold).
+    // SAFETY: the closure runs in the forked child before exec and only makes the
+    // async-signal-safe, allocation-free calls of Gate::hold; the descriptors it names
+    // are open in the child (they close on exec, not before).
     unsafe { cmd.pre_exec(move || gate.hold()) };
 
     std::thread::scope(|scope| {
@@ -186,18 +156,13 @@ fn prepare(pid: u32, tracer: &mut Tracer) -> Result<(u32, ProcKey, AsyncFd<Owned
     tracer.watch(pid)?;
     let stat = procfs::read_stat(pid)
         .map_err(|e| SpawnError::Setup(anyhow::anyhow!("reading /proc/{pid}/stat: {e}")))?;
-    // SAFETY: plain syscall; the pid is our unreaped child.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    if fd < 0 {
-        let error = io::Error::last_os_error();
-        return Err(SpawnError::Setup(anyhow::anyhow!(
+    // The pid is our unreaped child: it cannot name another process meanwhile.
+    let fd = sys::pidfd_open(pid).map_err(|error| {
+        SpawnError::Setup(anyhow::anyhow!(
             "pidfd_open({pid}): {error} (sigwho run needs Linux 5.3 or newer)"
-        )));
-    }
-    // SAFETY: just opened, owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
-    // SAFETY: the AsyncFd owns the descriptor and keeps it open until dropped.
-    let exited = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }
+        ))
+    })?;
+    let exited = sys::async_fd(fd)
         .map_err(|e| SpawnError::Setup(anyhow::anyhow!("registering the pidfd: {e}")))?;
     Ok((
         pid,
