@@ -4,12 +4,11 @@
 
 use tracer_ebpf::{Cause, Request, SignalEvent, signal_flags, syscall, task_flags};
 
-use crate::{
-    analysis::rules::Relation,
-    model::{
-        lineage::{ProcKey, ProcessTable},
-        signals::signal_label,
-    },
+use serde::{Deserialize, Serialize};
+
+use crate::model::{
+    lineage::{ProcKey, ProcessTable},
+    signals::signal_label,
 };
 
 const SIGHUP: i32 = 1;
@@ -33,66 +32,190 @@ const SI_KERNEL: i32 = 0x80;
 const SI_TIMER: i32 = -2;
 const SYS_SECCOMP: i32 = 1;
 
-/// The syscall's name as a report shows it.
-pub fn syscall_name(which: u32) -> &'static str {
-    match which {
-        syscall::KILL => "kill",
-        syscall::TKILL => "tkill",
-        syscall::TGKILL => "tgkill",
-        syscall::PIDFD_SEND_SIGNAL => "pidfd_send_signal",
-        syscall::RT_SIGQUEUEINFO => "rt_sigqueueinfo",
-        syscall::RT_TGSIGQUEUEINFO => "rt_tgsigqueueinfo",
-        _ => "kernel",
+/// Enums whose values reports print: each variant's name is written here once, used by
+/// serde (reports, rules files) and by [`as_str`](Origin::as_str) (text).
+macro_rules! named {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant,)+
+        }
+
+        impl $name {
+            /// Every value, in the order docs/json-schema.md lists them.
+            pub const ALL: &[$name] = &[$($name::$variant,)+];
+
+            /// The name reports print.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+named! {
+    /// How a signal was asked for: the kill-family call the sender made; `Kernel` when the
+    /// kernel made the signal; `User` when the siginfo says a process sent it but no
+    /// hooked syscall was running (a hook missing on this kernel, or a path sigwho does
+    /// not know).
+    pub enum Origin {
+        Kill = "kill",
+        Tkill = "tkill",
+        Tgkill = "tgkill",
+        PidfdSendSignal = "pidfd_send_signal",
+        RtSigqueueinfo = "rt_sigqueueinfo",
+        RtTgsigqueueinfo = "rt_tgsigqueueinfo",
+        Kernel = "kernel",
+        User = "user",
     }
 }
 
-/// The syscall the sender was in; "kernel" when the kernel made the signal; "user" when
-/// the siginfo says a process sent it (SI_USER, SI_QUEUE, SI_TKILL filled in by
-/// kill-family syscalls) but no hooked syscall was running: a hook missing on this
-/// kernel, or a path sigwho does not know.
-pub fn signal_origin(ev: &SignalEvent) -> &'static str {
+named! {
+    /// Why a signal was sent, beyond the syscall (docs/json-schema.md, `origin_class`).
+    pub enum OriginClass {
+        Explicit = "explicit",
+        SelfSent = "self",
+        Fault = "fault",
+        BrokenPipe = "broken_pipe",
+        Timer = "timer",
+        Rlimit = "rlimit",
+        OomKill = "oom_kill",
+        ParentDeath = "parent_death",
+        Terminal = "terminal",
+        Seccomp = "seccomp",
+        ChildState = "child_state",
+        PidNamespace = "pid_namespace",
+        KernelOther = "kernel_other",
+    }
+}
+
+named! {
+    /// The sender as the target sees it (from fork-time parents, so reparenting does not
+    /// change it). Names are the ones reports print, so that a rule can be written from
+    /// a report.
+    #[derive(Default)]
+    pub enum Relation {
+        /// The process signalled itself (or one of its own threads).
+        #[serde(alias = "self_signal")]
+        SelfSignal = "self",
+        /// The sender is the target's parent.
+        Parent = "parent",
+        /// The sender is the target's grandparent or further up.
+        Ancestor = "ancestor",
+        /// The sender is the target's child.
+        Child = "child",
+        /// The sender is the target's grandchild or further down.
+        Descendant = "descendant",
+        /// Same parent.
+        Sibling = "sibling",
+        #[default]
+        Unrelated = "unrelated",
+    }
+}
+
+named! {
+    /// What became of a signal: TRACE_SIGNAL_* (include/trace/events/signal.h), or
+    /// `Failed` for a call the kernel refused.
+    pub enum SignalResult {
+        Delivered = "delivered",
+        Ignored = "ignored",
+        AlreadyPending = "already_pending",
+        Overflow = "overflow",
+        InfoLost = "info_lost",
+        Failed = "failed",
+        Unknown = "unknown",
+    }
+}
+
+named! {
+    /// What a request's target argument designates (kill(2), tgkill(2), ...).
+    pub enum Scope {
+        Process = "process",
+        ProcessGroup = "process_group",
+        OwnProcessGroup = "own_process_group",
+        All = "all",
+        Thread = "thread",
+        Pidfd = "pidfd",
+    }
+}
+
+impl Origin {
+    /// The call `which` (a [`syscall`] number); `Kernel` for none.
+    pub fn of_syscall(which: u32) -> Origin {
+        match which {
+            syscall::KILL => Origin::Kill,
+            syscall::TKILL => Origin::Tkill,
+            syscall::TGKILL => Origin::Tgkill,
+            syscall::PIDFD_SEND_SIGNAL => Origin::PidfdSendSignal,
+            syscall::RT_SIGQUEUEINFO => Origin::RtSigqueueinfo,
+            syscall::RT_TGSIGQUEUEINFO => Origin::RtTgsigqueueinfo,
+            _ => Origin::Kernel,
+        }
+    }
+}
+
+/// How the signal `ev` was asked for.
+pub fn signal_origin(ev: &SignalEvent) -> Origin {
     if ev.request.syscall != syscall::NONE {
-        return syscall_name(ev.request.syscall);
+        return Origin::of_syscall(ev.request.syscall);
     }
     let from_user = ev.flags & signal_flags::NO_SIGINFO == 0 && matches!(ev.code, 0 | -1 | -6);
-    if from_user { "user" } else { "kernel" }
+    if from_user {
+        Origin::User
+    } else {
+        Origin::Kernel
+    }
 }
 
 /// A cause link's origin, as [`signal_origin`] tells a signal's: the kernel keeps no
 /// siginfo flags for links, so only the si_code says whether a process sent it.
-pub fn cause_origin(cause: &Cause) -> &'static str {
+pub fn cause_origin(cause: &Cause) -> Origin {
     if cause.syscall != syscall::NONE {
-        syscall_name(cause.syscall)
+        Origin::of_syscall(cause.syscall)
     } else if matches!(cause.code, 0 | -1 | -6) {
-        "user"
+        Origin::User
     } else {
-        "kernel"
+        Origin::Kernel
     }
 }
 
 /// TRACE_SIGNAL_* (include/trace/events/signal.h).
-pub fn result_name(result: i32) -> &'static str {
+pub fn signal_result(result: i32) -> SignalResult {
     match result {
-        0 => "delivered",
-        1 => "ignored",
-        2 => "already_pending",
-        3 => "overflow",
-        4 => "info_lost",
-        _ => "unknown",
+        0 => SignalResult::Delivered,
+        1 => SignalResult::Ignored,
+        2 => SignalResult::AlreadyPending,
+        3 => SignalResult::Overflow,
+        4 => SignalResult::InfoLost,
+        _ => SignalResult::Unknown,
     }
 }
 
 /// What the request's target argument designates (kill(2), tgkill(2), ...).
-pub fn request_scope(request: &Request) -> Option<&'static str> {
+pub fn request_scope(request: &Request) -> Option<Scope> {
     Some(match request.syscall {
         syscall::KILL | syscall::RT_SIGQUEUEINFO => match request.arg0 {
-            0 => "own_process_group",
-            -1 => "all",
-            pid if pid < 0 => "process_group",
-            _ => "process",
+            0 => Scope::OwnProcessGroup,
+            -1 => Scope::All,
+            pid if pid < 0 => Scope::ProcessGroup,
+            _ => Scope::Process,
         },
-        syscall::TKILL | syscall::TGKILL | syscall::RT_TGSIGQUEUEINFO => "thread",
-        syscall::PIDFD_SEND_SIGNAL => "pidfd",
+        syscall::TKILL | syscall::TGKILL | syscall::RT_TGSIGQUEUEINFO => Scope::Thread,
+        syscall::PIDFD_SEND_SIGNAL => Scope::Pidfd,
         _ => return None,
     })
 }
@@ -102,11 +225,15 @@ pub fn request_call(request: &Request) -> Option<String> {
     let sig = signal_label(request.sig);
     Some(match request.syscall {
         syscall::KILL | syscall::TKILL | syscall::RT_SIGQUEUEINFO => {
-            format!("{}({}, {sig})", syscall_name(request.syscall), request.arg0)
+            format!(
+                "{}({}, {sig})",
+                Origin::of_syscall(request.syscall),
+                request.arg0
+            )
         }
         syscall::TGKILL | syscall::RT_TGSIGQUEUEINFO => format!(
             "{}({}, {}, {sig})",
-            syscall_name(request.syscall),
+            Origin::of_syscall(request.syscall),
             request.arg0,
             request.arg1
         ),
@@ -157,53 +284,41 @@ pub fn relation(table: &ProcessTable, sender: &ProcKey, target: &ProcKey) -> Rel
     }
 }
 
-pub fn relation_name(relation: Relation) -> &'static str {
-    match relation {
-        Relation::SelfSignal => "self",
-        Relation::Parent => "parent",
-        Relation::Ancestor => "ancestor",
-        Relation::Child => "child",
-        Relation::Descendant => "descendant",
-        Relation::Sibling => "sibling",
-        Relation::Unrelated => "unrelated",
-    }
-}
-
 /// Classifies why the kernel generated a signal, from what the record shows (see
 /// kernel/signal.c and the callers of send_sig/force_sig for each case).
-pub fn origin_class(ev: &SignalEvent) -> &'static str {
+pub fn origin_class(ev: &SignalEvent) -> OriginClass {
     let (sig, code) = (ev.sig, ev.code);
-    let by_process = ev.request.syscall != syscall::NONE || signal_origin(ev) == "user";
+    let by_process = ev.request.syscall != syscall::NONE || signal_origin(ev) == Origin::User;
     if by_process {
         return if ev.sender.pid == ev.target.pid {
-            "self"
+            OriginClass::SelfSent
         } else {
-            "explicit"
+            OriginClass::Explicit
         };
     }
     let no_siginfo = ev.flags & signal_flags::NO_SIGINFO != 0;
     let sender_exiting = ev.sender.flags & task_flags::EXITING != 0;
     let other = ev.sender.pid != ev.target.pid;
     match sig {
-        SIGSYS if code == SYS_SECCOMP => "seccomp",
-        4 | 5 | 7 | 8 | 11 if code > 0 => "fault",
-        SIGCHLD => "child_state",
-        SIGPIPE => "broken_pipe",
-        SIGXCPU | SIGXFSZ => "rlimit",
-        _ if code == SI_TIMER || matches!(sig, SIGALRM | SIGVTALRM | SIGPROF) => "timer",
+        SIGSYS if code == SYS_SECCOMP => OriginClass::Seccomp,
+        4 | 5 | 7 | 8 | 11 if code > 0 => OriginClass::Fault,
+        SIGCHLD => OriginClass::ChildState,
+        SIGPIPE => OriginClass::BrokenPipe,
+        SIGXCPU | SIGXFSZ => OriginClass::Rlimit,
+        _ if code == SI_TIMER || matches!(sig, SIGALRM | SIGVTALRM | SIGPROF) => OriginClass::Timer,
         // zap_pid_ns_processes(): the namespace's init is exiting and kills the rest.
         SIGKILL if sender_exiting && other && ev.sender.ns_pid == 1 && code == SI_KERNEL => {
-            "pid_namespace"
+            OriginClass::PidNamespace
         }
         // pdeath_signal is sent with SEND_SIG_NOINFO by the exiting parent
         // (kernel/exit.c, reparent_leader/forget_original_parent).
-        _ if sender_exiting && other && no_siginfo => "parent_death",
+        _ if sender_exiting && other && no_siginfo => OriginClass::ParentDeath,
         SIGHUP | SIGINT | SIGQUIT | SIGTSTP | SIGTTIN | SIGTTOU | SIGWINCH | SIGCONT
             if code == SI_KERNEL =>
         {
-            "terminal"
+            OriginClass::Terminal
         }
-        _ => "kernel_other",
+        _ => OriginClass::KernelOther,
     }
 }
 
@@ -241,12 +356,48 @@ mod tests {
         assert_eq!(request_call(&Request::default()), None);
         assert_eq!(
             request_scope(&request(syscall::KILL, -4242, 0)),
-            Some("process_group")
+            Some(Scope::ProcessGroup)
         );
-        assert_eq!(request_scope(&request(syscall::KILL, -1, 0)), Some("all"));
+        assert_eq!(
+            request_scope(&request(syscall::KILL, -1, 0)),
+            Some(Scope::All)
+        );
         assert_eq!(
             request_scope(&request(syscall::KILL, 0, 0)),
-            Some("own_process_group")
+            Some(Scope::OwnProcessGroup)
         );
+    }
+
+    /// Each value serializes to the name it prints, and reads back from it.
+    #[test]
+    fn names_are_the_serialized_values() {
+        fn check<T>(all: &[T], name: impl Fn(&T) -> &'static str)
+        where
+            T: Serialize + for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug,
+        {
+            for value in all {
+                let json = serde_json::to_value(value).unwrap();
+                assert_eq!(json, name(value), "{value:?}");
+                assert_eq!(&serde_json::from_value::<T>(json).unwrap(), value);
+            }
+        }
+        check(Origin::ALL, |v| v.as_str());
+        check(OriginClass::ALL, |v| v.as_str());
+        check(Relation::ALL, |v| v.as_str());
+        check(SignalResult::ALL, |v| v.as_str());
+        check(Scope::ALL, |v| v.as_str());
+        assert_eq!(
+            serde_json::from_str::<Relation>("\"self_signal\"").unwrap(),
+            Relation::SelfSignal
+        );
+        assert_eq!(OriginClass::OomKill.to_string(), "oom_kill");
+    }
+
+    #[test]
+    fn every_syscall_has_its_origin() {
+        for which in 1..=syscall::COUNT as u32 {
+            assert_ne!(Origin::of_syscall(which), Origin::Kernel, "{which}");
+        }
+        assert_eq!(Origin::of_syscall(syscall::NONE), Origin::Kernel);
     }
 }

@@ -170,7 +170,12 @@ mod tests {
     }
 
     fn report(row: u64) -> SignalReport {
-        let mut report = crate::analysis::report::fixtures::signal(15, 10, 20, "explicit");
+        let mut report = crate::analysis::report::fixtures::signal(
+            15,
+            10,
+            20,
+            crate::analysis::classify::OriginClass::Explicit,
+        );
         report.keys.fold_id = row;
         report
     }

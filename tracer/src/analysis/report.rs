@@ -7,7 +7,10 @@ use std::{collections::BTreeMap, sync::Arc};
 use serde::Serialize;
 
 use crate::{
-    analysis::rules::Hint,
+    analysis::{
+        classify::{Origin, OriginClass, Relation, Scope, SignalResult},
+        rules::Hint,
+    },
     model::{cgroup::Identity, lineage::ProcKey},
 };
 
@@ -57,7 +60,7 @@ pub struct CauseReport {
     pub signal: String,
     pub signo: i32,
     pub time: String,
-    pub origin: &'static str,
+    pub origin: Origin,
     pub code: String,
     pub sender: ProcessReport,
     pub target: AncestorReport,
@@ -77,17 +80,16 @@ pub struct SignalReport {
     pub time: String,
     pub signal: String,
     pub signo: i32,
-    /// The syscall that sent it, or "kernel".
-    pub origin: &'static str,
+    /// The syscall that sent it, or the kernel.
+    pub origin: Origin,
     /// si_code by name.
     pub code: String,
     /// The syscall's target argument (pid, negative process group, tgid, tid or pidfd).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requested: Option<i64>,
-    /// What the requested target means: "process", "process_group", "own_process_group",
-    /// "all", "thread" or "pidfd".
+    /// What the requested target means.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub scope: Option<&'static str>,
+    pub scope: Option<Scope>,
     /// tgkill/rt_tgsigqueueinfo: the thread asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requested_tid: Option<i64>,
@@ -97,8 +99,7 @@ pub struct SignalReport {
     /// The call as it was made, e.g. `kill(-4242, SIGTERM)`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub call: Option<String>,
-    /// "delivered", "ignored", "already_pending", "overflow", "info_lost" or "failed".
-    pub result: &'static str,
+    pub result: SignalResult,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errno: Option<String>,
     /// si_value (as an int) of a queued or timer signal.
@@ -109,13 +110,10 @@ pub struct SignalReport {
     pub fault_addr: Option<String>,
     /// Sent to the whole process (thread group) rather than one thread.
     pub group: bool,
-    /// Why, beyond the syscall: "explicit", "self", "fault", "broken_pipe", "timer",
-    /// "rlimit", "oom_kill", "parent_death", "terminal", "seccomp", "child_state",
-    /// "pid_namespace", "kernel_other".
-    pub origin_class: &'static str,
-    /// The sender seen from the target: "self", "parent", "ancestor", "child",
-    /// "descendant", "sibling", "unrelated".
-    pub relation: &'static str,
+    /// Why, beyond the syscall.
+    pub origin_class: OriginClass,
+    /// The sender seen from the target.
+    pub relation: Relation,
     /// Signals that led to this one, nearest first (see docs/json-schema.md).
     pub cause: Vec<CauseReport>,
     /// Who started it all: the last cause's sender, or the sender itself.
@@ -219,31 +217,26 @@ pub(crate) mod fixtures {
         }
     }
 
-    pub fn signal(
-        signo: i32,
-        sender: u32,
-        target: u32,
-        origin_class: &'static str,
-    ) -> SignalReport {
+    pub fn signal(signo: i32, sender: u32, target: u32, origin_class: OriginClass) -> SignalReport {
         SignalReport {
             event: "signal",
             time: "T".into(),
             signal: signal_label(signo),
             signo,
-            origin: "kill",
+            origin: Origin::Kill,
             code: "SI_USER".into(),
             requested: None,
             scope: None,
             requested_tid: None,
             requested_pid: None,
             call: None,
-            result: "delivered",
+            result: SignalResult::Delivered,
             errno: None,
             value: None,
             fault_addr: None,
             group: true,
             origin_class,
-            relation: "unrelated",
+            relation: Relation::Unrelated,
             cause: Vec::new(),
             root_sender: AncestorReport {
                 pid: sender,

@@ -7,7 +7,10 @@
 
 use std::{collections::BTreeMap, fmt::Write as _};
 
+use serde::Deserialize as _;
 use serde_json::Value;
+
+use crate::analysis::classify::SignalResult;
 
 /// One process as the graph knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +71,7 @@ impl Graph {
                 key
             }
         };
-        let failed = event["result"] == "failed";
+        let failed = SignalResult::deserialize(&event["result"]).ok() == Some(SignalResult::Failed);
         let mut label = format!(
             "{}\n{}\n{}",
             str_of(&event["signal"]),

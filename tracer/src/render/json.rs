@@ -33,7 +33,10 @@ mod tests {
 
     #[test]
     fn unexpected_flag_is_appended_to_the_live_schema() {
-        let line = with_unexpected(&signal(15, 10, 20, "explicit"), true);
+        let line = with_unexpected(
+            &signal(15, 10, 20, crate::analysis::classify::OriginClass::Explicit),
+            true,
+        );
         let value: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(value["unexpected"], true);
         assert_eq!(value["signal"], "SIGTERM");

@@ -7,7 +7,10 @@ use std::{fmt::Write as _, time::Duration};
 use serde::Serialize;
 
 use crate::{
-    analysis::report::{AncestorReport, ExitReport, ProcessReport, Report, SignalReport},
+    analysis::{
+        classify::Relation,
+        report::{AncestorReport, ExitReport, ProcessReport, Report, SignalReport},
+    },
     model::{clock, lineage::ProcKey, signals::signal_label},
     render::text::{self, shell_join},
 };
@@ -224,10 +227,10 @@ pub fn describe_signal(run: &RunView<'_>, out: &mut String, r: &SignalReport) {
         .as_deref()
         .map_or_else(|| "an unknown process".to_owned(), process_brief_with_argv);
     let _ = writeln!(out, "sigwho: unexpected {} to {target}", r.signal);
-    let how = r.call.clone().unwrap_or_else(|| r.origin.to_owned());
+    let how = r.call.clone().unwrap_or_else(|| r.origin.to_string());
     let relation = match r.relation {
-        "unrelated" => "unrelated sender".to_owned(),
-        "self" => "sent to itself".to_owned(),
+        Relation::Unrelated => "unrelated sender".to_owned(),
+        Relation::SelfSignal => "sent to itself".to_owned(),
         relation => format!("sender is its {relation}"),
     };
     let _ = writeln!(

@@ -70,11 +70,11 @@ fn signal_text(r: &SignalReport) -> String {
     let mut out = String::new();
     let how = match (&r.call, r.origin) {
         (Some(call), _) => call.clone(),
-        (None, origin) => origin.to_owned(),
+        (None, origin) => origin.to_string(),
     };
     let result = match &r.errno {
         Some(errno) => format!("{} ({errno})", r.result),
-        None => r.result.to_owned(),
+        None => r.result.to_string(),
     };
     let _ = writeln!(
         out,

@@ -3,9 +3,9 @@
 
 use crate::{
     analysis::{
-        classify::relation,
+        classify::{Origin, OriginClass, Relation, relation},
         report::{AncestorReport, CauseReport, SignalReport},
-        rules::{Facts, Hint, ProcFacts, Relation, Rules},
+        rules::{Facts, Hint, ProcFacts, Rules},
     },
     model::lineage::{ProcKey, ProcessTable},
 };
@@ -45,7 +45,7 @@ fn cause_facts(table: &ProcessTable, cause: &CauseReport, cause_depth: usize) ->
         (Some(s), Some(t)) => relation(table, &s, &t),
         _ => Relation::Unrelated,
     };
-    let by_process = cause.origin != "kernel";
+    let by_process = cause.origin != Origin::Kernel;
     let views = |key: Option<ProcKey>| -> Vec<ProcFacts> {
         key.map(|k| table.ancestry(&k))
             .unwrap_or_default()
@@ -56,13 +56,12 @@ fn cause_facts(table: &ProcessTable, cause: &CauseReport, cause_depth: usize) ->
     Facts {
         signo: cause.signo,
         signal: cause.signal.clone(),
-        origin: cause.origin.to_owned(),
-        origin_class: match (by_process, relation) {
-            (true, Relation::SelfSignal) => "self",
-            (true, _) => "explicit",
-            (false, _) => "kernel_other",
-        }
-        .to_owned(),
+        origin: Some(cause.origin),
+        origin_class: Some(match (by_process, relation) {
+            (true, Relation::SelfSignal) => OriginClass::SelfSent,
+            (true, _) => OriginClass::Explicit,
+            (false, _) => OriginClass::KernelOther,
+        }),
         code: cause.code.clone(),
         sender: proc_facts(
             cause.sender.pid,
@@ -104,8 +103,8 @@ pub fn facts_of(r: &SignalReport) -> Facts {
     Facts {
         signo: r.signo,
         signal: r.signal.clone(),
-        origin: r.origin.to_owned(),
-        origin_class: r.origin_class.to_owned(),
+        origin: Some(r.origin),
+        origin_class: Some(r.origin_class),
         code: r.code.clone(),
         sender: proc_facts(r.sender.pid, &r.sender.comm, &r.sender.exe, &r.sender.argv),
         sender_ancestors: ancestors(&r.sender.ancestry),
@@ -113,15 +112,7 @@ pub fn facts_of(r: &SignalReport) -> Facts {
             .map(|t| proc_facts(t.pid, &t.comm, &t.exe, &t.argv))
             .unwrap_or_default(),
         target_ancestors: target.map(|t| ancestors(&t.ancestry)).unwrap_or_default(),
-        relation: match r.relation {
-            "self" => Relation::SelfSignal,
-            "parent" => Relation::Parent,
-            "ancestor" => Relation::Ancestor,
-            "child" => Relation::Child,
-            "descendant" => Relation::Descendant,
-            "sibling" => Relation::Sibling,
-            _ => Relation::Unrelated,
-        },
+        relation: r.relation,
         previous_from_sender: r.keys.previous_from_sender.clone(),
         cause_depth: r.cause.len(),
     }

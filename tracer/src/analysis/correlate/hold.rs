@@ -3,7 +3,11 @@
 
 use std::collections::VecDeque;
 
-use crate::analysis::{classify::SIGKILL, redact::Redaction, report::Report, report::SignalReport};
+use crate::analysis::{
+    classify::{OriginClass, SIGKILL},
+    redact::Redaction,
+    report::{Report, SignalReport},
+};
 
 /// How long a kernel SIGKILL report waits for a possible `oom:mark_victim` record, which
 /// the kernel emits just after the signal.
@@ -17,7 +21,7 @@ pub struct HoldQueue {
 }
 
 fn may_be_oom_kill(report: &SignalReport) -> bool {
-    report.signo == SIGKILL && report.origin_class == "kernel_other"
+    report.signo == SIGKILL && report.origin_class == OriginClass::KernelOther
 }
 
 impl HoldQueue {

@@ -26,8 +26,8 @@ use crate::{
     analysis::{
         attempts::{AttemptTarget, attempt_target},
         classify::{
-            has_value, origin_class, relation, relation_name, request_call, request_code,
-            request_scope, result_name, signal_origin, syscall_name,
+            Origin, OriginClass, Relation, SignalResult, has_value, origin_class, relation,
+            request_call, request_code, request_scope, signal_origin, signal_result,
         },
         redact::Redaction,
         report::{AncestorReport, Escalation, ProcessReport, Report, ReportKeys, SignalReport},
@@ -145,7 +145,7 @@ impl Correlator {
     /// `oom:mark_victim` follows the OOM killer's SIGKILL: reclassify that report.
     fn mark_oom_victim(&mut self, pid: u32) {
         if let Some(report) = self.held.oom_victim(pid) {
-            report.origin_class = "oom_kill";
+            report.origin_class = OriginClass::OomKill;
             self.hinter.reclassified(report);
         }
     }
@@ -199,7 +199,7 @@ impl Correlator {
             requested_pid: (request.syscall == syscall::PIDFD_SEND_SIGNAL)
                 .then_some(i64::from(request.pidfd_pid)),
             call: request_call(request),
-            result: result_name(ev.result),
+            result: signal_result(ev.result),
             errno: None,
             value: has_value(ev.code).then_some(i64::from(ev.si_value as u32 as i32)),
             fault_addr: (ev.si_addr != 0 || matches!(ev.sig, 4 | 5 | 7 | 8 | 11))
@@ -207,7 +207,7 @@ impl Correlator {
                 .filter(|_| ev.code > 0),
             group: ev.group != 0,
             origin_class: origin_class(ev),
-            relation: relation_name(relation),
+            relation,
             cause,
             root_sender,
             hints: Vec::new(),
@@ -246,7 +246,7 @@ impl Correlator {
             time: self.time(ev.header.time_ns),
             signal: signal_label(request.sig),
             signo: request.sig,
-            origin: syscall_name(request.syscall),
+            origin: Origin::of_syscall(request.syscall),
             code: si_code_name(request.sig, request_code(request)),
             requested: Some(request.arg0),
             scope: request_scope(request),
@@ -258,13 +258,13 @@ impl Correlator {
             requested_pid: (request.syscall == syscall::PIDFD_SEND_SIGNAL && request.pidfd_pid > 0)
                 .then_some(i64::from(request.pidfd_pid)),
             call: request_call(request),
-            result: "failed",
+            result: SignalResult::Failed,
             errno: Some(errno_name((-ev.ret) as i32)),
             value: None,
             fault_addr: None,
             group: false,
-            origin_class: "explicit",
-            relation: "unrelated",
+            origin_class: OriginClass::Explicit,
+            relation: Relation::Unrelated,
             cause: Vec::new(),
             root_sender: AncestorReport {
                 pid: ev.sender.pid,

@@ -17,6 +17,8 @@ use thiserror::Error;
 
 pub use glob::glob_match;
 
+use crate::analysis::classify::{Origin, OriginClass, Relation};
+
 /// The built-in rule set, as shipped in tracer/rules/hints.json.
 pub const BUILTIN_RULES: &str = include_str!("../../../rules/hints.json");
 
@@ -31,28 +33,6 @@ pub struct ProcFacts {
     pub argv: Vec<String>,
 }
 
-/// The sender as the target sees it. Names are the ones reports print, so that a rule
-/// can be written from a report.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Relation {
-    /// The process signalled itself (or one of its own threads).
-    #[serde(rename = "self", alias = "self_signal")]
-    SelfSignal,
-    /// The sender is the target's parent.
-    Parent,
-    /// The sender is the target's grandparent or further up.
-    Ancestor,
-    /// The sender is the target's child.
-    Child,
-    /// The sender is the target's grandchild or further down.
-    Descendant,
-    /// Same parent.
-    Sibling,
-    #[default]
-    Unrelated,
-}
-
 /// What the rules match against: one signal, who sent it to whom, and what came before.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -61,10 +41,10 @@ pub struct Facts {
     pub signo: i32,
     /// "SIGTERM".
     pub signal: String,
-    /// "kill", "tgkill", ..., "kernel", "user" (see [`ORIGINS`]).
-    pub origin: String,
-    /// "explicit", "self", "fault", ... (see [`ORIGIN_CLASSES`]).
-    pub origin_class: String,
+    /// How it was asked for; None matches no `origins` condition.
+    pub origin: Option<Origin>,
+    /// Why it was sent; None matches no `origin_class` condition.
+    pub origin_class: Option<OriginClass>,
     /// si_code by name: "SI_USER", "SEGV_MAPERR", ...
     pub code: String,
     pub sender: ProcFacts,
@@ -87,37 +67,6 @@ pub struct Hint {
     pub id: String,
     pub text: String,
 }
-
-/// Values of [`Facts::origin`] (correlate::signal_origin); rules naming others are
-/// rejected as typos, so keep this in step with it.
-pub const ORIGINS: &[&str] = &[
-    "kill",
-    "tkill",
-    "tgkill",
-    "pidfd_send_signal",
-    "rt_sigqueueinfo",
-    "rt_tgsigqueueinfo",
-    "kernel",
-    "user",
-];
-
-/// Values of [`Facts::origin_class`] (correlate::origin_class and the OOM kill record);
-/// rules naming others are rejected as typos, so keep this in step with them.
-pub const ORIGIN_CLASSES: &[&str] = &[
-    "explicit",
-    "self",
-    "fault",
-    "broken_pipe",
-    "timer",
-    "rlimit",
-    "oom_kill",
-    "parent_death",
-    "terminal",
-    "seccomp",
-    "child_state",
-    "pid_namespace",
-    "kernel_other",
-];
 
 #[derive(Debug, Error)]
 pub enum RulesError {
@@ -156,8 +105,8 @@ struct Conditions(Vec<Condition>);
 #[derive(Debug, Clone)]
 enum Condition {
     Signals(Vec<i32>),
-    Origins(Vec<String>),
-    OriginClass(Vec<String>),
+    Origins(Vec<Origin>),
+    OriginClass(Vec<OriginClass>),
     Codes(Vec<String>),
     Relation(Vec<Relation>),
     Process(Whose, ProcessConditions),
@@ -276,8 +225,10 @@ impl Condition {
     fn holds(&self, facts: &Facts) -> bool {
         match self {
             Condition::Signals(signals) => signals.contains(&facts.signo),
-            Condition::Origins(origins) => origins.contains(&facts.origin),
-            Condition::OriginClass(classes) => classes.contains(&facts.origin_class),
+            Condition::Origins(origins) => facts.origin.is_some_and(|o| origins.contains(&o)),
+            Condition::OriginClass(classes) => {
+                facts.origin_class.is_some_and(|c| classes.contains(&c))
+            }
             Condition::Codes(codes) => codes.contains(&facts.code),
             Condition::Relation(relations) => relations.contains(&facts.relation),
             Condition::Process(whose, conditions) => match whose {

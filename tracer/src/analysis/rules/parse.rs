@@ -6,11 +6,11 @@ use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
-use super::{
-    Condition, Conditions, ORIGIN_CLASSES, ORIGINS, Preceded, ProcessConditions, Relation, Rule,
-    Rules, RulesError, Whose,
+use super::{Condition, Conditions, Preceded, ProcessConditions, Rule, Rules, RulesError, Whose};
+use crate::{
+    analysis::classify::{Origin, OriginClass, Relation},
+    model::signals::{parse_signal, si_code_name},
 };
-use crate::model::signals::{parse_signal, si_code_name};
 
 /// Keys of a condition block (`when`, and the blocks inside `any` and `not`).
 const CONDITION_KEYS: &[&str] = &[
@@ -143,10 +143,12 @@ fn parse_conditions(value: &Value, path: &str) -> Result<Conditions, KeyError> {
         let at = format!("{path}.{key}");
         conditions.push(match key.as_str() {
             "signals" => Condition::Signals(each_string(value, &at, signal_number)?),
-            "origins" => Condition::Origins(each_string(value, &at, |s| known(s, ORIGINS))?),
-            "origin_class" => {
-                Condition::OriginClass(each_string(value, &at, |s| known(s, ORIGIN_CLASSES))?)
-            }
+            "origins" => Condition::Origins(each_string(value, &at, |s| {
+                known(s, Origin::ALL, |o| o.as_str())
+            })?),
+            "origin_class" => Condition::OriginClass(each_string(value, &at, |s| {
+                known(s, OriginClass::ALL, |c| c.as_str())
+            })?),
             "codes" => Condition::Codes(each_string(value, &at, code_name)?),
             "relation" => Condition::Relation(each_string(value, &at, relation)?),
             "sender" => Condition::Process(Whose::Sender, parse_process(value, &at)?),
@@ -274,15 +276,17 @@ fn signal_number(name: &str) -> Result<i32, String> {
     parse_signal(name).map_err(|e| e.to_string())
 }
 
-fn known(value: &str, names: &[&str]) -> Result<String, String> {
-    if names.contains(&value) {
-        Ok(value.to_owned())
-    } else {
-        Err(format!(
-            "unknown value {value:?} (expected one of {})",
-            names.join(", ")
-        ))
-    }
+fn known<T: Copy>(value: &str, all: &[T], name: impl Fn(&T) -> &'static str) -> Result<T, String> {
+    all.iter()
+        .find(|v| name(v) == value)
+        .copied()
+        .ok_or_else(|| {
+            let names: Vec<&str> = all.iter().map(name).collect();
+            format!(
+                "unknown value {value:?} (expected one of {})",
+                names.join(", ")
+            )
+        })
 }
 
 fn relation(name: &str) -> Result<Relation, String> {

@@ -1,5 +1,6 @@
 use super::parse::is_kebab_case;
 use super::*;
+use crate::analysis::classify::{Origin, OriginClass, Relation};
 use crate::model::signals::parse_signal;
 
 // ---- building facts ----
@@ -23,8 +24,12 @@ fn sent(signal: &str, sender: ProcFacts, relation: Relation, target: ProcFacts) 
     Facts {
         signo: signo(signal),
         signal: signal.to_owned(),
-        origin: "kill".to_owned(),
-        origin_class: if own { "self" } else { "explicit" }.to_owned(),
+        origin: Some(Origin::Kill),
+        origin_class: Some(if own {
+            OriginClass::SelfSent
+        } else {
+            OriginClass::Explicit
+        }),
         code: "SI_USER".to_owned(),
         sender,
         target,
@@ -36,14 +41,14 @@ fn sent(signal: &str, sender: ProcFacts, relation: Relation, target: ProcFacts) 
 /// A signal the kernel made while `sender` was running.
 fn by_kernel(
     signal: &str,
-    class: &str,
+    class: OriginClass,
     sender: ProcFacts,
     relation: Relation,
     target: ProcFacts,
 ) -> Facts {
     Facts {
-        origin: "kernel".to_owned(),
-        origin_class: class.to_owned(),
+        origin: Some(Origin::Kernel),
+        origin_class: Some(class),
         code: "SI_KERNEL".to_owned(),
         ..sent(signal, sender, relation, target)
     }
@@ -562,16 +567,34 @@ fn oom_killer() {
     let id = "oom-killer";
     fires(
         id,
-        &by_kernel("SIGKILL", "oom_kill", app(), Relation::SelfSignal, app()),
+        &by_kernel(
+            "SIGKILL",
+            OriginClass::OomKill,
+            app(),
+            Relation::SelfSignal,
+            app(),
+        ),
     );
     fires(
         id,
-        &by_kernel("SIGKILL", "oom_kill", python(), Relation::Unrelated, app()),
+        &by_kernel(
+            "SIGKILL",
+            OriginClass::OomKill,
+            python(),
+            Relation::Unrelated,
+            app(),
+        ),
     );
     quiet(id, &sent("SIGKILL", app(), Relation::Unrelated, node()));
     quiet(
         "self-signal",
-        &by_kernel("SIGKILL", "oom_kill", app(), Relation::SelfSignal, app()),
+        &by_kernel(
+            "SIGKILL",
+            OriginClass::OomKill,
+            app(),
+            Relation::SelfSignal,
+            app(),
+        ),
     );
 }
 
@@ -596,7 +619,15 @@ fn userspace_oom_killer() {
 #[test]
 fn terminal_keys() {
     let shell = process("bash", "/usr/bin/bash", &["-bash"]);
-    let key = |signal| by_kernel(signal, "terminal", kworker(), Relation::Unrelated, app());
+    let key = |signal| {
+        by_kernel(
+            signal,
+            OriginClass::Terminal,
+            kworker(),
+            Relation::Unrelated,
+            app(),
+        )
+    };
     fires("shell-ctrl-c", &key("SIGINT"));
     fires("shell-ctrl-backslash", &key("SIGQUIT"));
     fires("shell-ctrl-z", &key("SIGTSTP"));
@@ -632,7 +663,13 @@ fn shell_hangup_jobs() {
 #[test]
 fn parent_death() {
     let id = "parent-death";
-    let child = by_kernel("SIGKILL", "parent_death", node(), Relation::Parent, app());
+    let child = by_kernel(
+        "SIGKILL",
+        OriginClass::ParentDeath,
+        node(),
+        Relation::Parent,
+        app(),
+    );
     fires(id, &child);
     quiet(id, &sent("SIGKILL", node(), Relation::Parent, app()));
 }
@@ -647,27 +684,39 @@ fn pid_namespace_init_exit() {
     );
     fires(
         id,
-        &by_kernel("SIGKILL", "pid_namespace", init, Relation::Parent, app()),
+        &by_kernel(
+            "SIGKILL",
+            OriginClass::PidNamespace,
+            init,
+            Relation::Parent,
+            app(),
+        ),
     );
     quiet(
         id,
-        &by_kernel("SIGKILL", "oom_kill", app(), Relation::SelfSignal, app()),
+        &by_kernel(
+            "SIGKILL",
+            OriginClass::OomKill,
+            app(),
+            Relation::SelfSignal,
+            app(),
+        ),
     );
 }
 
 #[test]
 fn kernel_classes() {
     let own = |signal, class| by_kernel(signal, class, app(), Relation::SelfSignal, app());
-    fires("broken-pipe", &own("SIGPIPE", "broken_pipe"));
-    fires("resource-limit", &own("SIGXCPU", "rlimit"));
-    fires("resource-limit", &own("SIGXFSZ", "rlimit"));
-    fires("seccomp", &own("SIGSYS", "seccomp"));
-    fires("timer", &own("SIGALRM", "timer"));
-    fires("cpu-fault", &own("SIGSEGV", "fault"));
-    fires("cpu-fault", &own("SIGBUS", "fault"));
+    fires("broken-pipe", &own("SIGPIPE", OriginClass::BrokenPipe));
+    fires("resource-limit", &own("SIGXCPU", OriginClass::Rlimit));
+    fires("resource-limit", &own("SIGXFSZ", OriginClass::Rlimit));
+    fires("seccomp", &own("SIGSYS", OriginClass::Seccomp));
+    fires("timer", &own("SIGALRM", OriginClass::Timer));
+    fires("cpu-fault", &own("SIGSEGV", OriginClass::Fault));
+    fires("cpu-fault", &own("SIGBUS", OriginClass::Fault));
     // The kernel's own signals to the process are not "signalled itself".
-    quiet("self-signal", &own("SIGSEGV", "fault"));
-    quiet("self-signal", &own("SIGPIPE", "broken_pipe"));
+    quiet("self-signal", &own("SIGSEGV", OriginClass::Fault));
+    quiet("self-signal", &own("SIGPIPE", OriginClass::BrokenPipe));
 
     // The same signal numbers sent with kill(1) are not those situations.
     for (signal, id) in [
@@ -679,13 +728,13 @@ fn kernel_classes() {
     ] {
         quiet(id, &sent(signal, python(), Relation::Parent, app()));
     }
-    assert!(hint_ids(&own("SIGCHLD", "child_state")).is_empty());
+    assert!(hint_ids(&own("SIGCHLD", OriginClass::ChildState)).is_empty());
 }
 
 #[test]
 fn self_signal_and_abort() {
     let mut abort = sent("SIGABRT", app(), Relation::SelfSignal, app());
-    abort.origin = "tgkill".to_owned();
+    abort.origin = Some(Origin::Tgkill);
     abort.code = "SI_TKILL".to_owned();
     fires("self-abort", &abort);
     quiet("self-signal", &abort);
@@ -695,7 +744,7 @@ fn self_signal_and_abort() {
     quiet("self-abort", &raise);
     // The origin is "user" when the syscall hook is missing: still the process.
     let mut unhooked = raise.clone();
-    unhooked.origin = "user".to_owned();
+    unhooked.origin = Some(Origin::User);
     fires("self-signal", &unhooked);
 
     quiet(
@@ -867,7 +916,7 @@ fn process_keys_all_hold_and_ancestors_match_as_one() {
 fn lists_are_any_of_and_strings_are_lists_of_one() {
     let facts = Facts {
         signo: 15,
-        origin: "tgkill".into(),
+        origin: Some(Origin::Tgkill),
         ..Facts::default()
     };
     assert!(matches(r#"{"signals": "sigterm"}"#, &facts));
@@ -1025,16 +1074,6 @@ fn hints_and_facts_serialize() {
     assert_eq!(facts.sender.comm, "node");
     assert_eq!(facts.previous_from_sender, [(15, 3.5)]);
     assert_eq!(facts.target, ProcFacts::default());
-}
-
-#[test]
-fn origins_are_those_reports_use() {
-    use tracer_ebpf::syscall;
-    for which in 1..=syscall::COUNT as u32 {
-        let name = crate::analysis::classify::syscall_name(which);
-        assert!(ORIGINS.contains(&name), "{name}");
-    }
-    assert!(ORIGINS.contains(&crate::analysis::classify::syscall_name(syscall::NONE)));
 }
 
 // ---- errors ----

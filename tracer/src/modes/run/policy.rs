@@ -4,7 +4,10 @@
 use std::{collections::BTreeSet, os::unix::process::ExitStatusExt, process::ExitStatus};
 
 use crate::{
-    analysis::report::SignalReport,
+    analysis::{
+        classify::{OriginClass, SignalResult},
+        report::SignalReport,
+    },
     model::signals::{parse_signal, signal_label},
     render::summary::Status,
 };
@@ -43,7 +46,9 @@ impl Allow {
     /// Whether a signal report counts as unexpected. Failed attempts delivered nothing,
     /// so they never do (they are listed apart).
     pub fn is_unexpected(&self, report: &SignalReport) -> bool {
-        report.result != "failed" && !self.signals.contains(&report.signo) && !self_sent(report)
+        report.result != SignalResult::Failed
+            && !self.signals.contains(&report.signo)
+            && !self_sent(report)
     }
 
     pub fn names(&self) -> Vec<String> {
@@ -57,11 +62,11 @@ impl Allow {
 /// process did, not something it asked for, so they do not count.
 pub fn self_sent(report: &SignalReport) -> bool {
     match report.origin_class {
-        "self" => report
+        OriginClass::SelfSent => report
             .target
             .as_ref()
             .is_none_or(|t| t.pid == report.sender.pid),
-        "timer" => true,
+        OriginClass::Timer => true,
         _ => false,
     }
 }
@@ -108,17 +113,17 @@ mod tests {
     #[test]
     fn unexpected_means_not_allowed_and_not_self_sent() {
         let allow = Allow::parse(None).unwrap();
-        assert!(allow.is_unexpected(&signal(15, 10, 20, "explicit")));
-        assert!(!allow.is_unexpected(&signal(17, 10, 20, "child_state")));
+        assert!(allow.is_unexpected(&signal(15, 10, 20, OriginClass::Explicit)));
+        assert!(!allow.is_unexpected(&signal(17, 10, 20, OriginClass::ChildState)));
         // Go's runtime preempting its own threads.
-        assert!(!allow.is_unexpected(&signal(23, 20, 20, "self")));
-        assert!(!allow.is_unexpected(&signal(15, 20, 20, "self")));
-        assert!(!allow.is_unexpected(&signal(14, 0, 20, "timer")));
+        assert!(!allow.is_unexpected(&signal(23, 20, 20, OriginClass::SelfSent)));
+        assert!(!allow.is_unexpected(&signal(15, 20, 20, OriginClass::SelfSent)));
+        assert!(!allow.is_unexpected(&signal(14, 0, 20, OriginClass::Timer)));
         // The kernel's verdicts on the process's own doing are not "sent to itself".
-        assert!(allow.is_unexpected(&signal(11, 20, 20, "fault")));
-        assert!(allow.is_unexpected(&signal(13, 20, 20, "broken_pipe")));
-        let mut failed = signal(15, 10, 20, "explicit");
-        failed.result = "failed";
+        assert!(allow.is_unexpected(&signal(11, 20, 20, OriginClass::Fault)));
+        assert!(allow.is_unexpected(&signal(13, 20, 20, OriginClass::BrokenPipe)));
+        let mut failed = signal(15, 10, 20, OriginClass::Explicit);
+        failed.result = SignalResult::Failed;
         assert!(!allow.is_unexpected(&failed));
     }
 

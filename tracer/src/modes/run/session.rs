@@ -11,6 +11,7 @@ use std::{
 use super::{RunOptions, policy::Allow};
 use crate::{
     analysis::{
+        classify::SignalResult,
         correlate::Correlator,
         report::{ExitReport, Report, SignalReport},
     },
@@ -155,7 +156,7 @@ impl<'a> Session<'a> {
     fn signal(&mut self, signal: Box<SignalReport>) {
         let unexpected = self.allow.is_unexpected(&signal);
         self.line(&render::json::with_unexpected(&signal, unexpected));
-        if signal.result == "failed" {
+        if signal.result == SignalResult::Failed {
             self.failed += 1;
             if self.failed_reports.len() < KEEP_DETAILS {
                 self.failed_reports.push(*signal);
@@ -168,11 +169,13 @@ impl<'a> Session<'a> {
         };
         // The kernel only reports signals aimed at the tree.
         self.tree.insert(target);
-        let can_kill = matches!(signal.result, "delivered" | "already_pending")
-            && matches!(
-                default_action(signal.signo),
-                DefaultAction::Terminate | DefaultAction::CoreDump
-            );
+        let can_kill = matches!(
+            signal.result,
+            SignalResult::Delivered | SignalResult::AlreadyPending
+        ) && matches!(
+            default_action(signal.signo),
+            DefaultAction::Terminate | DefaultAction::CoreDump
+        );
         if unexpected {
             self.unexpected += 1;
             if self.unexpected_reports.len() < KEEP_DETAILS {

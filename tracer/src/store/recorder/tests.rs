@@ -81,11 +81,16 @@ fn process(pid: u32) -> crate::analysis::report::ProcessReport {
 
 /// kill(target, signo) from `sender`, `at_ns` after the encoder's boot.
 fn signal(signo: i32, sender: u32, target: u32, at_ns: u64) -> Report {
-    let mut report = crate::analysis::report::fixtures::signal(signo, sender, target, "explicit");
+    let mut report = crate::analysis::report::fixtures::signal(
+        signo,
+        sender,
+        target,
+        crate::analysis::classify::OriginClass::Explicit,
+    );
     report.time = format!("t{at_ns}");
     report.requested = Some(i64::from(target));
-    report.scope = Some("process");
-    report.result = "ignored";
+    report.scope = Some(crate::analysis::classify::Scope::Process);
+    report.result = crate::analysis::classify::SignalResult::Ignored;
     report.sender = Arc::new(process(sender));
     report.target = Some(Arc::new(process(target)));
     report.keys.time_ns = at_ns;
@@ -186,7 +191,7 @@ fn repeated_signals_share_a_row_and_keep_their_count() {
     // A report that differs in anything printed is not a repeat.
     let mut other = signal(10, 10, 50, 8000);
     if let Report::Signal(r) = &mut other {
-        r.result = "delivered";
+        r.result = crate::analysis::classify::SignalResult::Delivered;
     }
     let pair = [signal(10, 10, 50, 7000), other];
     assert_eq!(fold_repeats(&encoder.clock, pair.to_vec()).len(), 2);
