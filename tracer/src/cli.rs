@@ -1,4 +1,8 @@
 //! Command-line definitions. Doc comments are the help text.
+#![expect(
+    clippy::doc_markdown,
+    reason = "doc comments here are --help and the man pages: plain text, where backticks would show"
+)]
 
 use std::{path::PathBuf, time::Duration};
 
@@ -332,7 +336,9 @@ fn version() -> &'static str {
 
 fn parse_pid(text: &str) -> Result<u32, String> {
     match text.trim().parse::<i64>() {
-        Ok(pid) if pid > 0 && pid <= i64::from(i32::MAX) => Ok(pid as u32),
+        Ok(pid) if pid > 0 && pid <= i64::from(i32::MAX) => {
+            u32::try_from(pid).map_err(|_| format!("PID must be a positive integer, got '{text}'"))
+        }
         _ => Err(format!("PID must be a positive integer, got '{text}'")),
     }
 }
@@ -418,8 +424,11 @@ mod tests {
         let object = std::fs::read(concat!(env!("OUT_DIR"), "/sigwho-ebpf")).unwrap();
         let digest: String = Sha256::digest(&object)
             .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+            .fold(String::new(), |mut hex, b| {
+                use std::fmt::Write as _;
+                let _ = write!(hex, "{b:02x}");
+                hex
+            });
         assert_eq!(digest, env!("SIGWHO_EBPF_SHA256"));
         assert_eq!(object.len(), crate::kernel::load::object_size());
         let version = version();

@@ -81,7 +81,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             std::process::exit(code);
         }
         Some(Command::Doctor(_)) => unreachable!("doctor runs before"),
-        None => live(&runtime, &mut signals, cli.live)?,
+        None => live(&runtime, &mut signals, &cli.live)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -90,7 +90,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn live(
     runtime: &tokio::runtime::Runtime,
     signals: &mut OwnSignals,
-    args: LiveArgs,
+    args: &LiveArgs,
 ) -> anyhow::Result<()> {
     // A bad pattern is the first thing to hear of, as in every mode.
     Redaction::new(&args.explain.redact)?;

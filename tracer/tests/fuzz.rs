@@ -2,7 +2,7 @@
 //! hint rules, tracefs format files, /proc lines, times, signal names, cgroup paths.
 //! Each must give a value or an error for any input, never a panic.
 //!
-//! CI runs the default number of cases; `cargo xtask fuzz` raises PROPTEST_CASES for a
+//! CI runs the default number of cases; `cargo xtask fuzz` raises `PROPTEST_CASES` for a
 //! longer run. Inputs that once failed belong in the `regressions` test below.
 
 use proptest::prelude::*;

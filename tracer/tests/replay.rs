@@ -35,7 +35,7 @@ fn replayed(capture: &Capture) -> (String, String) {
     let reports = replay::replay(capture).expect("the capture replays");
     let json = reports
         .iter()
-        .map(|r| tracer::render::json::report(&r) + "\n")
+        .map(|r| tracer::render::json::report(r) + "\n")
         .collect();
     let text = reports.iter().map(tracer::render::text::report).collect();
     (json, text)
@@ -179,11 +179,11 @@ fn capture_the_fixture() {
         .trim()
         .parse()
         .unwrap();
-    // SAFETY: our own child, not reaped yet.
-    assert_eq!(
-        unsafe { libc::kill(recorder.id() as libc::pid_t, libc::SIGTERM) },
-        0
-    );
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &recorder.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "our own child, not reaped yet");
     assert!(recorder.wait().unwrap().success());
 
     let capture = Capture::parse(&std::fs::read_to_string(&raw).unwrap()).unwrap();
@@ -192,10 +192,10 @@ fn capture_the_fixture() {
     // What the recorder exported as it ran: the replay must have made each of these
     // reports, in the same order.
     let exported = std::fs::read_to_string(&exported).unwrap();
-    let mut live = exported.lines();
+    let mut exported_lines = exported.lines();
     for line in json.lines() {
         assert!(
-            live.any(|l| l == line),
+            exported_lines.any(|l| l == line),
             "the replay made a report the recorder did not:\n{line}"
         );
     }
@@ -279,8 +279,16 @@ fn keep_tree(capture: &Capture, root: u32) -> Capture {
         }
         named.extend(parents);
     }
-    let lookups = capture
-        .lookups
+    Capture {
+        header: capture.header,
+        lookups: keep_lookups(&capture.lookups, &named),
+        passes: keep_passes(&capture.passes, &events, &keep, &rows),
+    }
+}
+
+/// The look-ups of the processes in `named`.
+fn keep_lookups(lookups: &[Lookup], named: &BTreeSet<u32>) -> Vec<Lookup> {
+    lookups
         .iter()
         .filter_map(|lookup| match lookup {
             Lookup::Pids(pids) => Some(Lookup::Pids(
@@ -293,11 +301,19 @@ fn keep_tree(capture: &Capture, root: u32) -> Capture {
             | Lookup::Tids { pid, .. } => named.contains(pid).then(|| lookup.clone()),
             Lookup::Pod { .. } => Some(lookup.clone()),
         })
-        .collect();
+        .collect()
+}
 
-    let mut passes = Vec::new();
+/// The passes with their kept records, and the fold slots of the kept storms.
+fn keep_passes(
+    passes: &[RawPass],
+    events: &[Vec<Event>],
+    keep: &dyn Fn(&Event) -> bool,
+    rows: &HashSet<u64>,
+) -> Vec<RawPass> {
+    let mut kept_passes = Vec::new();
     let mut previous_slots = false;
-    for (pass, events) in capture.passes.iter().zip(&events) {
+    for (pass, events) in passes.iter().zip(events) {
         let records = pass
             .records
             .iter()
@@ -325,13 +341,9 @@ fn keep_tree(capture: &Capture, root: u32) -> Capture {
             continue;
         }
         previous_slots = has_slots;
-        passes.push(kept);
+        kept_passes.push(kept);
     }
-    Capture {
-        header: capture.header,
-        lookups,
-        passes,
-    }
+    kept_passes
 }
 
 /// The pids a record names: its tasks, their parents, ancestors and cause senders.

@@ -29,25 +29,24 @@ pub fn attempt_target(
         syscall::PIDFD_SEND_SIGNAL if request.pidfd_pid > 0 => Some(i64::from(request.pidfd_pid)),
         _ => None,
     };
-    let pid = match named {
-        Some(pid) => u32::try_from(pid).ok()?,
-        None => {
-            let sender_pgrp = sender
-                .and_then(|key| info.process_if(key.pid, key.start_ticks))
-                .map(|snap| snap.stat.pgrp);
-            candidates.iter().copied().find(|&pid| {
-                let watched = Watched {
-                    pid,
-                    pgrp: info.stat(pid).map_or(0, |s| s.pgrp),
-                    tids: if request.syscall == syscall::TKILL {
-                        info.tids(pid)
-                    } else {
-                        Vec::new()
-                    },
-                };
-                request_reaches(request, sender_pgrp, &watched)
-            })?
-        }
+    let pid = if let Some(pid) = named {
+        u32::try_from(pid).ok()?
+    } else {
+        let sender_pgrp = sender
+            .and_then(|key| info.process_if(key.pid, key.start_ticks))
+            .map(|snap| snap.stat.pgrp);
+        candidates.iter().copied().find(|&pid| {
+            let watched = Watched {
+                pid,
+                pgrp: info.stat(pid).map_or(0, |s| s.pgrp),
+                tids: if request.syscall == syscall::TKILL {
+                    info.tids(pid)
+                } else {
+                    Vec::new()
+                },
+            };
+            request_reaches(request, sender_pgrp, &watched)
+        })?
     };
     let tid = match request.syscall {
         syscall::TKILL => u32::try_from(request.arg0).unwrap_or(pid),
@@ -67,6 +66,7 @@ pub struct Watched {
 
 /// Whether `request` (which failed, so the kernel generated nothing) was aimed at
 /// `watched`. `sender_pgrp` is needed for kill(0, ...).
+#[must_use]
 pub fn request_reaches(request: &Request, sender_pgrp: Option<i32>, watched: &Watched) -> bool {
     let pid = i64::from(watched.pid);
     match request.syscall {

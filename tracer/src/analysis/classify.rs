@@ -128,7 +128,7 @@ named! {
 }
 
 named! {
-    /// What became of a signal: TRACE_SIGNAL_* (include/trace/events/signal.h), or
+    /// What became of a signal: `TRACE_SIGNAL_*` (include/trace/events/signal.h), or
     /// `Failed` for a call the kernel refused.
     pub enum SignalResult {
         Delivered = "delivered",
@@ -155,6 +155,7 @@ named! {
 
 impl Origin {
     /// The call `which` (a [`syscall`] number); `Kernel` for none.
+    #[must_use]
     pub fn of_syscall(which: u32) -> Origin {
         match which {
             syscall::KILL => Origin::Kill,
@@ -169,6 +170,7 @@ impl Origin {
 }
 
 /// How the signal `ev` was asked for.
+#[must_use]
 pub fn signal_origin(ev: &SignalEvent) -> Origin {
     if ev.request.syscall != syscall::NONE {
         return Origin::of_syscall(ev.request.syscall);
@@ -182,7 +184,8 @@ pub fn signal_origin(ev: &SignalEvent) -> Origin {
 }
 
 /// A cause link's origin, as [`signal_origin`] tells a signal's: the kernel keeps no
-/// siginfo flags for links, so only the si_code says whether a process sent it.
+/// siginfo flags for links, so only the `si_code` says whether a process sent it.
+#[must_use]
 pub fn cause_origin(cause: &Cause) -> Origin {
     if cause.syscall != syscall::NONE {
         Origin::of_syscall(cause.syscall)
@@ -193,7 +196,8 @@ pub fn cause_origin(cause: &Cause) -> Origin {
     }
 }
 
-/// TRACE_SIGNAL_* (include/trace/events/signal.h).
+/// `TRACE_SIGNAL`_* (include/trace/events/signal.h).
+#[must_use]
 pub fn signal_result(result: i32) -> SignalResult {
     match result {
         0 => SignalResult::Delivered,
@@ -206,6 +210,7 @@ pub fn signal_result(result: i32) -> SignalResult {
 }
 
 /// What the request's target argument designates (kill(2), tgkill(2), ...).
+#[must_use]
 pub fn request_scope(request: &Request) -> Option<Scope> {
     Some(match request.syscall {
         syscall::KILL | syscall::RT_SIGQUEUEINFO => match request.arg0 {
@@ -221,6 +226,7 @@ pub fn request_scope(request: &Request) -> Option<Scope> {
 }
 
 /// The call as the sender wrote it.
+#[must_use]
 pub fn request_call(request: &Request) -> Option<String> {
     let sig = signal_label(request.sig);
     Some(match request.syscall {
@@ -246,7 +252,8 @@ pub fn request_call(request: &Request) -> Option<String> {
     })
 }
 
-/// The si_code the kernel would have used had a failed request gone through.
+/// The `si_code` the kernel would have used had a failed request gone through.
+#[must_use]
 pub fn request_code(request: &Request) -> i32 {
     match request.syscall {
         syscall::TKILL | syscall::TGKILL => -6, // SI_TKILL
@@ -255,12 +262,14 @@ pub fn request_code(request: &Request) -> i32 {
     }
 }
 
-/// Signals whose si_value carries data (SI_QUEUE, SI_TIMER, SI_MESGQ).
+/// Signals whose `si_value` carries data (`SI_QUEUE`, `SI_TIMER`, `SI_MESGQ`).
+#[must_use]
 pub fn has_value(code: i32) -> bool {
     matches!(code, -3..=-1)
 }
 
 /// The sender as the target sees it.
+#[must_use]
 pub fn relation(table: &ProcessTable, sender: &ProcKey, target: &ProcKey) -> Relation {
     if sender == target {
         return Relation::SelfSignal;
@@ -285,7 +294,8 @@ pub fn relation(table: &ProcessTable, sender: &ProcKey, target: &ProcKey) -> Rel
 }
 
 /// Classifies why the kernel generated a signal, from what the record shows (see
-/// kernel/signal.c and the callers of send_sig/force_sig for each case).
+/// kernel/signal.c and the callers of `send_sig/force_sig` for each case).
+#[must_use]
 pub fn origin_class(ev: &SignalEvent) -> OriginClass {
     let (sig, code) = (ev.sig, ev.code);
     let by_process = ev.request.syscall != syscall::NONE || signal_origin(ev) == Origin::User;
@@ -395,7 +405,7 @@ mod tests {
 
     #[test]
     fn every_syscall_has_its_origin() {
-        for which in 1..=syscall::COUNT as u32 {
+        for which in 1..=u32::try_from(syscall::COUNT).unwrap() {
             assert_ne!(Origin::of_syscall(which), Origin::Kernel, "{which}");
         }
         assert_eq!(Origin::of_syscall(syscall::NONE), Origin::Kernel);

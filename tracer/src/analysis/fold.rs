@@ -46,6 +46,7 @@ pub struct Folds {
 }
 
 impl Folds {
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
@@ -103,6 +104,7 @@ impl Folds {
     }
 
     /// The read [`Folds::poll`] compares the next one with.
+    #[must_use]
     pub fn previous_read(&self) -> &[FoldSlot] {
         &self.previous_read
     }

@@ -1,7 +1,7 @@
 //! One pass over what the kernel produced, turned into reports: records through the
 //! correlator, the recorder's storm counts through the folds, drop counters into `lost`
-//! reports. No kernel here: the ring reader (crate::kernel::stream) hands over what it read, and
-//! a replay (crate::analysis::replay) hands over what a capture recorded, so both give the same
+//! reports. No kernel here: the ring reader (`crate::kernel::stream`) hands over what it read, and
+//! a replay (`crate::analysis::replay`) hands over what a capture recorded, so both give the same
 //! reports.
 
 use std::collections::BTreeMap;
@@ -41,6 +41,7 @@ pub struct Analyzer {
 }
 
 impl Analyzer {
+    #[must_use]
     pub fn new(correlator: Correlator) -> Self {
         Self {
             correlator,
@@ -51,22 +52,25 @@ impl Analyzer {
 
     /// For a tracer loaded with `fold_repeats`: turns the kernel's counts of identical
     /// signals into reports (with `repeats`).
+    #[must_use]
     pub fn with_folding(mut self) -> Self {
         self.folds = Some(Folds::new());
         self
     }
 
+    #[must_use]
     pub fn folding(&self) -> bool {
         self.folds.is_some()
     }
 
     /// Records dropped so far, all kinds.
+    #[must_use]
     pub fn dropped_total(&self) -> u64 {
         self.dropped_seen.iter().sum()
     }
 
     /// The reports `pass` makes ready, in the kernel's order.
-    pub fn pass(&mut self, pass: Pass) -> Vec<Report> {
+    pub fn pass(&mut self, pass: &Pass) -> Vec<Report> {
         // Slots before the ring: the kernel arms a slot only after the record it
         // counts against is in the ring, so this pass or a later one reads that record.
         if let Some(slots) = &pass.slots_before {

@@ -29,6 +29,11 @@ pub struct Redaction {
 }
 
 impl Redaction {
+    /// The masks for `patterns` (regular expressions).
+    ///
+    /// # Errors
+    ///
+    /// When a pattern is empty or not a valid regular expression.
     pub fn new(patterns: &[String]) -> Result<Self, RedactError> {
         let patterns = patterns
             .iter()
@@ -58,11 +63,13 @@ impl Redaction {
         Ok(Self { patterns })
     }
 
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.patterns.is_empty()
     }
 
     /// `text` with every match of every pattern replaced by [`MASK`].
+    #[must_use]
     pub fn text<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(text);
         for pattern in &self.patterns {
@@ -80,10 +87,13 @@ impl Redaction {
     }
 
     fn argv(&self, argv: &mut [String]) {
-        argv.iter_mut().for_each(|arg| self.field(arg));
+        for arg in argv {
+            self.field(arg);
+        }
     }
 
     /// `argv` masked, for command lines taken from the process table directly.
+    #[must_use]
     pub fn argv_owned(&self, mut argv: Vec<String>) -> Vec<String> {
         self.argv(&mut argv);
         argv
@@ -154,7 +164,9 @@ impl Redaction {
         match value {
             serde_json::Value::String(s) if masked_key => self.field(s),
             serde_json::Value::Array(items) => {
-                items.iter_mut().for_each(|v| self.value(v, masked_key));
+                for v in items {
+                    self.value(v, masked_key);
+                }
             }
             serde_json::Value::Object(map) => {
                 for (key, v) in map.iter_mut() {
@@ -171,7 +183,13 @@ mod tests {
     use super::*;
 
     fn redaction(patterns: &[&str]) -> Redaction {
-        Redaction::new(&patterns.iter().map(|p| p.to_string()).collect::<Vec<_>>()).unwrap()
+        Redaction::new(
+            &patterns
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect::<Vec<_>>(),
+        )
+        .unwrap()
     }
 
     #[test]

@@ -119,6 +119,7 @@ pub struct RawRecord {
 const ZERO_RUN: usize = 8;
 
 impl RawRecord {
+    #[must_use]
     pub fn encode(bytes: &[u8]) -> Self {
         let mut at = Vec::new();
         let mut index = 0;
@@ -148,6 +149,11 @@ impl RawRecord {
         }
     }
 
+    /// The record's bytes.
+    ///
+    /// # Errors
+    ///
+    /// When a stretch is not hex or lies outside the record.
     pub fn bytes(&self) -> Result<Vec<u8>, ReplayError> {
         let mut bytes = vec![0u8; self.len];
         for (offset, hex) in &self.at {
@@ -169,7 +175,7 @@ impl RawRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RawSlots {
     pub len: usize,
-    /// (index, row, count, first_ns, last_ns) of each slot that is not empty.
+    /// (index, row, count, `first_ns`, `last_ns`) of each slot that is not empty.
     pub set: Vec<(usize, u64, u64, u64, u64)>,
 }
 
@@ -237,6 +243,10 @@ impl RawPass {
     }
 
     /// The pass the analysis sees.
+    ///
+    /// # Errors
+    ///
+    /// When a record is malformed or does not decode.
     pub fn pass(&self) -> Result<Pass, ReplayError> {
         let events = self
             .records
@@ -279,6 +289,7 @@ pub struct RawLog {
 
 impl RawLog {
     /// Starts a capture in `out` with its header.
+    #[must_use]
     pub fn new(out: Box<dyn Write + Send>, header: Header) -> Self {
         let log = Self {
             out: Mutex::new(out),
@@ -455,6 +466,12 @@ pub struct Capture {
 }
 
 impl Capture {
+    /// Reads a capture's lines.
+    ///
+    /// # Errors
+    ///
+    /// When a line is not a capture line, the header is missing, or the format is
+    /// another.
     pub fn parse(text: &str) -> Result<Self, ReplayError> {
         let mut header = None;
         let mut lookups = Vec::new();
@@ -501,6 +518,10 @@ impl Capture {
 }
 
 /// The reports `capture` makes when run through the analysis again, in order.
+///
+/// # Errors
+///
+/// When a pass's records are malformed or do not decode.
 pub fn replay(capture: &Capture) -> Result<Vec<Report>, ReplayError> {
     let header = &capture.header;
     let info = Replayed::new(capture.lookups.iter().cloned());
@@ -514,7 +535,7 @@ pub fn replay(capture: &Capture) -> Result<Vec<Report>, ReplayError> {
     }
     let mut reports = Vec::new();
     for pass in &capture.passes {
-        reports.extend(analyzer.pass(pass.pass()?));
+        reports.extend(analyzer.pass(&pass.pass()?));
     }
     Ok(reports)
 }

@@ -1,5 +1,5 @@
 //! What sigwho reports: one report per signal, exit or loss. The types here are the
-//! domain model; crate::render turns them into JSON lines and text. The JSON schema is
+//! domain model; `crate::render` turns them into JSON lines and text. The JSON schema is
 //! documented in docs/json-schema.md; keep the two in step.
 
 use std::{collections::BTreeMap, sync::Arc};
@@ -82,7 +82,7 @@ pub struct SignalReport {
     pub signo: i32,
     /// The syscall that sent it, or the kernel.
     pub origin: Origin,
-    /// si_code by name.
+    /// `si_code` by name.
     pub code: String,
     /// The syscall's target argument (pid, negative process group, tgid, tid or pidfd).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -90,10 +90,10 @@ pub struct SignalReport {
     /// What the requested target means.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<Scope>,
-    /// tgkill/rt_tgsigqueueinfo: the thread asked for.
+    /// `tgkill/rt_tgsigqueueinfo`: the thread asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requested_tid: Option<i64>,
-    /// pidfd_send_signal: the process the pidfd referred to.
+    /// `pidfd_send_signal`: the process the pidfd referred to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requested_pid: Option<i64>,
     /// The call as it was made, e.g. `kill(-4242, SIGTERM)`.
@@ -102,7 +102,7 @@ pub struct SignalReport {
     pub result: SignalResult,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errno: Option<String>,
-    /// si_value (as an int) of a queued or timer signal.
+    /// `si_value` (as an int) of a queued or timer signal.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<i64>,
     /// Faulting address of SIGSEGV/SIGBUS/SIGILL/SIGFPE/SIGTRAP.
@@ -183,7 +183,7 @@ pub struct LostReport {
     pub time: String,
     /// Records the kernel could not queue since the previous lost report.
     pub count: u64,
-    /// The same, by record kind ("signal", "failed_send", "exec", "fork", "exit").
+    /// The same, by record kind ("signal", "`failed_send`", "exec", "fork", "exit").
     pub by_kind: BTreeMap<&'static str, u64>,
 }
 
@@ -212,7 +212,7 @@ pub(crate) mod fixtures {
             ancestry: Vec::new(),
             ns_pid: None,
             cgroup: None,
-            identity: Default::default(),
+            identity: Identity::default(),
             execs: Vec::new(),
         }
     }

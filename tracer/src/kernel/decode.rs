@@ -4,6 +4,8 @@
 
 use std::mem::offset_of;
 
+use crate::kernel::sys::{self, Record};
+
 use tracer_ebpf::{
     ANCESTRY_DEPTH, ARGS_LEN, Ancestor, CAUSE_DEPTH, CGROUP_LEVELS, CGROUP_NAME_LEN, Cause,
     EventHeader, ExecEvent, ExitEvent, FailedSendEvent, ForkEvent, OomVictimEvent, PATH_LEN,
@@ -22,6 +24,7 @@ pub enum Event {
 }
 
 impl Event {
+    #[must_use]
     pub fn header(&self) -> &EventHeader {
         match self {
             Event::Signal(ev) => &ev.header,
@@ -35,6 +38,7 @@ impl Event {
     }
 
     /// Nanoseconds since boot when the kernel produced the record.
+    #[must_use]
     pub fn time_ns(&self) -> u64 {
         self.header().time_ns
     }
@@ -55,7 +59,7 @@ pub enum DecodeError {
 }
 
 /// Reads a `T` from the start of `bytes` after checking the length.
-fn read_exact<T: Copy>(bytes: &[u8], record_kind: u32) -> Result<T, DecodeError> {
+fn read_exact<T: Record>(bytes: &[u8], record_kind: u32) -> Result<T, DecodeError> {
     let expected = size_of::<T>();
     // The ring buffer rounds records up to 8 bytes; accept that padding only.
     if bytes.len() < expected || bytes.len() > expected.next_multiple_of(8) {
@@ -65,11 +69,19 @@ fn read_exact<T: Copy>(bytes: &[u8], record_kind: u32) -> Result<T, DecodeError>
             expected,
         });
     }
-    // SAFETY: length checked above; every T here is repr(C) made of integers and byte
-    // arrays, for which any bit pattern is valid; read_unaligned needs no alignment.
-    Ok(unsafe { bytes.as_ptr().cast::<T>().read_unaligned() })
+    sys::read_record(bytes).ok_or(DecodeError::Length {
+        kind: record_kind,
+        actual: bytes.len(),
+        expected,
+    })
 }
 
+/// The record in `bytes`, its kind and length checked.
+///
+/// # Errors
+///
+/// When the record is shorter than a header, of an unknown kind, or of the wrong length
+/// for its kind.
 pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
     if bytes.len() < size_of::<EventHeader>() {
         return Err(DecodeError::Short(bytes.len()));
@@ -154,12 +166,14 @@ pub fn sanitize(bytes: &mut [u8]) {
 }
 
 /// A NUL-terminated kernel string (comm, path) as text.
+#[must_use]
 pub fn c_string(bytes: &[u8]) -> String {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
 /// argv as the kernel stores it: NUL-separated, usually NUL-terminated.
+#[must_use]
 pub fn split_args(bytes: &[u8]) -> Vec<String> {
     let bytes = bytes.strip_suffix(&[0]).unwrap_or(bytes);
     if bytes.is_empty() {
@@ -172,8 +186,9 @@ pub fn split_args(bytes: &[u8]) -> Vec<String> {
 }
 
 /// Record kind names, as lost reports show them.
+#[must_use]
 pub fn kind_name(record_kind: usize) -> &'static str {
-    match record_kind as u32 {
+    match u32::try_from(record_kind).unwrap_or(u32::MAX) {
         kind::SIGNAL => "signal",
         kind::FAILED_SEND => "failed_send",
         kind::EXEC => "exec",
@@ -186,9 +201,8 @@ pub fn kind_name(record_kind: usize) -> &'static str {
 }
 
 #[cfg(test)]
-pub(crate) fn as_bytes<T: Copy>(value: &T) -> Vec<u8> {
-    // SAFETY: test helper over plain-old-data event structs.
-    unsafe { std::slice::from_raw_parts((value as *const T).cast::<u8>(), size_of::<T>()) }.to_vec()
+pub(crate) fn as_bytes<T: Record>(value: &T) -> Vec<u8> {
+    sys::record_bytes(value)
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ pub struct Diagnosis {
 /// so nothing is reported) and as the recorder (every signal, storms folded in the
 /// kernel) configure them: the verifier sees different code in each. Notes how each
 /// hook went, the worse of the two where they differ, and detaches.
+#[must_use]
 pub fn diagnose() -> Diagnosis {
     let live = Options {
         filter_targets: true,

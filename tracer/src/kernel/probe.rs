@@ -1,8 +1,8 @@
 //! What this kernel offers sigwho's programs, probed before they load, and what each
 //! hook and feature ended up as (`sigwho doctor`, docs/kernels.md).
 //!
-//! Kernels differ in which helpers exist (bpf_get_current_task_btf since 5.11,
-//! bpf_task_pt_regs since 5.15), in what their verifiers accept, and in what lockdown
+//! Kernels differ in which helpers exist (`bpf_get_current_task_btf` since 5.11,
+//! `bpf_task_pt_regs` since 5.15), in what their verifiers accept, and in what lockdown
 //! allows. Each difference has a fallback where one exists; a [`Feature`] records which
 //! way each went and what it costs the reports.
 
@@ -116,7 +116,7 @@ pub struct Probed {
 }
 
 /// A helper is probed from a tracepoint program: the helpers sigwho uses are the
-/// tracing ones (kernel/trace/bpf_trace.c, bpf_tracing_func_proto), which every
+/// tracing ones (`kernel/trace/bpf_trace.c`, `bpf_tracing_func_proto`), which every
 /// tracing program type may call.
 fn helper(helper: BpfHelper) -> bool {
     is_helper_supported(ProgramType::TracePoint, helper).unwrap_or(false)
@@ -124,8 +124,9 @@ fn helper(helper: BpfHelper) -> bool {
 
 /// Probes the maps and helpers the programs use (BTF tracepoints are probed by
 /// loading them: aya's tracing-program probe loads an fentry program, which lockdown
-/// refuses even where tp_btf programs load). Each probe loads a
-/// two-instruction program or creates a small map (aya::sys, after libbpf's probes).
+/// refuses even where `tp_btf` programs load). Each probe loads a
+/// two-instruction program or creates a small map (`aya::sys`, after libbpf's probes).
+#[must_use]
 pub fn probe() -> Probed {
     Probed {
         ring_buffer: is_map_supported(MapType::RingBuf).unwrap_or(false),
@@ -142,6 +143,7 @@ pub fn probe() -> Probed {
 /// How a pidfd names its process on this kernel: pidfs since 6.9 keeps the struct pid
 /// in the inode (fs/pidfs.c), older kernels in the file (kernel/pid.c). The programs
 /// read both; this says which one serves here.
+#[must_use]
 pub fn pidfd_backing() -> Feature {
     const NAME: &str = "pidfs";
     match crate::kernel::sys::pidfd_fs_magic() {
@@ -163,6 +165,7 @@ pub fn pidfd_backing() -> Feature {
 
 /// The unified cgroup hierarchy, whose path exec records carry (a container's or
 /// unit's identity for a process gone before userspace could read /proc).
+#[must_use]
 pub fn cgroup_v2() -> Feature {
     const NAME: &str = "cgroup_v2";
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
@@ -185,6 +188,7 @@ pub fn cgroup_v2() -> Feature {
 
 /// The kernel's lockdown mode (security/lockdown), which decides whether trampolines
 /// (fexit) may load; None where the LSM is absent.
+#[must_use]
 pub fn lockdown() -> Option<String> {
     let text = std::fs::read_to_string("/sys/kernel/security/lockdown").ok()?;
     // "none [integrity] confidentiality": the bracketed word is the mode.
@@ -193,15 +197,17 @@ pub fn lockdown() -> Option<String> {
 }
 
 /// The kernel release (`uname -r`).
+#[must_use]
 pub fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|text| text.trim().to_owned())
-        .unwrap_or_else(|_| "unknown".to_owned())
+        .map_or_else(|_| "unknown".to_owned(), |text| text.trim().to_owned())
 }
 
 /// The meaningful part of a verifier log: its last line that is not a statistic
 /// (`processed N insns`, `verification time`, `stack depth`), in a few words.
 pub fn verifier_reason(log: &str) -> Option<String> {
+    /// Characters of the reason kept: a line of an error message.
+    const LIMIT: usize = 160;
     const STATISTICS: [&str; 6] = [
         "processed ",
         "verification time",
@@ -215,7 +221,6 @@ pub fn verifier_reason(log: &str) -> Option<String> {
         .map(str::trim)
         .filter(|line| !line.is_empty())
         .rfind(|line| !STATISTICS.iter().any(|s| line.starts_with(s)))?;
-    const LIMIT: usize = 160;
     Some(if line.chars().count() > LIMIT {
         let cut: String = line.chars().take(LIMIT - 1).collect();
         format!("{cut}…")
@@ -241,8 +246,8 @@ mod tests {
         );
         assert_eq!(verifier_reason(""), None);
         assert_eq!(verifier_reason("processed 1 insns\n"), None);
-        let long = "x".repeat(500);
-        let reason = verifier_reason(&long).unwrap();
+        let overlong = "x".repeat(500);
+        let reason = verifier_reason(&overlong).unwrap();
         assert_eq!(reason.chars().count(), 160);
         assert!(reason.ends_with('…'));
     }

@@ -5,15 +5,15 @@
 use std::{io, sync::Arc, time::Duration};
 
 use aya::maps::{MapData, RingBuf};
-use tokio::io::{Interest, unix::AsyncFd};
+use tokio::io::unix::AsyncFd;
 
 use crate::{
     analysis::correlate::Correlator,
     analysis::pass::{Analyzer, Pass},
     analysis::replay::{Line, RawLog, RawPass, RawRecord},
     analysis::report::Report,
-    kernel::decode,
     kernel::load::{LoadError, Tracer},
+    kernel::{decode, sys},
     model::clock::boot_now_ns,
 };
 
@@ -50,14 +50,15 @@ pub struct EventStream {
 
 impl EventStream {
     /// Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// When the ring buffer was taken already or cannot be registered with the runtime.
     pub fn new(mut tracer: Tracer, correlator: Correlator) -> Result<Self, StreamError> {
         let ring = tracer
             .take_ring()
             .ok_or_else(|| StreamError::Ring(io::Error::other("ring buffer already taken")))?;
-        // SAFETY: RingBuf owns its map fd and keeps it open, unchanged, until dropped, and
-        // the AsyncFd owns the RingBuf.
-        let ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
-            .map_err(|e| StreamError::Ring(io::Error::other(e.to_string())))?;
+        let ring = sys::async_ring(ring).map_err(StreamError::Ring)?;
         let mut ticker = tokio::time::interval(TICK);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Ok(Self {
@@ -73,6 +74,7 @@ impl EventStream {
 
     /// For a tracer loaded with `fold_repeats`: turns the kernel's counts of identical
     /// signals into reports (with `repeats`).
+    #[must_use]
     pub fn with_folding(mut self) -> Self {
         self.analyzer = self.analyzer.with_folding();
         self
@@ -80,6 +82,7 @@ impl EventStream {
 
     /// Reads at least every `tick` instead of [`TICK`]: the recorder, which nobody
     /// watches line by line, wakes less often when idle.
+    #[must_use]
     pub fn with_tick(mut self, tick: Duration) -> Self {
         self.ticker = tokio::time::interval(tick);
         self.ticker
@@ -88,11 +91,13 @@ impl EventStream {
     }
 
     /// Writes every pass to `log` as well (`sigwho record --raw`).
+    #[must_use]
     pub fn with_capture(mut self, log: Arc<RawLog>) -> Self {
         self.capture = Some(log);
         self
     }
 
+    #[must_use]
     pub fn correlator(&self) -> &Correlator {
         &self.analyzer.correlator
     }
@@ -108,6 +113,10 @@ impl EventStream {
 
     /// Waits until the kernel wakes us or the tick comes. Cancel-safe: nothing is read
     /// here, so callers can `select!` it against their own stop conditions.
+    ///
+    /// # Errors
+    ///
+    /// When polling the ring buffer fails.
     pub async fn wait(&mut self) -> Result<(), StreamError> {
         if self.more_pending {
             // Let the caller's other branches (signals, writers) run between passes.
@@ -125,6 +134,10 @@ impl EventStream {
 
     /// Reads everything queued and returns the reports that are ready, in the kernel's
     /// order; `last` releases held reports too (shutdown).
+    ///
+    /// # Errors
+    ///
+    /// When the fold slots or the drop counters cannot be read.
     pub fn drain(&mut self, last: bool) -> Result<Vec<Report>, StreamError> {
         // Bounded per pass so that a sustained flood still hands reports over (and
         // lets writers commit) every pass instead of only once the ring runs dry; the
@@ -175,10 +188,11 @@ impl EventStream {
             log.write(&Line::Pass(RawPass::of(&pass, raw)));
             log.flush();
         }
-        Ok(self.analyzer.pass(pass))
+        Ok(self.analyzer.pass(&pass))
     }
 
     /// Records dropped so far, all kinds.
+    #[must_use]
     pub fn dropped_total(&self) -> u64 {
         self.analyzer.dropped_total()
     }

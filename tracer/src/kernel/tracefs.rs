@@ -26,7 +26,7 @@ pub const SYSCALLS: [(u32, &str); 6] = [
 
 /// Record fields the eBPF side reads for each syscall in [`SYSCALLS`], in the same order:
 /// (arg0, arg1, sig). The names are the syscalls' parameter names in the kernel's
-/// SYSCALL_DEFINE, which is what the format files use.
+/// `SYSCALL_DEFINE`, which is what the format files use.
 const ARG_FIELDS: [(&str, Option<&str>, &str); 6] = [
     ("pid", None, "sig"),
     ("pid", None, "sig"),
@@ -100,6 +100,10 @@ fn mount_hint(error: &io::Error) -> &'static str {
 
 /// Returns the tracefs root, mounting tracefs at [`TRACEFS_ROOT`] if neither it nor the
 /// debugfs location has tracepoints.
+///
+/// # Errors
+///
+/// When tracefs is neither mounted nor mountable, or has no events.
 pub fn ensure_mounted() -> Result<PathBuf, TracefsError> {
     let candidates = [Path::new(TRACEFS_ROOT), Path::new(DEBUGFS_TRACING_ROOT)];
     if let Some(root) = find_root(&candidates) {
@@ -120,23 +124,10 @@ fn find_root(candidates: &[&Path]) -> Option<PathBuf> {
 
 /// Mounts tracefs at [`TRACEFS_ROOT`].
 fn mount_tracefs() -> Result<(), TracefsError> {
-    const SOURCE: &CStr = c"nodev";
-    const FSTYPE: &CStr = c"tracefs";
     const TARGET: &CStr = c"/sys/kernel/tracing";
-    // SAFETY: all strings are NUL-terminated and outlive the call; tracefs takes no data.
-    let rc = unsafe {
-        libc::mount(
-            SOURCE.as_ptr(),
-            TARGET.as_ptr(),
-            FSTYPE.as_ptr(),
-            0,
-            std::ptr::null(),
-        )
-    };
-    if rc == 0 {
+    let Err(error) = crate::kernel::sys::mount_tracefs(TARGET) else {
         return Ok(());
-    }
-    let error = io::Error::last_os_error();
+    };
     // Someone mounted it between our check and our mount; the caller checks again.
     if error.raw_os_error() == Some(libc::EBUSY) {
         return Ok(());
@@ -164,12 +155,17 @@ pub struct Format {
 }
 
 impl Format {
+    #[must_use]
     pub fn field(&self, name: &str) -> Option<&Field> {
         self.fields.iter().find(|field| field.name == name)
     }
 }
 
 /// Parses the text of a tracefs `events/<group>/<event>/format` file.
+///
+/// # Errors
+///
+/// When a line of the format is malformed.
 pub fn parse_format(text: &str) -> Result<Format, TracefsError> {
     let mut format = Format::default();
     let mut saw_format = false;
@@ -256,6 +252,10 @@ fn field_name(declaration: &str) -> Option<&str> {
 }
 
 /// Reads and parses `root/events/<group>/<event>/format`.
+///
+/// # Errors
+///
+/// When the format file is missing, unreadable or malformed.
 pub fn read_format(root: &Path, group: &str, event: &str) -> Result<Format, TracefsError> {
     let path = root.join("events").join(group).join(event).join("format");
     let text = match std::fs::read_to_string(&path) {
@@ -277,6 +277,7 @@ pub fn read_format(root: &Path, group: &str, event: &str) -> Result<Format, Trac
 /// Where each kill-family syscall's arguments and return value sit in its tracepoint
 /// records, plus one line per syscall that cannot be traced and why. Those syscalls get
 /// all offsets [`SyscallLayout::ABSENT`]; the caller should not attach them.
+#[must_use]
 pub fn syscall_layouts(root: &Path) -> (SyscallLayouts, Vec<String>) {
     let mut layouts = [NO_LAYOUT; syscall::COUNT];
     let mut problems = Vec::new();

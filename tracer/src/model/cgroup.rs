@@ -75,6 +75,7 @@ fn pod_uid(component: &str) -> Option<String> {
     valid.then_some(uid)
 }
 
+#[must_use]
 pub fn identity(path: &str) -> Identity {
     let mut found = Identity::default();
     for component in path.split('/').filter(|c| !c.is_empty()) {

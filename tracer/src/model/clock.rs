@@ -1,7 +1,7 @@
 //! Turning the kernel's boot-relative times into wall-clock times, and parsing the times
 //! users give on the command line.
 //!
-//! eBPF records carry `bpf_ktime_get_boot_ns()` (CLOCK_BOOTTIME), tasks carry
+//! eBPF records carry `bpf_ktime_get_boot_ns()` (`CLOCK_BOOTTIME`), tasks carry
 //! `start_boottime`, and /proc/PID/stat counts start times in clock ticks since boot.
 
 use thiserror::Error;
@@ -11,7 +11,7 @@ const SECS_PER_DAY: i128 = 86_400;
 /// How many clock pairs [`BootClock::now`] reads to pick the tightest one.
 const SAMPLES: usize = 5;
 
-/// The offset between CLOCK_REALTIME and CLOCK_BOOTTIME at one moment, used to place
+/// The offset between `CLOCK_REALTIME` and `CLOCK_BOOTTIME` at one moment, used to place
 /// boot-relative kernel times on the wall clock.
 ///
 /// The offset is fixed when measured: if the wall clock is stepped later (NTP, the
@@ -29,6 +29,7 @@ impl BootClock {
     /// Reading two clocks is not atomic; the process can be preempted between the
     /// reads. Each sample brackets one realtime read between two boottime reads, and the
     /// sample with the narrowest bracket is the one least disturbed.
+    #[must_use]
     pub fn now() -> BootClock {
         let best = (0..SAMPLES)
             .filter_map(|_| sample())
@@ -41,23 +42,27 @@ impl BootClock {
     }
 
     /// A clock with a known offset (realtime minus boottime, ns).
+    #[must_use]
     pub fn from_offset_ns(offset_ns: i128) -> BootClock {
         BootClock { offset_ns }
     }
 
     /// Realtime minus boottime, in nanoseconds.
+    #[must_use]
     pub fn offset_ns(&self) -> i128 {
         self.offset_ns
     }
 
-    /// Nanoseconds since the Unix epoch for a CLOCK_BOOTTIME reading.
+    /// Nanoseconds since the Unix epoch for a `CLOCK_BOOTTIME` reading.
+    #[must_use]
     pub fn unix_ns(&self, boot_ns: u64) -> i128 {
         // Saturating: only a nonsense offset from `from_offset_ns` can get near the limit.
         i128::from(boot_ns).saturating_add(self.offset_ns)
     }
 
-    /// The CLOCK_BOOTTIME reading for a Unix time, or `None` if that is before boot
+    /// The `CLOCK_BOOTTIME` reading for a Unix time, or `None` if that is before boot
     /// (or too far in the future to represent).
+    #[must_use]
     pub fn boot_ns(&self, unix_ns: i128) -> Option<u64> {
         u64::try_from(unix_ns.checked_sub(self.offset_ns)?).ok()
     }
@@ -73,28 +78,22 @@ fn sample() -> Option<Sample> {
     let real = clock_ns(libc::CLOCK_REALTIME)?;
     let after = clock_ns(libc::CLOCK_BOOTTIME)?;
     Some(Sample {
-        offset_ns: real - (before + after) / 2,
+        offset_ns: real - i128::midpoint(before, after),
         bracket_ns: after - before,
     })
 }
 
-fn clock_ns(clock: libc::clockid_t) -> Option<i128> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
-    (rc == 0).then(|| i128::from(ts.tv_sec) * NANOS_PER_SEC + i128::from(ts.tv_nsec))
-}
+use crate::kernel::sys::clock_ns;
 
 /// The current wall-clock time in nanoseconds since the Unix epoch.
+#[must_use]
 pub fn unix_now_ns() -> i128 {
     clock_ns(libc::CLOCK_REALTIME).unwrap_or(0)
 }
 
-/// The current CLOCK_BOOTTIME in nanoseconds: the clock eBPF records are stamped with
+/// The current `CLOCK_BOOTTIME` in nanoseconds: the clock eBPF records are stamped with
 /// (`bpf_ktime_get_boot_ns`), for stamping userspace-made events comparably.
+#[must_use]
 pub fn boot_now_ns() -> u64 {
     clock_ns(libc::CLOCK_BOOTTIME)
         .and_then(|ns| u64::try_from(ns).ok())
@@ -107,6 +106,7 @@ pub fn boot_now_ns() -> u64 {
 /// Years outside 0000-9999 cannot be written in RFC 3339; they get a sign and as many
 /// digits as needed instead of an error, since a display of a nonsense time is more useful
 /// than no display.
+#[must_use]
 pub fn rfc3339_nanos(unix_ns: i128) -> String {
     let secs = unix_ns.div_euclid(NANOS_PER_SEC);
     let nanos = unix_ns.rem_euclid(NANOS_PER_SEC);
@@ -183,10 +183,14 @@ pub enum TimeParseError {
 
 /// Parses a point in time as Unix nanoseconds: an RFC 3339 timestamp, or a duration
 /// ("90s", "15m", "2h", "3d", "1w", "1h30m") meaning that long before `now_unix_ns`.
+///
+/// # Errors
+///
+/// When the text is neither RFC 3339 nor a duration, or out of range.
 pub fn parse_time(text: &str, now_unix_ns: i128) -> Result<i128, TimeParseError> {
     let trimmed = text.trim();
     if let Some(duration) = parse_duration(trimmed) {
-        let ns = duration.ok_or_else(|| TimeParseError::TooLong(text.to_owned()))?;
+        let ns = duration.map_err(|Overflow| TimeParseError::TooLong(text.to_owned()))?;
         return now_unix_ns
             .checked_sub(ns)
             .ok_or_else(|| TimeParseError::TooLong(text.to_owned()));
@@ -200,8 +204,11 @@ pub fn parse_time(text: &str, now_unix_ns: i128) -> Result<i128, TimeParseError>
     })
 }
 
-/// `None` if `text` is not shaped like a duration; `Some(None)` if it is but overflows.
-fn parse_duration(text: &str) -> Option<Option<i128>> {
+/// A duration too long for nanoseconds in an i128.
+struct Overflow;
+
+/// `None` if `text` is not shaped like a duration; `Some(Err)` if it is but overflows.
+fn parse_duration(text: &str) -> Option<Result<i128, Overflow>> {
     let bytes = text.as_bytes();
     if bytes.is_empty() || !bytes[0].is_ascii_digit() {
         return None;
@@ -235,7 +242,7 @@ fn parse_duration(text: &str) -> Option<Option<i128>> {
         total = total.zip(part).and_then(|(t, p)| t.checked_add(p));
         rest = units.as_str();
     }
-    Some(total)
+    Some(total.ok_or(Overflow))
 }
 
 enum Rfc3339Problem {
@@ -360,10 +367,10 @@ fn parse_rfc3339(text: &str) -> Result<i128, Rfc3339Problem> {
     Ok(secs * NANOS_PER_SEC + nanos)
 }
 
-/// Clock ticks per second as /proc reports times (`sysconf(_SC_CLK_TCK)`, USER_HZ).
+/// Clock ticks per second as /proc reports times (`sysconf(_SC_CLK_TCK)`, `USER_HZ`).
+#[must_use]
 pub fn ticks_per_second() -> u64 {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let ticks = crate::kernel::sys::clock_ticks();
     // USER_HZ has been 100 on every Linux architecture that sigwho supports.
     u64::try_from(ticks).ok().filter(|&t| t > 0).unwrap_or(100)
 }
@@ -371,6 +378,7 @@ pub fn ticks_per_second() -> u64 {
 /// Converts nanoseconds since boot to clock ticks the way the kernel does for
 /// /proc/PID/stat (`nsec_to_clock_t`), so a task's `start_boottime` can be compared with
 /// the start time field there. A rate of zero is treated as the default 100.
+#[must_use]
 pub fn boot_ns_to_ticks(ns: u64, ticks_per_sec: u64) -> u64 {
     let rate = if ticks_per_sec == 0 {
         100
@@ -437,7 +445,7 @@ mod tests {
             .next()
             .and_then(|s| s.parse().ok())
             .expect("uptime");
-        let diff = (second as f64 / 1e9 - secs).abs();
+        let diff = (std::time::Duration::from_nanos(second).as_secs_f64() - secs).abs();
         assert!(diff < 1.0, "boottime {second} ns vs uptime {secs} s");
     }
 
@@ -699,8 +707,7 @@ mod tests {
 
     #[test]
     fn ticks_per_second_is_user_hz() {
-        // SAFETY: sysconf has no memory-safety preconditions.
-        let expected = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        let expected = crate::kernel::sys::clock_ticks();
         assert_eq!(i64::try_from(ticks_per_second()).ok(), Some(expected));
     }
 
@@ -724,13 +731,16 @@ mod tests {
         // must give a later tick count.
         let stat = std::fs::read_to_string("/proc/self/stat").expect("procfs mounted");
         let after_comm = &stat[stat.rfind(')').expect("comm closes") + 2..];
-        let start: u64 = after_comm
+        let start_ticks: u64 = after_comm
             .split(' ')
             .nth(19)
             .and_then(|f| f.parse().ok())
             .expect("field 22");
         let now = clock_ns(libc::CLOCK_BOOTTIME).expect("boottime");
         let now_ticks = boot_ns_to_ticks(u64::try_from(now).unwrap(), ticks_per_second());
-        assert!(start <= now_ticks, "start {start} > now {now_ticks}");
+        assert!(
+            start_ticks <= now_ticks,
+            "start {start_ticks} > now {now_ticks}"
+        );
     }
 }

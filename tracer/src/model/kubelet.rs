@@ -22,6 +22,7 @@ pub struct PodName {
 }
 
 /// `<namespace>_<name>_<uid>` for this uid, else None.
+#[must_use]
 pub fn parse_dir_name(dir_name: &str, uid: &str) -> Option<PodName> {
     let rest = dir_name.strip_suffix(uid)?.strip_suffix('_')?;
     let (namespace, name) = rest.split_once('_')?;
@@ -39,6 +40,7 @@ pub fn parse_dir_name(dir_name: &str, uid: &str) -> Option<PodName> {
 
 /// Scans `root` for the pod's directory. None when it is unreadable (not a Kubernetes
 /// node, or /var/log/pods not mounted into sigwho's container) or has no such pod.
+#[must_use]
 pub fn find(root: &Path, uid: &str) -> Option<PodName> {
     std::fs::read_dir(root)
         .ok()?
@@ -50,7 +52,7 @@ pub fn find(root: &Path, uid: &str) -> Option<PodName> {
 /// Bounds the cache: a node runs at most a few hundred pods at a time.
 const CACHE_LIMIT: usize = 4096;
 
-/// `find` under POD_LOG_ROOT, remembered per uid (reports of one pod's processes come
+/// `find` under `POD_LOG_ROOT`, remembered per uid (reports of one pod's processes come
 /// in bursts; a pod's directory exists before any of its processes does).
 pub fn lookup(uid: &str) -> Option<PodName> {
     static CACHE: OnceLock<Mutex<HashMap<String, Option<PodName>>>> = OnceLock::new();

@@ -64,6 +64,7 @@ pub struct KernelAncestor {
 }
 
 impl Process {
+    #[must_use]
     pub fn current_exec(&self) -> Option<&ExecRecord> {
         self.execs.last()
     }
@@ -103,11 +104,13 @@ pub struct ProcessView {
 }
 
 impl ProcessTable {
+    #[must_use]
     pub fn new(ticks_per_second: u64) -> Self {
         Self::with_info(Box::new(SystemProc), ticks_per_second)
     }
 
     /// An empty table that looks processes up in `info`.
+    #[must_use]
     pub fn with_info(info: Box<dyn ProcInfo>, ticks_per_second: u64) -> Self {
         Self {
             info,
@@ -120,11 +123,13 @@ impl ProcessTable {
     }
 
     /// A table filled from every process /proc shows now.
+    #[must_use]
     pub fn from_proc(ticks_per_second: u64) -> Self {
         Self::snapshot(Box::new(SystemProc), ticks_per_second)
     }
 
     /// A table filled from every process `info` lists now.
+    #[must_use]
     pub fn snapshot(info: Box<dyn ProcInfo>, ticks_per_second: u64) -> Self {
         let mut table = Self::with_info(info, ticks_per_second);
         let snaps: Vec<_> = table
@@ -151,22 +156,27 @@ impl ProcessTable {
     }
 
     /// Where the table looks processes up.
+    #[must_use]
     pub fn info(&self) -> &dyn ProcInfo {
         &*self.info
     }
 
+    #[must_use]
     pub fn generation(&self) -> u64 {
         self.generation
     }
 
+    #[must_use]
     pub fn len(&self) -> usize {
         self.procs.len()
     }
 
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.procs.is_empty()
     }
 
+    #[must_use]
     pub fn key(&self, pid: u32, start_ns: u64) -> ProcKey {
         ProcKey {
             pid,
@@ -174,11 +184,13 @@ impl ProcessTable {
         }
     }
 
+    #[must_use]
     pub fn get(&self, key: &ProcKey) -> Option<&Process> {
         self.procs.get(key)
     }
 
     /// The newest known incarnation of `pid`.
+    #[must_use]
     pub fn latest(&self, pid: u32) -> Option<&Process> {
         self.latest.get(&pid).and_then(|key| self.procs.get(key))
     }
@@ -402,6 +414,7 @@ impl ProcessTable {
         }
     }
 
+    #[must_use]
     pub fn view(&self, key: &ProcKey) -> Option<ProcessView> {
         let process = self.procs.get(key)?;
         let exec = process.current_exec();
@@ -420,6 +433,7 @@ impl ProcessTable {
 
     /// Ancestors of `key`, parent first, up to pid 1: the kernel's chain at send time
     /// where there is one, continued from fork-time parents.
+    #[must_use]
     pub fn ancestry(&self, key: &ProcKey) -> Vec<ProcessView> {
         let mut out = Vec::new();
         let Some(process) = self.procs.get(key) else {
@@ -461,6 +475,7 @@ impl ProcessTable {
 /// The cgroup path from the components the kernel read at exec: `/a/b/c` when they
 /// reach the root, `.../b/c/d` when the path goes on above them; None for the root
 /// cgroup.
+#[must_use]
 pub fn kernel_cgroup_path(ev: &ExecEvent) -> Option<String> {
     let levels = (ev.cgroup_levels & 0xff) as usize;
     let names: Vec<String> = ev.cgroup_names[..levels.min(ev.cgroup_names.len())]
@@ -494,13 +509,13 @@ mod tests {
     }
 
     // Pids far above any real pid_max so /proc fallbacks never find a real process.
-    fn task(pid: u32, start_s: u64, ppid: u32, name: &str) -> TaskRef {
+    fn task(pid: u32, born_s: u64, parent: u32, name: &str) -> TaskRef {
         TaskRef {
             pid,
             tid: pid,
-            start_ns: start_s * SEC,
+            start_ns: born_s * SEC,
             uid: 0,
-            ppid,
+            ppid: parent,
             comm: comm(name),
             ns_pid: pid,
             flags: 0,
@@ -535,7 +550,7 @@ mod tests {
         ev.filename[..path.len()].copy_from_slice(path.as_bytes());
         let joined: Vec<u8> = args.iter().flat_map(|a| a.bytes().chain([0])).collect();
         ev.args[..joined.len()].copy_from_slice(&joined);
-        ev.args_len = joined.len() as u32;
+        ev.args_len = u32::try_from(joined.len()).unwrap();
         ev
     }
 
@@ -544,7 +559,7 @@ mod tests {
             *slot = [0; tracer_ebpf::CGROUP_NAME_LEN];
             slot[..name.len()].copy_from_slice(name.as_bytes());
         }
-        ev.cgroup_levels = leaf_first.len() as u32;
+        ev.cgroup_levels = u32::try_from(leaf_first.len()).unwrap();
         if truncated {
             ev.cgroup_levels |= exec_flags::CGROUP_TRUNCATED;
         }

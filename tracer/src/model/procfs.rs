@@ -6,7 +6,7 @@ use std::{fs, io, path::PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// The fields of /proc/PID/stat that sigwho uses (see proc_pid_stat(5)).
+/// The fields of /proc/PID/stat that sigwho uses (see `proc_pid_stat(5)`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stat {
     pub pid: u32,
@@ -24,6 +24,10 @@ pub struct StatError(String);
 
 /// Parses a stat line. comm sits in parentheses and may itself contain spaces and
 /// parentheses, so fields are counted from the last ')'.
+///
+/// # Errors
+///
+/// When the line is malformed.
 pub fn parse_stat(line: &str) -> Result<Stat, StatError> {
     let bad = || StatError(line.chars().take(80).collect());
     let open = line.find('(').ok_or_else(bad)?;
@@ -50,16 +54,27 @@ fn proc_path(pid: u32, file: &str) -> PathBuf {
     PathBuf::from(format!("/proc/{pid}/{file}"))
 }
 
+/// /proc/PID/stat.
+///
+/// # Errors
+///
+/// When the process is gone or its stat line is malformed.
 pub fn read_stat(pid: u32) -> io::Result<Stat> {
     let text = fs::read_to_string(proc_path(pid, "stat"))?;
     parse_stat(text.trim_end()).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
+/// /proc/PID/cmdline, split into arguments.
+///
+/// # Errors
+///
+/// When the process is gone.
 pub fn read_cmdline(pid: u32) -> io::Result<Vec<String>> {
     let bytes = fs::read(proc_path(pid, "cmdline"))?;
     Ok(crate::kernel::decode::split_args(&bytes))
 }
 
+#[must_use]
 pub fn read_exe(pid: u32) -> Option<String> {
     fs::read_link(proc_path(pid, "exe"))
         .ok()
@@ -75,16 +90,19 @@ fn status_field(pid: u32, name: &str) -> Option<u32> {
 }
 
 /// Real uid.
+#[must_use]
 pub fn read_uid(pid: u32) -> Option<u32> {
     status_field(pid, "Uid")
 }
 
 /// The process a thread id belongs to (/proc/TID works for any thread, listed or not).
+#[must_use]
 pub fn read_tgid(tid: u32) -> Option<u32> {
     status_field(tid, "Tgid")
 }
 
 /// Thread ids of a process.
+#[must_use]
 pub fn read_tids(pid: u32) -> Vec<u32> {
     let Ok(dir) = fs::read_dir(proc_path(pid, "task")) else {
         return Vec::new();
@@ -96,6 +114,7 @@ pub fn read_tids(pid: u32) -> Vec<u32> {
     tids
 }
 
+#[must_use]
 pub fn list_pids() -> Vec<u32> {
     let Ok(dir) = fs::read_dir("/proc") else {
         return Vec::new();
@@ -117,11 +136,13 @@ pub struct ProcSnapshot {
     pub cgroup: Option<String>,
 }
 
+#[must_use]
 pub fn read_cgroup(pid: u32) -> Option<String> {
     let text = fs::read_to_string(proc_path(pid, "cgroup")).ok()?;
     crate::model::cgroup::pick_path(&text)
 }
 
+#[must_use]
 pub fn read_process(pid: u32) -> Option<ProcSnapshot> {
     let stat = read_stat(pid).ok()?;
     let argv = read_cmdline(pid).unwrap_or_default();
@@ -140,13 +161,14 @@ pub fn read_process(pid: u32) -> Option<ProcSnapshot> {
 
 /// [`read_process`], only if the process at `pid` is the one that started at
 /// `start_ticks`.
+#[must_use]
 pub fn read_process_if(pid: u32, start_ticks: u64) -> Option<ProcSnapshot> {
     read_process(pid).filter(|snap| snap.stat.start_ticks == start_ticks)
 }
 
 /// What the process table and the failed-attempt attribution ask about processes the
 /// kernel did not describe: /proc on a live system ([`SystemProc`]); a recording of
-/// what /proc said, for a replay (crate::analysis::replay).
+/// what /proc said, for a replay (`crate::analysis::replay`).
 pub trait ProcInfo: Send {
     /// Every pid /proc lists now.
     fn pids(&self) -> Vec<u32>;
@@ -158,7 +180,7 @@ pub trait ProcInfo: Send {
     fn exe(&self, pid: u32) -> Option<String>;
     /// [`read_cgroup`].
     fn cgroup(&self, pid: u32) -> Option<String>;
-    /// The pod of a pod uid, from the kubelet's directories (crate::model::kubelet::lookup).
+    /// The pod of a pod uid, from the kubelet's directories (`crate::model::kubelet::lookup`).
     fn pod(&self, uid: &str) -> Option<crate::model::kubelet::PodName>;
     /// [`read_tids`].
     fn tids(&self, pid: u32) -> Vec<u32>;
@@ -217,7 +239,7 @@ mod tests {
         assert_eq!(stat.comm, "a) b (c)");
         assert_eq!(stat.ppid, 1);
         assert_eq!(stat.pgrp, 4242);
-        assert_eq!(stat.start_ticks, 123456);
+        assert_eq!(stat.start_ticks, 123_456);
     }
 
     #[test]

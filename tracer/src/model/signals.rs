@@ -1,5 +1,5 @@
 //! Names for signal numbers, `si_code` values and errnos, with Linux's generic numbering
-//! (the one x86_64 and aarch64 share), plus parsing of signal names typed by a user.
+//! (the one `x86_64` and aarch64 share), plus parsing of signal names typed by a user.
 
 use serde::Serialize;
 use thiserror::Error;
@@ -60,6 +60,7 @@ const SIGSYS: i32 = 31;
 
 /// The conventional name of a signal ("SIGTERM", "SIGRTMIN+3"), or `None` if `signo` is
 /// not a Linux signal number.
+#[must_use]
 pub fn signal_name(signo: i32) -> Option<String> {
     match signo {
         1..=31 => CLASSIC
@@ -76,6 +77,7 @@ pub fn signal_name(signo: i32) -> Option<String> {
 }
 
 /// The signal's name, or "signal N" for numbers Linux does not use.
+#[must_use]
 pub fn signal_label(signo: i32) -> String {
     signal_name(signo).unwrap_or_else(|| format!("signal {signo}"))
 }
@@ -91,6 +93,10 @@ pub enum SignalParseError {
 /// Parses a signal as users write it: a number ("15"), a name with or without the SIG
 /// prefix in any case ("TERM", "sigterm"), a real-time offset ("RTMIN+3", "SIGRTMAX-1"),
 /// or a traditional alias ("IOT", "POLL", "CLD").
+///
+/// # Errors
+///
+/// When the text names no signal.
 pub fn parse_signal(text: &str) -> Result<i32, SignalParseError> {
     let trimmed = text.trim();
     if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) {
@@ -123,7 +129,7 @@ fn parse_name(bare: &str) -> Option<i32> {
 }
 
 fn parse_realtime(bare: &str) -> Option<i32> {
-    let (base, rest, sign) = if let Some(rest) = bare.strip_prefix("RTMIN") {
+    let (anchor, rest, sign) = if let Some(rest) = bare.strip_prefix("RTMIN") {
         (RTMIN, rest, 1)
     } else if let Some(rest) = bare.strip_prefix("RTMAX") {
         (RTMAX, rest, -1)
@@ -141,7 +147,7 @@ fn parse_realtime(bare: &str) -> Option<i32> {
         }
         _ => return None,
     };
-    let signo = base.checked_add(sign * offset)?;
+    let signo = anchor.checked_add(sign * offset)?;
     (RTMIN..=RTMAX).contains(&signo).then_some(signo)
 }
 
@@ -240,7 +246,8 @@ fn indexed(table: &[&'static str], code: i32) -> Option<&'static str> {
     table.get(index).copied()
 }
 
-/// The symbolic name of a `si_code` ("SI_USER", "SEGV_MAPERR", ...), or "code N".
+/// The symbolic name of a `si_code` ("`SI_USER`", "`SEGV_MAPERR`", ...), or "code N".
+#[must_use]
 pub fn si_code_name(signo: i32, code: i32) -> String {
     let name = generic_code(code).or_else(|| match signo {
         SIGILL => indexed(ILL_CODES, code),
@@ -264,6 +271,10 @@ pub fn si_code_name(signo: i32, code: i32) -> String {
 /// include/linux/errno.h. A `sys_exit_*` tracepoint sees a syscall's return value before
 /// signal handling turns those into EINTR or a restart, so they can show up in traced
 /// returns even though userspace never gets them.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one table, every errno name in number order: splitting it would hide gaps"
+)]
 fn errno_symbol(errno: u32) -> Option<&'static str> {
     Some(match errno {
         1 => "EPERM",
@@ -408,6 +419,7 @@ fn errno_symbol(errno: u32) -> Option<&'static str> {
 
 /// The symbolic name of an errno ("EPERM"), or "errno N". Negative values (as syscalls
 /// return them) are accepted.
+#[must_use]
 pub fn errno_name(errno: i32) -> String {
     let n = errno.unsigned_abs();
     match errno_symbol(n) {
@@ -430,6 +442,7 @@ pub enum DefaultAction {
 
 impl DefaultAction {
     /// Short lowercase wording for display.
+    #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             DefaultAction::Terminate => "terminate",
@@ -450,6 +463,7 @@ impl std::fmt::Display for DefaultAction {
 /// The default disposition of `signo`. Numbers that are not signals get `Terminate`,
 /// which is what the kernel does for any signal outside its special sets (real-time
 /// signals included).
+#[must_use]
 pub fn default_action(signo: i32) -> DefaultAction {
     match signo {
         // SIGQUIT SIGILL SIGTRAP SIGABRT SIGBUS SIGFPE SIGSEGV SIGXCPU SIGXFSZ SIGSYS

@@ -6,6 +6,10 @@ use std::io::{self, Write};
 use crate::{kernel::doctor, kernel::sys, render};
 
 /// Prints the diagnosis (JSON or text) on stdout; true when sigwho can trace here.
+///
+/// # Errors
+///
+/// When stdout cannot be written.
 pub fn run(json: bool) -> io::Result<bool> {
     let diagnosis = doctor::diagnose();
     let mut out = io::stdout().lock();

@@ -75,6 +75,14 @@ fn find_target(pid: u32) -> Result<Target, LiveError> {
     })
 }
 
+/// Reports every signal that reaches the target until it exits, the timeout passes or
+/// SIGINT/SIGTERM come (`signals`).
+///
+/// # Errors
+///
+/// When the pid is not running (or is a thread) or exits while the tracer attaches,
+/// when the tracer cannot be loaded, and when the ring buffer or sigwho's own signals
+/// cannot be read.
 pub async fn run(
     options: LiveOptions,
     signals: &mut OwnSignals,
@@ -119,7 +127,7 @@ pub async fn run(
                 received.map_err(LiveError::Signals)?;
                 session.done = true;
             }
-            _ = sleep_until(deadline) => {
+            () = sleep_until(deadline) => {
                 eprintln!("sigwho: --timeout reached; pid {pid} is still running");
                 session.done = true;
             }

@@ -43,6 +43,7 @@ pub struct ExplainOptions {
 }
 
 impl ExplainOptions {
+    #[must_use]
     pub fn cause_window_ns(&self) -> u64 {
         u64::try_from(self.cause_window.as_nanos()).unwrap_or(u64::MAX)
     }
@@ -69,7 +70,7 @@ pub struct StreamOptions<'a> {
     /// How often the ring buffer is read without a wakeup; the stream's default when
     /// None.
     pub tick: Option<Duration>,
-    /// A capture for replays (crate::analysis::replay), written to this file.
+    /// A capture for replays (`crate::analysis::replay`), written to this file.
     pub raw: Option<&'a Path>,
 }
 
@@ -93,6 +94,10 @@ pub struct Loaded {
 }
 
 /// Loads and attaches the programs as `options` configure them.
+///
+/// # Errors
+///
+/// As [`Tracer::load`].
 pub fn load(options: Options) -> Result<Loaded, LoadError> {
     Ok(Loaded {
         tracer: Tracer::load(&options)?,
@@ -103,6 +108,10 @@ pub fn load(options: Options) -> Result<Loaded, LoadError> {
 impl Loaded {
     /// The correlator, the notices, the event stream. Must be called inside a tokio
     /// runtime.
+    ///
+    /// # Errors
+    ///
+    /// When the capture file cannot be created or the event stream cannot be opened.
     pub fn start(self, options: &StreamOptions<'_>) -> Result<EventStream, PipelineError> {
         let tps = ticks_per_second();
         let clock = options.clock.unwrap_or_else(BootClock::now);

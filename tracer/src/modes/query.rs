@@ -28,7 +28,7 @@ use crate::{
 /// What `sigwho query` was asked.
 #[derive(Debug, Clone, Default)]
 pub struct QueryOptions {
-    /// The journal; else $SIGWHO_JOURNAL, else the default.
+    /// The journal; else $`SIGWHO_JOURNAL`, else the default.
     pub journal: Option<PathBuf>,
     pub target_pid: Option<u32>,
     pub target_comm: Option<String>,
@@ -43,6 +43,12 @@ pub struct QueryOptions {
     pub format: Option<GraphFormat>,
 }
 
+/// Prints (or draws) what the journal holds that `options` ask for.
+///
+/// # Errors
+///
+/// When the filter is malformed, the journal cannot be opened or read, or the output
+/// cannot be written.
 pub fn run(options: &QueryOptions, redaction: &Redaction, out: impl Write) -> anyhow::Result<()> {
     let path = journal::resolve(options.journal.as_deref());
     let filter = filter(options)?;
@@ -106,6 +112,10 @@ fn draw(
 /// `sigwho --target-pid PID` found no such process: answers from the journal when
 /// there is one (saying so on stderr). False when there is none: the live view's own
 /// error then stands.
+///
+/// # Errors
+///
+/// When the journal exists but cannot be opened or read.
 pub fn answer_not_running(
     pid: u32,
     journal: Option<&Path>,
@@ -135,6 +145,10 @@ pub fn answer_not_running(
 }
 
 /// The journal filter the options ask for.
+///
+/// # Errors
+///
+/// When `--since`, `--until` or `--signal` is malformed.
 pub fn filter(args: &QueryOptions) -> anyhow::Result<Filter> {
     let now = clock::unix_now_ns();
     let time = |option: &str, text: &Option<String>| -> anyhow::Result<Option<i64>> {
@@ -164,6 +178,11 @@ pub fn filter(args: &QueryOptions) -> anyhow::Result<Filter> {
 
 /// Prints what matches; returns how many events were printed. A closed output (`|
 /// head`) ends the printing quietly.
+///
+/// # Errors
+///
+/// When the journal cannot be read or the output cannot be written (a reader that went
+/// away is not an error).
 pub fn print(
     journal: &Journal,
     filter: &Filter,
@@ -288,6 +307,10 @@ pub enum GraphError {
 }
 
 /// `dot -Tsvg` of `dot_text`.
+///
+/// # Errors
+///
+/// When Graphviz is missing or fails.
 pub fn to_svg(dot_text: &str) -> Result<Vec<u8>, GraphError> {
     let child = Command::new("dot")
         .arg("-Tsvg")

@@ -2,9 +2,9 @@
 //! (docs/recorder.md).
 //!
 //! The reading task (the same stream as the live view, unfiltered) hands reports to the
-//! journal's writer thread (crate::store::recorder) through a bounded queue and never
+//! journal's writer thread (`crate::store::recorder`) through a bounded queue and never
 //! waits for the disk. It folds repeats within each pass over the ring buffer first
-//! (crate::store::recorder::fold_repeats), so that a storm sends the writer one report
+//! (`crate::store::recorder::fold_repeats`), so that a storm sends the writer one report
 //! per pass, not per signal.
 
 use std::{
@@ -51,7 +51,7 @@ const CLOCK_STEP_NS: i128 = 10_000_000;
 
 /// What `sigwho record` was asked.
 pub struct RecordOptions {
-    /// The journal; else $SIGWHO_JOURNAL, else the default.
+    /// The journal; else $`SIGWHO_JOURNAL`, else the default.
     pub journal: Option<PathBuf>,
     /// --max-size, as given (e.g. `256MiB`).
     pub max_size: String,
@@ -59,11 +59,18 @@ pub struct RecordOptions {
     pub max_age: String,
     pub json_out: Option<PathBuf>,
     pub otlp_endpoint: Option<String>,
-    /// A capture for replays (crate::analysis::replay).
+    /// A capture for replays (`crate::analysis::replay`).
     pub raw: Option<PathBuf>,
     pub explain: ExplainOptions,
 }
 
+/// Records until SIGINT or SIGTERM (`signals`), reopening the journal on SIGHUP.
+///
+/// # Errors
+///
+/// When an option is malformed, privileges are missing, the journal or an export cannot
+/// be opened, the tracer cannot be loaded, or the journal cannot be written (long
+/// enough to give up).
 pub async fn run(args: RecordOptions, signals: &mut OwnSignals) -> anyhow::Result<()> {
     let path = journal::resolve(args.journal.as_deref());
     let limits = Limits {
@@ -94,7 +101,8 @@ pub async fn run(args: RecordOptions, signals: &mut OwnSignals) -> anyhow::Resul
     })?;
     let tps = ticks_per_second();
     let encoder = Encoder::new(clock, tps, boot_id);
-    let mut writer = Writer::spawn(journal, encoder, limits)?;
+    let mut writer = Writer::spawn(journal, encoder, limits)
+        .map_err(|e| anyhow::anyhow!("cannot start the journal writer thread: {e}"))?;
     eprintln!("sigwho: recording every signal into {}", path.display());
 
     let read: anyhow::Result<()> = async {
@@ -173,6 +181,5 @@ fn session_clock(journal: &Journal, boot_id: &str) -> Result<BootClock, JournalE
 /// This boot's id: with a pid and start time, it names one process for good.
 fn boot_id() -> String {
     std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .map(|id| id.trim().to_owned())
-        .unwrap_or_else(|_| "unknown".to_owned())
+        .map_or_else(|_| "unknown".to_owned(), |id| id.trim().to_owned())
 }

@@ -49,6 +49,10 @@ pub struct OwnSignals {
 
 impl OwnSignals {
     /// Blocks `handled` and the stray signals. Call before any thread is started.
+    ///
+    /// # Errors
+    ///
+    /// When the mask cannot be set or the signalfd cannot be created.
     pub fn take(handled: &[c_int]) -> io::Result<Self> {
         let set = SigSet::of(handled.iter().copied().chain(stray()));
         let original = sys::block_signals(&set)?;
@@ -62,12 +66,17 @@ impl OwnSignals {
     }
 
     /// The mask sigwho started with, for the commands it runs.
+    #[must_use]
     pub fn original_mask(&self) -> SigSet {
         self.original
     }
 
     /// The next signal the mode acts on; stray ones are dropped on the way. Cancel-safe:
     /// a signal is read only once one is there. Needs a tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// When the signalfd cannot be registered or read.
     pub async fn recv(&mut self) -> io::Result<Received> {
         if let Some(fd) = self.fd.take() {
             self.reader = Some(sys::async_fd(fd)?);
@@ -77,7 +86,7 @@ impl OwnSignals {
         };
         loop {
             let mut guard = reader.readable().await?;
-            match guard.try_io(|fd| sys::read_signalfd(fd)) {
+            match guard.try_io(sys::read_signalfd) {
                 Ok(Ok(info)) if self.handled.contains(&info.signo) => return Ok(info),
                 Ok(Ok(_stray)) => {}
                 Ok(Err(error)) => return Err(error),

@@ -14,18 +14,19 @@ use std::{
 /// When text output is coloured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ColorChoice {
-    /// When stdout is a terminal and NO_COLOR is unset or empty.
+    /// When stdout is a terminal and `NO_COLOR` is unset or empty.
     #[default]
     Auto,
-    /// Always, even into a pipe or with NO_COLOR set.
+    /// Always, even into a pipe or with `NO_COLOR` set.
     Always,
     /// Never.
     Never,
 }
 
-/// Whether to colour: an explicit choice beats NO_COLOR (no-color.org: command-line
+/// Whether to colour: an explicit choice beats `NO_COLOR` (no-color.org: command-line
 /// arguments override it); `auto` colours only a terminal, and only without a non-empty
-/// NO_COLOR or with TERM=dumb.
+/// `NO_COLOR` or with TERM=dumb.
+#[must_use]
 pub fn decide(
     choice: ColorChoice,
     no_color: Option<&OsStr>,
@@ -87,6 +88,7 @@ const LABELS: &[&str] = &[
 ];
 
 /// Colours a block of report text; lines it does not recognise pass unchanged.
+#[must_use]
 pub fn paint(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 4);
     for line in text.split_inclusive('\n') {

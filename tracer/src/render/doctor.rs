@@ -5,6 +5,10 @@ use std::io::{self, Write};
 use crate::kernel::{doctor::Diagnosis, probe::Status};
 
 /// Prints `diagnosis` as text for a terminal `width` columns wide.
+///
+/// # Errors
+///
+/// When `out` cannot be written.
 pub fn write_text(diagnosis: &Diagnosis, width: usize, mut out: impl Write) -> io::Result<()> {
     writeln!(
         out,

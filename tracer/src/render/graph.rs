@@ -32,6 +32,7 @@ pub struct Graph {
 }
 
 impl Graph {
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
@@ -181,11 +182,12 @@ impl Graph {
 
     fn edge(&mut self, from: &str, to: &str, kind: &str, attributes: String) {
         self.edges
-            .entry((from.to_owned(), to.to_owned(), attributes.clone()))
+            .entry((from.to_owned(), to.to_owned(), attributes))
             .or_insert_with(|| kind.to_owned());
     }
 
     /// The DOT text: deterministic (sorted) so that write-ups diff cleanly.
+    #[must_use]
     pub fn to_dot(&self) -> String {
         let mut out = String::from("digraph sigwho {\n");
         out.push_str("  rankdir=LR;\n");
@@ -224,6 +226,7 @@ impl Graph {
         out
     }
 
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty() && self.notes.is_empty()
     }
@@ -277,7 +280,7 @@ fn quote(text: &str) -> String {
 mod tests {
     use super::*;
 
-    fn process(pid: u32, comm: &str, start: &str, ancestry: Value) -> Value {
+    fn process(pid: u32, comm: &str, start: &str, ancestry: &Value) -> Value {
         serde_json::json!({
             "pid": pid, "tid": pid, "comm": comm, "exe": format!("/bin/{comm}"),
             "argv": [comm, "--flag"], "uid": 0, "start_time": start, "ancestry": ancestry,
@@ -290,11 +293,11 @@ mod tests {
         serde_json::json!({
             "event": "signal", "time": "T3", "signal": "SIGTERM", "signo": 15,
             "origin": "kill", "call": "kill(30, SIGTERM)", "result": "delivered",
-            "sender": process(20, "b", "S20", shell.clone()),
-            "target": process(30, "c", "S30", shell.clone()),
+            "sender": process(20, "b", "S20", &shell),
+            "target": process(30, "c", "S30", &shell),
             "cause": [{
                 "signal": "SIGTERM", "signo": 15, "time": "T2", "origin": "kill", "code": "SI_USER",
-                "sender": process(10, "a", "S10", shell),
+                "sender": process(10, "a", "S10", &shell),
                 "target": {"pid": 20, "comm": "b", "exe": "/bin/b", "argv": ["b"]},
             }],
         })

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use crate::analysis::report::{Report, SignalReport};
 
 /// A report as one JSON line (no newline), as `--json` prints it.
+#[must_use]
 pub fn report(report: &Report) -> String {
     let json = match report {
         Report::Signal(r) => serde_json::to_string(r),
@@ -17,6 +18,7 @@ pub fn report(report: &Report) -> String {
 
 /// A signal report as a JSON line with `"unexpected"` added (after the live view's
 /// fields, which keep their order).
+#[must_use]
 pub fn with_unexpected(report: &SignalReport, unexpected: bool) -> String {
     let mut line = serde_json::to_string(report).unwrap_or_default();
     if line.ends_with('}') {

@@ -47,10 +47,12 @@ pub struct Failure {
 }
 
 impl Suite {
+    #[must_use]
     pub fn failures(&self) -> usize {
         self.cases.iter().filter(|c| c.failure.is_some()).count()
     }
 
+    #[must_use]
     pub fn to_xml(&self) -> String {
         let tests = self.cases.len();
         let failures = self.failures();
@@ -150,31 +152,57 @@ fn escape(value: &str, in_attribute: bool) -> String {
 }
 
 /// `value` escaped for a double-quoted attribute.
+#[must_use]
 pub fn attr(value: &str) -> String {
     escape(value, true)
 }
 
 /// `value` escaped for element content.
+#[must_use]
 pub fn text(value: &str) -> String {
     escape(value, false)
 }
 
+/// A process a test case is about.
+struct Entry<'r> {
+    pid: u32,
+    name: String,
+    killed: Option<&'r Killed>,
+    unexpected: Vec<&'r SignalReport>,
+}
+
 /// One test case per process that died of a signal or received an unexpected one,
 /// plus the command's own (passing when neither happened to it).
+#[must_use]
 pub fn suite(run: &RunView<'_>, outcome: &Outcome) -> Suite {
-    struct Entry<'r> {
-        pid: u32,
-        name: String,
-        killed: Option<&'r Killed>,
-        unexpected: Vec<&'r SignalReport>,
-    }
-    let mut order: Vec<ProcKey> = Vec::new();
-    let mut entries: HashMap<ProcKey, Entry> = HashMap::new();
     let cmd_key = run.cmd.unwrap_or(ProcKey {
         pid: 0,
         start_ticks: 0,
     });
-    order.push(cmd_key);
+    let cases = entries(run, cmd_key)
+        .into_iter()
+        .map(|(key, entry)| case(run, outcome, &entry, key == cmd_key))
+        .collect();
+    Suite {
+        name: format!("sigwho run: {}", command_text(run)),
+        timestamp: run.started_at.chars().take(19).collect(),
+        time_seconds: outcome.duration.as_secs_f64(),
+        properties: vec![
+            ("command".to_owned(), command_text(run)),
+            ("exit_status".to_owned(), outcome.exit_status.to_string()),
+            ("signals_seen".to_owned(), run.signals_seen.to_string()),
+            ("unexpected".to_owned(), run.unexpected.to_string()),
+            ("lost".to_owned(), run.lost.to_string()),
+        ],
+        cases,
+    }
+}
+
+/// The processes with something to report, the command first, then in the order they
+/// first appear.
+fn entries<'r>(run: &RunView<'r>, cmd_key: ProcKey) -> Vec<(ProcKey, Entry<'r>)> {
+    let mut order: Vec<ProcKey> = vec![cmd_key];
+    let mut entries: HashMap<ProcKey, Entry> = HashMap::new();
     entries.insert(
         cmd_key,
         Entry {
@@ -217,133 +245,150 @@ pub fn suite(run: &RunView<'_>, outcome: &Outcome) -> Suite {
             })
             .killed = Some(killed);
     }
+    order
+        .into_iter()
+        .filter_map(|key| entries.remove(&key).map(|entry| (key, entry)))
+        .collect()
+}
 
-    let mut cases = Vec::new();
-    for key in order {
-        let Some(entry) = entries.remove(&key) else {
-            continue;
-        };
-        let is_cmd = key == cmd_key;
-        let name = if entry.pid == 0 {
-            entry.name.clone()
-        } else {
-            format!("{} (pid {})", entry.name, entry.pid)
-        };
-        let mut message = Vec::new();
-        let mut kind = String::new();
-        let mut text = String::new();
-        let mut failed = !entry.unexpected.is_empty();
-        if let Some(killed) = entry.killed {
-            failed |= !killed.expected;
-            let signal = killed.exit.signal.clone().unwrap_or_default();
-            let mut part = format!("killed by {signal}");
-            if let Some(by) = &killed.by {
-                let _ = write!(part, " from {}", process_brief_with_argv(&by.sender));
-                let chain = sender_chain(run, by);
-                if !chain.is_empty() {
-                    let _ = write!(part, "; sender's parents: {chain}");
-                }
-                if !by.cause.is_empty() {
-                    let _ = write!(part, "; cause chain: {}", cause_chain(by));
-                }
-            }
-            if killed.expected {
-                part.push_str(" (an allowed signal)");
-            }
-            message.push(part);
-            kind = signal;
-            text.push_str(&text::report(&Report::Exit(killed.exit.clone())));
-            if let Some(by) = &killed.by {
-                text.push_str(&junit_text(run, by));
-            }
-        }
-        let killer_time = entry
-            .killed
-            .and_then(|k| k.by.as_ref())
-            .map(|r| r.keys.time_ns);
-        let others: Vec<&&SignalReport> = entry
-            .unexpected
-            .iter()
-            .filter(|r| Some(r.keys.time_ns) != killer_time)
-            .collect();
-        if let Some(first) = others.first() {
-            let mut part = format!(
-                "unexpected {} from {}",
-                first.signal,
-                process_brief_with_argv(&first.sender)
-            );
-            let chain = sender_chain(run, first);
-            if !chain.is_empty() {
-                let _ = write!(part, "; sender's parents: {chain}");
-            }
-            if !first.cause.is_empty() {
-                let _ = write!(part, "; cause chain: {}", cause_chain(first));
-            }
-            if others.len() > 1 {
-                let _ = write!(part, " (+{} more unexpected)", others.len() - 1);
-            }
-            message.push(part);
-            if kind.is_empty() {
-                kind.clone_from(&first.signal);
-            }
-            for r in others.iter().take(SUMMARY_DETAILS) {
-                text.push_str(&junit_text(run, r));
-            }
-        }
-        let mut system_out = None;
-        if is_cmd {
-            let status = match (outcome.status, &outcome.error) {
-                (_, Some(error)) => error.clone(),
-                (Some(status), _) => match status.code() {
-                    Some(code) => format!("exited with code {code}"),
-                    None => format!(
-                        "killed by {}",
-                        signal_label(status.signal().unwrap_or_default())
-                    ),
-                },
-                (None, None) => "ended in an unknown way".to_owned(),
-            };
-            system_out = Some(format!(
-                "{status}; {} signal(s) to its processes, {} unexpected",
-                run.signals_seen, run.unexpected
-            ));
-        }
-        let failure = failed.then(|| Failure {
-            message: message.join("; "),
-            kind: kind.clone(),
-            text: text.clone(),
-        });
-        if !failed && !text.is_empty() {
-            let note = format!("{}\n{text}", message.join("; "));
-            system_out = Some(match system_out {
-                Some(before) => format!("{before}\n{note}"),
-                None => note,
-            });
-        }
-        cases.push(Case {
-            name,
-            classname: if is_cmd {
-                "sigwho.command".to_owned()
-            } else {
-                "sigwho.process".to_owned()
-            },
-            time_seconds: 0.0,
-            failure,
-            system_out,
+/// What a case says: its message parts, the failure's kind and its details.
+#[derive(Default)]
+struct Findings {
+    message: Vec<String>,
+    kind: String,
+    text: String,
+}
+
+fn case(run: &RunView<'_>, outcome: &Outcome, entry: &Entry<'_>, is_cmd: bool) -> Case {
+    let name = if entry.pid == 0 {
+        entry.name.clone()
+    } else {
+        format!("{} (pid {})", entry.name, entry.pid)
+    };
+    let mut findings = Findings::default();
+    let mut failed = !entry.unexpected.is_empty();
+    if let Some(killed) = entry.killed {
+        failed |= !killed.expected;
+        death(run, killed, &mut findings);
+    }
+    let killer_time = entry
+        .killed
+        .and_then(|k| k.by.as_ref())
+        .map(|r| r.keys.time_ns);
+    let others: Vec<&SignalReport> = entry
+        .unexpected
+        .iter()
+        .copied()
+        .filter(|r| Some(r.keys.time_ns) != killer_time)
+        .collect();
+    unexpected(run, &others, &mut findings);
+    let mut system_out = is_cmd.then(|| {
+        format!(
+            "{}; {} signal(s) to its processes, {} unexpected",
+            command_status(outcome),
+            run.signals_seen,
+            run.unexpected
+        )
+    });
+    let Findings {
+        message,
+        kind,
+        text,
+    } = findings;
+    if !failed && !text.is_empty() {
+        let note = format!("{}\n{text}", message.join("; "));
+        system_out = Some(match system_out {
+            Some(before) => format!("{before}\n{note}"),
+            None => note,
         });
     }
-    Suite {
-        name: format!("sigwho run: {}", command_text(run)),
-        timestamp: run.started_at.chars().take(19).collect(),
-        time_seconds: outcome.duration.as_secs_f64(),
-        properties: vec![
-            ("command".to_owned(), command_text(run)),
-            ("exit_status".to_owned(), outcome.exit_status.to_string()),
-            ("signals_seen".to_owned(), run.signals_seen.to_string()),
-            ("unexpected".to_owned(), run.unexpected.to_string()),
-            ("lost".to_owned(), run.lost.to_string()),
-        ],
-        cases,
+    let failure = failed.then(|| Failure {
+        message: message.join("; "),
+        kind,
+        text,
+    });
+    Case {
+        name,
+        classname: if is_cmd {
+            "sigwho.command".to_owned()
+        } else {
+            "sigwho.process".to_owned()
+        },
+        time_seconds: 0.0,
+        failure,
+        system_out,
+    }
+}
+
+/// A process that died of a signal: who sent it, why, and both reports.
+fn death(run: &RunView<'_>, killed: &Killed, findings: &mut Findings) {
+    let signal = killed.exit.signal.clone().unwrap_or_default();
+    let mut part = format!("killed by {signal}");
+    if let Some(by) = &killed.by {
+        let _ = write!(part, " from {}", process_brief_with_argv(&by.sender));
+        let chain = sender_chain(run, by);
+        if !chain.is_empty() {
+            let _ = write!(part, "; sender's parents: {chain}");
+        }
+        if !by.cause.is_empty() {
+            let _ = write!(part, "; cause chain: {}", cause_chain(by));
+        }
+    }
+    if killed.expected {
+        part.push_str(" (an allowed signal)");
+    }
+    findings.message.push(part);
+    findings.kind = signal;
+    findings
+        .text
+        .push_str(&text::report(&Report::Exit(killed.exit.clone())));
+    if let Some(by) = &killed.by {
+        findings.text.push_str(&junit_text(run, by));
+    }
+}
+
+/// The unexpected signals a process got (its killer apart): the first in the message,
+/// the first few in full.
+fn unexpected(run: &RunView<'_>, others: &[&SignalReport], findings: &mut Findings) {
+    let Some(first) = others.first() else {
+        return;
+    };
+    let mut part = format!(
+        "unexpected {} from {}",
+        first.signal,
+        process_brief_with_argv(&first.sender)
+    );
+    let chain = sender_chain(run, first);
+    if !chain.is_empty() {
+        let _ = write!(part, "; sender's parents: {chain}");
+    }
+    if !first.cause.is_empty() {
+        let _ = write!(part, "; cause chain: {}", cause_chain(first));
+    }
+    if others.len() > 1 {
+        let _ = write!(part, " (+{} more unexpected)", others.len() - 1);
+    }
+    findings.message.push(part);
+    if findings.kind.is_empty() {
+        findings.kind.clone_from(&first.signal);
+    }
+    for r in others.iter().take(SUMMARY_DETAILS) {
+        findings.text.push_str(&junit_text(run, r));
+    }
+}
+
+/// How the command ended, for its test case.
+fn command_status(outcome: &Outcome) -> String {
+    match (outcome.status, &outcome.error) {
+        (_, Some(error)) => error.clone(),
+        (Some(status), _) => match status.code() {
+            Some(code) => format!("exited with code {code}"),
+            None => format!(
+                "killed by {}",
+                signal_label(status.signal().unwrap_or_default())
+            ),
+        },
+        (None, None) => "ended in an unknown way".to_owned(),
     }
 }
 

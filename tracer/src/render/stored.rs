@@ -1,6 +1,8 @@
 //! Stored reports as `sigwho query` prints them: the live view's text or JSON, with the
 //! count of a row of repeats, the gaps among them, and a header per incarnation of a pid.
 
+use std::fmt::Write as _;
+
 use serde::Serialize;
 
 use crate::{
@@ -9,6 +11,7 @@ use crate::{
 };
 
 /// "pid 4242 started 2026-11-26T17:26:52.120000000Z: 3 signals".
+#[must_use]
 pub fn header(process: &Incarnation) -> String {
     let signals = match process.signals {
         1 => "1 signal".to_owned(),
@@ -29,6 +32,7 @@ struct GapJson<'a> {
     reason: &'a str,
 }
 
+#[must_use]
 pub fn gap_json(gap: &Gap) -> String {
     let object = GapJson {
         event: "gap",
@@ -42,6 +46,7 @@ pub fn gap_json(gap: &Gap) -> String {
 
 /// A stored event's JSON object; for repeats, with their count and first and last time
 /// added at the end (the object's own `time` is the first's).
+#[must_use]
 pub fn event_json(event: &StoredEvent) -> String {
     match event.json.strip_suffix('}') {
         Some(open) if event.count > 1 => format!(
@@ -55,22 +60,25 @@ pub fn event_json(event: &StoredEvent) -> String {
 }
 
 /// A stored event's text; for repeats, followed by how many and when.
+#[must_use]
 pub fn event_text(event: &StoredEvent) -> String {
     let mut text = event.text.clone();
     if event.count > 1 {
         if !text.ends_with('\n') {
             text.push('\n');
         }
-        text.push_str(&format!(
-            "  x{} between {} and {} (identical signals, stored once)\n",
+        let _ = writeln!(
+            text,
+            "  x{} between {} and {} (identical signals, stored once)",
             event.count,
             rfc3339_nanos(i128::from(event.time_ns)),
             rfc3339_nanos(i128::from(event.last_ns))
-        ));
+        );
     }
     text
 }
 
+#[must_use]
 pub fn gap_text(gap: &Gap) -> String {
     format!(
         "{} GAP {} event(s) not recorded: {}; signals around this time may be missing\n",

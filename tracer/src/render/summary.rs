@@ -68,14 +68,17 @@ pub struct Status {
 }
 
 impl Status {
+    #[must_use]
     pub fn code(&self) -> Option<i32> {
         self.exit_code
     }
 
+    #[must_use]
     pub fn signal(&self) -> Option<i32> {
         self.signo
     }
 
+    #[must_use]
     pub fn core_dumped(&self) -> bool {
         self.core
     }
@@ -111,29 +114,7 @@ pub fn summary_text(run: &RunView<'_>, outcome: &Outcome, fail_on_signal: bool) 
         return out;
     }
     let secs = outcome.duration.as_secs_f64();
-    let ended = match (outcome.status, &outcome.error) {
-        (_, Some(error)) => error.clone(),
-        (Some(status), _) => match status.code() {
-            Some(code) => format!("exited with code {code}"),
-            None => {
-                let signo = status.signal().unwrap_or_default();
-                let by = run.cmd_killer.as_ref().map_or_else(String::new, |r| {
-                    format!(" from {}", process_brief(&r.sender))
-                });
-                let core = if status.core_dumped() {
-                    ", core dumped"
-                } else {
-                    ""
-                };
-                format!(
-                    "was killed by {}{by}{core} (status {})",
-                    signal_label(signo),
-                    outcome.exit_status
-                )
-            }
-        },
-        (None, None) => "ended in an unknown way".to_owned(),
-    };
+    let ended = how_it_ended(run, outcome);
     let pid = outcome
         .pid
         .map_or_else(String::new, |p| format!(" (pid {p})"));
@@ -170,6 +151,53 @@ pub fn summary_text(run: &RunView<'_>, outcome: &Outcome, fail_on_signal: bool) 
             run.unexpected - SUMMARY_DETAILS as u64
         );
     }
+    failed_and_killed(run, &mut out);
+    if run.lost > 0 {
+        let _ = writeln!(
+            out,
+            "sigwho: warning: {} record(s) lost (the ring buffer was full): some signals may be missing",
+            run.lost
+        );
+    }
+    if fail_on_signal {
+        let _ = writeln!(
+            out,
+            "sigwho: exit status 1: unexpected signal(s) although the command succeeded (--fail-on-signal)"
+        );
+    }
+    out
+}
+
+/// "exited with code 3", "was killed by SIGTERM from pid 7 (kill) (status 143)".
+fn how_it_ended(run: &RunView<'_>, outcome: &Outcome) -> String {
+    match (outcome.status, &outcome.error) {
+        (_, Some(error)) => error.clone(),
+        (Some(status), _) => {
+            if let Some(code) = status.code() {
+                format!("exited with code {code}")
+            } else {
+                let signo = status.signal().unwrap_or_default();
+                let by = run.cmd_killer.as_ref().map_or_else(String::new, |r| {
+                    format!(" from {}", process_brief(&r.sender))
+                });
+                let core = if status.core_dumped() {
+                    ", core dumped"
+                } else {
+                    ""
+                };
+                format!(
+                    "was killed by {}{by}{core} (status {})",
+                    signal_label(signo),
+                    outcome.exit_status
+                )
+            }
+        }
+        (None, None) => "ended in an unknown way".to_owned(),
+    }
+}
+
+/// The failed attempts and the processes that died of a signal, for the summary.
+fn failed_and_killed(run: &RunView<'_>, out: &mut String) {
     if run.failed > 0 {
         let _ = writeln!(
             out,
@@ -203,20 +231,6 @@ pub fn summary_text(run: &RunView<'_>, outcome: &Outcome, fail_on_signal: bool) 
             );
         }
     }
-    if run.lost > 0 {
-        let _ = writeln!(
-            out,
-            "sigwho: warning: {} record(s) lost (the ring buffer was full): some signals may be missing",
-            run.lost
-        );
-    }
-    if fail_on_signal {
-        let _ = writeln!(
-            out,
-            "sigwho: exit status 1: unexpected signal(s) although the command succeeded (--fail-on-signal)"
-        );
-    }
-    out
 }
 
 /// One unexpected signal for the text summary: who to whom, the sender's chain,
@@ -254,6 +268,7 @@ pub fn describe_signal(run: &RunView<'_>, out: &mut String, r: &SignalReport) {
 
 /// The sender's ancestry up to the command (or sigwho) when it is in the tree, else
 /// a few generations.
+#[must_use]
 pub fn sender_chain(run: &RunView<'_>, r: &SignalReport) -> String {
     let stop = [run.cmd.map(|k| k.pid), Some(run.sigwho_pid)];
     let mut parts = Vec::new();
@@ -308,8 +323,8 @@ pub fn summary_json(run: &RunView<'_>, outcome: &Outcome, code: i32) -> String {
     let summary = SummaryJson {
         event: "summary",
         time: time_now(),
-        started: &run.started_at,
-        command: &run.command,
+        started: run.started_at,
+        command: run.command,
         pid: outcome.pid,
         exit_status: outcome.exit_status,
         exit_code: status.and_then(|s| s.code()),
@@ -363,13 +378,15 @@ fn time_now() -> String {
     clock::rfc3339_nanos(clock::unix_now_ns())
 }
 
+#[must_use]
 pub fn command_text(run: &RunView<'_>) -> String {
-    shell_join(&run.command)
+    shell_join(run.command)
 }
 
 /// A report as the live view prints it, for a JUnit failure's details: ancestries end
 /// at sigwho (what is above it is the CI runner's business), or after a few generations
 /// for processes outside the tree.
+#[must_use]
 pub fn junit_text(run: &RunView<'_>, report: &SignalReport) -> String {
     let mut report = report.clone();
     let me = run.sigwho_pid;
@@ -385,6 +402,7 @@ pub fn junit_text(run: &RunView<'_>, report: &SignalReport) -> String {
 }
 
 /// A workflow command's message: `%`, CR and LF encoded as the runner expects.
+#[must_use]
 pub fn annotation_data(message: &str) -> String {
     message
         .replace('%', "%25")

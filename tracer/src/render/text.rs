@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use crate::analysis::report::{AncestorReport, ExitReport, ProcessReport, Report, SignalReport};
 
 /// A report as the live view prints it: lines ending in newlines.
+#[must_use]
 pub fn report(report: &Report) -> String {
     match report {
         Report::Signal(r) => signal_text(r),
@@ -23,6 +24,7 @@ pub fn report(report: &Report) -> String {
 }
 
 /// Shell-like quoting so that an argv reads unambiguously on one line.
+#[must_use]
 pub fn shell_join(argv: &[String]) -> String {
     argv.iter()
         .map(|arg| {

@@ -10,9 +10,26 @@ use std::{
     path::Path,
 };
 
-use anyhow::Context as _;
-
 use crate::{analysis::report::Report, render::output::ReportWriter};
+
+/// Why an export could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("--json-out {path}: {source}")]
+    JsonOut {
+        path: std::path::PathBuf,
+        source: io::Error,
+    },
+    #[cfg(feature = "otlp")]
+    #[error("{0}")]
+    Endpoint(#[from] crate::store::otlp::EndpointError),
+    #[cfg(feature = "otlp")]
+    #[error("{0}")]
+    Exporter(io::Error),
+    #[cfg(not(feature = "otlp"))]
+    #[error("--otlp-endpoint: this sigwho was built without the otlp feature")]
+    NoOtlp,
+}
 
 pub struct Exports {
     json: Option<ReportWriter<Box<dyn Write + Send>>>,
@@ -24,7 +41,11 @@ pub struct Exports {
 impl Exports {
     /// Opens `--json-out` (appended to, created 0600: reports hold command lines) and
     /// starts the OTLP exporter. Bad values fail here, before anything is loaded.
-    pub fn open(json_out: Option<&Path>, otlp_endpoint: Option<&str>) -> anyhow::Result<Self> {
+    ///
+    /// # Errors
+    ///
+    /// When the `--json-out` file cannot be opened or the OTLP endpoint is malformed.
+    pub fn open(json_out: Option<&Path>, otlp_endpoint: Option<&str>) -> Result<Self, ExportError> {
         let json = match json_out {
             None => None,
             Some(path) if path == Path::new("-") => Some(ReportWriter::new(
@@ -38,7 +59,10 @@ impl Exports {
                     .mode(0o600)
                     .custom_flags(libc::O_NOFOLLOW)
                     .open(path)
-                    .with_context(|| format!("--json-out {}", path.display()))?;
+                    .map_err(|source| ExportError::JsonOut {
+                        path: path.to_owned(),
+                        source,
+                    })?;
                 Some(ReportWriter::new(
                     Box::new(file) as Box<dyn Write + Send>,
                     true,
@@ -57,12 +81,14 @@ impl Exports {
                     .map(|h| h.trim().to_owned())
                     .unwrap_or_default();
                 let url = endpoint.url();
-                Some((crate::store::otlp::Exporter::start(endpoint, &host)?, url))
+                let exporter = crate::store::otlp::Exporter::start(endpoint, &host)
+                    .map_err(ExportError::Exporter)?;
+                Some((exporter, url))
             }
         };
         #[cfg(not(feature = "otlp"))]
         if otlp_endpoint.is_some() {
-            anyhow::bail!("--otlp-endpoint: this sigwho was built without the otlp feature");
+            return Err(ExportError::NoOtlp);
         }
         Ok(Self {
             json,
@@ -96,6 +122,7 @@ impl Exports {
     }
 
     /// Flushes and stops; one line for the summary when something was exported.
+    #[must_use]
     pub fn finish(self) -> Option<String> {
         #[cfg(feature = "otlp")]
         if let Some((otlp, url)) = self.otlp {

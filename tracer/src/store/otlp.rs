@@ -6,7 +6,7 @@
 //! text `--json` prints) and whose attributes carry the fields a pipeline filters on.
 //! A thread of its own batches records (at most [`BATCH_MAX`], at least once per
 //! [`FLUSH_INTERVAL`]) and POSTs them with a small HTTP/1.1 client on `std::net`: plain
-//! HTTP, meant for a collector on the node (a DaemonSet agent or a sidecar). The queue
+//! HTTP, meant for a collector on the node (a `DaemonSet` agent or a sidecar). The queue
 //! to it is bounded; what does not fit, or what the collector refuses, is counted and
 //! reported on stderr, never silently lost and never blocking the recorder.
 
@@ -35,7 +35,7 @@ const QUEUE_CAPACITY: usize = 16_384;
 /// Connect, write and read timeout of one POST.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// At most one warning about failed exports per this long.
-const WARN_INTERVAL: Duration = Duration::from_secs(60);
+const WARN_INTERVAL: Duration = Duration::from_mins(1);
 
 /// OTLP severity numbers (logs data model): INFO for signals, WARN for kills.
 const SEVERITY_INFO: u8 = 9;
@@ -60,6 +60,10 @@ pub struct Endpoint {
 impl Endpoint {
     /// Parses `http://HOST[:PORT][/PATH]`; the port defaults to 4318 and the path to
     /// `/v1/logs`, as OTLP/HTTP specifies.
+    ///
+    /// # Errors
+    ///
+    /// When the URL is not `http://HOST:PORT[/PATH]`.
     pub fn parse(url: &str) -> Result<Endpoint, EndpointError> {
         let bad = || EndpointError::Malformed(url.to_owned());
         let rest = url.strip_prefix("http://").ok_or_else(bad)?;
@@ -88,6 +92,7 @@ impl Endpoint {
         })
     }
 
+    #[must_use]
     pub fn url(&self) -> String {
         if self.host.contains(':') {
             format!("http://[{}]:{}{}", self.host, self.port, self.path)
@@ -114,13 +119,17 @@ pub struct Exporter {
 impl Exporter {
     /// Starts the exporter thread for `endpoint`; `host` names this machine in the
     /// records' resource.
+    ///
+    /// # Errors
+    ///
+    /// When the exporter thread cannot be started.
     pub fn start(endpoint: Endpoint, host: &str) -> std::io::Result<Exporter> {
         let (tx, rx) = sync_channel(QUEUE_CAPACITY);
         let resource = json!({
             "attributes": [
-                attribute("service.name", json!({"stringValue": "sigwho"})),
-                attribute("service.version", json!({"stringValue": env!("CARGO_PKG_VERSION")})),
-                attribute("host.name", json!({"stringValue": host})),
+                attribute("service.name", &json!({"stringValue": "sigwho"})),
+                attribute("service.version", &json!({"stringValue": env!("CARGO_PKG_VERSION")})),
+                attribute("host.name", &json!({"stringValue": host})),
             ]
         });
         let queue_dropped = Arc::new(AtomicU64::new(0));
@@ -148,6 +157,7 @@ impl Exporter {
     }
 
     /// Sends what is queued (waiting up to a few seconds for the collector) and stops.
+    #[must_use]
     pub fn finish(mut self) -> ExportStats {
         drop(self.tx.take());
         let mut stats = self
@@ -160,22 +170,23 @@ impl Exporter {
     }
 }
 
-fn attribute(key: &str, value: Value) -> Value {
+fn attribute(key: &str, value: &Value) -> Value {
     json!({"key": key, "value": value})
 }
 
 fn string(key: &str, value: &str) -> Value {
-    attribute(key, json!({ "stringValue": value }))
+    attribute(key, &json!({ "stringValue": value }))
 }
 
 /// OTLP's JSON encoding carries 64-bit integers as strings.
 fn int(key: &str, value: i64) -> Value {
-    attribute(key, json!({ "intValue": value.to_string() }))
+    attribute(key, &json!({ "intValue": value.to_string() }))
 }
 
 /// One OTLP log record for a report: the report's JSON as the body, the fields people
 /// filter on as attributes (names after OpenTelemetry's process.* conventions where
 /// there is one).
+#[must_use]
 pub fn log_record(report: &Report) -> Option<Value> {
     let (time, severity, mut attributes) = match report {
         Report::Signal(r) => {
@@ -247,13 +258,14 @@ pub fn log_record(report: &Report) -> Option<Value> {
         "observedTimeUnixNano": clock::unix_now_ns().max(0).to_string(),
         "severityNumber": severity,
         "severityText": if severity == SEVERITY_WARN { "WARN" } else { "INFO" },
-        "body": { "stringValue": crate::render::json::report(&report) },
+        "body": { "stringValue": crate::render::json::report(report) },
         "attributes": attributes,
     }))
 }
 
 /// The request body for a batch of log records.
-pub fn request_body(resource: &Value, records: Vec<Value>) -> Value {
+#[must_use]
+pub fn request_body(resource: &Value, records: &[Value]) -> Value {
     json!({
         "resourceLogs": [{
             "resource": resource,
@@ -286,7 +298,7 @@ fn run(endpoint: &Endpoint, resource: &Value, rx: &Receiver<Value>) -> ExportSta
             continue;
         }
         let count = batch.len() as u64;
-        match post(endpoint, &request_body(resource, batch)) {
+        match post(endpoint, &request_body(resource, &batch)) {
             Ok(()) => stats.exported += count,
             Err(error) => {
                 stats.dropped += count;
@@ -418,7 +430,7 @@ mod tests {
         let endpoint = Endpoint::parse(&format!("http://127.0.0.1:{port}")).unwrap();
         let body = request_body(
             &json!({"attributes": []}),
-            vec![json!({"body": {"stringValue": "x"}})],
+            &[json!({"body": {"stringValue": "x"}})],
         );
         post(&endpoint, &body).unwrap();
         let (head, received) = collector.join().unwrap();

@@ -50,7 +50,7 @@ impl Describer {
         time_ns: u64,
     ) -> ExitReport {
         let key = table.key(task.pid, task.start_ns);
-        let signo = (status & 0x7f) as i32;
+        let signo = i32::try_from(status & 0x7f).unwrap_or_default();
         let killed = signo != 0;
         ExitReport {
             event: "exit",
@@ -58,9 +58,8 @@ impl Describer {
             pid: task.pid,
             comm: table
                 .get(&key)
-                .map(|p| p.comm.clone())
-                .unwrap_or_else(|| c_string(&task.comm)),
-            exit_code: (!killed).then_some(((status >> 8) & 0xff) as i32),
+                .map_or_else(|| c_string(&task.comm), |p| p.comm.clone()),
+            exit_code: (!killed).then(|| i32::try_from((status >> 8) & 0xff).unwrap_or_default()),
             signal: killed.then(|| signal_label(signo)),
             signo: killed.then_some(signo),
             core_dumped: killed.then_some(status & 0x80 != 0),

@@ -1,4 +1,4 @@
-//! Hints: the rules (crate::analysis::rules) asked about a signal and about each link of
+//! Hints: the rules (`crate::analysis::rules`) asked about a signal and about each link of
 //! its cause chain.
 
 use crate::{
@@ -50,7 +50,7 @@ fn cause_facts(table: &ProcessTable, cause: &CauseReport, cause_depth: usize) ->
         key.map(|k| table.ancestry(&k))
             .unwrap_or_default()
             .iter()
-            .map(|a| proc_facts(a.key.pid, &a.comm, &a.exe, &a.argv))
+            .map(|a| proc_facts(a.key.pid, &a.comm, a.exe.as_deref(), &a.argv))
             .collect()
     };
     Facts {
@@ -66,14 +66,14 @@ fn cause_facts(table: &ProcessTable, cause: &CauseReport, cause_depth: usize) ->
         sender: proc_facts(
             cause.sender.pid,
             &cause.sender.comm,
-            &cause.sender.exe,
+            cause.sender.exe.as_deref(),
             &cause.sender.argv,
         ),
         sender_ancestors: views(sender_key),
         target: proc_facts(
             cause.target.pid,
             &cause.target.comm,
-            &cause.target.exe,
+            cause.target.exe.as_deref(),
             &cause.target.argv,
         ),
         target_ancestors: views(target_key),
@@ -83,20 +83,21 @@ fn cause_facts(table: &ProcessTable, cause: &CauseReport, cause_depth: usize) ->
     }
 }
 
-fn proc_facts(pid: u32, comm: &str, exe: &Option<String>, argv: &[String]) -> ProcFacts {
+fn proc_facts(pid: u32, comm: &str, exe: Option<&str>, argv: &[String]) -> ProcFacts {
     ProcFacts {
         pid,
         comm: comm.to_owned(),
-        exe: exe.clone(),
+        exe: exe.map(str::to_owned),
         argv: argv.to_vec(),
     }
 }
 
 /// What the hint rules look at.
+#[must_use]
 pub fn facts_of(r: &SignalReport) -> Facts {
     let ancestors = |list: &[AncestorReport]| {
         list.iter()
-            .map(|a| proc_facts(a.pid, &a.comm, &a.exe, &a.argv))
+            .map(|a| proc_facts(a.pid, &a.comm, a.exe.as_deref(), &a.argv))
             .collect()
     };
     let target = r.target.as_ref();
@@ -106,10 +107,15 @@ pub fn facts_of(r: &SignalReport) -> Facts {
         origin: Some(r.origin),
         origin_class: Some(r.origin_class),
         code: r.code.clone(),
-        sender: proc_facts(r.sender.pid, &r.sender.comm, &r.sender.exe, &r.sender.argv),
+        sender: proc_facts(
+            r.sender.pid,
+            &r.sender.comm,
+            r.sender.exe.as_deref(),
+            &r.sender.argv,
+        ),
         sender_ancestors: ancestors(&r.sender.ancestry),
         target: target
-            .map(|t| proc_facts(t.pid, &t.comm, &t.exe, &t.argv))
+            .map(|t| proc_facts(t.pid, &t.comm, t.exe.as_deref(), &t.argv))
             .unwrap_or_default(),
         target_ancestors: target.map(|t| ancestors(&t.ancestry)).unwrap_or_default(),
         relation: r.relation,

@@ -51,6 +51,15 @@ impl Escalations {
     }
 }
 
+/// Nanoseconds as the seconds reports show.
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "spans within the 300 s window are below 2^53 ns, exact in an f64"
+)]
+pub fn seconds(ns: u64) -> f64 {
+    ns as f64 / 1e9
+}
+
 /// Updates one pair's history (latest time per signal number, oldest first) with
 /// `signo` at `now_ns`. Returns what came before, oldest first, as (signo, seconds
 /// before now), and for a SIGKILL the latest different signal (an escalation).
@@ -62,7 +71,7 @@ fn remember_signal(
     history.retain(|(_, at)| now_ns.saturating_sub(*at) <= ESCALATION_WINDOW_NS);
     let previous = history
         .iter()
-        .map(|(sig, at)| (*sig, now_ns.saturating_sub(*at) as f64 / 1e9))
+        .map(|(sig, at)| (*sig, seconds(now_ns.saturating_sub(*at))))
         .collect();
     let escalated = history
         .iter()
@@ -99,7 +108,7 @@ mod tests {
         assert_eq!(remember_signal(&mut lone, 9, s).1, None);
         // Many different signals: bounded, the oldest go first.
         for sig in 1..=40 {
-            remember_signal(&mut history, sig, 20 * s + sig as u64);
+            remember_signal(&mut history, sig, 20 * s + u64::try_from(sig).unwrap());
         }
         assert_eq!(history.len(), HISTORY_SIGNALS);
         assert_eq!(history.last(), Some(&(40, 20 * s + 40)));

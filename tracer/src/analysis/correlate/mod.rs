@@ -2,11 +2,11 @@
 //! sender, target and request of every signal. Free of eBPF so that it can be tested
 //! offline and replayed from recorded events.
 //!
-//! Each concern has its type: the process table (crate::model::lineage) for lineage,
+//! Each concern has its type: the process table (`crate::model::lineage`) for lineage,
 //! [`describe::Describer`] for the processes in a report, [`causes::CauseChains`],
 //! [`history::Escalations`], [`memo::ReportMemo`] for storms, [`hints::Hinter`], and
 //! [`hold::HoldQueue`] for the reports an OOM kill may still reclassify; the
-//! classification of a record is crate::analysis::classify.
+//! classification of a record is `crate::analysis::classify`.
 
 mod causes;
 mod describe;
@@ -59,6 +59,7 @@ pub struct Correlator {
 }
 
 impl Correlator {
+    #[must_use]
     pub fn new(table: ProcessTable, clock: BootClock, ticks_per_second: u64) -> Self {
         let rules = Rules::builtin();
         Self {
@@ -75,11 +76,13 @@ impl Correlator {
         }
     }
 
+    #[must_use]
     pub fn with_cause_window(mut self, window_ns: u64) -> Self {
         self.causes.window_ns = window_ns;
         self
     }
 
+    #[must_use]
     pub fn with_rules(mut self, rules: &'static Rules) -> Self {
         self.hinter = Hinter { rules };
         self.memo = ReportMemo::new(rules.time_limits());
@@ -88,17 +91,20 @@ impl Correlator {
 
     /// Masks (--redact) applied to every report as it leaves the correlator: after the
     /// hints, which see the real command lines, and before anything prints or stores it.
+    #[must_use]
     pub fn with_redaction(mut self, redaction: Redaction) -> Self {
         self.redaction = redaction;
         self
     }
 
     /// The masks every report gets, for what callers show besides reports.
+    #[must_use]
     pub fn redaction(&self) -> &Redaction {
         &self.redaction
     }
 
     /// A boot-clock time as reports print it.
+    #[must_use]
     pub fn time(&self, boot_ns: u64) -> String {
         self.describer.time(boot_ns)
     }
@@ -163,7 +169,7 @@ impl Correlator {
         let escalation = escalated.map(|(sig, at)| Escalation {
             previous_signal: signal_label(sig),
             previous_time: self.time(at),
-            after_seconds: now_ns.saturating_sub(at) as f64 / 1e9,
+            after_seconds: history::seconds(now_ns.saturating_sub(at)),
         });
         let reusable = ev.cause_len == 0 && escalation.is_none();
         let seen = self.memo.seen_as(&previous);
@@ -201,7 +207,11 @@ impl Correlator {
             call: request_call(request),
             result: signal_result(ev.result),
             errno: None,
-            value: has_value(ev.code).then_some(i64::from(ev.si_value as u32 as i32)),
+            // sival_int: the union's low 32 bits, signed.
+            value: has_value(ev.code).then(|| {
+                let int = u32::try_from(ev.si_value & u64::from(u32::MAX)).unwrap_or_default();
+                i64::from(int.cast_signed())
+            }),
             fault_addr: (ev.si_addr != 0 || matches!(ev.sig, 4 | 5 | 7 | 8 | 11))
                 .then(|| format!("{:#x}", ev.si_addr))
                 .filter(|_| ev.code > 0),
@@ -259,7 +269,7 @@ impl Correlator {
                 .then_some(i64::from(request.pidfd_pid)),
             call: request_call(request),
             result: SignalResult::Failed,
-            errno: Some(errno_name((-ev.ret) as i32)),
+            errno: Some(errno_name(i32::try_from(-ev.ret).unwrap_or(i32::MAX))),
             value: None,
             fault_addr: None,
             group: false,
@@ -298,6 +308,7 @@ impl Correlator {
 
     /// Where a failed attempt (a report without a target) was aimed: see
     /// [`attempt_target`]. None for any other report.
+    #[must_use]
     pub fn attempt_target(
         &self,
         report: &SignalReport,
@@ -321,17 +332,20 @@ impl Correlator {
     }
 
     /// The newest process known to have had `pid`.
+    #[must_use]
     pub fn latest(&self, pid: u32) -> Option<ProcKey> {
         self.table.latest(pid).map(|p| p.key)
     }
 
     /// Who forked `key` (as /proc showed it for processes older than sigwho): the parent
     /// at birth, whatever reparenting came after.
+    #[must_use]
     pub fn fork_parent(&self, key: &ProcKey) -> Option<ProcKey> {
         self.table.get(key).and_then(|p| p.parent)
     }
 
     /// `key`'s command line, masked as reports are.
+    #[must_use]
     pub fn argv(&self, key: &ProcKey) -> Vec<String> {
         self.redaction
             .argv_owned(self.table.view(key).map(|v| v.argv).unwrap_or_default())

@@ -3,6 +3,7 @@
 /// Shell-style glob: `*` matches any run of characters (`/` included), `?` any one
 /// character, everything else itself, case-sensitively. There is no escaping: names of
 /// programs and arguments practically never contain `*` or `?`.
+#[must_use]
 pub fn glob_match(pattern: &str, text: &str) -> bool {
     // Rules are matched against every reported signal, so the common cases must not
     // allocate: a literal, and ASCII (where a byte is a character).

@@ -45,7 +45,7 @@ pub struct Facts {
     pub origin: Option<Origin>,
     /// Why it was sent; None matches no `origin_class` condition.
     pub origin_class: Option<OriginClass>,
-    /// si_code by name: "SI_USER", "SEGV_MAPERR", ...
+    /// `si_code` by name: "`SI_USER`", "`SEGV_MAPERR`", ...
     pub code: String,
     pub sender: ProcFacts,
     /// Parent first.
@@ -175,7 +175,9 @@ impl Rules {
                         ..
                     }) => out.push(*limit),
                     Condition::Any(blocks) | Condition::Not(blocks) => {
-                        blocks.iter().for_each(|block| collect(block, out));
+                        for block in blocks {
+                            collect(block, out);
+                        }
                     }
                     _ => {}
                 }
@@ -190,6 +192,7 @@ impl Rules {
         limits
     }
 
+    #[must_use]
     pub fn hints(&self, facts: &Facts) -> Vec<Hint> {
         self.rules
             .iter()
@@ -201,10 +204,12 @@ impl Rules {
             .collect()
     }
 
+    #[must_use]
     pub fn len(&self) -> usize {
         self.rules.len()
     }
 
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }
@@ -279,7 +284,7 @@ impl ProcessConditions {
 
 /// The names a program goes by: its comm, and the file names of its executable and of
 /// argv[0]. They differ often enough to matter: comm is cut to 15 bytes and follows
-/// symlinks' names (python3 vs python3.12) and prctl(PR_SET_NAME) (PM2 renames node);
+/// symlinks' names (python3 vs python3.12) and `prctl(PR_SET_NAME)` (PM2 renames node);
 /// exe is the resolved file; argv[0] is whatever the caller passed.
 fn program_names(process: &ProcFacts) -> impl Iterator<Item = &str> {
     // readlink(/proc/PID/exe) says "(deleted)" once the file was replaced, which package

@@ -293,8 +293,8 @@ fn relation(name: &str) -> Result<Relation, String> {
     serde_json::from_value(Value::String(name.to_owned())).map_err(|e| e.to_string())
 }
 
-/// si_code names as reports print them (signals::si_code_name); checked so that a typo
-/// such as "SI_USR" fails to load instead of never matching.
+/// `si_code` names as reports print them (`signals::si_code_name`); checked so that a typo
+/// such as "`SI_USR`" fails to load instead of never matching.
 fn code_name(name: &str) -> Result<String, String> {
     static NAMES: OnceLock<BTreeSet<String>> = OnceLock::new();
     let names = NAMES.get_or_init(|| {
@@ -325,6 +325,10 @@ fn pattern(text: &str) -> Result<String, String> {
 impl Rules {
     /// Parses a rules file (format in docs/hints.md). Errors are one line naming the
     /// rule and key at fault.
+    ///
+    /// # Errors
+    ///
+    /// When the text is not JSON, or a rule or key is malformed (one line naming them).
     pub fn from_json(text: &str) -> Result<Rules, RulesError> {
         let value: Value = serde_json::from_str(text)?;
         let Value::Object(file) = value else {

@@ -11,9 +11,9 @@ pub enum LoadError {
         "missing {missing}: sigwho needs root, or CAP_BPF and CAP_PERFMON{memlock} (it loads eBPF programs and reads kernel tracepoints)"
     )]
     Privileges {
-        /// "capability CAP_X" or "capabilities CAP_X and CAP_Y".
+        /// "capability `CAP_X`" or "capabilities `CAP_X` and `CAP_Y`".
         missing: String,
-        /// ", and CAP_SYS_RESOURCE on this kernel" when BPF memory counts against RLIMIT_MEMLOCK.
+        /// ", and `CAP_SYS_RESOURCE` on this kernel" when BPF memory counts against `RLIMIT_MEMLOCK`.
         memlock: &'static str,
     },
     #[error("{0}")]
@@ -94,8 +94,8 @@ fn program_error_in(
     }
 }
 
-/// Where sigwho keeps files of the running instance: $RUNTIME_DIRECTORY under systemd,
-/// else $XDG_RUNTIME_DIR/sigwho, else /run/sigwho.
+/// Where sigwho keeps files of the running instance: $`RUNTIME_DIRECTORY` under systemd,
+/// else $`XDG_RUNTIME_DIR/sigwho`, else /run/sigwho.
 pub fn runtime_dir() -> PathBuf {
     std::env::var_os("RUNTIME_DIRECTORY")
         .map(PathBuf::from)
@@ -114,7 +114,7 @@ fn save_verifier_log(dir: &std::path::Path, program: &str, log: &str) -> Option<
     Some(path)
 }
 
-/// Whether diagnostics are wanted in full (`-v`, or SIGWHO_LOG=debug).
+/// Whether diagnostics are wanted in full (`-v`, or `SIGWHO_LOG=debug`).
 pub fn verbose() -> bool {
     VERBOSE.load(std::sync::atomic::Ordering::Relaxed)
         || std::env::var("SIGWHO_LOG").is_ok_and(|level| level.eq_ignore_ascii_case("debug"))
@@ -139,7 +139,7 @@ mod tests {
                    func 'signal_generate' arg1 has btf_id 446 type STRUCT 'kernel_siginfo'\n\
                    R1 invalid mem access 'scalar'\n\
                    processed 40 insns (limit 1000000) max_states_per_insn 0\n"
-            .repeat(1)
+            .to_string()
             + &"; filler line of a long log\n".repeat(500);
         let log = log + "R1 invalid mem access 'scalar'\nprocessed 40 insns (limit 1000000)\n";
         let error = aya::programs::ProgramError::LoadError {

@@ -1,12 +1,12 @@
 //! Loading and attaching each hook, with the fallbacks of kernels that lack one.
 
 use aya::{
-    Btf, Ebpf,
+    Btf, Ebpf, EbpfLoader,
     programs::{BtfTracePoint, FExit, TracePoint},
 };
-use tracer_ebpf::{SyscallLayout, SyscallLayouts};
+use tracer_ebpf::{Config, SyscallLayout, SyscallLayouts};
 
-use super::{BTF_HOOKS, DISABLE_HOOKS, SYSCALL_PREFIX, errors::program_error};
+use super::{BTF_HOOKS, DISABLE_HOOKS, EBPF_OBJECT, SYSCALL_PREFIX, errors::program_error};
 use crate::error::chain;
 use crate::kernel::probe::{self, Feature};
 use crate::kernel::tracefs;
@@ -140,7 +140,7 @@ pub(super) fn oom_pid_offset(tracefs_root: &std::path::Path, warnings: &mut Vec<
 /// an fexit program on the syscall's function when the kernel allows it, else its
 /// `syscalls:sys_{enter,exit}_*` tracepoints (which slow every syscall of every task
 /// down a little). What succeeded needs neither: `signal_generate` reads the request
-/// from the sender's registers. A syscall this kernel lacks (pidfd_send_signal before
+/// from the sender's registers. A syscall this kernel lacks (`pidfd_send_signal` before
 /// 5.1) or that cannot be hooked is a warning, not an error.
 pub(super) fn attach_syscalls(
     ebpf: &mut Ebpf,
@@ -151,12 +151,8 @@ pub(super) fn attach_syscalls(
     warnings: &mut Vec<String>,
     notes: &mut Vec<String>,
 ) -> Result<Feature, LoadError> {
-    const NAME: &str = "fexit";
     let fexit_allowed = !disabled.iter().any(|d| d == "syscall-fexit");
-    let mut fallbacks = Vec::new();
-    let mut used = Vec::new();
-    let mut missing = Vec::new();
-    let mut fexit_refused = String::new();
+    let mut hooked = Hooked::default();
     for (which, name) in tracefs::SYSCALLS {
         if disabled.iter().any(|d| d == name) {
             warnings.push(format!(
@@ -165,118 +161,250 @@ pub(super) fn attach_syscalls(
             continue;
         }
         let fexit_error = match SYSCALL_PREFIX {
-            Some(prefix) if fexit_allowed => {
-                let function = format!("{prefix}{name}");
-                let program: &mut FExit = program(ebpf, &format!("{name}_return"))?;
-                match program
-                    .load(&function, btf)
-                    .map_err(|e| chain(&e))
-                    .and_then(|()| program.attach().map(drop).map_err(|e| chain(&e)))
-                {
-                    Ok(()) => {
-                        used.push(name);
-                        continue;
-                    }
-                    Err(reason) => {
-                        // aya appends the verifier's log, empty when the kernel refused
-                        // the program before verifying it.
-                        let reason = reason
-                            .trim_end()
-                            .trim_end_matches("Verifier output:")
-                            .trim_end()
-                            .trim_end_matches('.')
-                            .to_owned();
-                        fexit_refused = reason.clone();
-                        format!("fexit/{function}: {reason}")
-                    }
+            Some(prefix) if fexit_allowed => match attach_fexit(ebpf, btf, prefix, name)? {
+                Ok(()) => {
+                    hooked.fexit.push(name);
+                    continue;
                 }
-            }
+                Err(reason) => {
+                    hooked.fexit_refused.clone_from(&reason);
+                    format!("fexit/{prefix}{name}: {reason}")
+                }
+            },
             Some(_) => format!("fexit disabled by {DISABLE_HOOKS}"),
             None => "no fexit hook for this architecture's syscall functions".to_owned(),
         };
         let layout: &SyscallLayout = &layouts.0[(which - 1) as usize];
-        let event = format!("sys_exit_{name}");
-        let fallback = if layout.ret == SyscallLayout::ABSENT {
-            let problem = layout_problems
-                .iter()
-                .find(|p| p.starts_with(&format!("{name}:")))
-                .map_or_else(|| format!("no syscalls:{event} format"), Clone::clone);
-            Err(problem)
-        } else {
-            let program: &mut TracePoint = program(ebpf, &event)?;
-            program
-                .load()
-                .map_err(|e| chain(&e))
-                .and_then(|()| {
-                    program
-                        .attach("syscalls", &event)
-                        .map(drop)
-                        .map_err(|e| chain(&e))
-                })
-                .map_err(|reason| format!("syscalls:{event}: {reason}"))
-        };
-        match fallback {
-            Ok(()) => fallbacks.push(name),
+        match attach_sys_exit(ebpf, layout, layout_problems, name)? {
+            Ok(()) => hooked.sys_exit.push(name),
             Err(reason) => {
-                missing.push(name);
+                hooked.missing.push(name);
                 warnings.push(format!(
                     "cannot see failed {name}() attempts ({fexit_error}; {reason})"
                 ));
             }
         }
     }
-    let why = if fexit_refused.is_empty() {
-        format!("fexit disabled by {DISABLE_HOOKS}")
-    } else {
-        format!("the kernel refused fexit programs: {fexit_refused}")
-    };
-    let calls = |names: &[&str]| {
-        names
-            .iter()
-            .map(|n| format!("{n}()"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    // One line for all: this is the normal state of a kernel that refuses BPF
-    // trampolines (lockdown "integrity" mode does).
-    if !fallbacks.is_empty() {
-        notes.push(format!(
-            "failed {} attempts are seen through syscalls:sys_exit_* tracepoints, which add a little to every syscall on the machine ({why})",
-            calls(&fallbacks)
-        ));
+    Ok(hooked.feature(notes))
+}
+
+/// How each kill-family syscall's return is hooked.
+#[derive(Default)]
+struct Hooked {
+    fexit: Vec<&'static str>,
+    sys_exit: Vec<&'static str>,
+    missing: Vec<&'static str>,
+    /// Why the kernel refused fexit programs (empty: it did not, or fexit is disabled).
+    fexit_refused: String,
+}
+
+impl Hooked {
+    /// The `fexit` feature, and the note a kernel that refuses trampolines gets.
+    fn feature(&self, notes: &mut Vec<String>) -> Feature {
+        const NAME: &str = "fexit";
+        let why = if self.fexit_refused.is_empty() {
+            format!("fexit disabled by {DISABLE_HOOKS}")
+        } else {
+            format!("the kernel refused fexit programs: {}", self.fexit_refused)
+        };
+        let calls = |names: &[&str]| {
+            names
+                .iter()
+                .map(|n| format!("{n}()"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        // One line for all: this is the normal state of a kernel that refuses BPF
+        // trampolines (lockdown "integrity" mode does).
+        if !self.sys_exit.is_empty() {
+            notes.push(format!(
+                "failed {} attempts are seen through syscalls:sys_exit_* tracepoints, which add a little to every syscall on the machine ({why})",
+                calls(&self.sys_exit)
+            ));
+        }
+        let lockdown = probe::lockdown()
+            .filter(|mode| mode != "none")
+            .map(|mode| format!(", lockdown={mode}"))
+            .unwrap_or_default();
+        if !self.missing.is_empty() {
+            Feature::missing(
+                NAME,
+                format!(
+                    "{why}{lockdown}; no sys_exit tracepoint for {}",
+                    calls(&self.missing)
+                ),
+                format!("failed {} attempts are not reported", calls(&self.missing)),
+            )
+        } else if !self.sys_exit.is_empty() {
+            Feature::fallback(
+                NAME,
+                format!("{why}{lockdown}: failed attempts from syscalls:sys_exit_* tracepoints"),
+                "every syscall on the machine takes the tracing slow path while sigwho runs",
+            )
+        } else if self.fexit.is_empty() {
+            Feature::missing(
+                NAME,
+                "every kill-family syscall is disabled",
+                "no failed attempt is reported",
+            )
+        } else {
+            Feature::used(
+                NAME,
+                format!(
+                    "failed attempts from fexit on the syscall functions ({})",
+                    calls(&self.fexit)
+                ),
+            )
+        }
     }
-    let lockdown = probe::lockdown()
-        .filter(|mode| mode != "none")
-        .map(|mode| format!(", lockdown={mode}"))
-        .unwrap_or_default();
-    Ok(if !missing.is_empty() {
-        Feature::missing(
-            NAME,
-            format!(
-                "{why}{lockdown}; no sys_exit tracepoint for {}",
-                calls(&missing)
+}
+
+/// The fexit program on the syscall function `prefix` + `name`; the inner error says
+/// why the kernel refused it.
+fn attach_fexit(
+    ebpf: &mut Ebpf,
+    btf: &Btf,
+    prefix: &str,
+    name: &str,
+) -> Result<Result<(), String>, LoadError> {
+    let function = format!("{prefix}{name}");
+    let program: &mut FExit = program(ebpf, &format!("{name}_return"))?;
+    Ok(program
+        .load(&function, btf)
+        .map_err(|e| chain(&e))
+        .and_then(|()| program.attach().map(drop).map_err(|e| chain(&e)))
+        .map_err(|reason| {
+            // aya appends the verifier's log, empty when the kernel refused the program
+            // before verifying it.
+            reason
+                .trim_end()
+                .trim_end_matches("Verifier output:")
+                .trim_end()
+                .trim_end_matches('.')
+                .to_owned()
+        }))
+}
+
+/// The `syscalls:sys_exit_<name>` fallback; the inner error says why it is missing.
+fn attach_sys_exit(
+    ebpf: &mut Ebpf,
+    layout: &SyscallLayout,
+    layout_problems: &[String],
+    name: &str,
+) -> Result<Result<(), String>, LoadError> {
+    let event = format!("sys_exit_{name}");
+    if layout.ret == SyscallLayout::ABSENT {
+        let problem = layout_problems
+            .iter()
+            .find(|p| p.starts_with(&format!("{name}:")))
+            .map_or_else(|| format!("no syscalls:{event} format"), Clone::clone);
+        return Ok(Err(problem));
+    }
+    let program: &mut TracePoint = program(ebpf, &event)?;
+    Ok(program
+        .load()
+        .map_err(|e| chain(&e))
+        .and_then(|()| {
+            program
+                .attach("syscalls", &event)
+                .map(drop)
+                .map_err(|e| chain(&e))
+        })
+        .map_err(|reason| format!("syscalls:{event}: {reason}")))
+}
+
+/// The object loaded with `config`, its BTF tracepoint programs verified. Plain loads
+/// through BTF task pointers first; if this kernel's verifier refuses them, everything
+/// loads again with probe reads (the object's read-only CONFIG is fixed at load, so the
+/// retry is a new object), and `config` says so.
+pub(super) fn load_object(
+    config: &mut Config,
+    layouts: &SyscallLayouts,
+    btf: &Btf,
+    features: &mut Vec<Feature>,
+) -> Result<Ebpf, LoadError> {
+    let mut refused = None;
+    let ebpf = loop {
+        let mut ebpf = EbpfLoader::new()
+            .btf(Some(btf))
+            .override_global("CONFIG", &*config, true)
+            .override_global("LAYOUTS", layouts, true)
+            .load(EBPF_OBJECT)
+            .map_err(|e| LoadError::Object(chain(&e)))?;
+        match load_btf_hooks(&mut ebpf, btf) {
+            Ok(()) => break ebpf,
+            Err(error)
+                if config.features & tracer_ebpf::features::DIRECT_LOADS != 0
+                    && matches!(error, LoadError::Program { .. }) =>
+            {
+                refused = Some(error);
+                config.features &= !tracer_ebpf::features::DIRECT_LOADS;
+            }
+            Err(error) => {
+                features.push(Feature::missing(
+                    "tp_btf",
+                    error.to_string(),
+                    "nothing can be traced",
+                ));
+                return Err(error);
+            }
+        }
+    };
+    features.push(Feature::used(
+        "tp_btf",
+        "signal:signal_generate, sched:sched_process_{fork,exec,exit}",
+    ));
+    features.push(match refused {
+        None if config.features & tracer_ebpf::features::DIRECT_LOADS != 0 => {
+            Feature::used("direct_loads", "plain loads through BTF task pointers")
+        }
+        None => Feature::fallback(
+            "direct_loads",
+            format!("disabled by {DISABLE_HOOKS}: bpf_probe_read_kernel() instead"),
+            "a few nanoseconds more per signal",
+        ),
+        Some(error) => Feature::fallback(
+            "direct_loads",
+            format!("the verifier refused them ({error}): bpf_probe_read_kernel() instead"),
+            "a few nanoseconds more per signal",
+        ),
+    });
+    Ok(ebpf)
+}
+
+/// `oom:mark_victim`, optional: without it OOM kills show as plain kernel SIGKILLs.
+pub(super) fn attach_oom(
+    ebpf: &mut Ebpf,
+    config: &Config,
+    disabled: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Feature, LoadError> {
+    if disabled {
+        warnings.push(format!(
+            "cannot see oom:mark_victim (disabled by {DISABLE_HOOKS}): OOM kills show as plain kernel SIGKILLs"
+        ));
+    } else if config.oom_pid_offset != u32::MAX {
+        let program: &mut TracePoint = program(ebpf, "mark_victim")?;
+        let result = program
+            .load()
+            .map_err(|e| chain(&e))
+            .and_then(|()| program.attach("oom", "mark_victim").map_err(|e| chain(&e)));
+        if let Err(reason) = result {
+            warnings.push(format!(
+                "cannot see oom:mark_victim (OOM kills show as plain kernel SIGKILLs): {reason}"
+            ));
+        }
+    }
+    Ok(
+        match warnings.iter().find(|w| w.contains("oom:mark_victim")) {
+            None => Feature::used("oom_mark_victim", "oom:mark_victim names OOM kills"),
+            Some(warning) => Feature::missing(
+                "oom_mark_victim",
+                warning
+                    .trim_start_matches("cannot see oom:mark_victim ")
+                    .to_owned(),
+                "OOM kills show as plain kernel SIGKILLs",
             ),
-            format!("failed {} attempts are not reported", calls(&missing)),
-        )
-    } else if !fallbacks.is_empty() {
-        Feature::fallback(
-            NAME,
-            format!("{why}{lockdown}: failed attempts from syscalls:sys_exit_* tracepoints"),
-            "every syscall on the machine takes the tracing slow path while sigwho runs",
-        )
-    } else if used.is_empty() {
-        Feature::missing(
-            NAME,
-            "every kill-family syscall is disabled",
-            "no failed attempt is reported",
-        )
-    } else {
-        Feature::used(
-            NAME,
-            format!(
-                "failed attempts from fexit on the syscall functions ({})",
-                calls(&used)
-            ),
-        )
-    })
+        },
+    )
 }

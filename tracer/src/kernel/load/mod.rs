@@ -1,15 +1,13 @@
 //! Loads the embedded eBPF object, attaches its hooks and hands out the ring buffer.
 
+mod environment;
 mod errors;
 mod hooks;
 mod privileges;
 
-use std::path::PathBuf;
-
 use aya::{
-    Btf, Ebpf, EbpfLoader,
+    Ebpf,
     maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
-    programs::TracePoint,
 };
 use tracer_ebpf::{Config, FOLD_WAYS, FoldSlot, TARGET_HINT_SLOTS};
 
@@ -18,18 +16,18 @@ pub use privileges::check_privileges;
 
 use crate::error::chain;
 use crate::kernel::probe::{self, Feature};
-use crate::kernel::tracefs;
+use crate::kernel::{sys, tracefs};
 use hooks::{
-    attach_btf_hooks, attach_syscall_entries, attach_syscalls, load_btf_hooks, oom_pid_offset,
-    program, take_map,
+    attach_btf_hooks, attach_oom, attach_syscall_entries, attach_syscalls, load_object,
+    oom_pid_offset, take_map,
 };
-use privileges::raise_memlock_limit;
 
 /// The eBPF object built by build.rs (aya-build), embedded so that the binary is all a
 /// server needs.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sigwho-ebpf"));
 
 /// Size of the embedded object, for `--version`.
+#[must_use]
 pub fn object_size() -> usize {
     EBPF_OBJECT.len()
 }
@@ -79,6 +77,20 @@ pub const TRACEFS_OVERRIDE: &str = "SIGWHO_TRACEFS";
 /// them).
 pub const DISABLE_HOOKS: &str = "SIGWHO_DISABLE_HOOKS";
 
+/// This architecture's numbers of the kill-family syscalls, -1 for those disabled.
+fn syscall_nrs(is_disabled: &impl Fn(&str) -> bool) -> [i32; 6] {
+    let mut nrs = [-1i32; 6];
+    for (slot, ((_, name), nr)) in nrs
+        .iter_mut()
+        .zip(tracefs::SYSCALLS.iter().zip(SYSCALL_NRS))
+    {
+        if !is_disabled(name) {
+            *slot = i32::try_from(nr).unwrap_or(-1);
+        }
+    }
+    nrs
+}
+
 /// The hooks named in [`DISABLE_HOOKS`].
 fn disabled_hooks() -> Vec<String> {
     std::env::var(DISABLE_HOOKS)
@@ -103,8 +115,8 @@ const SYSCALL_NRS: [i64; 6] = [
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 const SYSCALL_NRS: [i64; 6] = [-1; 6];
 
-/// Prefix of the syscall functions' names (arch/*/include/asm/syscall_wrapper.h); they
-/// take the caller's struct pt_regs, which the fexit programs expect.
+/// Prefix of the syscall functions' names (arch/*/`include/asm/syscall_wrapper.h`); they
+/// take the caller's struct `pt_regs`, which the fexit programs expect.
 #[cfg(target_arch = "x86_64")]
 const SYSCALL_PREFIX: Option<&str> = Some("__x64_sys_");
 #[cfg(target_arch = "aarch64")]
@@ -125,190 +137,50 @@ const BTF_HOOKS: [(&str, &str); 4] = [
 ];
 
 impl Tracer {
+    /// Loads the embedded object and attaches its hooks as `options` configure them.
+    ///
+    /// # Errors
+    ///
+    /// When privileges, tracefs, BTF, the ring buffer or a required hook are missing,
+    /// or a program is refused.
     pub fn load(options: &Options) -> Result<Self, LoadError> {
         Self::load_noting(options, &mut Vec::new())
     }
 
     /// [`Tracer::load`], noting in `features` how each hook and kernel feature is used,
     /// also those decided before a failure (`sigwho doctor` shows them either way).
+    ///
+    /// # Errors
+    ///
+    /// As [`Tracer::load`].
     pub fn load_noting(options: &Options, features: &mut Vec<Feature>) -> Result<Self, LoadError> {
         check_privileges()?;
-        raise_memlock_limit();
-        let mounted = tracefs::ensure_mounted().inspect_err(|error| {
-            features.push(Feature::missing(
-                "tracefs",
-                error.to_string(),
-                "nothing can be traced",
-            ));
-        })?;
-        features.push(Feature::used(
-            "tracefs",
-            format!("mounted at {}", mounted.display()),
-        ));
-        // Where sigwho looks for tracepoints and their formats. Tests point this at a
-        // trimmed copy to play a kernel that lacks some hooks; attaching still goes
-        // through the real tracefs.
-        let tracefs_root = std::env::var_os(TRACEFS_OVERRIDE)
-            .map(PathBuf::from)
-            .unwrap_or(mounted);
-        for (event, group) in BTF_HOOKS {
-            let path: PathBuf = tracefs_root.join("events").join(group).join(event);
-            if !path.exists() {
-                features.push(Feature::missing(
-                    "tp_btf",
-                    format!("no {group}:{event} tracepoint"),
-                    "nothing can be traced",
-                ));
-                return Err(LoadError::MissingTracepoint {
-                    what: format!("{group}:{event}"),
-                    path: path.display().to_string(),
-                });
-            }
-        }
-        // The kernel's type information, which the BTF tracepoints and CO-RE need. A
-        // test (or a kernel that keeps it elsewhere) may name another file.
-        let btf = match std::env::var_os(BTF_OVERRIDE) {
-            Some(path) => Btf::parse_file(&path, aya::Endianness::default()),
-            None => Btf::from_sys_fs(),
-        }
-        .map_err(|e| LoadError::NoBtf(chain(&e)))
-        .inspect_err(|error| {
-            features.push(Feature::missing(
-                "btf",
-                error.to_string(),
-                "nothing can be traced",
-            ));
-        })?;
-        features.push(Feature::used(
-            "btf",
-            std::env::var(BTF_OVERRIDE).unwrap_or_else(|_| "/sys/kernel/btf/vmlinux".to_owned()),
-        ));
-
+        sys::raise_memlock_limit();
+        let tracefs_root = environment::tracefs_root(features)?;
+        let btf = environment::kernel_btf(features)?;
         let disabled = disabled_hooks();
         let is_disabled = |name: &str| disabled.iter().any(|d| d == name);
-        let probed = probe::probe();
-        if !probed.ring_buffer {
-            features.push(Feature::missing(
-                "ring_buffer",
-                "BPF ring buffer maps need Linux 5.8",
-                "nothing can be traced",
-            ));
-            return Err(LoadError::Unsupported("the BPF ring buffer (Linux 5.8)"));
-        }
-        features.push(Feature::used("ring_buffer", "BPF_MAP_TYPE_RINGBUF"));
-        if !probed.missing_helpers.is_empty() {
-            let missing = probed.missing_helpers.join(", ");
-            features.push(Feature::missing(
-                "helpers",
-                format!("this kernel lacks {missing}"),
-                "nothing can be traced",
-            ));
-            return Err(LoadError::MissingHelpers(missing));
-        }
-        features.push(Feature::used(
-            "helpers",
-            "every helper the programs call (Linux 5.8)",
-        ));
-        let mut kernel_features = 0;
-        if probed.current_task_btf && !is_disabled("current-task-btf") {
-            kernel_features |= tracer_ebpf::features::CURRENT_TASK_BTF;
-            features.push(Feature::used(
-                "current_task_btf",
-                "bpf_get_current_task_btf(): the sender read by plain loads",
-            ));
-        } else {
-            let why = if is_disabled("current-task-btf") {
-                format!("disabled by {DISABLE_HOOKS}")
-            } else {
-                "no bpf_get_current_task_btf() (Linux 5.11)".to_owned()
-            };
-            features.push(Feature::fallback(
-                "current_task_btf",
-                format!("{why}: the sender read with bpf_probe_read_kernel()"),
-                "a few nanoseconds more per signal",
-            ));
-        }
-        let task_pt_regs = probed.task_pt_regs && !is_disabled("task-pt-regs");
-        if task_pt_regs {
-            kernel_features |= tracer_ebpf::features::TASK_PT_REGS;
-        }
+        let kernel_features = environment::probe_kernel(features, &is_disabled)?;
+        let task_pt_regs = kernel_features & tracer_ebpf::features::TASK_PT_REGS != 0;
         // Format problems matter only if the fallback hooks are needed; then the
         // warning about them says so.
         let (layouts, layout_problems) = tracefs::syscall_layouts(&tracefs_root);
         let mut warnings = Vec::new();
-        let mut syscall_nrs = [-1i32; 6];
-        for (slot, ((_, name), nr)) in syscall_nrs
-            .iter_mut()
-            .zip(tracefs::SYSCALLS.iter().zip(SYSCALL_NRS))
-        {
-            if !is_disabled(name) {
-                *slot = i32::try_from(nr).unwrap_or(-1);
-            }
-        }
         let mut config = Config {
             filter_targets: u32::from(options.filter_targets),
             self_pid: std::process::id(),
             wakeup_bytes: options.wakeup_bytes,
             oom_pid_offset: oom_pid_offset(&tracefs_root, &mut warnings),
             follow_children: u32::from(options.follow_children),
-            syscall_nrs,
+            syscall_nrs: syscall_nrs(&is_disabled),
             fold_repeats: u32::from(options.fold_repeats),
             features: kernel_features,
         };
         if !is_disabled("direct-loads") {
             config.features |= tracer_ebpf::features::DIRECT_LOADS;
         }
-        // Plain loads through BTF task pointers first; if this kernel's verifier refuses
-        // them, everything loads again with probe reads (the object's read-only CONFIG
-        // is fixed at load, so the retry is a new object).
-        let mut refused = None;
-        let mut ebpf = loop {
-            let mut ebpf = EbpfLoader::new()
-                .btf(Some(&btf))
-                .override_global("CONFIG", &config, true)
-                .override_global("LAYOUTS", &layouts, true)
-                .load(EBPF_OBJECT)
-                .map_err(|e| LoadError::Object(chain(&e)))?;
-            match load_btf_hooks(&mut ebpf, &btf) {
-                Ok(()) => break ebpf,
-                Err(error)
-                    if config.features & tracer_ebpf::features::DIRECT_LOADS != 0
-                        && matches!(error, LoadError::Program { .. }) =>
-                {
-                    refused = Some(error);
-                    config.features &= !tracer_ebpf::features::DIRECT_LOADS;
-                }
-                Err(error) => {
-                    features.push(Feature::missing(
-                        "tp_btf",
-                        error.to_string(),
-                        "nothing can be traced",
-                    ));
-                    return Err(error);
-                }
-            }
-        };
-        features.push(Feature::used(
-            "tp_btf",
-            "signal:signal_generate, sched:sched_process_{fork,exec,exit}",
-        ));
-        features.push(match refused {
-            None if config.features & tracer_ebpf::features::DIRECT_LOADS != 0 => {
-                Feature::used("direct_loads", "plain loads through BTF task pointers")
-            }
-            None => Feature::fallback(
-                "direct_loads",
-                format!("disabled by {DISABLE_HOOKS}: bpf_probe_read_kernel() instead"),
-                "a few nanoseconds more per signal",
-            ),
-            Some(error) => Feature::fallback(
-                "direct_loads",
-                format!("the verifier refused them ({error}): bpf_probe_read_kernel() instead"),
-                "a few nanoseconds more per signal",
-            ),
-        });
+        let mut ebpf = load_object(&mut config, &layouts, &btf, features)?;
         attach_btf_hooks(&mut ebpf)?;
-
         features.push(if task_pt_regs {
             Feature::used(
                 "task_pt_regs",
@@ -327,34 +199,12 @@ impl Tracer {
             &mut warnings,
             &mut notes,
         )?);
-        if is_disabled("oom") {
-            warnings.push(format!(
-                "cannot see oom:mark_victim (disabled by {DISABLE_HOOKS}): OOM kills show as plain kernel SIGKILLs"
-            ));
-        } else if config.oom_pid_offset != u32::MAX {
-            let program: &mut TracePoint = program(&mut ebpf, "mark_victim")?;
-            let result = program
-                .load()
-                .map_err(|e| chain(&e))
-                .and_then(|()| program.attach("oom", "mark_victim").map_err(|e| chain(&e)));
-            if let Err(reason) = result {
-                warnings.push(format!(
-                    "cannot see oom:mark_victim (OOM kills show as plain kernel SIGKILLs): {reason}"
-                ));
-            }
-        }
-        features.push(
-            match warnings.iter().find(|w| w.contains("oom:mark_victim")) {
-                None => Feature::used("oom_mark_victim", "oom:mark_victim names OOM kills"),
-                Some(warning) => Feature::missing(
-                    "oom_mark_victim",
-                    warning
-                        .trim_start_matches("cannot see oom:mark_victim ")
-                        .to_owned(),
-                    "OOM kills show as plain kernel SIGKILLs",
-                ),
-            },
-        );
+        features.push(attach_oom(
+            &mut ebpf,
+            &config,
+            is_disabled("oom"),
+            &mut warnings,
+        )?);
         features.push(probe::pidfd_backing());
         features.push(probe::cgroup_v2());
 
@@ -389,6 +239,10 @@ impl Tracer {
     }
 
     /// Adds a process to the in-kernel target filter.
+    ///
+    /// # Errors
+    ///
+    /// When the filter maps cannot be written.
     pub fn watch(&mut self, pid: u32) -> Result<(), LoadError> {
         // The hint first: the kernel looks in TARGETS only where one is set.
         self.target_hints
@@ -409,6 +263,10 @@ impl Tracer {
     /// Every fold slot as it is now, each CPU's of the first way, then of the next,
     /// always in the same order (see [`FoldSlot`] for how to read them safely while
     /// programs run).
+    ///
+    /// # Errors
+    ///
+    /// When the `FOLD` map cannot be read.
     pub fn fold_slots(&self) -> Result<Vec<FoldSlot>, LoadError> {
         let mut slots = Vec::new();
         for way in 0..FOLD_WAYS {
@@ -422,12 +280,16 @@ impl Tracer {
     }
 
     /// Records dropped so far, summed over CPUs, indexed by record kind.
+    ///
+    /// # Errors
+    ///
+    /// When the `DROPPED` map cannot be read.
     pub fn dropped(&self) -> Result<[u64; 8], LoadError> {
         let mut totals = [0u64; 8];
         for (index, total) in totals.iter_mut().enumerate() {
             let values = self
                 .dropped
-                .get(&(index as u32), 0)
+                .get(&u32::try_from(index).unwrap_or(u32::MAX), 0)
                 .map_err(|e| LoadError::Map("DROPPED", chain(&e)))?;
             *total = values.iter().sum();
         }

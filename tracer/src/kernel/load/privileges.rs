@@ -4,6 +4,7 @@
 use std::fs;
 
 use super::LoadError;
+use crate::kernel::sys;
 
 // Capability bits (include/uapi/linux/capability.h).
 const CAP_SYS_ADMIN: u32 = 21;
@@ -13,6 +14,10 @@ const CAP_BPF: u32 = 39;
 
 /// Checks the effective capabilities before anything is attempted, so that the error
 /// names what is missing instead of a raw EPERM from the kernel.
+///
+/// # Errors
+///
+/// Naming the capabilities that are missing.
 pub fn check_privileges() -> Result<(), LoadError> {
     let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
     let effective = status
@@ -20,7 +25,7 @@ pub fn check_privileges() -> Result<(), LoadError> {
         .find_map(|line| line.strip_prefix("CapEff:"))
         .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
         .unwrap_or(0);
-    let memlock = memlock_counts() && !memlock_unlimited();
+    let memlock = memlock_counts() && !sys::memlock_unlimited();
     let missing = missing_capabilities(effective, memlock);
     if missing.is_empty() {
         return Ok(());
@@ -40,9 +45,9 @@ pub fn check_privileges() -> Result<(), LoadError> {
     })
 }
 
-/// The capabilities missing from `effective` (a CapEff mask). CAP_SYS_ADMIN covers BPF
-/// and perf events; CAP_SYS_RESOURCE matters only when `memlock` (BPF memory charged to
-/// a limited RLIMIT_MEMLOCK, which only it may raise).
+/// The capabilities missing from `effective` (a `CapEff` mask). `CAP_SYS_ADMIN` covers BPF
+/// and perf events; `CAP_SYS_RESOURCE` matters only when `memlock` (BPF memory charged to
+/// a limited `RLIMIT_MEMLOCK`, which only it may raise).
 fn missing_capabilities(effective: u64, memlock: bool) -> Vec<&'static str> {
     let has = |cap: u32| effective & (1 << cap) != 0;
     let mut missing = Vec::new();
@@ -59,7 +64,7 @@ fn missing_capabilities(effective: u64, memlock: bool) -> Vec<&'static str> {
     missing
 }
 
-/// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK (later ones to the memory cgroup).
+/// Kernels before 5.11 charge BPF maps to `RLIMIT_MEMLOCK` (later ones to the memory cgroup).
 fn memlock_counts() -> bool {
     let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     kernel_before_5_11(&release)
@@ -75,27 +80,6 @@ fn kernel_before_5_11(release: &str) -> bool {
         // Unreadable: assume a new kernel; the load error would say more.
         _ => false,
     }
-}
-
-fn memlock_unlimited() -> bool {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain syscall writing into a valid struct.
-    let ok = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) } == 0;
-    ok && limit.rlim_max == libc::RLIM_INFINITY
-}
-
-/// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; newer ones ignore it.
-pub(super) fn raise_memlock_limit() {
-    let unlimited = libc::rlimit {
-        rlim_cur: libc::RLIM_INFINITY,
-        rlim_max: libc::RLIM_INFINITY,
-    };
-    // SAFETY: plain syscall with a valid pointer; failure only matters on old kernels,
-    // where the load error that follows says so.
-    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! pid is in the kernel's target filter (`spawn`); from then on the kernel adds every
 //! process a target forks (before it runs) and drops each at exit, so the tree is
 //! followed without any race against userspace. `session` keeps what the reports say;
-//! `policy` says what is expected; crate::render::summary and crate::render::junit
+//! `policy` says what is expected; `crate::render::summary` and `crate::render::junit`
 //! write it out.
 
 mod forward;
@@ -32,7 +32,6 @@ use crate::{
     kernel::{
         load::{Options, Tracer},
         stream::{EventStream, TICK, WAKEUP_BYTES},
-        sys,
     },
     model::clock::boot_now_ns,
     modes::{
@@ -63,6 +62,13 @@ pub struct RunOptions {
     pub explain: ExplainOptions,
 }
 
+/// Runs the command, traces its tree, writes the outputs; returns sigwho's exit
+/// status (the command's, or 1 with `--fail-on-signal`, or 2 when sigwho failed).
+///
+/// # Errors
+///
+/// When an option or output file is bad or tracing cannot start; the command's own
+/// failures are its exit status.
 pub async fn run(args: RunOptions, signals: &mut OwnSignals) -> anyhow::Result<i32> {
     if args.command.is_empty() {
         anyhow::bail!("sigwho run needs a command: sigwho run [OPTIONS] -- CMD [ARGS...]");
@@ -154,8 +160,10 @@ async fn supervise(
         ..
     } = spawned;
     let mut status: Option<ExitStatus> = None;
-    let mut tracing = true;
-    let mut tracing_error: Option<String> = None;
+    let mut tracing = Tracing {
+        on: true,
+        error: None,
+    };
     let mut interrupted = Vec::new();
     let mut told_waiting = false;
     let mut signals_ok = true;
@@ -163,9 +171,9 @@ async fn supervise(
     let mut ticks: u64 = 0;
     loop {
         tokio::select! {
-            ready = stream.wait(), if tracing => {
+            ready = stream.wait(), if tracing.on => {
                 if let Err(error) = ready {
-                    stop_tracing(&mut tracing, &mut tracing_error, chain(&error));
+                    tracing.stop(chain(&error));
                 }
             }
             guard = exited.readable(), if status.is_none() => {
@@ -185,55 +193,25 @@ async fn supervise(
             }
             received = signals.recv(), if signals_ok => match received {
                 Ok(received) => {
-                    if status.is_some() {
-                        // Only descendants are left (--wait-descendants): stop waiting.
-                        interrupted.push(forward::interrupt(
-                            &received,
-                            false,
-                            "stopped waiting for the descendants",
-                        ));
+                    // Once only descendants are left (--wait-descendants), a signal ends
+                    // the wait.
+                    let done = status.is_some();
+                    interrupted.push(forward::pass_on(&received, pid, done));
+                    if done {
                         break;
                     }
-                    let forwarded = forward::should_forward(&received, pid);
-                    if forwarded {
-                        // Our child, not reaped yet: the pid is still its. Gone already,
-                        // it needs nothing passed on.
-                        let _ = sys::kill(pid, received.signo);
-                    }
-                    interrupted.push(forward::interrupt(
-                        &received,
-                        forwarded,
-                        if forwarded {
-                            "passed it on to the command"
-                        } else {
-                            "the terminal sent it to the command too"
-                        },
-                    ));
                 }
                 Err(error) => {
                     eprintln!("sigwho: error: reading signals: {error}; they are no longer passed on");
                     signals_ok = false;
                 }
             },
-            _ = tokio::time::sleep(TICK), if !tracing => {}
+            () = tokio::time::sleep(TICK), if !tracing.on => {}
         }
-        if tracing {
-            match stream.drain(false) {
-                Ok(reports) => session.take_all(reports, stream),
-                Err(error) => stop_tracing(&mut tracing, &mut tracing_error, chain(&error)),
-            }
-        }
+        tracing.drain(stream, session, false);
         ticks += 1;
         if !warned_full && ticks.is_multiple_of(50) {
-            let len = stream.tracer.targets().len();
-            if len >= tracer_ebpf::MAX_TARGETS as usize {
-                warned_full = true;
-                if !args.quiet {
-                    eprintln!(
-                        "sigwho: warning: the tree has {len} live processes, the most sigwho can follow; newer ones are not traced"
-                    );
-                }
-            }
+            warned_full = warn_if_full(stream, args.quiet);
         }
         if status.is_some() {
             if !args.wait_descendants {
@@ -251,12 +229,7 @@ async fn supervise(
             }
         }
     }
-    if tracing {
-        match stream.drain(true) {
-            Ok(reports) => session.take_all(reports, stream),
-            Err(error) => stop_tracing(&mut tracing, &mut tracing_error, chain(&error)),
-        }
-    }
+    tracing.drain(stream, session, true);
     let exit_status = status.map_or(2, shell_status);
     Outcome {
         pid: Some(pid),
@@ -265,16 +238,50 @@ async fn supervise(
         duration: started.elapsed(),
         error: None,
         interrupted,
-        tracing_error,
+        tracing_error: tracing.error,
     }
 }
 
-fn stop_tracing(tracing: &mut bool, error: &mut Option<String>, message: String) {
-    eprintln!(
-        "sigwho: error: {message}; signals from now on are not traced (waiting for the command)"
-    );
-    *tracing = false;
-    *error = Some(message);
+/// Whether the ring buffer is still read, and why it no longer is. Tracing can fail
+/// while the command runs on: sigwho keeps waiting for it, and says so.
+struct Tracing {
+    on: bool,
+    error: Option<String>,
+}
+
+impl Tracing {
+    fn stop(&mut self, message: String) {
+        eprintln!(
+            "sigwho: error: {message}; signals from now on are not traced (waiting for the command)"
+        );
+        self.on = false;
+        self.error = Some(message);
+    }
+
+    /// A pass over the ring buffer (the last one releases everything), into `session`.
+    fn drain(&mut self, stream: &mut EventStream, session: &mut Session<'_>, last: bool) {
+        if !self.on {
+            return;
+        }
+        match stream.drain(last) {
+            Ok(reports) => session.take_all(reports, stream),
+            Err(error) => self.stop(chain(&error)),
+        }
+    }
+}
+
+/// Says once that the tree outgrew the kernel's target filter; true once said.
+fn warn_if_full(stream: &EventStream, quiet: bool) -> bool {
+    let len = stream.tracer.targets().len();
+    if len < tracer_ebpf::MAX_TARGETS as usize {
+        return false;
+    }
+    if !quiet {
+        eprintln!(
+            "sigwho: warning: the tree has {len} live processes, the most sigwho can follow; newer ones are not traced"
+        );
+    }
+    true
 }
 
 /// Live processes of the tree other than the command itself.

@@ -28,6 +28,10 @@ pub struct Allow {
 impl Allow {
     /// `--allow LIST` (comma-separated names or numbers) replaces the default list; an
     /// empty LIST expects nothing but self-sent signals.
+    ///
+    /// # Errors
+    ///
+    /// When an entry names no signal.
     pub fn parse(list: Option<&str>) -> Result<Self, String> {
         let Some(list) = list else {
             return Ok(Self {
@@ -45,21 +49,24 @@ impl Allow {
 
     /// Whether a signal report counts as unexpected. Failed attempts delivered nothing,
     /// so they never do (they are listed apart).
+    #[must_use]
     pub fn is_unexpected(&self, report: &SignalReport) -> bool {
         report.result != SignalResult::Failed
             && !self.signals.contains(&report.signo)
             && !self_sent(report)
     }
 
+    #[must_use]
     pub fn names(&self) -> Vec<String> {
         self.signals.iter().map(|&s| signal_label(s)).collect()
     }
 }
 
-/// Sent by the process to itself: raise(), abort(), kill(getpid()), a runtime's own
+/// Sent by the process to itself: `raise()`, `abort()`, kill(getpid()), a runtime's own
 /// tgkill (Go's SIGURG preemption), or a timer it armed (alarm, setitimer, POSIX
 /// timers). Faults, SIGPIPE and rlimit signals are the kernel's verdict on what the
 /// process did, not something it asked for, so they do not count.
+#[must_use]
 pub fn self_sent(report: &SignalReport) -> bool {
     match report.origin_class {
         OriginClass::SelfSent => report
@@ -72,6 +79,7 @@ pub fn self_sent(report: &SignalReport) -> bool {
 }
 
 /// The status a shell would show: the exit code, or 128+N after signal N.
+#[must_use]
 pub fn shell_status(status: ExitStatus) -> i32 {
     status
         .code()

@@ -236,7 +236,7 @@ impl<'a> Session<'a> {
     }
 
     /// A failed kill-family call: the kernel generated nothing, so the target is worked
-    /// out from the request (crate::analysis::attempts) among the tree's live processes,
+    /// out from the request (`crate::analysis::attempts`) among the tree's live processes,
     /// the command first; None when it was not aimed at the tree.
     fn resolve_failed(
         &mut self,

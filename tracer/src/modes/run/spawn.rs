@@ -58,7 +58,7 @@ struct Gate {
 
 impl Gate {
     /// Runs in the forked child before exec: async-signal-safe calls only, no allocation
-    /// (see kernel::sys).
+    /// (see `kernel::sys`).
     fn hold(&self) -> io::Result<()> {
         // Without these the parent's side could not see EOF on its failures.
         sys::close_in_child(self.pid_read);
@@ -107,7 +107,7 @@ pub(super) fn spawn_watched(
     unsafe { cmd.pre_exec(move || gate.hold()) };
 
     std::thread::scope(|scope| {
-        let spawner = scope.spawn(move || {
+        let spawning = scope.spawn(move || {
             let result = cmd.spawn();
             // The child has its own copies; closing ours lets the reader below see EOF
             // when the child never got that far.
@@ -126,7 +126,7 @@ pub(super) fn spawn_watched(
             let _ = go.write_all(&[1]);
         }
         drop(go);
-        let spawned = spawner
+        let spawned = spawning
             .join()
             .map_err(|_| SpawnError::Setup(anyhow::anyhow!("the spawning thread panicked")))?;
         match (spawned, prepared) {

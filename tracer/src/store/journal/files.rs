@@ -29,8 +29,7 @@ pub(super) fn file_len(path: &Path) -> u64 {
 }
 
 pub(super) fn euid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
+    crate::kernel::sys::geteuid()
 }
 
 /// A file type in words, for errors.

@@ -19,11 +19,12 @@ mod writer;
 use std::{
     fs::{self, File},
     io,
-    os::fd::AsRawFd,
     path::{Path, PathBuf},
 };
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use crate::kernel::sys;
 
 pub use reader::QueryError;
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
@@ -37,6 +38,7 @@ pub const JOURNAL_ENV: &str = "SIGWHO_JOURNAL";
 
 /// The journal to use: an explicit `--journal PATH` always wins, then
 /// `$SIGWHO_JOURNAL` (when set and not empty), then /var/lib/sigwho/journal.
+#[must_use]
 pub fn resolve(explicit: Option<&Path>) -> PathBuf {
     resolve_with(explicit, std::env::var_os(JOURNAL_ENV))
 }
@@ -104,6 +106,7 @@ pub enum Kind {
 }
 
 impl Kind {
+    #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Signal => "signal",
@@ -147,7 +150,7 @@ pub struct Row {
     pub target: Option<ProcRef>,
     pub target_comm: Option<String>,
     pub sender: Option<ProcRef>,
-    /// /proc/sys/kernel/random/boot_id of the boot it happened in.
+    /// /`proc/sys/kernel/random/boot_id` of the boot it happened in.
     pub boot_id: String,
     /// The live view's JSON object (one line, no newline).
     pub json: String,
@@ -157,6 +160,7 @@ pub struct Row {
 
 impl Row {
     /// Roughly what the row costs on disk, with its index entries.
+    #[must_use]
     pub fn approx_bytes(&self) -> u64 {
         (self.json.len() + self.text.len() + self.boot_id.len() + 160) as u64
     }
@@ -167,11 +171,12 @@ impl Row {
 pub struct Gap {
     pub time_ns: i64,
     pub count: u64,
-    /// "ring_buffer", "queue", "disk_full" or "write_error" (see [`gap_reason_text`]).
+    /// "`ring_buffer`", "queue", "`disk_full`" or "`write_error`" (see [`gap_reason_text`]).
     pub reason: String,
 }
 
 /// What a gap's reason means, for text output.
+#[must_use]
 pub fn gap_reason_text(reason: &str) -> &str {
     match reason {
         "ring_buffer" => "the kernel's ring buffer was full",
@@ -256,13 +261,13 @@ pub struct SessionUpdate {
 }
 
 pub struct Journal {
-    // Dropped before `_lock`: closing the connection checkpoints the log while the lock
+    // Dropped before `lock`: closing the connection checkpoints the log while the lock
     // still keeps other recorders out (and POSIX locks die with any close of the file).
     conn: Connection,
     path: PathBuf,
     session: Option<i64>,
     /// The recorder's exclusive flock on the database file.
-    _lock: Option<File>,
+    lock: Option<File>,
 }
 
 pub(super) fn to_i64(n: u64) -> i64 {
@@ -300,21 +305,25 @@ impl Journal {
     /// Opens the journal for recording, creating it (and its directory, 0700) when
     /// missing. Refuses symlinks at the path and its directory, a directory that others
     /// can write, a file owned by someone else, and a second recorder.
+    ///
+    /// # Errors
+    ///
+    /// When the path or its directory is unsafe (a symlink, writable by others, owned
+    /// by another user), another recorder holds the journal, or the file is not a
+    /// sigwho journal of this format.
     pub fn create_or_open(path: &Path) -> Result<Journal, JournalError> {
         let parent = parent_of(path);
         prepare_directory(&parent)?;
         let file = open_file(path)?;
-        // SAFETY: flock on a descriptor we own; no memory is involved.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            let error = io::Error::last_os_error();
-            return Err(if error.raw_os_error() == Some(libc::EWOULDBLOCK) {
-                JournalError::Locked(path.to_owned())
-            } else {
-                JournalError::Open {
+        match sys::try_lock_exclusive(&file) {
+            Ok(true) => {}
+            Ok(false) => return Err(JournalError::Locked(path.to_owned())),
+            Err(source) => {
+                return Err(JournalError::Open {
                     path: path.to_owned(),
-                    source: error,
-                }
-            });
+                    source,
+                });
+            }
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_NOFOLLOW
@@ -324,7 +333,7 @@ impl Journal {
             conn,
             path: path.to_owned(),
             session: None,
-            _lock: Some(file),
+            lock: Some(file),
         };
         journal.initialize()?;
         Ok(journal)
@@ -332,6 +341,10 @@ impl Journal {
 
     /// A journal with nothing behind it (in memory, no file, no lock): what a recorder
     /// holds for the moment between closing its journal and opening it again.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite cannot open an in-memory database.
     pub fn placeholder() -> Result<Journal, JournalError> {
         let path = PathBuf::from(":memory:");
         let conn = Connection::open_in_memory().map_err(|e| sql_error(&path, e))?;
@@ -339,17 +352,22 @@ impl Journal {
             conn,
             path,
             session: None,
-            _lock: None,
+            lock: None,
         })
     }
 
     /// The recorder's open file (device and inode tell whether the path still names
     /// it); None for a read-only journal.
     pub fn file_metadata(&self) -> Option<fs::Metadata> {
-        self._lock.as_ref().and_then(|file| file.metadata().ok())
+        self.lock.as_ref().and_then(|file| file.metadata().ok())
     }
 
     /// Opens an existing journal for queries. Works while a recorder writes to it.
+    ///
+    /// # Errors
+    ///
+    /// When there is no journal at `path`, or it is not a sigwho journal of this
+    /// format.
     pub fn open_read_only(path: &Path) -> Result<Journal, JournalError> {
         let meta = match fs::metadata(path) {
             Ok(meta) => meta,
@@ -376,7 +394,7 @@ impl Journal {
             conn,
             path: path.to_owned(),
             session: None,
-            _lock: None,
+            lock: None,
         };
         journal.configure(false)?;
         journal.validate()?;

@@ -10,6 +10,10 @@ use super::{
 impl Journal {
     /// The processes that had `filter.target_pid` (every pid when none is given) and
     /// match the rest of the filter, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite fails.
     pub fn incarnations(&self, filter: &Filter) -> Result<Vec<Incarnation>, JournalError> {
         let (conditions, params) = where_clause(filter, None);
         let sql = format!(
@@ -46,6 +50,11 @@ impl Journal {
     ///
     /// A gap overlaps when it lies within `since`..`until`, and, for one process, within
     /// its life (from its start, when known, to its exit, when recorded).
+    ///
+    /// # Errors
+    ///
+    /// [`QueryError::Journal`] when SQLite fails, [`QueryError::Output`] with `each`'s
+    /// error.
     pub fn for_each<E>(
         &self,
         filter: &Filter,
@@ -97,6 +106,10 @@ impl Journal {
     }
 
     /// Every matching event and overlapping gap, in time order.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite fails.
     pub fn query(&self, filter: &Filter) -> Result<Vec<Entry>, JournalError> {
         let mut out = Vec::new();
         self.for_each(filter, None, |entry| {
@@ -111,6 +124,10 @@ impl Journal {
     }
 
     /// Gaps between `from` and `to` (inclusive), oldest first.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite fails.
     pub fn gaps(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<Gap>, JournalError> {
         let mut stmt = self
             .conn

@@ -15,6 +15,10 @@ impl Journal {
     /// Sizes the write-ahead log for a journal of at most `max_bytes`: checkpoints come
     /// often enough, and a checkpointed log is cut back, so that the log stays a small
     /// part of the budget.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite fails.
     pub fn set_budget(&self, max_bytes: u64) -> Result<(), JournalError> {
         let pages = (max_bytes / 4096 / 16).clamp(16, 1000);
         self.conn
@@ -42,6 +46,10 @@ impl Journal {
     /// `max_bytes`, the oldest events; then gives space back to the file system
     /// (incremental vacuum, log checkpoint and truncation) when the files are over the
     /// limit or much of the database is free.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite fails.
     pub fn enforce_limits(
         &mut self,
         max_bytes: u64,
@@ -124,6 +132,10 @@ impl Journal {
     }
 
     /// Returns free pages to the file system and empties the write-ahead log.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite fails.
     pub fn shrink(&self) -> Result<(), JournalError> {
         // One result row per page freed: step until done.
         let mut stmt = self
@@ -139,6 +151,10 @@ impl Journal {
 
     /// Copies the write-ahead log into the database and truncates it (best effort while
     /// readers hold old snapshots).
+    ///
+    /// # Errors
+    ///
+    /// When SQLite fails.
     pub fn checkpoint(&self) -> Result<(), JournalError> {
         self.conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))

@@ -4,7 +4,7 @@ use std::{io, time::Duration};
 
 use super::{Journal, JournalError};
 
-/// `PRAGMA application_id` of a sigwho journal ("SgWh").
+/// `PRAGMA application_id` of a sigwho journal ("`SgWh`").
 pub const APPLICATION_ID: i32 = 0x5367_5768;
 /// `PRAGMA user_version`: the journal format this sigwho writes and reads.
 pub const SCHEMA_VERSION: i32 = 2;

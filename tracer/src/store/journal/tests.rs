@@ -349,7 +349,12 @@ fn gaps_come_in_time_order_where_they_overlap() {
 }
 
 fn big_row(i: i64) -> Row {
-    let mut row = signal(T0 + i * SECOND, 15, proc_ref(1000 + (i % 50) as u32, 7), 10);
+    let mut row = signal(
+        T0 + i * SECOND,
+        15,
+        proc_ref(1000 + u32::try_from(i % 50).unwrap(), 7),
+        10,
+    );
     row.json = format!(
         "{{\"event\":\"signal\",\"n\":{i},\"pad\":\"{}\"}}",
         "x".repeat(2000)
@@ -405,7 +410,11 @@ fn retention_by_size_deletes_the_oldest_and_shrinks_the_file() {
     // The newest survive, contiguous up to the last one.
     assert_eq!(left.last(), Some(&(T0 + 1999 * SECOND)));
     let first = (left[0] - T0) / SECOND;
-    assert_eq!(left.len() as i64, 2000 - first, "only the oldest went");
+    assert_eq!(
+        i64::try_from(left.len()).unwrap(),
+        2000 - first,
+        "only the oldest went"
+    );
     // Within budget: nothing more to do.
     let again = journal
         .enforce_limits(max, Duration::from_secs(u64::MAX / 4), T0 + 3000 * SECOND)
@@ -425,7 +434,7 @@ fn bad_files_give_clear_errors() {
     // Random bytes.
     let random = dir.path("random");
     let bytes: Vec<u8> = (0..8192u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13).to_le_bytes()[0])
         .collect();
     fs::write(&random, &bytes).unwrap();
     let err = Journal::open_read_only(&random).err().unwrap();

@@ -7,6 +7,10 @@ use super::{Gap, Journal, JournalError, Row, SessionUpdate, sql_error, to_i64};
 
 impl Journal {
     /// Starts this recorder's row in `sessions`.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite fails.
     pub fn begin_session(
         &mut self,
         pid: u32,
@@ -26,6 +30,10 @@ impl Journal {
 
     /// The offset (wall clock minus boot clock, ns) that recorders in boot `boot_id`
     /// used to place kernel times on the wall clock, if one did.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite fails.
     pub fn clock_offset(&self, boot_id: &str) -> Result<Option<i64>, JournalError> {
         self.conn
             .query_row(
@@ -38,6 +46,10 @@ impl Journal {
     }
 
     /// Remembers the offset this recorder uses for boot `boot_id`.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite fails.
     pub fn set_clock_offset(
         &self,
         boot_id: &str,
@@ -52,6 +64,10 @@ impl Journal {
     }
 
     /// Marks this recorder's session stopped.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite fails.
     pub fn end_session(&mut self, now_ns: i64) -> Result<(), JournalError> {
         if let Some(id) = self.session.take() {
             self.conn
@@ -65,6 +81,10 @@ impl Journal {
     }
 
     /// Stores rows and gaps in one transaction (and counts them in the session).
+    ///
+    /// # Errors
+    ///
+    /// When SQLite fails; nothing of the batch is stored then.
     pub fn write(
         &mut self,
         rows: &[Row],
@@ -92,11 +112,19 @@ impl Journal {
     }
 
     /// Stores rows in one transaction.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite fails; nothing of the batch is stored then.
     pub fn insert_batch(&mut self, rows: &[Row]) -> Result<(), JournalError> {
         self.write(rows, &[], SessionUpdate::default())
     }
 
     /// Records that `count` events around `time_ns` were not recorded.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite fails.
     pub fn add_gap(&mut self, time_ns: i64, count: u64, reason: &str) -> Result<(), JournalError> {
         let gap = Gap {
             time_ns,

@@ -35,6 +35,7 @@ pub(super) fn repeat_key(report: &Report) -> Option<RepeatKey> {
 }
 
 impl Encoder {
+    #[must_use]
     pub fn new(clock: BootClock, ticks_per_second: u64, boot_id: String) -> Self {
         Self {
             clock,
@@ -109,8 +110,8 @@ impl Encoder {
                     target_comm: r.target.as_ref().map(|t| t.comm.clone()),
                     sender,
                     boot_id: self.boot_id.clone(),
-                    json: crate::render::json::report(&report),
-                    text: crate::render::text::report(&report),
+                    json: crate::render::json::report(report),
+                    text: crate::render::text::report(report),
                 })
             }
             Report::Exit(r) => Encoded::Row(Row {
@@ -129,8 +130,8 @@ impl Encoder {
                 target_comm: Some(r.comm.clone()),
                 sender: None,
                 boot_id: self.boot_id.clone(),
-                json: crate::render::json::report(&report),
-                text: crate::render::text::report(&report),
+                json: crate::render::json::report(report),
+                text: crate::render::text::report(report),
             }),
             Report::Lost(r) => Encoded::Gap(Gap {
                 time_ns,

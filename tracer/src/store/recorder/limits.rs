@@ -15,7 +15,7 @@ pub struct Limits {
 impl Limits {
     /// How often old events are looked for.
     pub(super) fn age_interval(&self) -> Duration {
-        (self.max_age / 4).clamp(Duration::from_secs(1), Duration::from_secs(60))
+        (self.max_age / 4).clamp(Duration::from_secs(1), Duration::from_mins(1))
     }
 
     /// Bytes written between size checks: a small part of the budget, so that the
@@ -27,6 +27,10 @@ impl Limits {
 
 /// Parses a size: a whole number of bytes, optionally with a unit: K, M, G, T or KiB,
 /// MiB, GiB, TiB (powers of 1024), KB, MB, GB, TB (powers of 1000), B.
+///
+/// # Errors
+///
+/// When the text is not a size of at least 1MiB.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
     let digits_end = trimmed
@@ -60,6 +64,10 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 
 /// Parses an age: a number of seconds, or amounts with units s, m, h, d, w ("7d",
 /// "12h", "1h30m").
+///
+/// # Errors
+///
+/// When the text is not a positive age.
 pub fn parse_age(text: &str) -> Result<Duration, String> {
     let trimmed = text.trim();
     let bad = || {
@@ -129,11 +137,11 @@ mod tests {
 
     #[test]
     fn ages() {
-        assert_eq!(parse_age("7d"), Ok(Duration::from_secs(7 * 86_400)));
-        assert_eq!(parse_age("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_age("7d"), Ok(Duration::from_hours(168)));
+        assert_eq!(parse_age("1h30m"), Ok(Duration::from_mins(90)));
         assert_eq!(parse_age("1s"), Ok(Duration::from_secs(1)));
         assert_eq!(parse_age("90"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_age("2w"), Ok(Duration::from_secs(14 * 86_400)));
+        assert_eq!(parse_age("2w"), Ok(Duration::from_hours(336)));
         for bad in ["", "0", "0s", "d", "5x", "1.5h", "-1d"] {
             assert!(parse_age(bad).is_err(), "{bad}");
         }
@@ -143,9 +151,9 @@ mod tests {
     fn limits_check_often_enough() {
         let defaults = Limits {
             max_bytes: 256 << 20,
-            max_age: Duration::from_secs(7 * 86_400),
+            max_age: Duration::from_hours(168),
         };
-        assert_eq!(defaults.age_interval(), Duration::from_secs(60));
+        assert_eq!(defaults.age_interval(), Duration::from_mins(1));
         assert_eq!(defaults.size_interval(), 8 << 20);
         let tiny = Limits {
             max_bytes: 1 << 20,

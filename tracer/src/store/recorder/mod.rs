@@ -16,13 +16,12 @@ mod queue;
 
 use std::{
     collections::BTreeMap,
+    fmt::Write as _,
     path::Path,
     sync::Arc,
     thread::JoinHandle,
     time::{Duration, Instant},
 };
-
-use anyhow::Context as _;
 
 pub use encode::Encoder;
 pub use limits::{Limits, parse_age, parse_size};
@@ -46,6 +45,10 @@ const MAX_FAILED_COMMITS: u32 = 20;
 const DISK_RESERVE: u64 = 64 * 1024 * 1024;
 
 /// Sets the journal's size budget, starts this recorder's session in it and trims it.
+///
+/// # Errors
+///
+/// When SQLite fails.
 pub fn start_session(
     journal: &mut Journal,
     limits: &Limits,
@@ -100,15 +103,18 @@ pub struct Totals {
 }
 
 impl Totals {
+    #[must_use]
     pub fn recorded(&self) -> u64 {
         self.signals + self.exits
     }
 
+    #[must_use]
     pub fn dropped_total(&self) -> u64 {
         self.dropped.values().sum()
     }
 
     /// One line: "recorded N events (S signals, E exits) into PATH; dropped D".
+    #[must_use]
     pub fn summary(&self, path: &Path) -> String {
         let mut line = format!(
             "recorded {} events ({} signals, {} exits) into {}; dropped {}",
@@ -125,7 +131,7 @@ impl Totals {
                 .filter(|(_, n)| **n > 0)
                 .map(|(reason, n)| format!("{} {n}", reason.replace('_', " ")))
                 .collect();
-            line.push_str(&format!(" ({})", parts.join(", ")));
+            let _ = write!(line, " ({})", parts.join(", "));
         }
         line
     }
@@ -146,7 +152,12 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn spawn(journal: Journal, encoder: Encoder, limits: Limits) -> anyhow::Result<Writer> {
+    /// Starts the writer thread on `journal`.
+    ///
+    /// # Errors
+    ///
+    /// When the thread cannot be started.
+    pub fn spawn(journal: Journal, encoder: Encoder, limits: Limits) -> std::io::Result<Writer> {
         let queue = Arc::new(Queue::new());
         let state = WriterState {
             journal,
@@ -163,8 +174,7 @@ impl Writer {
             .spawn(move || {
                 let _guard = OutputGuard(Arc::clone(&state.queue));
                 state.run()
-            })
-            .context("cannot start the journal writer thread")?;
+            })?;
         Ok(Writer {
             queue,
             thread: Some(thread),
@@ -184,12 +194,18 @@ impl Writer {
     }
 
     /// True once the writer thread has ended (it only ends early on failure).
+    #[must_use]
     pub fn stopped(&self) -> bool {
         self.queue.output_closed()
     }
 
     /// Closes the queue, waits for the writer to commit everything and close the
     /// journal, and returns what it did.
+    ///
+    /// # Errors
+    ///
+    /// When the journal could not be written long enough for the writer to give up, or
+    /// could not be reopened.
     pub fn finish(&mut self) -> Result<Totals, JournalError> {
         self.queue.close_input();
         match self.thread.take().map(JoinHandle::join) {
@@ -410,29 +426,19 @@ fn reason_key(reason: &str) -> &'static str {
 /// (bytes available to unprivileged users, bytes in all) of the file system holding
 /// `path`.
 fn free_space(path: &Path) -> Option<(u64, u64)> {
-    use std::os::unix::ffi::OsStrExt;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let dir = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
-    // SAFETY: statvfs is plain data; all zeroes is a valid value.
-    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `dir` is NUL-terminated and `stat` is writable, both for the whole call.
-    if unsafe { libc::statvfs(dir.as_ptr(), &mut stat) } != 0 {
-        return None;
-    }
-    let block = stat.f_frsize;
-    Some((
-        stat.f_bavail.saturating_mul(block),
-        stat.f_blocks.saturating_mul(block),
-    ))
+    crate::kernel::sys::free_space(dir)
 }
 
+#[must_use]
 pub fn saturate(ns: i128) -> i64 {
     i64::try_from(ns).unwrap_or(if ns < 0 { i64::MIN } else { i64::MAX })
 }
 
+#[must_use]
 pub fn unix_now() -> i64 {
     saturate(clock::unix_now_ns())
 }

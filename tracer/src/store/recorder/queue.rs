@@ -88,6 +88,7 @@ impl Queued {
 /// between the same sender thread and target (see [`repeats`]) into that one. The
 /// reports folded away are freed here, on the reading thread, which is much cheaper
 /// than handing each to the writer thread.
+#[must_use]
 pub fn fold_repeats(clock: &BootClock, reports: Vec<Report>) -> Vec<Queued> {
     let mut out: Vec<Queued> = Vec::with_capacity(reports.len().min(64));
     let mut last: HashMap<RepeatKey, usize> = HashMap::new();

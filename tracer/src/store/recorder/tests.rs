@@ -74,7 +74,7 @@ fn process(pid: u32) -> crate::analysis::report::ProcessReport {
         ancestry: Vec::new(),
         ns_pid: None,
         cgroup: None,
-        identity: Default::default(),
+        identity: crate::model::cgroup::Identity::default(),
         execs: Vec::new(),
     }
 }
@@ -168,8 +168,8 @@ fn repeated_signals_share_a_row_and_keep_their_count() {
                 r.signo,
                 r.sender.as_ref().unwrap().pid,
                 r.count,
-                (i128::from(r.time_ns) - base) as i64,
-                (i128::from(r.last_ns) - base) as i64,
+                i64::try_from(i128::from(r.time_ns) - base).unwrap(),
+                i64::try_from(i128::from(r.last_ns) - base).unwrap(),
             )
         })
         .collect();
@@ -351,7 +351,7 @@ fn a_full_queue_drops_into_a_gap_and_never_blocks_past_its_deadline() {
     let clock = encoder().clock;
     let extra = 10;
     let start = Instant::now();
-    for pid in 0..(QUEUE_CAPACITY + extra) as u32 {
+    for pid in 0..u32::try_from(QUEUE_CAPACITY + extra).unwrap() {
         let report = exit_report(pid + 1);
         let time_ns = report_time(&clock, &report);
         queue.push(Queued::one(report, time_ns), start);
@@ -391,7 +391,10 @@ fn a_full_queue_drops_into_a_gap_and_never_blocks_past_its_deadline() {
     // The gap is placed at the first dropped report's time.
     assert_eq!(
         gaps[0].time_ns,
-        report_time(&clock, &exit_report(QUEUE_CAPACITY as u32 + 1))
+        report_time(
+            &clock,
+            &exit_report(u32::try_from(QUEUE_CAPACITY).unwrap() + 1)
+        )
     );
 }
 
