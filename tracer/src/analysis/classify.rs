@@ -196,7 +196,7 @@ pub fn cause_origin(cause: &Cause) -> Origin {
     }
 }
 
-/// `TRACE_SIGNAL`_* (include/trace/events/signal.h).
+/// `TRACE_SIGNAL_*` (include/trace/events/signal.h).
 #[must_use]
 pub fn signal_result(result: i32) -> SignalResult {
     match result {

@@ -28,7 +28,7 @@ use crate::{
 /// What `sigwho query` was asked.
 #[derive(Debug, Clone, Default)]
 pub struct QueryOptions {
-    /// The journal; else $`SIGWHO_JOURNAL`, else the default.
+    /// The journal; else `$SIGWHO_JOURNAL`, else the default.
     pub journal: Option<PathBuf>,
     pub target_pid: Option<u32>,
     pub target_comm: Option<String>,

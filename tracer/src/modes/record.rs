@@ -51,7 +51,7 @@ const CLOCK_STEP_NS: i128 = 10_000_000;
 
 /// What `sigwho record` was asked.
 pub struct RecordOptions {
-    /// The journal; else $`SIGWHO_JOURNAL`, else the default.
+    /// The journal; else `$SIGWHO_JOURNAL`, else the default.
     pub journal: Option<PathBuf>,
     /// --max-size, as given (e.g. `256MiB`).
     pub max_size: String,

@@ -94,8 +94,8 @@ fn program_error_in(
     }
 }
 
-/// Where sigwho keeps files of the running instance: $`RUNTIME_DIRECTORY` under systemd,
-/// else $`XDG_RUNTIME_DIR/sigwho`, else /run/sigwho.
+/// Where sigwho keeps files of the running instance: `$RUNTIME_DIRECTORY` under systemd,
+/// else `$XDG_RUNTIME_DIR/sigwho`, else /run/sigwho.
 pub fn runtime_dir() -> PathBuf {
     std::env::var_os("RUNTIME_DIRECTORY")
         .map(PathBuf::from)
