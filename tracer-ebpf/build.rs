@@ -26,7 +26,7 @@ fn main() {
 }
 
 /// The kernel's name for the architecture the programs will run on (the host's), which
-/// selects the pt_regs layout in shim/core.c.
+/// selects the `pt_regs` layout in shim/core.c.
 fn kernel_arch() -> &'static str {
     if cfg!(target_arch = "aarch64") {
         "arm64"

@@ -1,8 +1,9 @@
-//! Builds tracer-ebpf for the BPF target and leaves the object in OUT_DIR, where
-//! src/load.rs embeds it: the `sigwho` binary carries its programs and needs nothing
+//! Builds tracer-ebpf for the BPF target and leaves the object in `OUT_DIR`, where
+//! src/kernel/load.rs embeds it: the `sigwho` binary carries its programs and needs nothing
 //! else on the machine it runs on. Also names that build for `sigwho --version`: the
 //! object's SHA-256 and the git commit of the source, when known.
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 
@@ -23,17 +24,19 @@ fn main() -> anyhow::Result<()> {
     describe_build()
 }
 
-/// Sets SIGWHO_EBPF_SHA256 and SIGWHO_GIT_COMMIT for src/cli.rs. A build without git
-/// (a source tarball) says "unknown" rather than failing; SIGWHO_GIT_COMMIT in the
+/// Sets `SIGWHO_EBPF_SHA256` and `SIGWHO_GIT_COMMIT` for src/cli.rs. A build without git
+/// (a source tarball) says "unknown" rather than failing; `SIGWHO_GIT_COMMIT` in the
 /// environment (a packager's) wins over asking git.
 fn describe_build() -> anyhow::Result<()> {
     let out_dir = std::env::var("OUT_DIR")?;
-    // The name src/load.rs embeds.
+    // The name src/kernel/load.rs embeds.
     let object = std::fs::read(Path::new(&out_dir).join("sigwho-ebpf"))?;
     let digest: String = Sha256::digest(&object)
         .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+        .fold(String::new(), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        });
     println!("cargo:rustc-env=SIGWHO_EBPF_SHA256={digest}");
 
     println!("cargo:rerun-if-env-changed=SIGWHO_GIT_COMMIT");

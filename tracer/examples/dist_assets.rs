@@ -1,6 +1,6 @@
 //! Writes sigwho's man pages and shell completions, generated from the clap definitions
-//! in tracer::cli, into a directory: `dist-assets OUT_DIR` leaves
-//! OUT_DIR/man/sigwho*.1 and OUT_DIR/completions/{sigwho.bash,_sigwho,sigwho.fish}.
+//! in `tracer::cli`, into a directory: `dist-assets OUT_DIR` leaves
+//! `OUT_DIR/man/sigwho*.1` and `OUT_DIR/completions/{sigwho.bash,_sigwho,sigwho.fish}`.
 //! `cargo xtask dist` runs it and packages the result.
 
 use std::path::{Path, PathBuf};

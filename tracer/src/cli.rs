@@ -1,8 +1,12 @@
 //! Command-line definitions. Doc comments are the help text.
+#![expect(
+    clippy::doc_markdown,
+    reason = "doc comments here are --help and the man pages: plain text, where backticks would show"
+)]
 
 use std::{path::PathBuf, time::Duration};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Who sent this signal to my process, through which chain, and why.
 ///
@@ -28,7 +32,7 @@ pub struct Cli {
     /// Colour text reports: auto (when stdout is a terminal and NO_COLOR is unset),
     /// always or never. JSON is never coloured.
     #[arg(long, value_name = "WHEN", value_enum, default_value_t, global = true)]
-    pub color: crate::color::ColorChoice,
+    pub color: ColorArg,
 
     /// Say more: informational notes, and a refused eBPF program's whole verifier log
     /// (as SIGWHO_LOG=debug does).
@@ -176,9 +180,6 @@ pub struct ExplainArgs {
     pub redact: Vec<String>,
 }
 
-/// Where the recorder keeps its journal unless told otherwise.
-pub const DEFAULT_JOURNAL: &str = "/var/lib/sigwho/journal";
-
 #[derive(Debug, Args)]
 pub struct RecordArgs {
     /// The journal (an SQLite database). Its directory is created 0700 and the file
@@ -205,6 +206,11 @@ pub struct RecordArgs {
     /// to a collector, e.g. http://localhost:4318 (plain HTTP: a collector on the node).
     #[arg(long, value_name = "URL")]
     pub otlp_endpoint: Option<String>,
+
+    /// Also write what is read from the kernel, and what /proc said, to FILE (created
+    /// 0600), for replaying through the analysis in tests (tracer/tests/replay.rs).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub raw: Option<PathBuf>,
 
     #[command(flatten)]
     pub explain: ExplainArgs,
@@ -252,7 +258,28 @@ pub struct QueryArgs {
     /// Draw the matching signals instead: senders, their ancestors, targets and cause
     /// chains as a graph, in Graphviz DOT or as SVG (needs Graphviz's `dot`).
     #[arg(long, value_name = "FORMAT", value_enum, conflicts_with = "json")]
-    pub format: Option<crate::graph::GraphFormat>,
+    pub format: Option<FormatArg>,
+}
+
+/// `--color WHEN`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ColorArg {
+    /// When stdout is a terminal and NO_COLOR is unset or empty.
+    #[default]
+    Auto,
+    /// Always, even into a pipe or with NO_COLOR set.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// `sigwho query --format FORMAT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Graphviz DOT text.
+    Dot,
+    /// SVG drawn by Graphviz's `dot -Tsvg`.
+    Svg,
 }
 
 #[derive(Debug, Args)]
@@ -304,7 +331,7 @@ fn version() -> &'static str {
             "{} (eBPF object sha256:{}, {} bytes, embedded at build; git {})",
             env!("CARGO_PKG_VERSION"),
             &env!("SIGWHO_EBPF_SHA256")[..16],
-            crate::load::object_size(),
+            crate::kernel::load::object_size(),
             env!("SIGWHO_GIT_COMMIT"),
         )
     })
@@ -312,7 +339,9 @@ fn version() -> &'static str {
 
 fn parse_pid(text: &str) -> Result<u32, String> {
     match text.trim().parse::<i64>() {
-        Ok(pid) if pid > 0 && pid <= i64::from(i32::MAX) => Ok(pid as u32),
+        Ok(pid) if pid > 0 && pid <= i64::from(i32::MAX) => {
+            u32::try_from(pid).map_err(|_| format!("PID must be a positive integer, got '{text}'"))
+        }
         _ => Err(format!("PID must be a positive integer, got '{text}'")),
     }
 }
@@ -329,6 +358,7 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::journal::DEFAULT_JOURNAL;
 
     /// `--journal` is absent unless given, so that tracer::journal::resolve can let
     /// $SIGWHO_JOURNAL stand in; a given path is kept as is, even the default one.
@@ -397,10 +427,13 @@ mod tests {
         let object = std::fs::read(concat!(env!("OUT_DIR"), "/sigwho-ebpf")).unwrap();
         let digest: String = Sha256::digest(&object)
             .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+            .fold(String::new(), |mut hex, b| {
+                use std::fmt::Write as _;
+                let _ = write!(hex, "{b:02x}");
+                hex
+            });
         assert_eq!(digest, env!("SIGWHO_EBPF_SHA256"));
-        assert_eq!(object.len(), crate::load::object_size());
+        assert_eq!(object.len(), crate::kernel::load::object_size());
         let version = version();
         assert!(
             version.contains(&format!("sha256:{}", &digest[..16])),

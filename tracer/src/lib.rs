@@ -1,37 +1,15 @@
 //! sigwho's library: everything but the command line's edge.
 //!
-//! Data flows load (eBPF, ring buffer) -> decode (records) -> correlate (process table
-//! from lineage, reports) -> report (text, JSON); live drives it for one target,
-//! runcmd for a command's whole process tree (with junit for CI systems).
+//! Layers, each a folder (docs/architecture.md): `kernel` loads the eBPF programs and
+//! reads what they produce; `model` is what sigwho knows of processes, clocks and
+//! signals; `analysis` turns kernel records into reports; `render` prints them;
+//! `store` keeps and exports them; `modes` drive all of it for each subcommand.
 
-pub mod cgroup;
+pub mod analysis;
 pub mod cli;
-pub mod clock;
-pub mod color;
-pub mod correlate;
-pub mod decode;
-pub mod doctor;
-pub mod explain;
-pub mod export;
-pub mod fold;
-pub mod graph;
-pub mod journal;
-pub mod junit;
-pub mod kubelet;
-pub mod lineage;
-pub mod live;
-pub mod load;
-#[cfg(feature = "otlp")]
-pub mod otlp;
-pub mod ownsignals;
-pub mod probe;
-pub mod procfs;
-pub mod query;
-pub mod record;
-pub mod redact;
-pub mod report;
-pub mod runcmd;
-pub mod signals;
-pub mod stream;
-pub mod sys;
-pub mod tracefs;
+pub mod error;
+pub mod kernel;
+pub mod model;
+pub mod modes;
+pub mod render;
+pub mod store;

@@ -1,15 +1,25 @@
-//! The `sigwho` binary: parses the command line and turns every failure into one line on
-//! stderr and exit status 2.
+//! The `sigwho` binary: parses the command line, hands each mode its options, and turns
+//! every failure into one line on stderr and exit status 2.
 
-use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Parser;
 use tracer::{
-    cli::{Cli, Command, ExplainArgs},
-    explain::Rules,
-    live::{self, LiveOptions},
-    redact::Redaction,
+    analysis::{redact::Redaction, rules::Rules},
+    cli::{
+        Cli, ColorArg, Command, ExplainArgs, FormatArg, LiveArgs, QueryArgs, RecordArgs, RunArgs,
+    },
+    error::chain,
+    modes::{
+        self,
+        live::{LiveError, LiveOptions},
+        pipeline::ExplainOptions,
+        query::{GraphFormat, QueryOptions},
+        record::RecordOptions,
+        run::RunOptions,
+        signals::OwnSignals,
+    },
+    render::color::ColorChoice,
 };
 
 const USAGE_ERROR: u8 = 2;
@@ -24,94 +34,146 @@ fn main() -> ExitCode {
         }
         Err(error) => return fail(&first_line(&error.to_string())),
     };
-    tracer::color::init(cli.color);
-    tracer::load::set_verbose(cli.verbose);
+    tracer::render::color::init(match cli.color {
+        ColorArg::Auto => ColorChoice::Auto,
+        ColorArg::Always => ColorChoice::Always,
+        ColorArg::Never => ColorChoice::Never,
+    });
+    tracer::kernel::load::set_verbose(cli.verbose);
     if let Some(Command::Doctor(args)) = &cli.command {
-        return doctor(args.json);
+        return match modes::doctor::run(args.json) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(error) => fail(&format!("cannot write the diagnosis: {error}")),
+        };
     }
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => fail(&tracer::load::chain(error.as_ref())),
+        Ok(code) => code,
+        Err(error) => fail(&chain(error.as_ref())),
     }
 }
 
-/// `sigwho doctor`: exit 0 when sigwho can trace on this kernel, 1 when it cannot
-/// (2 only for a failure to report).
-fn doctor(json: bool) -> ExitCode {
-    let diagnosis = tracer::doctor::diagnose();
-    let mut out = std::io::stdout().lock();
-    let written = if json {
-        serde_json::to_writer(&mut out, &diagnosis)
-            .map_err(std::io::Error::from)
-            .and_then(|()| writeln!(out))
-    } else {
-        let width = tracer::sys::stdout_columns().unwrap_or(100);
-        tracer::doctor::write_text(&diagnosis, width, &mut out)
-    };
-    match written {
-        Err(error) => fail(&format!("cannot write the diagnosis: {error}")),
-        Ok(()) if diagnosis.can_trace => ExitCode::SUCCESS,
-        Ok(()) => ExitCode::FAILURE,
-    }
-}
-
-fn run(cli: Cli) -> anyhow::Result<()> {
-    tracer::ownsignals::shrug_off();
-    // Bad patterns fail before anything is loaded or opened.
-    let redaction = Redaction::new(match &cli.command {
-        Some(Command::Record(args)) => &args.explain.redact,
-        Some(Command::Run(args)) => &args.explain.redact,
-        Some(Command::Query(args)) => &args.redact,
-        Some(Command::Doctor(_)) => unreachable!("doctor runs before"),
-        None => &cli.live.explain.redact,
-    })?;
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // First, while sigwho has one thread: every thread started later inherits the mask.
+    let mut signals = OwnSignals::take(match &cli.command {
+        Some(Command::Record(_)) => modes::record::SIGNALS,
+        Some(Command::Run(_)) => modes::run::SIGNALS,
+        Some(Command::Query(_) | Command::Doctor(_)) => &[],
+        None => modes::live::SIGNALS,
+    })
+    .map_err(|e| anyhow::anyhow!("cannot take over sigwho's own signals: {e}"))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     match cli.command {
         Some(Command::Record(args)) => {
-            let rules = rules(&args.explain)?;
-            runtime.block_on(tracer::record::run(args, rules))?;
+            let options = record_options(args)?;
+            runtime.block_on(modes::record::run(options, &mut signals))?;
         }
         Some(Command::Query(args)) => {
-            tracer::query::run(args, &redaction, std::io::stdout().lock())?;
+            // Bad patterns fail before the journal is opened.
+            let redaction = Redaction::new(&args.redact)?;
+            modes::query::run(&query_options(args), &redaction, std::io::stdout().lock())?;
         }
         Some(Command::Run(args)) => {
-            let rules = rules(&args.explain)?;
-            let code = runtime.block_on(tracer::runcmd::run(args, rules))?;
+            let options = run_options(args)?;
+            let code = runtime.block_on(modes::run::run(options, &mut signals))?;
             std::process::exit(code);
         }
         Some(Command::Doctor(_)) => unreachable!("doctor runs before"),
-        None => {
-            let Some(target_pid) = cli.live.target_pid else {
-                anyhow::bail!(
-                    "nothing to do: give --target-pid PID, or a subcommand (record, query, run); see sigwho --help"
-                );
-            };
-            let options = LiveOptions {
-                target_pid,
-                json: cli.live.json,
-                timeout: cli.live.timeout,
-                cause_window: cli.live.explain.cause_window,
-                rules: rules(&cli.live.explain)?,
-                redaction: redaction.clone(),
-            };
-            match runtime.block_on(live::run(options, std::io::stdout().lock())) {
-                // Gone: the recorder's journal may know (tracer::query says which it used).
-                Err(live::LiveError::NotRunning(pid)) => {
-                    tracer::query::answer_not_running(
-                        pid,
-                        cli.live.journal.as_deref(),
-                        cli.live.json,
-                        &redaction,
-                        std::io::stdout().lock(),
-                    )?;
-                }
-                result => result?,
+        None => live(&runtime, &mut signals, &cli.live)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sigwho --target-pid PID`; a pid that is gone is answered from the journal.
+fn live(
+    runtime: &tokio::runtime::Runtime,
+    signals: &mut OwnSignals,
+    args: &LiveArgs,
+) -> anyhow::Result<()> {
+    // A bad pattern is the first thing to hear of, as in every mode.
+    Redaction::new(&args.explain.redact)?;
+    let Some(target_pid) = args.target_pid else {
+        anyhow::bail!(
+            "nothing to do: give --target-pid PID, or a subcommand (record, query, run); see sigwho --help"
+        );
+    };
+    let explain = explain_options(&args.explain)?;
+    let redaction = explain.redaction.clone();
+    let options = LiveOptions {
+        target_pid,
+        json: args.json,
+        timeout: args.timeout,
+        explain,
+    };
+    match runtime.block_on(modes::live::run(options, signals, std::io::stdout().lock())) {
+        Err(LiveError::NotRunning(pid)) => {
+            let answered = modes::query::answer_not_running(
+                pid,
+                args.journal.as_deref(),
+                args.json,
+                &redaction,
+                std::io::stdout().lock(),
+            )?;
+            if !answered {
+                return Err(LiveError::NotRunning(pid).into());
             }
         }
+        result => result?,
     }
     Ok(())
+}
+
+/// Bad patterns and rules files fail here, before anything is loaded or opened.
+fn explain_options(args: &ExplainArgs) -> anyhow::Result<ExplainOptions> {
+    Ok(ExplainOptions {
+        cause_window: args.cause_window,
+        redaction: Redaction::new(&args.redact)?,
+        rules: rules(args)?,
+    })
+}
+
+fn record_options(args: RecordArgs) -> anyhow::Result<RecordOptions> {
+    Ok(RecordOptions {
+        explain: explain_options(&args.explain)?,
+        journal: args.journal,
+        max_size: args.max_size,
+        max_age: args.max_age,
+        json_out: args.json_out,
+        otlp_endpoint: args.otlp_endpoint,
+        raw: args.raw,
+    })
+}
+
+fn run_options(args: RunArgs) -> anyhow::Result<RunOptions> {
+    Ok(RunOptions {
+        explain: explain_options(&args.explain)?,
+        command: args.command,
+        wait_descendants: args.wait_descendants,
+        quiet: args.quiet,
+        fail_on_signal: args.fail_on_signal,
+        allow: args.allow,
+        report: args.report,
+        junit: args.junit,
+    })
+}
+
+fn query_options(args: QueryArgs) -> QueryOptions {
+    QueryOptions {
+        journal: args.journal,
+        target_pid: args.target_pid,
+        target_comm: args.target_comm,
+        sender_pid: args.sender_pid,
+        signal: args.signal,
+        since: args.since,
+        until: args.until,
+        json: args.json,
+        format: args.format.map(|format| match format {
+            FormatArg::Dot => GraphFormat::Dot,
+            FormatArg::Svg => GraphFormat::Svg,
+        }),
+    }
 }
 
 /// The built-in hint rules, plus --rules FILE.

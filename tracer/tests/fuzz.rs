@@ -2,11 +2,14 @@
 //! hint rules, tracefs format files, /proc lines, times, signal names, cgroup paths.
 //! Each must give a value or an error for any input, never a panic.
 //!
-//! CI runs the default number of cases; `cargo xtask fuzz` raises PROPTEST_CASES for a
+//! CI runs the default number of cases; `cargo xtask fuzz` raises `PROPTEST_CASES` for a
 //! longer run. Inputs that once failed belong in the `regressions` test below.
 
 use proptest::prelude::*;
-use tracer::{cgroup, clock, decode, explain::Rules, procfs, signals, tracefs};
+use tracer::{
+    analysis::rules::Rules, kernel::decode, kernel::tracefs, model::cgroup, model::clock,
+    model::procfs, model::signals,
+};
 use tracer_common::{EventHeader, kind};
 
 /// A record header of a known kind followed by arbitrary bytes, so that the decoder's
@@ -45,7 +48,7 @@ proptest! {
     fn glob_matches_like_the_reference(pattern in "[ab*?é]{0,8}", text in "[abé]{0,10}") {
         let p: Vec<char> = pattern.chars().collect();
         let t: Vec<char> = text.chars().collect();
-        prop_assert_eq!(tracer::explain::glob_match(&pattern, &text), reference_glob(&p, &t));
+        prop_assert_eq!(tracer::analysis::rules::glob_match(&pattern, &text), reference_glob(&p, &t));
     }
 
     #[test]
@@ -155,9 +158,9 @@ mod journal_files {
 
     use proptest::prelude::*;
     use tracer::{
-        journal::{Filter, Journal, Kind, ProcRef, Row},
-        query,
-        redact::Redaction,
+        analysis::redact::Redaction,
+        modes::query,
+        store::journal::{Filter, Journal, Kind, ProcRef, Row},
     };
 
     fn scratch(name: &str) -> PathBuf {
@@ -257,7 +260,7 @@ mod journal_files {
             Err(error) => {
                 // As the binary prints it: one line (a damaged schema is quoted in full
                 // by SQLite, over several lines; found by this test).
-                let message = tracer::load::chain(&error);
+                let message = tracer::error::chain(&error);
                 assert!(!message.is_empty() && !message.contains('\n'), "{message}");
                 false
             }

@@ -1,0 +1,298 @@
+//! Loads the embedded eBPF object, attaches its hooks and hands out the ring buffer.
+
+mod environment;
+mod errors;
+mod hooks;
+mod privileges;
+
+use aya::{
+    Ebpf,
+    maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
+};
+use tracer_common::{Config, FOLD_WAYS, FoldSlot, TARGET_HINT_SLOTS};
+
+pub use errors::{LoadError, runtime_dir, set_verbose, verbose};
+pub use privileges::check_privileges;
+
+use crate::error::chain;
+use crate::kernel::probe::{self, Feature};
+use crate::kernel::{sys, tracefs};
+use hooks::{
+    attach_btf_hooks, attach_oom, attach_syscall_entries, attach_syscalls, load_object,
+    oom_pid_offset, take_map,
+};
+
+/// The eBPF object built by build.rs (aya-build), embedded so that the binary is all a
+/// server needs.
+static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sigwho-ebpf"));
+
+/// Size of the embedded object, for `--version`.
+#[must_use]
+pub fn object_size() -> usize {
+    EBPF_OBJECT.len()
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Report only signals aimed at processes added with [`Tracer::watch`].
+    pub filter_targets: bool,
+    /// See [`Config::wakeup_bytes`].
+    pub wakeup_bytes: u64,
+    /// See [`Config::follow_children`].
+    pub follow_children: bool,
+    /// See [`Config::fold_repeats`]: the recorder's storms become counts in the kernel.
+    /// Views that print every signal leave it off.
+    pub fold_repeats: bool,
+}
+
+pub struct Tracer {
+    // Keeps programs and links alive.
+    /// The programs and their links; `None` once [`Tracer::stop_producing`] detached them.
+    ebpf: Option<Ebpf>,
+    ring: Option<RingBuf<MapData>>,
+    dropped: PerCpuArray<MapData, u64>,
+    targets: HashMap<MapData, u32, u32>,
+    target_hints: Array<MapData, u8>,
+    fold: PerCpuArray<MapData, FoldSlot>,
+    /// Hooks that could not be attached on this kernel, each with the reason.
+    pub warnings: Vec<String>,
+    /// How this kernel is traced where that is worth knowing but nothing is missing
+    /// (a costlier fallback hook, say).
+    pub notes: Vec<String>,
+    /// How each hook and kernel feature is used on this kernel (`sigwho doctor`).
+    pub features: Vec<Feature>,
+}
+
+/// Environment variable naming a directory to read tracepoint formats from instead of
+/// the mounted tracefs (for tests of kernels with fewer hooks).
+pub const TRACEFS_OVERRIDE: &str = "SIGWHO_TRACEFS";
+
+/// Environment variable listing hooks (comma-separated) to treat as missing, to see
+/// what sigwho does on a kernel without them: the name of a kill-family syscall
+/// (`pidfd_send_signal`: neither its requests nor its failed attempts are recognised),
+/// `syscall-fexit` (failed attempts come from the `syscalls:sys_exit_*` tracepoints
+/// instead, as on kernels without BPF trampolines), `oom`, or a kernel feature:
+/// `task-pt-regs` (requests from `syscalls:sys_enter_*`, as before 5.15),
+/// `current-task-btf` (as before 5.11), `direct-loads` (as where a verifier refuses
+/// them).
+pub const DISABLE_HOOKS: &str = "SIGWHO_DISABLE_HOOKS";
+
+/// This architecture's numbers of the kill-family syscalls, -1 for those disabled.
+fn syscall_nrs(is_disabled: &impl Fn(&str) -> bool) -> [i32; 6] {
+    let mut nrs = [-1i32; 6];
+    for (slot, ((_, name), nr)) in nrs
+        .iter_mut()
+        .zip(tracefs::SYSCALLS.iter().zip(SYSCALL_NRS))
+    {
+        if !is_disabled(name) {
+            *slot = i32::try_from(nr).unwrap_or(-1);
+        }
+    }
+    nrs
+}
+
+/// The hooks named in [`DISABLE_HOOKS`].
+fn disabled_hooks() -> Vec<String> {
+    std::env::var(DISABLE_HOOKS)
+        .unwrap_or_default()
+        .split(',')
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
+/// This architecture's syscall numbers (its ABI, fixed for all kernels), in the order
+/// of [`tracefs::SYSCALLS`].
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+const SYSCALL_NRS: [i64; 6] = [
+    libc::SYS_kill,
+    libc::SYS_tkill,
+    libc::SYS_tgkill,
+    libc::SYS_pidfd_send_signal,
+    libc::SYS_rt_sigqueueinfo,
+    libc::SYS_rt_tgsigqueueinfo,
+];
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const SYSCALL_NRS: [i64; 6] = [-1; 6];
+
+/// Prefix of the syscall functions' names (arch/*/`include/asm/syscall_wrapper.h`); they
+/// take the caller's struct `pt_regs`, which the fexit programs expect.
+#[cfg(target_arch = "x86_64")]
+const SYSCALL_PREFIX: Option<&str> = Some("__x64_sys_");
+#[cfg(target_arch = "aarch64")]
+const SYSCALL_PREFIX: Option<&str> = Some("__arm64_sys_");
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const SYSCALL_PREFIX: Option<&str> = None;
+
+/// Environment variable naming the kernel BTF file to use instead of
+/// /sys/kernel/btf/vmlinux.
+pub const BTF_OVERRIDE: &str = "SIGWHO_BTF";
+
+/// BTF tracepoints the tracer cannot work without.
+const BTF_HOOKS: [(&str, &str); 4] = [
+    ("signal_generate", "signal"),
+    ("sched_process_fork", "sched"),
+    ("sched_process_exec", "sched"),
+    ("sched_process_exit", "sched"),
+];
+
+impl Tracer {
+    /// Loads the embedded object and attaches its hooks as `options` configure them.
+    ///
+    /// # Errors
+    ///
+    /// When privileges, tracefs, BTF, the ring buffer or a required hook are missing,
+    /// or a program is refused.
+    pub fn load(options: &Options) -> Result<Self, LoadError> {
+        Self::load_noting(options, &mut Vec::new())
+    }
+
+    /// [`Tracer::load`], noting in `features` how each hook and kernel feature is used,
+    /// also those decided before a failure (`sigwho doctor` shows them either way).
+    ///
+    /// # Errors
+    ///
+    /// As [`Tracer::load`].
+    pub fn load_noting(options: &Options, features: &mut Vec<Feature>) -> Result<Self, LoadError> {
+        check_privileges()?;
+        sys::raise_memlock_limit();
+        let tracefs_root = environment::tracefs_root(features)?;
+        let btf = environment::kernel_btf(features)?;
+        let disabled = disabled_hooks();
+        let is_disabled = |name: &str| disabled.iter().any(|d| d == name);
+        let kernel_features = environment::probe_kernel(features, &is_disabled)?;
+        let task_pt_regs = kernel_features & tracer_common::features::TASK_PT_REGS != 0;
+        // Format problems matter only if the fallback hooks are needed; then the
+        // warning about them says so.
+        let (layouts, layout_problems) = tracefs::syscall_layouts(&tracefs_root);
+        let mut warnings = Vec::new();
+        let mut config = Config {
+            filter_targets: u32::from(options.filter_targets),
+            self_pid: std::process::id(),
+            wakeup_bytes: options.wakeup_bytes,
+            oom_pid_offset: oom_pid_offset(&tracefs_root, &mut warnings),
+            follow_children: u32::from(options.follow_children),
+            syscall_nrs: syscall_nrs(&is_disabled),
+            fold_repeats: u32::from(options.fold_repeats),
+            features: kernel_features,
+        };
+        if !is_disabled("direct-loads") {
+            config.features |= tracer_common::features::DIRECT_LOADS;
+        }
+        let mut ebpf = load_object(&mut config, &layouts, &btf, features)?;
+        attach_btf_hooks(&mut ebpf)?;
+        features.push(if task_pt_regs {
+            Feature::used(
+                "task_pt_regs",
+                "bpf_task_pt_regs(): requests from the sender's saved registers",
+            )
+        } else {
+            attach_syscall_entries(&mut ebpf, &layouts, &disabled, is_disabled("task-pt-regs"))
+        });
+        let mut notes = Vec::new();
+        features.push(attach_syscalls(
+            &mut ebpf,
+            &btf,
+            &layouts,
+            &layout_problems,
+            &disabled,
+            &mut warnings,
+            &mut notes,
+        )?);
+        features.push(attach_oom(
+            &mut ebpf,
+            &config,
+            is_disabled("oom"),
+            &mut warnings,
+        )?);
+        features.push(probe::pidfd_backing());
+        features.push(probe::cgroup_v2());
+
+        let ring = take_map(&mut ebpf, "EVENTS")?;
+        let dropped = take_map(&mut ebpf, "DROPPED")?;
+        let targets = take_map(&mut ebpf, "TARGETS")?;
+        let target_hints = take_map(&mut ebpf, "TARGET_HINTS")?;
+        let fold = take_map(&mut ebpf, "FOLD")?;
+        Ok(Self {
+            ebpf: Some(ebpf),
+            ring: Some(ring),
+            dropped,
+            targets,
+            target_hints,
+            fold,
+            warnings,
+            notes,
+            features: features.clone(),
+        })
+    }
+
+    /// Detaches every program, so that nothing more enters the ring buffer: the final
+    /// drain then ends even while a storm goes on. The maps taken out of the object
+    /// (ring buffer, drop counters, targets) stay readable.
+    pub fn stop_producing(&mut self) {
+        self.ebpf = None;
+    }
+
+    /// The ring buffer records arrive in; the reader owns it (once).
+    pub fn take_ring(&mut self) -> Option<RingBuf<MapData>> {
+        self.ring.take()
+    }
+
+    /// Adds a process to the in-kernel target filter.
+    ///
+    /// # Errors
+    ///
+    /// When the filter maps cannot be written.
+    pub fn watch(&mut self, pid: u32) -> Result<(), LoadError> {
+        // The hint first: the kernel looks in TARGETS only where one is set.
+        self.target_hints
+            .set(pid % TARGET_HINT_SLOTS, 1, 0)
+            .map_err(|e| LoadError::Map("TARGET_HINTS", chain(&e)))?;
+        self.targets
+            .insert(pid, 1, 0)
+            .map_err(|e| LoadError::Map("TARGETS", chain(&e)))
+    }
+
+    /// Pids in the in-kernel target filter. With `follow_children` the kernel adds every
+    /// process a target forks and removes each at exit, so these are the traced tree's
+    /// live processes.
+    pub fn targets(&self) -> Vec<u32> {
+        self.targets.keys().filter_map(Result::ok).collect()
+    }
+
+    /// Every fold slot as it is now, each CPU's of the first way, then of the next,
+    /// always in the same order (see [`FoldSlot`] for how to read them safely while
+    /// programs run).
+    ///
+    /// # Errors
+    ///
+    /// When the `FOLD` map cannot be read.
+    pub fn fold_slots(&self) -> Result<Vec<FoldSlot>, LoadError> {
+        let mut slots = Vec::new();
+        for way in 0..FOLD_WAYS {
+            let values = self
+                .fold
+                .get(&way, 0)
+                .map_err(|e| LoadError::Map("FOLD", chain(&e)))?;
+            slots.extend(values.iter().copied());
+        }
+        Ok(slots)
+    }
+
+    /// Records dropped so far, summed over CPUs, indexed by record kind.
+    ///
+    /// # Errors
+    ///
+    /// When the `DROPPED` map cannot be read.
+    pub fn dropped(&self) -> Result<[u64; 8], LoadError> {
+        let mut totals = [0u64; 8];
+        for (index, total) in totals.iter_mut().enumerate() {
+            let values = self
+                .dropped
+                .get(&u32::try_from(index).unwrap_or(u32::MAX), 0)
+                .map_err(|e| LoadError::Map("DROPPED", chain(&e)))?;
+            *total = values.iter().sum();
+        }
+        Ok(totals)
+    }
+}

@@ -1,0 +1,725 @@
+//! The process table: who is (or was) whose child, and what each process ran.
+//!
+//! Built from a /proc snapshot at start, then kept current by fork, exec and exit
+//! records from the kernel, so a sender that exited a millisecond after sending is still
+//! described by what it was. Processes are keyed by (pid, start time), never by pid
+//! alone: pids are reused.
+
+use std::collections::{HashMap, VecDeque};
+
+use tracer_common::{Ancestor, ExecEvent, ExitEvent, ForkEvent, TaskRef, exec_flags};
+
+use crate::{
+    kernel::decode,
+    model::procfs::{self, ProcInfo, SystemProc},
+};
+
+/// A process's identity. Start times are compared in clock ticks since boot because
+/// that is all /proc offers; the kernel's nanoseconds are converted down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProcKey {
+    pub pid: u32,
+    pub start_ticks: u64,
+}
+
+/// One program a process ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecRecord {
+    /// Boot-clock ns of the exec; `None` for what the /proc snapshot found.
+    pub time_ns: Option<u64>,
+    pub exe: Option<String>,
+    pub argv: Vec<String>,
+    pub argv_truncated: bool,
+    /// Copied from the parent at fork: the child runs that program until it execs.
+    pub inherited: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Process {
+    pub key: ProcKey,
+    /// Precise start (ns since boot) when the kernel told us.
+    pub start_ns: Option<u64>,
+    /// Parent at fork time (or as /proc showed it at start). Reparenting to a subreaper
+    /// does not change it: the report should name who started the process.
+    pub parent: Option<ProcKey>,
+    pub comm: String,
+    pub uid: Option<u32>,
+    /// Process id in its own pid namespace, when the kernel told us.
+    pub ns_pid: Option<u32>,
+    /// Cgroup path (see [`crate::model::cgroup::pick_path`]), as of the last exec or /proc read.
+    pub cgroup: Option<String>,
+    /// Programs run, oldest first; the last one is current. Empty when the process was
+    /// forked after sigwho started and has not exec'd (it runs its parent's program).
+    pub execs: Vec<ExecRecord>,
+    pub exited_ns: Option<u64>,
+    pub exit_status: Option<u32>,
+    /// The real-parent chain the kernel reported at this process's first signal.
+    pub kernel_ancestry: Option<Vec<KernelAncestor>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelAncestor {
+    pub key: ProcKey,
+    pub comm: String,
+}
+
+impl Process {
+    #[must_use]
+    pub fn current_exec(&self) -> Option<&ExecRecord> {
+        self.execs.last()
+    }
+}
+
+/// How long an exited process stays in the table: long enough for late cause-chain and
+/// ancestry look-ups, short enough to bound memory under fork storms.
+const KEEP_EXITED_NS: u64 = 120 * 1_000_000_000;
+/// Ancestry walks stop here even if the table has a cycle (it should not).
+const MAX_ANCESTRY: usize = 64;
+
+pub struct ProcessTable {
+    /// Where processes the kernel did not describe are looked up.
+    info: Box<dyn ProcInfo>,
+    procs: HashMap<ProcKey, Process>,
+    /// The newest incarnation of each pid.
+    latest: HashMap<u32, ProcKey>,
+    exited: VecDeque<(u64, ProcKey)>,
+    ns_per_tick: u64,
+    /// Moves whenever what the table says about any process may have changed; reports
+    /// built from it can be reused while it stands still.
+    generation: u64,
+}
+
+/// A process as a report shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessView {
+    pub key: ProcKey,
+    pub start_ns: Option<u64>,
+    pub comm: String,
+    pub exe: Option<String>,
+    pub argv: Vec<String>,
+    pub uid: Option<u32>,
+    pub parent: Option<ProcKey>,
+    pub ns_pid: Option<u32>,
+    pub cgroup: Option<String>,
+}
+
+impl ProcessTable {
+    #[must_use]
+    pub fn new(ticks_per_second: u64) -> Self {
+        Self::with_info(Box::new(SystemProc), ticks_per_second)
+    }
+
+    /// An empty table that looks processes up in `info`.
+    #[must_use]
+    pub fn with_info(info: Box<dyn ProcInfo>, ticks_per_second: u64) -> Self {
+        Self {
+            info,
+            procs: HashMap::new(),
+            latest: HashMap::new(),
+            exited: VecDeque::new(),
+            ns_per_tick: 1_000_000_000 / ticks_per_second.max(1),
+            generation: 0,
+        }
+    }
+
+    /// A table filled from every process /proc shows now.
+    #[must_use]
+    pub fn from_proc(ticks_per_second: u64) -> Self {
+        Self::snapshot(Box::new(SystemProc), ticks_per_second)
+    }
+
+    /// A table filled from every process `info` lists now.
+    #[must_use]
+    pub fn snapshot(info: Box<dyn ProcInfo>, ticks_per_second: u64) -> Self {
+        let mut table = Self::with_info(info, ticks_per_second);
+        let snaps: Vec<_> = table
+            .info
+            .pids()
+            .into_iter()
+            .filter_map(|pid| table.info.process(pid))
+            .collect();
+        for snap in &snaps {
+            table.insert_snapshot(snap);
+        }
+        // Parents are linked once everyone is in.
+        for snap in &snaps {
+            let key = ProcKey {
+                pid: snap.stat.pid,
+                start_ticks: snap.stat.start_ticks,
+            };
+            let parent = table.latest.get(&snap.stat.ppid).copied();
+            if let Some(process) = table.procs.get_mut(&key) {
+                process.parent = parent;
+            }
+        }
+        table
+    }
+
+    /// Where the table looks processes up.
+    #[must_use]
+    pub fn info(&self) -> &dyn ProcInfo {
+        &*self.info
+    }
+
+    #[must_use]
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.procs.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.procs.is_empty()
+    }
+
+    #[must_use]
+    pub fn key(&self, pid: u32, start_ns: u64) -> ProcKey {
+        ProcKey {
+            pid,
+            start_ticks: start_ns / self.ns_per_tick,
+        }
+    }
+
+    #[must_use]
+    pub fn get(&self, key: &ProcKey) -> Option<&Process> {
+        self.procs.get(key)
+    }
+
+    /// The newest known incarnation of `pid`.
+    #[must_use]
+    pub fn latest(&self, pid: u32) -> Option<&Process> {
+        self.latest.get(&pid).and_then(|key| self.procs.get(key))
+    }
+
+    fn insert_snapshot(&mut self, snap: &procfs::ProcSnapshot) -> ProcKey {
+        let key = ProcKey {
+            pid: snap.stat.pid,
+            start_ticks: snap.stat.start_ticks,
+        };
+        let parent = self.latest.get(&snap.stat.ppid).copied();
+        let process = Process {
+            key,
+            start_ns: None,
+            parent,
+            comm: snap.stat.comm.clone(),
+            uid: snap.uid,
+            ns_pid: None,
+            cgroup: snap.cgroup.clone(),
+            execs: if snap.argv.is_empty() && snap.exe.is_none() {
+                Vec::new()
+            } else {
+                vec![ExecRecord {
+                    time_ns: None,
+                    exe: snap.exe.clone(),
+                    argv: snap.argv.clone(),
+                    argv_truncated: false,
+                    inherited: false,
+                }]
+            },
+            exited_ns: None,
+            exit_status: None,
+            kernel_ancestry: None,
+        };
+        self.insert(process);
+        key
+    }
+
+    fn insert(&mut self, process: Process) {
+        self.generation += 1;
+        let key = process.key;
+        let newer = self
+            .latest
+            .get(&key.pid)
+            .is_none_or(|old| old.start_ticks <= key.start_ticks);
+        if newer {
+            self.latest.insert(key.pid, key);
+        }
+        self.procs.insert(key, process);
+    }
+
+    /// The entry for a task the kernel just described, created from the kernel's data
+    /// (and /proc, if the process is still there) when it is new to us.
+    pub fn observe(&mut self, task: &TaskRef) -> ProcKey {
+        let key = self.key(task.pid, task.start_ns);
+        let ns_pid = (task.ns_pid != 0).then_some(task.ns_pid);
+        if let Some(process) = self.procs.get_mut(&key) {
+            if process.start_ns.is_none() || (ns_pid.is_some() && process.ns_pid != ns_pid) {
+                self.generation += 1;
+            }
+            process.start_ns.get_or_insert(task.start_ns);
+            if ns_pid.is_some() {
+                process.ns_pid = ns_pid;
+            }
+            return key;
+        }
+        self.generation += 1;
+        if let Some(snap) = self.info.process_if(task.pid, key.start_ticks) {
+            self.insert_snapshot(&snap);
+            if let Some(process) = self.procs.get_mut(&key) {
+                process.start_ns = Some(task.start_ns);
+                process.ns_pid = ns_pid;
+            }
+            return key;
+        }
+        let parent = self.latest.get(&task.ppid).copied();
+        self.insert(Process {
+            key,
+            start_ns: Some(task.start_ns),
+            parent,
+            comm: decode::c_string(&task.comm),
+            uid: Some(task.uid),
+            ns_pid,
+            cgroup: None,
+            execs: Vec::new(),
+            exited_ns: None,
+            exit_status: None,
+            kernel_ancestry: None,
+        });
+        key
+    }
+
+    pub fn apply_fork(&mut self, ev: &ForkEvent) {
+        self.generation += 1;
+        let parent = self.key(ev.child.ppid, ev.parent_start_ns);
+        if !self.procs.contains_key(&parent) {
+            // The parent predates us and the snapshot missed it (or it is the forker).
+            if ev.forker.pid == ev.child.ppid {
+                self.observe(&ev.forker);
+            }
+        }
+        let key = self.key(ev.child.pid, ev.child.start_ns);
+        // The child runs its parent's program until it execs.
+        let inherited = self
+            .procs
+            .get(&parent)
+            .and_then(|p| p.current_exec().cloned());
+        let cgroup = self.procs.get(&parent).and_then(|p| p.cgroup.clone());
+        self.insert(Process {
+            key,
+            start_ns: Some(ev.child.start_ns),
+            parent: Some(parent),
+            comm: decode::c_string(&ev.child.comm),
+            uid: Some(ev.child.uid),
+            ns_pid: (ev.child.ns_pid != 0).then_some(ev.child.ns_pid),
+            cgroup,
+            execs: inherited
+                .map(|exec| {
+                    vec![ExecRecord {
+                        time_ns: None,
+                        inherited: true,
+                        ..exec
+                    }]
+                })
+                .unwrap_or_default(),
+            exited_ns: None,
+            exit_status: None,
+            kernel_ancestry: None,
+        });
+    }
+
+    pub fn apply_exec(&mut self, ev: &ExecEvent) {
+        self.generation += 1;
+        let key = self.observe(&ev.task);
+        let filename = decode::c_string(&ev.filename);
+        let argv = decode::split_args(&ev.args[..(ev.args_len as usize).min(ev.args.len())]);
+        // The path execve was given may be relative; /proc has the resolved one while the
+        // process is alive (checked against its start time).
+        let info = &self.info;
+        let still_there = || {
+            info.stat(ev.task.pid)
+                .is_some_and(|s| s.start_ticks == key.start_ticks)
+        };
+        let exe = info
+            .exe(ev.task.pid)
+            .filter(|_| still_there())
+            .or((!filename.is_empty()).then_some(filename));
+        // /proc has the full path; a process already gone (a container's first process
+        // killed at once) still has the last components the kernel read at exec.
+        let cgroup = info
+            .cgroup(ev.task.pid)
+            .filter(|_| still_there())
+            .or_else(|| kernel_cgroup_path(ev));
+        let record = ExecRecord {
+            time_ns: Some(ev.header.time_ns),
+            exe,
+            argv,
+            argv_truncated: ev.flags & exec_flags::ARGS_TRUNCATED != 0,
+            inherited: false,
+        };
+        if let Some(process) = self.procs.get_mut(&key) {
+            process.comm = decode::c_string(&ev.task.comm);
+            if cgroup.is_some() {
+                process.cgroup = cgroup;
+            }
+            // A forked child's inherited record is replaced, not kept as history.
+            if process.execs.last().is_some_and(|e| e.inherited) {
+                process.execs.pop();
+            }
+            process.execs.push(record);
+        }
+    }
+
+    pub fn apply_exit(&mut self, ev: &ExitEvent) {
+        self.generation += 1;
+        let key = self.observe(&ev.task);
+        if let Some(process) = self.procs.get_mut(&key) {
+            process.exited_ns = Some(ev.header.time_ns);
+            process.exit_status = Some(ev.exit_code);
+            self.exited.push_back((ev.header.time_ns, key));
+        }
+        self.prune(ev.header.time_ns);
+    }
+
+    /// Records the chain the kernel saw for a sender's first signal.
+    pub fn set_kernel_ancestry(&mut self, key: ProcKey, chain: &[Ancestor]) {
+        self.generation += 1;
+        let chain: Vec<KernelAncestor> = chain
+            .iter()
+            .map(|a| KernelAncestor {
+                key: self.key(a.pid, a.start_ns),
+                comm: decode::c_string(&a.comm),
+            })
+            .collect();
+        // Ancestors that were never seen (lost records) still get an entry with a name.
+        for ancestor in &chain {
+            if !self.procs.contains_key(&ancestor.key)
+                && let Some(snap) = self
+                    .info
+                    .process_if(ancestor.key.pid, ancestor.key.start_ticks)
+            {
+                self.insert_snapshot(&snap);
+            }
+        }
+        if let Some(process) = self.procs.get_mut(&key) {
+            process.kernel_ancestry = Some(chain);
+        }
+    }
+
+    /// Drops exited processes older than the retention window, unless a live process
+    /// still names them as its parent.
+    fn prune(&mut self, now_ns: u64) {
+        while let Some(&(exited_at, key)) = self.exited.front() {
+            if now_ns.saturating_sub(exited_at) < KEEP_EXITED_NS {
+                break;
+            }
+            self.exited.pop_front();
+            self.procs.remove(&key);
+            if self.latest.get(&key.pid) == Some(&key) {
+                self.latest.remove(&key.pid);
+            }
+        }
+    }
+
+    #[must_use]
+    pub fn view(&self, key: &ProcKey) -> Option<ProcessView> {
+        let process = self.procs.get(key)?;
+        let exec = process.current_exec();
+        Some(ProcessView {
+            key: *key,
+            start_ns: process.start_ns,
+            comm: process.comm.clone(),
+            exe: exec.and_then(|e| e.exe.clone()),
+            argv: exec.map(|e| e.argv.clone()).unwrap_or_default(),
+            uid: process.uid,
+            parent: process.parent,
+            ns_pid: process.ns_pid,
+            cgroup: process.cgroup.clone(),
+        })
+    }
+
+    /// Ancestors of `key`, parent first, up to pid 1: the kernel's chain at send time
+    /// where there is one, continued from fork-time parents.
+    #[must_use]
+    pub fn ancestry(&self, key: &ProcKey) -> Vec<ProcessView> {
+        let mut out = Vec::new();
+        let Some(process) = self.procs.get(key) else {
+            return out;
+        };
+        let mut next = process.parent;
+        if let Some(chain) = &process.kernel_ancestry {
+            for ancestor in chain {
+                out.push(self.view(&ancestor.key).unwrap_or_else(|| ProcessView {
+                    key: ancestor.key,
+                    start_ns: None,
+                    comm: ancestor.comm.clone(),
+                    exe: None,
+                    argv: Vec::new(),
+                    uid: None,
+                    parent: None,
+                    ns_pid: None,
+                    cgroup: None,
+                }));
+            }
+            next = match chain.last() {
+                Some(last) if last.key.pid <= 1 => None,
+                Some(last) => self.procs.get(&last.key).and_then(|p| p.parent),
+                None => process.parent,
+            };
+        }
+        while let Some(key) = next {
+            if out.len() >= MAX_ANCESTRY || out.iter().any(|v| v.key == key) {
+                break;
+            }
+            let Some(view) = self.view(&key) else { break };
+            next = if key.pid <= 1 { None } else { view.parent };
+            out.push(view);
+        }
+        out
+    }
+}
+
+/// The cgroup path from the components the kernel read at exec: `/a/b/c` when they
+/// reach the root, `.../b/c/d` when the path goes on above them; None for the root
+/// cgroup.
+#[must_use]
+pub fn kernel_cgroup_path(ev: &ExecEvent) -> Option<String> {
+    let levels = (ev.cgroup_levels & 0xff) as usize;
+    let names: Vec<String> = ev.cgroup_names[..levels.min(ev.cgroup_names.len())]
+        .iter()
+        .rev()
+        .map(|name| decode::c_string(name))
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    let prefix = if ev.cgroup_levels & exec_flags::CGROUP_TRUNCATED != 0 {
+        "..."
+    } else {
+        ""
+    };
+    Some(format!("{prefix}/{}", names.join("/")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracer_common::{COMM_LEN, EventHeader};
+
+    const TPS: u64 = 100;
+    const SEC: u64 = 1_000_000_000;
+
+    fn comm(name: &str) -> [u8; COMM_LEN] {
+        let mut out = [0; COMM_LEN];
+        out[..name.len()].copy_from_slice(name.as_bytes());
+        out
+    }
+
+    // Pids far above any real pid_max so /proc fallbacks never find a real process.
+    fn task(pid: u32, born_s: u64, parent: u32, name: &str) -> TaskRef {
+        TaskRef {
+            pid,
+            tid: pid,
+            start_ns: born_s * SEC,
+            uid: 0,
+            ppid: parent,
+            comm: comm(name),
+            ns_pid: pid,
+            flags: 0,
+        }
+    }
+
+    fn fork(child: TaskRef, parent: TaskRef) -> ForkEvent {
+        ForkEvent {
+            header: EventHeader::default(),
+            child,
+            forker: parent,
+            parent_start_ns: parent.start_ns,
+        }
+    }
+
+    fn exec(task: TaskRef, at_s: u64, path: &str, args: &[&str]) -> ExecEvent {
+        let mut ev = ExecEvent {
+            header: EventHeader {
+                kind: tracer_common::kind::EXEC,
+                cpu: 0,
+                time_ns: at_s * SEC,
+            },
+            task,
+            flags: 0,
+            args_len: 0,
+            filename: [0; tracer_common::PATH_LEN],
+            args: [0; tracer_common::ARGS_LEN],
+            cgroup_levels: 0,
+            _pad: 0,
+            cgroup_names: [[0; tracer_common::CGROUP_NAME_LEN]; tracer_common::CGROUP_LEVELS],
+        };
+        ev.filename[..path.len()].copy_from_slice(path.as_bytes());
+        let joined: Vec<u8> = args.iter().flat_map(|a| a.bytes().chain([0])).collect();
+        ev.args[..joined.len()].copy_from_slice(&joined);
+        ev.args_len = u32::try_from(joined.len()).unwrap();
+        ev
+    }
+
+    fn with_cgroup(mut ev: ExecEvent, leaf_first: &[&str], truncated: bool) -> ExecEvent {
+        for (slot, name) in ev.cgroup_names.iter_mut().zip(leaf_first) {
+            *slot = [0; tracer_common::CGROUP_NAME_LEN];
+            slot[..name.len()].copy_from_slice(name.as_bytes());
+        }
+        ev.cgroup_levels = u32::try_from(leaf_first.len()).unwrap();
+        if truncated {
+            ev.cgroup_levels |= exec_flags::CGROUP_TRUNCATED;
+        }
+        ev
+    }
+
+    #[test]
+    fn cgroup_of_a_process_gone_before_its_exec_is_handled_comes_from_the_kernel() {
+        let id = "0123456789abcdef".repeat(4);
+        let uid = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
+        let systemd_pod = format!("kubepods-besteffort-pod{}.slice", uid.replace('-', "_"));
+        let container = format!("cri-containerd-{id}.scope");
+        let ev = with_cgroup(
+            exec(
+                task(4_000_001, 10, 1, "sleep"),
+                11,
+                "/bin/sleep",
+                &["sleep", "9"],
+            ),
+            &[
+                &container,
+                &systemd_pod,
+                "kubepods-besteffort.slice",
+                "kubepods.slice",
+            ],
+            false,
+        );
+        let path = kernel_cgroup_path(&ev).expect("a path");
+        assert_eq!(
+            path,
+            format!("/kubepods.slice/kubepods-besteffort.slice/{systemd_pod}/{container}")
+        );
+        let found = crate::model::cgroup::identity(&path);
+        assert_eq!(found.container_id.as_deref(), Some(id.as_str()));
+        assert_eq!(found.pod_uid.as_deref(), Some(uid));
+
+        // The pid is far above pid_max: no /proc entry, as for a process already gone.
+        let mut table = ProcessTable::new(100);
+        table.apply_exec(&ev);
+        let key = table.key(4_000_001, 10 * SEC);
+        assert_eq!(table.get(&key).and_then(|p| p.cgroup.clone()), Some(path));
+
+        let deep = with_cgroup(ev, &["d", "c", "b", "a"], true);
+        assert_eq!(kernel_cgroup_path(&deep).as_deref(), Some(".../a/b/c/d"));
+        let root = with_cgroup(deep, &[], false);
+        assert_eq!(kernel_cgroup_path(&root), None);
+    }
+
+    fn exit(task: TaskRef, at_s: u64, status: u32) -> ExitEvent {
+        ExitEvent {
+            header: EventHeader {
+                kind: tracer_common::kind::EXIT,
+                cpu: 0,
+                time_ns: at_s * SEC,
+            },
+            task,
+            exit_code: status,
+            _pad: 0,
+        }
+    }
+
+    #[test]
+    fn short_lived_sender_keeps_its_argv_and_parent_after_exit() {
+        let mut table = ProcessTable::new(TPS);
+        let shell = task(9_000_001, 10, 1, "bash");
+        table.observe(&shell);
+        let kill = task(9_000_002, 20, shell.pid, "bash");
+        table.apply_fork(&fork(kill, shell));
+        let mut killed = kill;
+        killed.comm = comm("kill");
+        table.apply_exec(&exec(killed, 20, "/bin/kill", &["kill", "-TERM", "-4242"]));
+        table.apply_exit(&exit(killed, 21, 0));
+
+        let key = table.key(kill.pid, kill.start_ns);
+        let view = table.view(&key).unwrap();
+        assert_eq!(view.comm, "kill");
+        assert_eq!(view.argv, ["kill", "-TERM", "-4242"]);
+        assert_eq!(view.exe.as_deref(), Some("/bin/kill"));
+        let ancestry = table.ancestry(&key);
+        assert_eq!(ancestry[0].key.pid, shell.pid);
+        assert_eq!(table.get(&key).unwrap().exit_status, Some(0));
+    }
+
+    #[test]
+    fn pid_reuse_keeps_incarnations_apart() {
+        let mut table = ProcessTable::new(TPS);
+        let parent = task(9_000_010, 1, 1, "init");
+        table.observe(&parent);
+        let first = task(9_000_011, 5, parent.pid, "first");
+        table.apply_fork(&fork(first, parent));
+        table.apply_exec(&exec(first, 5, "/bin/first", &["first"]));
+        table.apply_exit(&exit(first, 6, 0));
+        let second = task(9_000_011, 7, parent.pid, "second");
+        table.apply_fork(&fork(second, parent));
+        table.apply_exec(&exec(second, 7, "/bin/second", &["second", "x"]));
+
+        let first_key = table.key(first.pid, first.start_ns);
+        let second_key = table.key(second.pid, second.start_ns);
+        assert_ne!(first_key, second_key);
+        assert_eq!(table.view(&first_key).unwrap().argv, ["first"]);
+        assert_eq!(table.view(&second_key).unwrap().argv, ["second", "x"]);
+        assert_eq!(table.latest(first.pid).unwrap().key, second_key);
+    }
+
+    #[test]
+    fn forked_child_runs_parents_program_until_exec() {
+        let mut table = ProcessTable::new(TPS);
+        let parent = task(9_000_020, 1, 1, "node");
+        table.observe(&parent);
+        table.apply_exec(&exec(parent, 2, "/usr/bin/node", &["node", "index.js"]));
+        let child = task(9_000_021, 3, parent.pid, "node");
+        table.apply_fork(&fork(child, parent));
+        let key = table.key(child.pid, child.start_ns);
+        assert_eq!(table.view(&key).unwrap().argv, ["node", "index.js"]);
+        table.apply_exec(&exec(child, 4, "/bin/sh", &["/bin/sh", "-c", "server"]));
+        let process = table.get(&key).unwrap();
+        assert_eq!(process.execs.len(), 1, "inherited record replaced");
+        assert_eq!(table.view(&key).unwrap().argv, ["/bin/sh", "-c", "server"]);
+    }
+
+    #[test]
+    fn kernel_chain_wins_over_reparenting() {
+        let mut table = ProcessTable::new(TPS);
+        let grand = task(9_000_030, 1, 1, "supervisor");
+        let parent = task(9_000_031, 2, grand.pid, "index.js");
+        let child = task(9_000_032, 3, parent.pid, "cli");
+        table.observe(&grand);
+        table.apply_fork(&fork(parent, grand));
+        table.apply_fork(&fork(child, parent));
+        let key = table.key(child.pid, child.start_ns);
+        let chain = [
+            Ancestor {
+                pid: parent.pid,
+                _pad: 0,
+                start_ns: parent.start_ns,
+                comm: comm("index.js"),
+            },
+            Ancestor {
+                pid: grand.pid,
+                _pad: 0,
+                start_ns: grand.start_ns,
+                comm: comm("supervisor"),
+            },
+        ];
+        table.set_kernel_ancestry(key, &chain);
+        let pids: Vec<u32> = table.ancestry(&key).iter().map(|v| v.key.pid).collect();
+        assert_eq!(pids[..2], [parent.pid, grand.pid]);
+    }
+
+    #[test]
+    fn exited_processes_are_pruned_after_the_window() {
+        let mut table = ProcessTable::new(TPS);
+        let parent = task(9_000_040, 1, 1, "p");
+        table.observe(&parent);
+        let child = task(9_000_041, 2, parent.pid, "c");
+        table.apply_fork(&fork(child, parent));
+        table.apply_exit(&exit(child, 3, 0));
+        let key = table.key(child.pid, child.start_ns);
+        assert!(table.get(&key).is_some());
+        table.apply_exit(&exit(parent, 3 + KEEP_EXITED_NS / SEC + 1, 0));
+        assert!(table.get(&key).is_none());
+    }
+}

@@ -1,0 +1,189 @@
+//! How every tracing mode starts: load the programs ([`load`]; a mode may then put pids
+//! in the target filter), then [`Loaded::start`]: the correlator over a /proc snapshot
+//! with the mode's options, the kernel's warnings and notes on stderr, and the event
+//! stream that reads the ring buffer.
+
+use std::{
+    fs::OpenOptions,
+    io::BufWriter,
+    os::unix::fs::OpenOptionsExt as _,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use crate::{
+    analysis::{
+        correlate::Correlator,
+        redact::Redaction,
+        replay::{self, Header, RawLog, Recorded},
+        rules::Rules,
+    },
+    kernel::{
+        load::{LoadError, Options, Tracer},
+        stream::{EventStream, StreamError},
+    },
+    model::{
+        clock::{BootClock, ticks_per_second},
+        lineage::ProcessTable,
+        procfs::SystemProc,
+    },
+};
+
+/// How reports explain a signal (cause chains, hints, masks); the same for every mode
+/// that traces.
+#[derive(Debug, Clone)]
+pub struct ExplainOptions {
+    /// How recent a signal the sender received must be to count as the cause of the one
+    /// it sent.
+    pub cause_window: Duration,
+    pub rules: &'static Rules,
+    /// --redact.
+    pub redaction: Redaction,
+}
+
+impl ExplainOptions {
+    #[must_use]
+    pub fn cause_window_ns(&self) -> u64 {
+        u64::try_from(self.cause_window.as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+/// What the kernel says about itself on stderr at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notices {
+    /// Warnings (something is missing) and notes (a costlier way is used).
+    All,
+    /// Warnings only (`sigwho run`, whose stderr is the command's too).
+    Warnings,
+    /// Nothing (`sigwho run --quiet`).
+    Nothing,
+}
+
+/// How a mode wants its reports made.
+pub struct StreamOptions<'a> {
+    pub explain: &'a ExplainOptions,
+    /// The clock that places kernel times on the wall clock; a fresh one when None (the
+    /// recorder passes the one its journal keeps for this boot).
+    pub clock: Option<BootClock>,
+    pub notices: Notices,
+    /// How often the ring buffer is read without a wakeup; the stream's default when
+    /// None.
+    pub tick: Option<Duration>,
+    /// A capture for replays (`crate::analysis::replay`), written to this file.
+    pub raw: Option<&'a Path>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("{0}")]
+    Load(#[from] LoadError),
+    #[error("{0}")]
+    Stream(#[from] StreamError),
+    #[error("--raw {path}: {source}")]
+    Raw {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The programs, loaded and attached; nothing read yet.
+pub struct Loaded {
+    pub tracer: Tracer,
+    options: Options,
+}
+
+/// Loads and attaches the programs as `options` configure them.
+///
+/// # Errors
+///
+/// As [`Tracer::load`].
+pub fn load(options: Options) -> Result<Loaded, LoadError> {
+    Ok(Loaded {
+        tracer: Tracer::load(&options)?,
+        options,
+    })
+}
+
+impl Loaded {
+    /// The correlator, the notices, the event stream. Must be called inside a tokio
+    /// runtime.
+    ///
+    /// # Errors
+    ///
+    /// When the capture file cannot be created or the event stream cannot be opened.
+    pub fn start(self, options: &StreamOptions<'_>) -> Result<EventStream, PipelineError> {
+        let tps = ticks_per_second();
+        let clock = options.clock.unwrap_or_else(BootClock::now);
+        let explain = options.explain;
+        let capture = match options.raw {
+            Some(path) => Some(raw_capture(path, &self.options, clock, tps, explain)?),
+            None => None,
+        };
+        let table = match &capture {
+            Some(log) => ProcessTable::snapshot(
+                Box::new(Recorded::new(Box::new(SystemProc), Arc::clone(log))),
+                tps,
+            ),
+            None => ProcessTable::from_proc(tps),
+        };
+        let correlator = Correlator::new(table, clock, tps)
+            .with_cause_window(explain.cause_window_ns())
+            .with_rules(explain.rules)
+            .with_redaction(explain.redaction.clone());
+        let tracer = self.tracer;
+        if options.notices != Notices::Nothing {
+            for warning in &tracer.warnings {
+                eprintln!("sigwho: warning: {warning}");
+            }
+        }
+        if options.notices == Notices::All {
+            for note in &tracer.notes {
+                eprintln!("sigwho: note: {note}");
+            }
+        }
+        let mut stream = EventStream::new(tracer, correlator)?;
+        if self.options.fold_repeats {
+            stream = stream.with_folding();
+        }
+        if let Some(tick) = options.tick {
+            stream = stream.with_tick(tick);
+        }
+        if let Some(log) = capture {
+            stream = stream.with_capture(log);
+        }
+        Ok(stream)
+    }
+}
+
+/// A capture file, created 0600 (it holds command lines), with its header.
+fn raw_capture(
+    path: &Path,
+    kernel: &Options,
+    clock: BootClock,
+    ticks_per_second: u64,
+    explain: &ExplainOptions,
+) -> Result<Arc<RawLog>, PipelineError> {
+    let file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|source| PipelineError::Raw {
+            path: path.to_owned(),
+            source,
+        })?;
+    let header = Header {
+        format: replay::FORMAT,
+        clock_offset_ns: i64::try_from(clock.offset_ns()).unwrap_or(i64::MAX),
+        ticks_per_second,
+        cause_window_ns: explain.cause_window_ns(),
+        fold_repeats: kernel.fold_repeats,
+    };
+    Ok(Arc::new(RawLog::new(
+        Box::new(BufWriter::new(file)),
+        header,
+    )))
+}

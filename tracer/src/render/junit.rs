@@ -1,0 +1,458 @@
+//! JUnit XML, as CI systems (GitLab, Jenkins, GitHub test reporters, Azure, ...) read
+//! it: written by hand, with every piece of text escaped so that whatever a command
+//! line contains, the file stays well-formed XML 1.0.
+
+use std::{collections::HashMap, fmt::Write as _};
+
+use crate::{
+    analysis::report::{Report, SignalReport},
+    model::{lineage::ProcKey, signals::signal_label},
+    render::{
+        summary::{
+            Killed, Outcome, RunView, SUMMARY_DETAILS, cause_chain, command_text, junit_text,
+            name_of, process_brief_with_argv, sender_chain,
+        },
+        text,
+    },
+};
+
+/// One `<testsuite>` inside a `<testsuites>` root.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Suite {
+    pub name: String,
+    /// `YYYY-MM-DDTHH:MM:SS` (UTC).
+    pub timestamp: String,
+    pub time_seconds: f64,
+    pub properties: Vec<(String, String)>,
+    pub cases: Vec<Case>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Case {
+    pub name: String,
+    pub classname: String,
+    pub time_seconds: f64,
+    pub failure: Option<Failure>,
+    pub system_out: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Failure {
+    /// One line: what CI systems show next to the test name.
+    pub message: String,
+    /// The failure's type attribute, e.g. the signal's name.
+    pub kind: String,
+    /// The details, shown when the test is opened.
+    pub text: String,
+}
+
+impl Suite {
+    #[must_use]
+    pub fn failures(&self) -> usize {
+        self.cases.iter().filter(|c| c.failure.is_some()).count()
+    }
+
+    #[must_use]
+    pub fn to_xml(&self) -> String {
+        let tests = self.cases.len();
+        let failures = self.failures();
+        let time = seconds(self.time_seconds);
+        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let _ = writeln!(
+            out,
+            "<testsuites name=\"sigwho\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" time=\"{time}\">"
+        );
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"{time}\" timestamp=\"{}\">",
+            attr(&self.name),
+            attr(&self.timestamp)
+        );
+        if !self.properties.is_empty() {
+            out.push_str("    <properties>\n");
+            for (name, value) in &self.properties {
+                let _ = writeln!(
+                    out,
+                    "      <property name=\"{}\" value=\"{}\"/>",
+                    attr(name),
+                    attr(value)
+                );
+            }
+            out.push_str("    </properties>\n");
+        }
+        for case in &self.cases {
+            let _ = write!(
+                out,
+                "    <testcase name=\"{}\" classname=\"{}\" time=\"{}\"",
+                attr(&case.name),
+                attr(&case.classname),
+                seconds(case.time_seconds)
+            );
+            if case.failure.is_none() && case.system_out.is_none() {
+                out.push_str("/>\n");
+                continue;
+            }
+            out.push_str(">\n");
+            if let Some(failure) = &case.failure {
+                let _ = writeln!(
+                    out,
+                    "      <failure message=\"{}\" type=\"{}\">{}</failure>",
+                    attr(&failure.message),
+                    attr(&failure.kind),
+                    text(&failure.text)
+                );
+            }
+            if let Some(system_out) = &case.system_out {
+                let _ = writeln!(out, "      <system-out>{}</system-out>", text(system_out));
+            }
+            out.push_str("    </testcase>\n");
+        }
+        out.push_str("  </testsuite>\n</testsuites>\n");
+        out
+    }
+}
+
+fn seconds(value: f64) -> String {
+    if value.is_finite() && value > 0.0 {
+        format!("{value:.3}")
+    } else {
+        "0".to_owned()
+    }
+}
+
+/// Characters XML 1.0 allows at all (its `Char` production); Rust strings cannot hold
+/// surrogates, so what is left to exclude is most C0 controls, U+FFFE and U+FFFF.
+fn allowed(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}')
+        || c >= '\u{10000}'
+}
+
+fn escape(value: &str, in_attribute: bool) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' if in_attribute => out.push_str("&quot;"),
+            '\'' if in_attribute => out.push_str("&apos;"),
+            // A parser turns raw whitespace in an attribute into spaces; references
+            // survive. In text, \r alone would be normalised to \n.
+            '\n' if in_attribute => out.push_str("&#10;"),
+            '\t' if in_attribute => out.push_str("&#9;"),
+            '\r' => out.push_str("&#13;"),
+            c if allowed(c) => out.push(c),
+            // Not representable in XML 1.0, not even as a reference: shown as an escape.
+            c => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+        }
+    }
+    out
+}
+
+/// `value` escaped for a double-quoted attribute.
+#[must_use]
+pub fn attr(value: &str) -> String {
+    escape(value, true)
+}
+
+/// `value` escaped for element content.
+#[must_use]
+pub fn text(value: &str) -> String {
+    escape(value, false)
+}
+
+/// A process a test case is about.
+struct Entry<'r> {
+    pid: u32,
+    name: String,
+    killed: Option<&'r Killed>,
+    unexpected: Vec<&'r SignalReport>,
+}
+
+/// One test case per process that died of a signal or received an unexpected one,
+/// plus the command's own (passing when neither happened to it).
+#[must_use]
+pub fn suite(run: &RunView<'_>, outcome: &Outcome) -> Suite {
+    let cmd_key = run.cmd.unwrap_or(ProcKey {
+        pid: 0,
+        start_ticks: 0,
+    });
+    let cases = entries(run, cmd_key)
+        .into_iter()
+        .map(|(key, entry)| case(run, outcome, &entry, key == cmd_key))
+        .collect();
+    Suite {
+        name: format!("sigwho run: {}", command_text(run)),
+        timestamp: run.started_at.chars().take(19).collect(),
+        time_seconds: outcome.duration.as_secs_f64(),
+        properties: vec![
+            ("command".to_owned(), command_text(run)),
+            ("exit_status".to_owned(), outcome.exit_status.to_string()),
+            ("signals_seen".to_owned(), run.signals_seen.to_string()),
+            ("unexpected".to_owned(), run.unexpected.to_string()),
+            ("lost".to_owned(), run.lost.to_string()),
+        ],
+        cases,
+    }
+}
+
+/// The processes with something to report, the command first, then in the order they
+/// first appear.
+fn entries<'r>(run: &RunView<'r>, cmd_key: ProcKey) -> Vec<(ProcKey, Entry<'r>)> {
+    let mut order: Vec<ProcKey> = vec![cmd_key];
+    let mut entries: HashMap<ProcKey, Entry> = HashMap::new();
+    entries.insert(
+        cmd_key,
+        Entry {
+            pid: cmd_key.pid,
+            name: command_text(run),
+            killed: None,
+            unexpected: Vec::new(),
+        },
+    );
+    for r in run.unexpected_reports {
+        let (Some(key), Some(target)) = (r.keys.target, r.target.as_ref()) else {
+            continue;
+        };
+        entries
+            .entry(key)
+            .or_insert_with(|| {
+                order.push(key);
+                Entry {
+                    pid: target.pid,
+                    name: name_of(&target.argv, &target.comm),
+                    killed: None,
+                    unexpected: Vec::new(),
+                }
+            })
+            .unexpected
+            .push(r);
+    }
+    for killed in run.killed {
+        let Some(key) = killed.exit.key else { continue };
+        entries
+            .entry(key)
+            .or_insert_with(|| {
+                order.push(key);
+                Entry {
+                    pid: killed.exit.pid,
+                    name: name_of(&killed.argv, &killed.exit.comm),
+                    killed: None,
+                    unexpected: Vec::new(),
+                }
+            })
+            .killed = Some(killed);
+    }
+    order
+        .into_iter()
+        .filter_map(|key| entries.remove(&key).map(|entry| (key, entry)))
+        .collect()
+}
+
+/// What a case says: its message parts, the failure's kind and its details.
+#[derive(Default)]
+struct Findings {
+    message: Vec<String>,
+    kind: String,
+    text: String,
+}
+
+fn case(run: &RunView<'_>, outcome: &Outcome, entry: &Entry<'_>, is_cmd: bool) -> Case {
+    let name = if entry.pid == 0 {
+        entry.name.clone()
+    } else {
+        format!("{} (pid {})", entry.name, entry.pid)
+    };
+    let mut findings = Findings::default();
+    let mut failed = !entry.unexpected.is_empty();
+    if let Some(killed) = entry.killed {
+        failed |= !killed.expected;
+        death(run, killed, &mut findings);
+    }
+    let killer_time = entry
+        .killed
+        .and_then(|k| k.by.as_ref())
+        .map(|r| r.keys.time_ns);
+    let others: Vec<&SignalReport> = entry
+        .unexpected
+        .iter()
+        .copied()
+        .filter(|r| Some(r.keys.time_ns) != killer_time)
+        .collect();
+    unexpected(run, &others, &mut findings);
+    let mut system_out = is_cmd.then(|| {
+        format!(
+            "{}; {} signal(s) to its processes, {} unexpected",
+            command_status(outcome),
+            run.signals_seen,
+            run.unexpected
+        )
+    });
+    let Findings {
+        message,
+        kind,
+        text,
+    } = findings;
+    if !failed && !text.is_empty() {
+        let note = format!("{}\n{text}", message.join("; "));
+        system_out = Some(match system_out {
+            Some(before) => format!("{before}\n{note}"),
+            None => note,
+        });
+    }
+    let failure = failed.then(|| Failure {
+        message: message.join("; "),
+        kind,
+        text,
+    });
+    Case {
+        name,
+        classname: if is_cmd {
+            "sigwho.command".to_owned()
+        } else {
+            "sigwho.process".to_owned()
+        },
+        time_seconds: 0.0,
+        failure,
+        system_out,
+    }
+}
+
+/// A process that died of a signal: who sent it, why, and both reports.
+fn death(run: &RunView<'_>, killed: &Killed, findings: &mut Findings) {
+    let signal = killed.exit.signal.clone().unwrap_or_default();
+    let mut part = format!("killed by {signal}");
+    if let Some(by) = &killed.by {
+        let _ = write!(part, " from {}", process_brief_with_argv(&by.sender));
+        let chain = sender_chain(run, by);
+        if !chain.is_empty() {
+            let _ = write!(part, "; sender's parents: {chain}");
+        }
+        if !by.cause.is_empty() {
+            let _ = write!(part, "; cause chain: {}", cause_chain(by));
+        }
+    }
+    if killed.expected {
+        part.push_str(" (an allowed signal)");
+    }
+    findings.message.push(part);
+    findings.kind = signal;
+    findings
+        .text
+        .push_str(&text::report(&Report::Exit(killed.exit.clone())));
+    if let Some(by) = &killed.by {
+        findings.text.push_str(&junit_text(run, by));
+    }
+}
+
+/// The unexpected signals a process got (its killer apart): the first in the message,
+/// the first few in full.
+fn unexpected(run: &RunView<'_>, others: &[&SignalReport], findings: &mut Findings) {
+    let Some(first) = others.first() else {
+        return;
+    };
+    let mut part = format!(
+        "unexpected {} from {}",
+        first.signal,
+        process_brief_with_argv(&first.sender)
+    );
+    let chain = sender_chain(run, first);
+    if !chain.is_empty() {
+        let _ = write!(part, "; sender's parents: {chain}");
+    }
+    if !first.cause.is_empty() {
+        let _ = write!(part, "; cause chain: {}", cause_chain(first));
+    }
+    if others.len() > 1 {
+        let _ = write!(part, " (+{} more unexpected)", others.len() - 1);
+    }
+    findings.message.push(part);
+    if findings.kind.is_empty() {
+        findings.kind.clone_from(&first.signal);
+    }
+    for r in others.iter().take(SUMMARY_DETAILS) {
+        findings.text.push_str(&junit_text(run, r));
+    }
+}
+
+/// How the command ended, for its test case.
+fn command_status(outcome: &Outcome) -> String {
+    match (outcome.status, &outcome.error) {
+        (_, Some(error)) => error.clone(),
+        (Some(status), _) => match status.code() {
+            Some(code) => format!("exited with code {code}"),
+            None => format!(
+                "killed by {}",
+                signal_label(status.signal().unwrap_or_default())
+            ),
+        },
+        (None, None) => "ended in an unknown way".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_quotes_and_controls() {
+        assert_eq!(
+            attr("a<b>&\"c\" 'd'\n\te\r"),
+            "a&lt;b&gt;&amp;&quot;c&quot; &apos;d&apos;&#10;&#9;e&#13;"
+        );
+        assert_eq!(text("x]]>y\n'\""), "x]]&gt;y\n'\"");
+        assert_eq!(
+            text("esc\u{1b}[0m bell\u{7} nul\0"),
+            "esc\\u{1b}[0m bell\\u{7} nul\\u{0}"
+        );
+        assert_eq!(
+            text("\u{fffe}\u{ffff}\u{fffd}é😀"),
+            "\\u{fffe}\\u{ffff}\u{fffd}é😀"
+        );
+    }
+
+    #[test]
+    fn counts_failures_and_closes_every_element() {
+        let suite = Suite {
+            name: "sigwho run: make <test>".into(),
+            timestamp: "2026-01-02T03:04:05".into(),
+            time_seconds: 1.5,
+            properties: vec![("exit_status".into(), "143".into())],
+            cases: vec![
+                Case {
+                    name: "make test".into(),
+                    classname: "sigwho".into(),
+                    ..Case::default()
+                },
+                Case {
+                    name: "sleep 30 (pid 7)".into(),
+                    classname: "sigwho".into(),
+                    failure: Some(Failure {
+                        message: "killed by SIGTERM".into(),
+                        kind: "SIGTERM".into(),
+                        text: "details & more".into(),
+                    }),
+                    system_out: Some("out".into()),
+                    ..Case::default()
+                },
+            ],
+        };
+        let xml = suite.to_xml();
+        assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites "));
+        assert!(xml.contains("tests=\"2\" failures=\"1\""), "{xml}");
+        assert!(
+            xml.contains("name=\"sigwho run: make &lt;test&gt;\""),
+            "{xml}"
+        );
+        assert!(xml.contains("<testcase name=\"make test\" classname=\"sigwho\" time=\"0\"/>"));
+        assert!(xml.contains(
+            "<failure message=\"killed by SIGTERM\" type=\"SIGTERM\">details &amp; more</failure>"
+        ));
+        assert!(xml.contains("time=\"1.500\""));
+        assert!(xml.ends_with("  </testsuite>\n</testsuites>\n"));
+        assert_eq!(xml.matches("<testcase").count(), 2);
+        assert_eq!(xml.matches("</testcase>").count(), 1);
+    }
+}
