@@ -53,8 +53,8 @@ enum Command {
     /// when EXTRA picks other test files with --test), and run every test. Must run as
     /// root.
     ///
-    /// With SIGWHO_CLIPPY=1, clippy checks the whole workspace after the build, warnings
-    /// as errors, and the tests do not run if it fails.
+    /// Clippy checks the whole workspace after the build, warnings as errors, and the
+    /// tests do not run if it fails (SIGWHO_CLIPPY=0 skips it).
     ///
     /// Then, unless EXTRA is given, the kernel matrix (`cargo xtask vmtest` with its
     /// defaults: the suite on Debian 5.10, 6.1, 6.12 and 7.x in qemu, and on the host).
@@ -224,10 +224,9 @@ fn dispatch(command: Command) -> Result<ExitCode> {
     }
 }
 
-/// Whether `cargo xtask test` runs clippy by default. Off while crates are still being
-/// made clean in other branches, as a failing lint would stop every test run; on once
-/// they all are (`SIGWHO_CLIPPY=0` then skips it).
-const CLIPPY_BY_DEFAULT: bool = false;
+/// Whether `cargo xtask test` runs clippy by default: every crate is clippy-clean, and
+/// CI keeps them so (`SIGWHO_CLIPPY=0` skips it).
+const CLIPPY_BY_DEFAULT: bool = true;
 
 /// `$SIGWHO_CLIPPY`: 1 runs clippy in `cargo xtask test`, 0 does not, anything else (or
 /// nothing) leaves it to [`CLIPPY_BY_DEFAULT`].
