@@ -8,6 +8,7 @@
 mod bench;
 mod cargo;
 mod dist;
+mod phases;
 mod setup;
 mod soak;
 mod vmtest;
@@ -144,57 +145,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             sigwho.args(&args);
             cargo::run_final(&mut sigwho)
         }
-        Command::Test { extra } => {
-            // Checked before setup and the build, so a non-root run fails in a second
-            // rather than after minutes of compiling.
-            if !setup::is_root()? {
-                bail!("cargo xtask test must run as root (the tests load eBPF programs)");
-            }
-            setup::run()?;
-            setup::test_tools()?;
-            // The integration tests run the real binaries from target/debug, which
-            // `cargo test` alone would not (re)build.
-            cargo::run_step(&mut ws.cargo(["build", "--workspace", "--bins"]))?;
-            if clippy_wanted() {
-                cargo::run_step(&mut ws.cargo([
-                    "clippy",
-                    "--workspace",
-                    "--all-targets",
-                    "--",
-                    "-D",
-                    "warnings",
-                ]))?;
-            }
-            // tests/dist.rs installs and removes the package, tests/container.rs builds an
-            // image from it; they cannot build it themselves
-            // while cargo test holds the target directory's lock. A run limited to other
-            // test files skips the release build.
-            let deb = if wants_package(&extra) {
-                Some(dist::run(&ws)?)
-            } else {
-                None
-            };
-            let debug_dir = ws.target_dir()?.join("debug");
-            let mut test = ws.cargo(["test", "--workspace"]);
-            test.args(&extra)
-                .env("SIGWHO_BIN", debug_dir.join("sigwho"))
-                .env("SIGWHO_TESTPROC", debug_dir.join("sigwho-testproc"));
-            if let Some(deb) = deb {
-                test.env("SIGWHO_DEB", deb);
-            }
-            let host = cargo::run_final(&mut test)?;
-            // EXTRA narrows the run to some tests or changes how they run: a developer
-            // iterating on them does not want the matrix's minutes on top.
-            if !extra.is_empty() {
-                return Ok(host);
-            }
-            let matrix = vmtest::run(&ws, &vmtest::VmtestArgs::defaults())?;
-            Ok(if host == ExitCode::SUCCESS {
-                matrix
-            } else {
-                host
-            })
-        }
+        Command::Test { extra } => test(&ws, &extra),
         Command::Vmtest(args) => vmtest::run(&ws, &args),
         Command::Dist => {
             setup::run()?;
@@ -222,6 +173,69 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             cargo::run_final(&mut test)
         }
     }
+}
+
+/// `cargo xtask test`: setup, build, clippy, the package, the host tests, then the kernel
+/// matrix, saying at the end how long each part took.
+fn test(ws: &Workspace, extra: &[String]) -> Result<ExitCode> {
+    // Checked before setup and the build, so a non-root run fails in a second
+    // rather than after minutes of compiling.
+    if !setup::is_root()? {
+        bail!("cargo xtask test must run as root (the tests load eBPF programs)");
+    }
+    let mut phases = phases::Phases::new();
+    phases.time("setup", || -> Result<()> {
+        setup::run()?;
+        setup::test_tools()
+    })?;
+    // The integration tests run the real binaries from target/debug, which
+    // `cargo test` alone would not (re)build.
+    phases.time("build", || {
+        cargo::run_step(&mut ws.cargo(["build", "--workspace", "--bins"]))
+    })?;
+    if clippy_wanted() {
+        phases.time("clippy", || {
+            cargo::run_step(&mut ws.cargo([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]))
+        })?;
+    }
+    // tests/dist.rs installs and removes the package, tests/container.rs builds an
+    // image from it; they cannot build it themselves
+    // while cargo test holds the target directory's lock. A run limited to other
+    // test files skips the release build.
+    let deb = if wants_package(extra) {
+        Some(phases.time("package", || dist::run(ws))?)
+    } else {
+        None
+    };
+    let debug_dir = ws.target_dir()?.join("debug");
+    let mut test = ws.cargo(["test", "--workspace"]);
+    test.args(extra)
+        .env("SIGWHO_BIN", debug_dir.join("sigwho"))
+        .env("SIGWHO_TESTPROC", debug_dir.join("sigwho-testproc"));
+    if let Some(deb) = deb {
+        test.env("SIGWHO_DEB", deb);
+    }
+    let host = phases.time("host tests", || cargo::run_final(&mut test))?;
+    // EXTRA narrows the run to some tests or changes how they run: a developer
+    // iterating on them does not want the matrix's minutes on top.
+    if !extra.is_empty() {
+        return Ok(host);
+    }
+    let matrix = phases.time("kernel matrix", || {
+        vmtest::run(ws, &vmtest::VmtestArgs::defaults())
+    })?;
+    Ok(if host == ExitCode::SUCCESS {
+        matrix
+    } else {
+        host
+    })
 }
 
 /// Whether `cargo xtask test` runs clippy by default: every crate is clippy-clean, and
