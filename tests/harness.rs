@@ -245,6 +245,24 @@ fn join_within(handle: &mut Option<JoinHandle<()>>, timeout: Duration) {
 }
 
 /// Polls `child` until it exits or `timeout` passes.
+/// The lines of /proc/PID/status that say whether a process is stopped, and which
+/// signals are pending, blocked, ignored or caught.
+fn proc_signal_state(pid: i32) -> String {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return "no /proc entry".to_string();
+    };
+    status
+        .lines()
+        .filter(|line| {
+            ["State:", "SigPnd:", "ShdPnd:", "SigBlk:", "SigIgn:", "SigCgt:"]
+                .iter()
+                .any(|key| line.starts_with(key))
+        })
+        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + timeout;
     loop {
@@ -535,9 +553,12 @@ impl Target {
     #[track_caller]
     pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
         let Some(status) = wait_child(&mut self.child, timeout) else {
+            // What the kernel thinks of it (stopped? signal pending? blocked?) says
+            // which side of the test went wrong.
+            let state = proc_signal_state(self.pid);
             let _ = self.child.kill();
             let _ = self.child.wait();
-            panic!("target {} still running after {timeout:?}", self.pid)
+            panic!("target {} still running after {timeout:?} ({state})", self.pid)
         };
         status
     }
