@@ -525,6 +525,34 @@ fn set_disposition(sig: c_int, handler: libc::sighandler_t, flags: c_int, what: 
     }
 }
 
+/// Every signal to its default action and unblocked, whatever the test's environment
+/// left: ignored dispositions and the blocked mask survive exec, and a shell's background
+/// job (`cmd &` without job control, as a CI step may be) ignores SIGINT and SIGQUIT, so a
+/// target would outlive a SIGQUIT the test expects to kill it.
+fn default_dispositions() {
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: all zeroes is a valid sigaction, SIG_DFL with an empty mask; sigaction
+        // reads it while it lives and takes a null pointer for the old action. glibc
+        // keeps two real-time signals for itself and refuses them (EINVAL): left as is.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = libc::SIG_DFL;
+            libc::sigemptyset(&raw mut sa.sa_mask);
+            libc::sigaction(sig, &raw const sa, std::ptr::null_mut());
+        }
+    }
+    // SAFETY: all zeroes is a valid sigset_t, emptied before use; pthread_sigmask reads it
+    // while it lives and takes a null pointer for the old mask.
+    unsafe {
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&raw mut none);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &raw const none, std::ptr::null_mut());
+    }
+}
+
 /// Default action for `sig`, and not blocked in this thread: the next one kills us.
 fn make_fatal(sig: c_int) {
     set_disposition(sig, libc::SIG_DFL, 0, "sigaction");
@@ -608,6 +636,7 @@ fn parse_target_opts(args: &[&str]) -> TargetOpts {
 
 fn target(args: &[&str]) -> ! {
     let opts = parse_target_opts(args);
+    default_dispositions();
 
     // Deaths by SIGSEGV/SIGABRT/SIGQUIT must not write or pipe out core dumps: no core
     // file size, and not dumpable at all (a `|helper` core_pattern ignores RLIMIT_CORE).
