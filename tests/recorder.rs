@@ -328,12 +328,12 @@ fn old_events_age_out_while_recording() {
     assert!(gone, "a signal older than --max-age 2s is deleted");
 }
 
-/// How many signals `events` stand for: a stored repeat counts as its `count`.
+/// How many signals `events` stand for: a stored repeat counts as its `repeats.count`.
 fn signals_in(events: &[Value], sig: &str) -> u64 {
     events
         .iter()
         .filter(|e| is_signal(sig)(e))
-        .map(|e| e.get("count").and_then(Value::as_u64).unwrap_or(1))
+        .map(|e| e.pointer("/repeats/count").and_then(Value::as_u64).unwrap_or(1))
         .sum()
 }
 

@@ -12,7 +12,7 @@ use aya_ebpf::helpers::generated::bpf_ktime_get_boot_ns;
 use tracer_common::{CAUSE_DEPTH, Cause};
 
 use crate::{
-    maps::{RECEIVED, RECEIVED_AT, RECEIVED_AT_SLOTS},
+    maps::{RECEIVED, RECEIVED_AT, RECEIVED_AT_SLOTS, ReceivedAt},
     request::current_request,
     siginfo::{
         SI_CODE, SI_KERNEL, SI_TIMER, SI_USER, SIGINFO_NONE, SIGINFO_PRIV, read_kernel,
@@ -79,8 +79,17 @@ pub(crate) fn remember_received(
     let _ = RECEIVED.insert(&target_pid, &cause, 0);
     if let Some(at) = RECEIVED_AT.get_ptr_mut(target_pid % RECEIVED_AT_SLOTS) {
         // SAFETY: a map value, valid and aligned for the program's run; other CPUs
-        // store to it too, and an aligned 8-byte store reaches them whole.
-        unsafe { write_volatile(at, cause.time_ns) };
+        // store to it too: a reader may see one's pid with another's time, which only
+        // starts a new aggregation key (a full record), never a wrong count.
+        unsafe {
+            write_volatile(
+                at,
+                ReceivedAt {
+                    pid: u64::from(target_pid),
+                    time_ns: cause.time_ns,
+                },
+            );
+        };
     }
 }
 

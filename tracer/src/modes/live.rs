@@ -94,7 +94,7 @@ pub async fn run(
         filter_targets: true,
         wakeup_bytes: WAKEUP_BYTES,
         follow_children: false,
-        fold_repeats: false,
+        fold_repeats: true,
     })?;
     loaded.tracer.watch(pid)?;
     // The process may have exited (and its pid been reused) while we attached.
@@ -108,6 +108,7 @@ pub async fn run(
         notices: Notices::All,
         tick: None,
         raw: None,
+        repeats_every: pipeline::VIEW_REPEATS_EVERY,
     })?;
     eprintln!(
         "sigwho: tracing pid {pid} ({}); reports go to stdout until it exits",
