@@ -23,12 +23,12 @@ use core::ptr::{addr_of_mut, read_volatile, write_volatile};
 use aya_ebpf::helpers::generated::{
     bpf_get_smp_processor_id, bpf_jiffies64, bpf_ktime_get_boot_ns,
 };
-use tracer_common::{FoldKey, FoldSlot, Request, features, fold_kind};
+use tracer_common::{FoldKey, FoldSlot, Request, fold_kind};
 
 use crate::{
-    maps::{FOLD_CPU, FOLD_STATS, FOLDS, RECEIVED_AT, RECEIVED_AT_SLOTS, has},
+    maps::{FOLD_CPU, FOLD_STATS, FOLDS, RECEIVED_AT, RECEIVED_AT_SLOTS},
     siginfo::{SIGINFO_NONE, SIGINFO_PRIV, siginfo_kind, siginfo_words},
-    task::{btf_task_tid, process_start, task_exec_id},
+    task::{btf_task_identity, btf_task_tid, process_start, task_exec_id},
 };
 
 /// The key of a generated signal. `sender` is the current task, the same BTF-typed
@@ -46,8 +46,8 @@ pub(crate) unsafe fn signal_key(
     (sender_task, sender_btf, pid_tgid): (u64, u64, u64),
     request: &Request,
 ) -> FoldKey {
-    // SAFETY: the task pointers are what btf_task_tid(), process_start() and
-    // task_exec_id() need (this function's contract).
+    // SAFETY: the task pointers are what btf_task_tid(), btf_task_identity(),
+    // process_start() and task_exec_id() need (this function's contract).
     unsafe {
         // One read for what the report takes from the siginfo.
         // Markers that cannot be a siginfo's first word (its si_signo is 1 to 64):
@@ -60,20 +60,16 @@ pub(crate) unsafe fn signal_key(
         } else {
             siginfo_words(info)
         };
-        let target_btf = if has(features::DIRECT_LOADS) {
-            target_task
-        } else {
-            0
-        };
+        let (target_start_ns, target_exec_id) = btf_task_identity(target_task);
         FoldKey {
             kind: fold_kind::SIGNAL,
             sender_tid: pid_tgid as u32,
             target_tid: btf_task_tid(target_task),
             sig,
             sender_start_ns: process_start(sender_task, sender_btf),
-            target_start_ns: process_start(target_task, target_btf),
+            target_start_ns,
             sender_exec_id: task_exec_id(sender_task, sender_btf),
-            target_exec_id: task_exec_id(target_task, target_btf),
+            target_exec_id,
             result,
             group,
             siginfo,

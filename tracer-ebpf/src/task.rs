@@ -132,6 +132,23 @@ pub(crate) unsafe fn task_exec_id(task: u64, typed: u64) -> u64 {
     }
 }
 
+/// Process start and exec count of a BTF-typed task (a tracepoint argument): plain
+/// loads under DIRECT_LOADS. Two calls per branch, not one call with a chosen
+/// pointer: LLVM turns `if has(..) { task } else { 0 }` into a mask, which the
+/// verifier refuses on a pointer.
+///
+/// Safety: `task` is a pointer the verifier knows as a task_struct.
+#[inline(always)]
+pub(crate) unsafe fn btf_task_identity(task: u64) -> (u64, u64) {
+    if has(features::DIRECT_LOADS) {
+        // SAFETY: as in btf_task_tgid().
+        unsafe { (sw_btf_task_process_start(task), sw_btf_task_exec_id(task)) }
+    } else {
+        // SAFETY: probe reads, sound for any address.
+        unsafe { (sw_task_process_start(task), sw_task_exec_id(task)) }
+    }
+}
+
 /// [`write_task`] for a BTF-typed task (a tracepoint argument, the BTF current task):
 /// plain loads under DIRECT_LOADS.
 ///
