@@ -19,7 +19,7 @@
 //! parent, which prints one line on stdout and reaps its children:
 //!
 //! ```text
-//! storm senders=N duration=SECONDS calls=OK rate=CALLS_PER_SEC victim=PID signals=SIGNALS failed=FAILED
+//! storm senders=N duration=SECONDS calls=OK rate=CALLS_PER_SEC victim=PID signals=SIGNALS failed=FAILED victims=PID,... sender_pids=PID,...
 //! ```
 //!
 //! `calls` counts the calls that succeeded, `signals` the signals they generated (twice
@@ -280,9 +280,11 @@ fn main() {
     )]
     say(&format!(
         "storm senders={} duration={elapsed:.3} calls={calls} rate={:.0} victim={victim} \
-         signals={signals} failed={failed}",
+         signals={signals} failed={failed} victims={} sender_pids={}",
         opts.senders,
-        (calls + failed + unexpected) as f64 / elapsed
+        (calls + failed + unexpected) as f64 / elapsed,
+        list(&victims),
+        list(&senders[churners..]),
     ));
 
     if let Some(first) = tallies.iter().find(|t| t.unexpected > 0) {
@@ -294,6 +296,14 @@ fn main() {
         );
         exit(1);
     }
+}
+
+/// Pids as `A,B,C`.
+fn list(pids: &[libc::pid_t]) -> String {
+    pids.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn usage(msg: &str) -> ! {
