@@ -10,8 +10,8 @@ use std::{
 };
 
 use sigwho_tests::{
-    Sigwho, Target, Value, field, field_i64, field_str, is_exit, is_signal, require_root,
-    run_sigwho, strings, testproc, testproc_bin,
+    Sigwho, Storm, Target, Value, count_repeated, field, field_i64, field_str, is_exit, is_signal,
+    require_root, run_sigwho, strings, testproc, testproc_bin,
 };
 
 const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -599,4 +599,66 @@ fn missing_optional_syscall_hook_is_a_warning() {
         EVENT_TIMEOUT,
     );
     assert_eq!(field_str(&ev, "result"), Some("delivered"));
+}
+
+/// The live view of a storm's victim, with 200 exec+exit per second beside the storm:
+/// one report per distinct signal (`xN` in `repeats`), and together exactly what the
+/// storm counted itself, for each shape of issue 15: a victim that handles the signal,
+/// tgkill, kill(-pgrp) to its group of two, and calls refused with EPERM. A count,
+/// never a speed.
+#[test]
+fn storms_at_the_watched_process_lose_nothing() {
+    require_root();
+    let shapes: [&[&str]; 4] = [
+        &["--victim", "handle"],
+        &["--call", "tgkill", "--victim", "handle"],
+        &["--call", "group", "--victim", "handle"],
+        &["--fail", "eperm"],
+    ];
+    for shape in shapes {
+        let mut args = vec!["--senders", "2", "--duration", "0.4", "--churn", "200"];
+        args.extend_from_slice(shape);
+        let storm = Storm::ready(&args);
+        let victim = storm.victim;
+        let mut sigwho = Sigwho::start(&["--target-pid", &victim.to_string(), "--json"]);
+        let counts = storm.run();
+        // The storm killed its victims at the end: the view ends with the target.
+        let (status, _) = sigwho.wait_exit(EVENT_TIMEOUT);
+        assert!(
+            status.success(),
+            "{shape:?}: {status:?}\n{}",
+            sigwho.report()
+        );
+        let events = sigwho.all_events();
+        let at_victim = |e: &Value| {
+            is_signal("SIGUSR1")(e) && field_i64(e, "target.pid") == Some(i64::from(victim))
+        };
+        let lost: u64 = events
+            .iter()
+            .filter(|e| field_str(e, "event") == Some("lost"))
+            .filter_map(|e| e.get("count").and_then(Value::as_u64))
+            .sum();
+        assert_eq!(lost, 0, "{shape:?}: nothing lost; stderr: {:?}", sigwho.stderr());
+        let (expected, result) = if counts.failed > 0 {
+            (counts.failed, Some("failed"))
+        } else {
+            (counts.calls, None)
+        };
+        let matching =
+            |e: &Value| at_victim(e) && result.is_none_or(|r| field_str(e, "result") == Some(r));
+        assert_eq!(
+            count_repeated(&events, matching),
+            expected,
+            "{shape:?}: {}; {} events; stderr: {:?}",
+            counts.line,
+            events.len(),
+            sigwho.stderr()
+        );
+        // Aggregated: a handful of reports for a storm.
+        let reports = events.iter().filter(|e| matching(e)).count();
+        assert!(
+            reports < 50,
+            "{shape:?}: {reports} reports for {expected} signals"
+        );
+    }
 }

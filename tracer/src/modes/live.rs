@@ -135,9 +135,18 @@ pub async fn run(
         }
         // Everything already queued is reported, even when stopping. The target's exit
         // may sit behind a held report; the next tick releases it.
-        for report in stream.drain(session.done)? {
+        let last = session.done;
+        for report in stream.drain(last)? {
             if let Some(report) = session.filter(stream.correlator_mut(), report) {
                 output.emit(&report);
+            }
+        }
+        if session.done && !last && !output.closed {
+            // The target exited in this pass: its storms' counts are final now.
+            for report in stream.drain(true)? {
+                if let Some(report) = session.filter(stream.correlator_mut(), report) {
+                    output.emit(&report);
+                }
             }
         }
         output.flush();
