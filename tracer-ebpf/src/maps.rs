@@ -89,7 +89,13 @@ pub(crate) const RECEIVED_AT_SLOTS: u32 = 4096;
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub(crate) struct ReceivedAt {
-    pub(crate) pid: u64,
+    pub(crate) pid: u32,
+    /// Who sent it and what: a storm of the same signal from the same thread refreshes
+    /// RECEIVED at most every [`crate::cause::REFRESH_JIFFIES`].
+    pub(crate) sender_tid: u32,
+    pub(crate) sig: i32,
+    pub(crate) _pad: u32,
+    pub(crate) jiffies: u64,
     pub(crate) time_ns: u64,
 }
 

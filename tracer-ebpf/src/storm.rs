@@ -106,7 +106,7 @@ fn cause_ns(pid: u32) -> u64 {
         // SAFETY: a map value, valid and aligned for the program's run, read whole.
         Some(at) => unsafe {
             let at = read_volatile(at);
-            if at.pid == u64::from(pid) { at.time_ns } else { 0 }
+            if at.pid == pid { at.time_ns } else { 0 }
         },
         None => 0,
     }
