@@ -218,7 +218,6 @@ mod tests {
             count,
             first_ns,
             last_ns,
-            ..FoldSlot::default()
         }
     }
 

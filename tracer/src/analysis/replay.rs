@@ -201,7 +201,6 @@ impl RawSlots {
                     count,
                     first_ns,
                     last_ns,
-                    ..FoldSlot::default()
                 };
             }
         }

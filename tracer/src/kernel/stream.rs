@@ -24,7 +24,7 @@ pub const TICK: Duration = Duration::from_millis(20);
 const MAX_RECORDS_PER_DRAIN: usize = 1024;
 /// How often the kernel's storm counts (FOLDS) are read: each read walks the map with
 /// two system calls per key.
-const FOLD_READ_EVERY: Duration = Duration::from_millis(100);
+const FOLD_READ_EVERY_NS: u64 = 100_000_000;
 /// Fill level that wakes the reader at once (storms).
 pub const WAKEUP_BYTES: u64 = 256 * 1024;
 
@@ -168,7 +168,7 @@ impl EventStream {
             // submits the record its counts belong to, so this pass or a later one
             // reads that record.
             let now = boot_now_ns();
-            if now.saturating_sub(self.folds_read_ns) >= FOLD_READ_EVERY.as_nanos() as u64 {
+            if now.saturating_sub(self.folds_read_ns) >= FOLD_READ_EVERY_NS {
                 self.folds_read_ns = now;
                 pass.slots_before = Some(self.tracer.fold_counts(now, true)?);
             }

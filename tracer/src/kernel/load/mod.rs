@@ -278,7 +278,7 @@ impl Tracer {
     pub fn fold_counts(&mut self, now_ns: u64, prune: bool) -> Result<Vec<FoldSlot>, LoadError> {
         let mut counts = Vec::new();
         let mut idle = Vec::new();
-        for entry in self.folds.iter() {
+        for entry in &self.folds {
             let (key, value) = match entry {
                 Ok(entry) => entry,
                 // The entry went between listing the keys and reading it: pruned by us.
