@@ -23,7 +23,7 @@ use crate::{
     maps::{INFLIGHT, config, has, is_target, layout},
     record::{reserve, submit_flags, write_header},
     request::{current_syscall, request_from_args, syscall_arg},
-    storm::{count_repeat, failed_key, new_row},
+    storm::{count_repeat, fill_failed_key, new_row},
     task::{write_ancestry, write_task},
 };
 
@@ -48,15 +48,15 @@ fn report_failure(request: &Request, ret: i64, task: u64) {
     }
     // A storm of refused calls is aggregated like one of signals (storm.rs).
     let aggregate = cfg.fold_repeats != 0;
-    let key = if aggregate {
-        let key = failed_key(request, ret, task, bpf_get_current_pid_tgid());
+    // One key on the stack, filled in place: the fallback tracepoints' programs are
+    // near 5.10's 512-byte stack limit, and a second FoldKey would cross it.
+    let mut key = FoldKey::default();
+    if aggregate {
+        fill_failed_key(&mut key, request, ret, task, bpf_get_current_pid_tgid());
         if count_repeat(&key) {
             return;
         }
-        key
-    } else {
-        FoldKey::default()
-    };
+    }
     let Some(mut entry) = reserve::<FailedSendEvent>(kind::FAILED_SEND) else {
         return;
     };

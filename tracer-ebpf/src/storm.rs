@@ -79,22 +79,20 @@ pub(crate) unsafe fn signal_key(
     }
 }
 
-/// The key of a failed attempt by the current task `task` (read through probe reads).
+/// Fills `key` (all zeros) for a failed attempt by the current task `task` (read
+/// through probe reads), in place.
 #[inline(always)]
-pub(crate) fn failed_key(request: &Request, ret: i64, task: u64, pid_tgid: u64) -> FoldKey {
+pub(crate) fn fill_failed_key(key: &mut FoldKey, request: &Request, ret: i64, task: u64, pid_tgid: u64) {
+    key.kind = fold_kind::FAILED;
+    key.sender_tid = pid_tgid as u32;
+    key.sig = request.sig;
+    key.result = ret as i32;
+    key.request = *request;
     // SAFETY: `task` is read only through probe reads (a zero `typed` pointer), sound
     // for any address.
     unsafe {
-        FoldKey {
-            kind: fold_kind::FAILED,
-            sender_tid: pid_tgid as u32,
-            sig: request.sig,
-            sender_start_ns: process_start(task, 0),
-            sender_exec_id: task_exec_id(task, 0),
-            result: ret as i32,
-            request: *request,
-            ..FoldKey::default()
-        }
+        key.sender_start_ns = process_start(task, 0);
+        key.sender_exec_id = task_exec_id(task, 0);
     }
 }
 
