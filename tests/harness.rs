@@ -1143,6 +1143,12 @@ pub fn built_deb() -> PathBuf {
     deb
 }
 
+/// The `sigwho-storm` binary (tests/storm.rs); `$SIGWHO_STORM` overrides.
+#[must_use]
+pub fn storm_bin() -> PathBuf {
+    find_bin("SIGWHO_STORM", "sigwho-storm")
+}
+
 /// `sigwho-storm` (tests/storm.rs) set up and held at its barrier until [`Storm::run`],
 /// so that a tracer can be started on its victim first.
 pub struct Storm {
@@ -1174,7 +1180,7 @@ impl Storm {
         use std::io::BufRead as _;
         let dir = TempDir::new("stormpid");
         let pid_file = dir.path("victim.pid");
-        let mut child = Command::new(find_bin("SIGWHO_STORM", "sigwho-storm"))
+        let mut child = Command::new(storm_bin())
             .args(args)
             .arg("--victim-pid-file")
             .arg(&pid_file)

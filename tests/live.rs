@@ -10,8 +10,8 @@ use std::{
 };
 
 use sigwho_tests::{
-    Sigwho, Storm, Target, Value, count_repeated, field, field_i64, field_str, is_exit, is_signal,
-    require_root, run_sigwho, strings, testproc, testproc_bin,
+    Sigwho, Storm, Target, TempDir, Value, count_repeated, field, field_i64, field_str, is_exit,
+    is_signal, require_root, run, run_sigwho, storm_bin, strings, testproc, testproc_bin,
 };
 
 const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -638,7 +638,12 @@ fn storms_at_the_watched_process_lose_nothing() {
             .filter(|e| field_str(e, "event") == Some("lost"))
             .filter_map(|e| e.get("count").and_then(Value::as_u64))
             .sum();
-        assert_eq!(lost, 0, "{shape:?}: nothing lost; stderr: {:?}", sigwho.stderr());
+        assert_eq!(
+            lost,
+            0,
+            "{shape:?}: nothing lost; stderr: {:?}",
+            sigwho.stderr()
+        );
         let (expected, result) = if counts.failed > 0 {
             (counts.failed, Some("failed"))
         } else {
@@ -661,4 +666,68 @@ fn storms_at_the_watched_process_lose_nothing() {
             "{shape:?}: {reports} reports for {expected} signals"
         );
     }
+}
+
+/// `sigwho run` aggregates too: a storm at a handling victim in the command's own tree,
+/// with exec churn beside it, is a few objects in `--report` whose `repeats` add up to
+/// what the storm counted, and the summary counts every signal.
+#[test]
+fn a_storm_under_sigwho_run_is_counted_exactly() {
+    require_root();
+    let dir = TempDir::new("runstorm");
+    let report = dir.path("report.json");
+    let storm = storm_bin();
+    let mut cmd = Sigwho::command(&[
+        "run",
+        "--report",
+        report.to_str().expect("UTF-8 path"),
+        "--",
+        storm.to_str().expect("UTF-8 path"),
+    ]);
+    cmd.args([
+        "--senders",
+        "2",
+        "--duration",
+        "0.4",
+        "--victim",
+        "handle",
+        "--churn",
+        "200",
+    ]);
+    let r = run(cmd, EVENT_TIMEOUT);
+    assert!(r.status.success(), "{r}");
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("storm "))
+        .unwrap_or_else(|| panic!("{r}"));
+    let field = |name: &str| -> i64 {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name}= in {line:?}"))
+    };
+    let (calls, victim) = (field("calls"), field("victim"));
+    let objects: Vec<Value> = std::fs::read_to_string(&report)
+        .expect("the report")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}")))
+        .collect();
+    let at_victim =
+        |e: &Value| is_signal("SIGUSR1")(e) && field_i64(e, "target.pid") == Some(victim);
+    assert_eq!(
+        count_repeated(&objects, at_victim),
+        u64::try_from(calls).expect("a count"),
+        "{line}"
+    );
+    assert!(
+        objects.iter().filter(|e| at_victim(e)).count() < 50,
+        "aggregated"
+    );
+    let summary = objects.last().expect("a summary");
+    assert!(
+        field_i64(summary, "signals_seen").is_some_and(|n| n >= calls),
+        "the summary counts every signal: {summary}"
+    );
+    assert_eq!(field_i64(summary, "lost"), Some(0), "{summary}");
 }
