@@ -9,8 +9,8 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use tracer_common::{
-    Cause, Config, FOLD_ENTRIES, FoldCpu, FoldKey, FoldSlot, MAX_TARGETS, RING_BYTES,
-    Request, SyscallLayout, SyscallLayouts, TARGET_HINT_SLOTS, fold_stats, syscall,
+    Cause, Config, FOLD_ENTRIES, FoldCpu, FoldKey, FoldSlot, MAX_TARGETS, RING_BYTES, Request,
+    SyscallLayout, SyscallLayouts, TARGET_HINT_SLOTS, fold_stats, syscall,
 };
 
 #[unsafe(no_mangle)]
@@ -110,7 +110,8 @@ pub(crate) static FOLD_CPU: PerCpuArray<FoldCpu> = PerCpuArray::with_max_entries
 
 /// Per CPU: what went out in full because FOLDS was full (`fold_stats`).
 #[map]
-pub(crate) static FOLD_STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(fold_stats::COUNT, 0);
+pub(crate) static FOLD_STATS: PerCpuArray<u64> =
+    PerCpuArray::with_max_entries(fold_stats::COUNT, 0);
 
 /// Records that did not fit in the ring buffer, per CPU, indexed by record kind.
 #[map]

@@ -82,7 +82,13 @@ pub(crate) unsafe fn signal_key(
 /// Fills `key` (all zeros) for a failed attempt by the current task `task` (read
 /// through probe reads), in place.
 #[inline(always)]
-pub(crate) fn fill_failed_key(key: &mut FoldKey, request: &Request, ret: i64, task: u64, pid_tgid: u64) {
+pub(crate) fn fill_failed_key(
+    key: &mut FoldKey,
+    request: &Request,
+    ret: i64,
+    task: u64,
+    pid_tgid: u64,
+) {
     key.kind = fold_kind::FAILED;
     key.sender_tid = pid_tgid as u32;
     key.sig = request.sig;

@@ -27,6 +27,9 @@ struct Waiting {
     last_ns: u64,
     /// When the row's count was last reported (or its report remembered).
     since_ns: u64,
+    /// The read that last added to it: a view reports a count as soon as a read adds
+    /// nothing more (the storm paused or stopped, or it was one more sporadic signal).
+    poll: u64,
 }
 
 /// A report the kernel counts repeats of, kept while its row lives in the kernel.
@@ -59,9 +62,9 @@ pub struct Folds {
 }
 
 impl Folds {
-    /// `every_ns`: how often a storm's count so far is reported (0: at every read);
-    /// a row's count is always reported when its key leaves the kernel's map and at
-    /// the end.
+    /// `every_ns`: how often a storm's count so far is reported while every read adds
+    /// to it (0: at every read); a row's count is reported as soon as a read adds
+    /// nothing to it, when its key leaves the kernel's map, and at the end.
     #[must_use]
     pub fn new(every_ns: u64) -> Self {
         Self {
@@ -122,7 +125,13 @@ impl Folds {
                 // The first repeat's time for the first count, else the previous
                 // count's last (the kernel keeps no more).
                 let first_ns = if counted == 0 { slot.first_ns } else { last_ns };
-                self.wait(slot.row, slot.count - counted, first_ns, slot.last_ns, false);
+                self.wait(
+                    slot.row,
+                    slot.count - counted,
+                    first_ns,
+                    slot.last_ns,
+                    false,
+                );
                 self.counted.insert(slot.row, (slot.count, slot.last_ns));
             }
         }
@@ -157,9 +166,11 @@ impl Folds {
             return;
         }
         // A row counted twice before it is released (several reads) is one report.
+        let poll = self.polls;
         if let Some(waiting) = self.waiting.iter_mut().find(|w| w.row == row) {
             waiting.count += count;
             waiting.last_ns = waiting.last_ns.max(last_ns);
+            waiting.poll = poll;
             if now {
                 waiting.since_ns = 0;
             }
@@ -170,7 +181,12 @@ impl Folds {
             count,
             first_ns,
             last_ns,
-            since_ns: if now || self.every_ns == 0 { 0 } else { first_ns },
+            since_ns: if now || self.every_ns == 0 {
+                0
+            } else {
+                first_ns
+            },
+            poll,
         });
     }
 
@@ -180,12 +196,17 @@ impl Folds {
     pub fn take(&mut self, time: impl Fn(u64) -> String, last: bool) -> Vec<SignalReport> {
         let mut out = Vec::new();
         let reports = &self.reports;
-        let (every, now) = (self.every_ns, self.now_ns);
+        let (every, now, polls) = (self.every_ns, self.now_ns, self.polls);
         self.waiting.retain(|waiting| {
             let Some(kept) = reports.get(&waiting.row) else {
                 return true;
             };
-            if !last && waiting.since_ns != 0 && now.saturating_sub(waiting.since_ns) < every {
+            let storming = waiting.poll == polls;
+            if !last
+                && waiting.since_ns != 0
+                && storming
+                && now.saturating_sub(waiting.since_ns) < every
+            {
                 return true;
             }
             let mut repeat = (*kept.report).clone();
@@ -266,7 +287,10 @@ mod tests {
         assert_eq!(counts(&out), [(7, 1000, 10, 90)]);
         assert_eq!(out[0].time, "10");
         let repeats = out[0].repeats.as_ref().unwrap();
-        assert_eq!((repeats.first_time.as_str(), repeats.last_time.as_str()), ("10", "90"));
+        assert_eq!(
+            (repeats.first_time.as_str(), repeats.last_time.as_str()),
+            ("10", "90")
+        );
         assert!(folds.take(time, true).is_empty());
         assert_eq!(folds.unmatched, 0);
     }
@@ -297,22 +321,32 @@ mod tests {
     }
 
     #[test]
-    fn a_view_reports_a_storm_every_so_often_and_when_it_leaves_the_map() {
+    fn a_view_reports_a_storm_every_so_often_and_as_soon_as_it_pauses() {
         let mut folds = Folds::new(1000);
         folds.remember(&report(7));
         folds.poll(&[slot(7, 10, 100, 200)], false);
         assert!(folds.take(time, false).is_empty());
         folds.poll(&[slot(7, 30, 100, 900)], false);
         assert!(folds.take(time, false).is_empty());
-        // A second after the first repeat: the count so far.
+        // A second after the first repeat, still storming: the count so far.
         folds.poll(&[slot(7, 50, 100, 1200)], false);
         assert_eq!(counts(&folds.take(time, false)), [(7, 50, 100, 1200)]);
         folds.poll(&[slot(7, 55, 100, 1300)], false);
         assert!(folds.take(time, false).is_empty());
-        // Pruned by the reader (idle): gone from the reads, the rest goes out.
-        folds.poll(&[], false);
-        folds.poll(&[], false);
+        // A read that adds nothing: the storm paused, what it had goes out.
+        folds.poll(&[slot(7, 55, 100, 1300)], false);
         assert_eq!(counts(&folds.take(time, false)), [(7, 5, 1200, 1300)]);
+        // One more sporadic repeat, long after: out at once.
+        folds.poll(&[slot(7, 56, 100, 5000)], false);
+        assert_eq!(counts(&folds.take(time, false)), [(7, 1, 1300, 5000)]);
+        // Another one soon after: out as soon as a read adds nothing.
+        folds.poll(&[slot(7, 57, 100, 5100)], false);
+        assert!(folds.take(time, false).is_empty());
+        folds.poll(&[slot(7, 57, 100, 5100)], false);
+        assert_eq!(counts(&folds.take(time, false)), [(7, 1, 5000, 5100)]);
+        // Pruned by the reader (idle): gone from the reads, then forgotten.
+        folds.poll(&[], false);
+        folds.poll(&[], false);
         folds.poll(&[], false);
         assert!(folds.reports.is_empty());
         assert!(folds.take(time, true).is_empty());

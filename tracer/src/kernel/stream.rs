@@ -22,8 +22,8 @@ use crate::{
 pub const TICK: Duration = Duration::from_millis(20);
 /// Records read per [`EventStream::drain`]; the rest wait for the next pass.
 const MAX_RECORDS_PER_DRAIN: usize = 1024;
-/// How often the kernel's storm counts (FOLDS) are read: each read walks the map with
-/// two system calls per key.
+/// How often the recorder reads the kernel's storm counts (FOLDS): each read walks the
+/// map with two system calls per key (the views read theirs every pass).
 const FOLD_READ_EVERY_NS: u64 = 100_000_000;
 /// Fill level that wakes the reader at once (storms).
 pub const WAKEUP_BYTES: u64 = 256 * 1024;
@@ -49,8 +49,9 @@ pub struct EventStream {
     more_pending: bool,
     /// `sigwho record --raw`: every pass is also written here, for replays.
     capture: Option<Arc<RawLog>>,
-    /// When FOLDS was last read (boot clock).
+    /// When FOLDS was last read (boot clock), and how often it is.
     folds_read_ns: u64,
+    folds_read_every_ns: u64,
     /// Signals and failed attempts sent in full because FOLDS was full, as read at
     /// the last pass (`tracer_common::fold_stats`).
     pub fold_full: [u64; tracer_common::fold_stats::COUNT as usize],
@@ -78,6 +79,7 @@ impl EventStream {
             more_pending: false,
             capture: None,
             folds_read_ns: 0,
+            folds_read_every_ns: FOLD_READ_EVERY_NS,
             fold_full: [0; tracer_common::fold_stats::COUNT as usize],
         })
     }
@@ -88,6 +90,11 @@ impl EventStream {
     #[must_use]
     pub fn with_folding(mut self, every: Duration) -> Self {
         self.analyzer = self.analyzer.with_folding(every);
+        // A view's map holds only the watched processes' keys: cheap to read every
+        // pass, so that a repeated signal shows within a tick or two.
+        if !every.is_zero() {
+            self.folds_read_every_ns = 0;
+        }
         self
     }
 
@@ -168,7 +175,7 @@ impl EventStream {
             // submits the record its counts belong to, so this pass or a later one
             // reads that record.
             let now = boot_now_ns();
-            if now.saturating_sub(self.folds_read_ns) >= FOLD_READ_EVERY_NS {
+            if now.saturating_sub(self.folds_read_ns) >= self.folds_read_every_ns {
                 self.folds_read_ns = now;
                 pass.slots_before = Some(self.tracer.fold_counts(now, true)?);
             }

@@ -136,8 +136,14 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&event_json(&event)).unwrap();
         assert_eq!(json["event"], "signal");
         assert_eq!(json["repeats"]["count"], 3);
-        assert_eq!(json["repeats"]["first_time"], "2023-11-14T22:13:20.000000000Z");
-        assert_eq!(json["repeats"]["last_time"], "2023-11-14T22:13:22.000000000Z");
+        assert_eq!(
+            json["repeats"]["first_time"],
+            "2023-11-14T22:13:20.000000000Z"
+        );
+        assert_eq!(
+            json["repeats"]["last_time"],
+            "2023-11-14T22:13:22.000000000Z"
+        );
         assert!(json.get("count").is_none());
         assert_eq!(
             event_text(&event),

@@ -85,9 +85,10 @@ fn signal_text(r: &SignalReport) -> String {
     );
     // A storm's repeats of a report printed before: one line, `xN` (the exact count).
     if let Some(repeats) = &r.repeats {
-        let target = r.target.as_ref().map_or(String::new(), |t| {
-            format!(" -> pid {} ({})", t.pid, t.comm)
-        });
+        let target = r
+            .target
+            .as_ref()
+            .map_or(String::new(), |t| format!(" -> pid {} ({})", t.pid, t.comm));
         let _ = writeln!(
             out,
             " x{} until {}: pid {} ({}){target}, as above",

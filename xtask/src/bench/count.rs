@@ -99,7 +99,10 @@ fn repeats_in(line: &[u8]) -> u64 {
     }
     serde_json::from_slice::<serde_json::Value>(line)
         .ok()
-        .and_then(|v| v.pointer("/repeats/count").and_then(serde_json::Value::as_u64))
+        .and_then(|v| {
+            v.pointer("/repeats/count")
+                .and_then(serde_json::Value::as_u64)
+        })
         .unwrap_or(1)
 }
 
@@ -160,7 +163,9 @@ mod tests {
         assert_eq!(json_event(b"not json"), None);
         assert_eq!(repeats_in(br#"{"event":"signal","signo":10}"#), 1);
         assert_eq!(
-            repeats_in(br#"{"event":"signal","repeats":{"count":5000,"first_time":"a","last_time":"b"}}"#),
+            repeats_in(
+                br#"{"event":"signal","repeats":{"count":5000,"first_time":"a","last_time":"b"}}"#
+            ),
             5000
         );
     }

@@ -12,10 +12,11 @@ use anyhow::{Context, Result, bail};
 
 use super::Env;
 use super::configs::{Config, Kind};
-use super::tools::Tool;
 use super::load::{cpu_ticks, machine_busy_ticks};
+use super::references::Floor;
 use super::running::{STOP_TIMEOUT, stop_child};
 use super::sys::SIGTERM;
+use super::tools::Tool;
 use crate::cargo::show;
 
 /// The storm's signal.
@@ -81,15 +82,18 @@ const CHURN_HANDLED: &str = "the victim runs an empty handler (delivered or alre
                              `/bin/true` 200 times per second";
 
 /// The configurations beside each storm shape of issue 15: the baseline, the filtered
-/// and the full live view, the recorder, and the references it is held against in the
-/// same run (perf record, sigsnoop).
-const SHAPE_CONFIGS: [Kind; 6] = [
+/// and the full live view, the recorder, the tools it is held against in the same run
+/// (perf record, sigsnoop), and the floor: empty programs on sigwho's hooks (what no
+/// program body can beat on this kernel).
+const SHAPE_CONFIGS: [Kind; 8] = [
     Kind::Untraced,
     Kind::Filtered,
     Kind::SigwhoJson,
     Kind::Recorder,
     Kind::Tool(Tool::Perf),
     Kind::Tool(Tool::Sigsnoop),
+    Kind::Reference(Floor::SignalGenerate),
+    Kind::Reference(Floor::WithSyscallExits),
 ];
 
 const fn shape(
