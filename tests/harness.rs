@@ -1163,3 +1163,114 @@ pub fn built_deb() -> PathBuf {
     assert!(deb.is_file(), "no package at {}", deb.display());
     deb
 }
+
+/// The `sigwho-storm` binary (tests/storm.rs); `$SIGWHO_STORM` overrides.
+#[must_use]
+pub fn storm_bin() -> PathBuf {
+    find_bin("SIGWHO_STORM", "sigwho-storm")
+}
+
+/// `sigwho-storm` (tests/storm.rs) set up and held at its barrier until [`Storm::run`],
+/// so that a tracer can be started on its victim first.
+pub struct Storm {
+    child: Child,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    /// The victim's pid (the group's leader with `--call group`).
+    pub victim: i32,
+    _dir: TempDir,
+}
+
+/// What a storm counted itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StormCounts {
+    /// Calls that succeeded.
+    pub calls: u64,
+    /// Signals those generated (twice `calls` for `--call group`).
+    pub signals: u64,
+    /// Calls refused with the errno `--fail` asked for.
+    pub failed: u64,
+    pub victims: Vec<i32>,
+    pub senders: Vec<i32>,
+    pub line: String,
+}
+
+impl Storm {
+    /// Starts `sigwho-storm ARGS --victim-pid-file ...` and waits for its `ready` line.
+    #[must_use]
+    pub fn ready(args: &[&str]) -> Storm {
+        use std::io::BufRead as _;
+        let dir = TempDir::new("stormpid");
+        let pid_file = dir.path("victim.pid");
+        let mut child = Command::new(storm_bin())
+            .args(args)
+            .arg("--victim-pid-file")
+            .arg(&pid_file)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start sigwho-storm");
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("read sigwho-storm");
+        let victim = line
+            .trim()
+            .strip_prefix("ready victim=")
+            .and_then(|pid| pid.parse().ok())
+            .unwrap_or_else(|| panic!("sigwho-storm said {line:?}, not `ready victim=PID`"));
+        Storm {
+            child,
+            stdout,
+            victim,
+            _dir: dir,
+        }
+    }
+
+    /// Starts the storm and waits for its result (it ends at its deadline and reaps
+    /// its victims); panics unless it succeeded.
+    #[must_use]
+    pub fn run(mut self) -> StormCounts {
+        use std::io::{BufRead as _, Write as _};
+        let mut stdin = self.child.stdin.take().expect("stdin");
+        stdin.write_all(b"start\n").expect("start the storm");
+        drop(stdin);
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("read sigwho-storm");
+        let status = self.child.wait().expect("wait for sigwho-storm");
+        assert!(status.success(), "sigwho-storm failed ({status}): {line}");
+        let field = |name: &str| -> &str {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
+                .unwrap_or_else(|| panic!("no {name}= in {line:?}"))
+        };
+        let number = |name: &str| -> u64 { field(name).parse().expect("a count") };
+        let pids = |name: &str| -> Vec<i32> {
+            field(name)
+                .split(',')
+                .filter(|p| !p.is_empty())
+                .map(|p| p.parse().expect("a pid"))
+                .collect()
+        };
+        StormCounts {
+            calls: number("calls"),
+            signals: number("signals"),
+            failed: number("failed"),
+            victims: pids("victims"),
+            senders: pids("sender_pids"),
+            line: line.trim().to_owned(),
+        }
+    }
+}
+
+/// How many signals (or failed attempts) `events` that `pred` accepts stand for: an
+/// object with `repeats` stands for `repeats.count`, any other for one.
+pub fn count_repeated(events: &[Value], pred: impl Fn(&Value) -> bool) -> u64 {
+    events
+        .iter()
+        .filter(|e| pred(e))
+        .map(|e| {
+            e.pointer("/repeats/count")
+                .and_then(Value::as_u64)
+                .unwrap_or(1)
+        })
+        .sum()
+}

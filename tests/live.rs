@@ -10,8 +10,8 @@ use std::{
 };
 
 use sigwho_tests::{
-    Sigwho, Target, Value, field, field_i64, field_str, is_exit, is_signal, require_root,
-    run_sigwho, strings, testproc, testproc_bin,
+    Sigwho, Storm, Target, TempDir, Value, count_repeated, field, field_i64, field_str, is_exit,
+    is_signal, require_root, run, run_sigwho, storm_bin, strings, testproc, testproc_bin,
 };
 
 const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -599,4 +599,135 @@ fn missing_optional_syscall_hook_is_a_warning() {
         EVENT_TIMEOUT,
     );
     assert_eq!(field_str(&ev, "result"), Some("delivered"));
+}
+
+/// The live view of a storm's victim, with 200 exec+exit per second beside the storm:
+/// one report per distinct signal (`xN` in `repeats`), and together exactly what the
+/// storm counted itself, for each shape of issue 15: a victim that handles the signal,
+/// tgkill, kill(-pgrp) to its group of two, and calls refused with EPERM. A count,
+/// never a speed.
+#[test]
+fn storms_at_the_watched_process_lose_nothing() {
+    require_root();
+    let shapes: [&[&str]; 4] = [
+        &["--victim", "handle"],
+        &["--call", "tgkill", "--victim", "handle"],
+        &["--call", "group", "--victim", "handle"],
+        &["--fail", "eperm"],
+    ];
+    for shape in shapes {
+        let mut args = vec!["--senders", "2", "--duration", "0.4", "--churn", "200"];
+        args.extend_from_slice(shape);
+        let storm = Storm::ready(&args);
+        let victim = storm.victim;
+        let mut sigwho = Sigwho::start(&["--target-pid", &victim.to_string(), "--json"]);
+        let counts = storm.run();
+        // The storm killed its victims at the end: the view ends with the target.
+        let (status, _) = sigwho.wait_exit(EVENT_TIMEOUT);
+        assert!(
+            status.success(),
+            "{shape:?}: {status:?}\n{}",
+            sigwho.report()
+        );
+        let events = sigwho.all_events();
+        let at_victim = |e: &Value| {
+            is_signal("SIGUSR1")(e) && field_i64(e, "target.pid") == Some(i64::from(victim))
+        };
+        let lost: u64 = events
+            .iter()
+            .filter(|e| field_str(e, "event") == Some("lost"))
+            .filter_map(|e| e.get("count").and_then(Value::as_u64))
+            .sum();
+        assert_eq!(
+            lost,
+            0,
+            "{shape:?}: nothing lost; stderr: {:?}",
+            sigwho.stderr()
+        );
+        let (expected, result) = if counts.failed > 0 {
+            (counts.failed, Some("failed"))
+        } else {
+            (counts.calls, None)
+        };
+        let matching =
+            |e: &Value| at_victim(e) && result.is_none_or(|r| field_str(e, "result") == Some(r));
+        assert_eq!(
+            count_repeated(&events, matching),
+            expected,
+            "{shape:?}: {}; {} events; stderr: {:?}",
+            counts.line,
+            events.len(),
+            sigwho.stderr()
+        );
+        // Aggregated: a handful of reports for a storm.
+        let reports = events.iter().filter(|e| matching(e)).count();
+        assert!(
+            reports < 50,
+            "{shape:?}: {reports} reports for {expected} signals"
+        );
+    }
+}
+
+/// `sigwho run` aggregates too: a storm at a handling victim in the command's own tree,
+/// with exec churn beside it, is a few objects in `--report` whose `repeats` add up to
+/// what the storm counted, and the summary counts every signal.
+#[test]
+fn a_storm_under_sigwho_run_is_counted_exactly() {
+    require_root();
+    let dir = TempDir::new("runstorm");
+    let report = dir.path("report.json");
+    let storm = storm_bin();
+    let mut cmd = Sigwho::command(&[
+        "run",
+        "--report",
+        report.to_str().expect("UTF-8 path"),
+        "--",
+        storm.to_str().expect("UTF-8 path"),
+    ]);
+    cmd.args([
+        "--senders",
+        "2",
+        "--duration",
+        "0.4",
+        "--victim",
+        "handle",
+        "--churn",
+        "200",
+    ]);
+    let r = run(cmd, EVENT_TIMEOUT);
+    assert!(r.status.success(), "{r}");
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("storm "))
+        .unwrap_or_else(|| panic!("{r}"));
+    let field = |name: &str| -> i64 {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name}= in {line:?}"))
+    };
+    let (calls, victim) = (field("calls"), field("victim"));
+    let objects: Vec<Value> = std::fs::read_to_string(&report)
+        .expect("the report")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}")))
+        .collect();
+    let at_victim =
+        |e: &Value| is_signal("SIGUSR1")(e) && field_i64(e, "target.pid") == Some(victim);
+    assert_eq!(
+        count_repeated(&objects, at_victim),
+        u64::try_from(calls).expect("a count"),
+        "{line}"
+    );
+    assert!(
+        objects.iter().filter(|e| at_victim(e)).count() < 50,
+        "aggregated"
+    );
+    let summary = objects.last().expect("a summary");
+    assert!(
+        field_i64(summary, "signals_seen").is_some_and(|n| n >= calls),
+        "the summary counts every signal: {summary}"
+    );
+    assert_eq!(field_i64(summary, "lost"), Some(0), "{summary}");
 }

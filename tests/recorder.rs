@@ -11,8 +11,8 @@ use std::{
 };
 
 use sigwho_tests::{
-    Run, Sigwho, Target, TempDir, Value, field_i64, field_str, is_exit, is_signal, require_root,
-    run, sigwho_bin, strings, testproc, wait_until,
+    Run, Sigwho, Storm, Target, TempDir, Value, count_repeated, field_i64, field_str, is_exit,
+    is_signal, require_root, run, sigwho_bin, strings, testproc, wait_until,
 };
 
 const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -328,12 +328,16 @@ fn old_events_age_out_while_recording() {
     assert!(gone, "a signal older than --max-age 2s is deleted");
 }
 
-/// How many signals `events` stand for: a stored repeat counts as its `count`.
+/// How many signals `events` stand for: a stored repeat counts as its `repeats.count`.
 fn signals_in(events: &[Value], sig: &str) -> u64 {
     events
         .iter()
         .filter(|e| is_signal(sig)(e))
-        .map(|e| e.get("count").and_then(Value::as_u64).unwrap_or(1))
+        .map(|e| {
+            e.pointer("/repeats/count")
+                .and_then(Value::as_u64)
+                .unwrap_or(1)
+        })
         .sum()
 }
 
@@ -535,4 +539,112 @@ fn sighup_reopens_the_journal_after_a_rotation() {
         .find(|l| l.starts_with("sigwho: recorded "))
         .unwrap_or_default();
     assert!(summary.ends_with("; dropped 0"), "{summary}");
+}
+
+/// sigwho-storm's arguments for a short storm of `shape` with exec churn beside it.
+fn storm_args<'a>(shape: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--senders", "2", "--duration", "0.4", "--churn", "200"];
+    args.extend_from_slice(shape);
+    args
+}
+
+/// The storm shapes of issue 15, each with 200 exec+exit per second beside it: a victim
+/// that handles the signal (its results alternate between delivered and already
+/// pending), tgkill, kill(-pgrp) to a group of two, and refused calls (EPERM from an
+/// unprivileged sender, ESRCH). The journal holds exactly what each storm counted
+/// itself, and `--json-out` says the same: a count, never a speed.
+#[test]
+fn storms_of_every_shape_with_churn_are_counted_exactly() {
+    let dir = TempDir::new("shapes");
+    let journal = dir.path("journal");
+    let json_out = dir.path("out.jsonl");
+    let mut recorder = record(&journal, &["--json-out", s(&json_out)]);
+    let shapes: [&[&str]; 5] = [
+        &["--victim", "handle"],
+        &["--call", "tgkill", "--victim", "handle"],
+        &["--call", "group", "--victim", "handle"],
+        &["--fail", "eperm"],
+        &["--fail", "esrch"],
+    ];
+    let storms: Vec<_> = shapes
+        .iter()
+        .map(|shape| {
+            let counts = Storm::ready(&storm_args(shape)).run();
+            assert!(
+                counts.signals + counts.failed > 1000,
+                "a storm {shape:?}: {}",
+                counts.line
+            );
+            (shape, counts)
+        })
+        .collect();
+    recorder.signal(libc::SIGTERM);
+    let (status, _) = recorder.wait_exit(EVENT_TIMEOUT);
+    assert!(status.success(), "the recorder stops cleanly: {status:?}");
+    let summary = recorder.stderr().join("\n");
+    assert!(summary.contains("dropped 0"), "nothing dropped: {summary}");
+
+    let exported: Vec<Value> = std::fs::read_to_string(&json_out)
+        .expect("--json-out file")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}")))
+        .collect();
+    for (shape, counts) in &storms {
+        let mut stored = Vec::new();
+        for sender in &counts.senders {
+            stored.extend(query_json(&journal, &["--sender-pid", &sender.to_string()]));
+        }
+        let from_senders = |e: &Value| {
+            field_i64(e, "sender.pid")
+                .is_some_and(|p| counts.senders.iter().any(|&s| i64::from(s) == p))
+        };
+        if counts.failed > 0 {
+            let errno = if shape.contains(&"eperm") {
+                "EPERM"
+            } else {
+                "ESRCH"
+            };
+            let refused = |e: &Value| {
+                is_signal("SIGUSR1")(e)
+                    && field_str(e, "result") == Some("failed")
+                    && field_str(e, "errno") == Some(errno)
+            };
+            assert_eq!(
+                count_repeated(&stored, refused),
+                counts.failed,
+                "{shape:?} journal: {}",
+                counts.line
+            );
+            assert_eq!(
+                count_repeated(&exported, |e| from_senders(e) && refused(e)),
+                counts.failed,
+                "{shape:?} --json-out: {}",
+                counts.line
+            );
+            continue;
+        }
+        for victim in &counts.victims {
+            let at_victim = |e: &Value| {
+                is_signal("SIGUSR1")(e) && field_i64(e, "target.pid") == Some(i64::from(*victim))
+            };
+            assert_eq!(
+                count_repeated(&stored, at_victim),
+                counts.calls,
+                "{shape:?} journal, victim {victim}: {}",
+                counts.line
+            );
+            assert_eq!(
+                count_repeated(&exported, |e| from_senders(e) && at_victim(e)),
+                counts.calls,
+                "{shape:?} --json-out, victim {victim}: {}",
+                counts.line
+            );
+        }
+        assert_eq!(
+            count_repeated(&stored, is_signal("SIGUSR1")),
+            counts.signals,
+            "{shape:?}: {}",
+            counts.line
+        );
+    }
 }

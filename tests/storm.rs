@@ -1,33 +1,52 @@
-//! `sigwho-storm`: a `kill()` storm at a victim of its own, to measure what tracing signals
-//! costs the processes that send them.
+//! `sigwho-storm`: a signal storm at victims of its own, to measure what tracing signals
+//! costs the processes that send them, and to count what a tracer records.
 //!
 //! ```text
-//! sigwho-storm --senders N --duration SECS [--rate PER_SEC] [--signal SIG] [--victim-pid-file PATH]
+//! sigwho-storm --senders N --duration SECS [--rate PER_SEC] [--signal SIG]
+//!              [--victim ignore|handle] [--call kill|tgkill|group] [--fail eperm|esrch]
+//!              [--churn PER_SEC] [--victim-pid-file PATH]
 //! ```
 //!
-//! The storm starts one victim, then N sender processes that call `kill(victim, SIG)` in a
-//! loop until the deadline, flat out or, with `--rate`, paced to that many calls per second
-//! each. The senders start together, count their successful calls themselves and report
-//! them to the parent, which prints one line on stdout and reaps its children:
+//! The storm starts its victim (two, in a process group of their own, with `--call
+//! group`), then N sender processes that call, in a loop until the deadline, flat out
+//! or, with `--rate`, paced to that many calls per second each:
+//!
+//! - `kill`: `kill(victim, SIG)` (the default);
+//! - `tgkill`: `tgkill(victim, victim, SIG)`, to the victim's main thread;
+//! - `group`: `kill(-pgid, SIG)`, which signals both members of the victims' group.
+//!
+//! The senders start together, count their calls themselves and report them to the
+//! parent, which prints one line on stdout and reaps its children:
 //!
 //! ```text
-//! storm senders=N duration=SECONDS calls=TOTAL rate=CALLS_PER_SEC victim=PID
+//! storm senders=N duration=SECONDS calls=OK rate=CALLS_PER_SEC victim=PID signals=SIGNALS failed=FAILED victims=PID,... sender_pids=PID,...
 //! ```
 //!
-//! `duration` is the time actually taken, from the start signal to the last sender's last
-//! call, and `rate` is `calls / duration`. If any call fails the line is still printed,
-//! the error goes to stderr and the exit status is 1.
+//! `calls` counts the calls that succeeded, `signals` the signals they generated (twice
+//! `calls` with `--call group`), `failed` the calls refused with the errno `--fail`
+//! asks for. `duration` is the time actually taken, from the start signal to the last
+//! sender's last call, and `rate` is all calls over `duration`. If any call fails
+//! otherwise the line is still printed, the error goes to stderr and the exit status is 1.
 //!
-//! The victim ignores SIG (`SIG_IGN`) and sleeps in `pause()`. Each `kill()` then takes the path
-//! a real signal takes up to the point of queueing (pid lookup, permission check, the
-//! victim's siglock, the `signal:signal_generate` tracepoint with result "ignored") and is
-//! dropped there: the victim never wakes and no queue fills, so the storm measures the
-//! sending side, which is where tracers hook. All senders share the one victim and so
-//! contend on its siglock, as senders storming one process do in real life; a victim per
-//! sender would measure a slightly cheaper, uncontended `kill()`.
+//! The victim ignores SIG (`SIG_IGN`, the default) or, with `--victim handle`, runs an
+//! empty handler for it, and sleeps in `pause()`. Ignored, each call takes the path a
+//! real signal takes up to the point of queueing (pid lookup, permission check, the
+//! victim's siglock, the `signal:signal_generate` tracepoint with result "ignored") and
+//! is dropped there. Handled, the signal is queued, or merged with the pending one,
+//! and the victim wakes for it: the results alternate between "delivered" and "already
+//! pending", as for a worker with a SIGUSR1 or SIGTERM handler. All senders share the
+//! victims and so contend on their siglock, as senders storming one process do.
+//!
+//! `--fail eperm`: the senders drop to uid/gid 65534 first (the storm must run as
+//! root), so that every call is refused with EPERM; `--fail esrch`: they call
+//! `kill(2147483647, SIG)`, a pid above any `pid_max`, refused with ESRCH. Nothing is
+//! signalled then; `failed` counts the attempts.
+//!
+//! `--churn PER_SEC`: one more child forks and execs `/bin/true` that many times per
+//! second during the storm (background exec and exit churn, as on a real machine).
 //!
 //! Readiness protocol, for starting a tracer on the victim first: with
-//! `--victim-pid-file PATH` the storm sets everything up (the victim ignores SIG, the
+//! `--victim-pid-file PATH` the storm sets everything up (the victims are ready, the
 //! senders wait at the barrier), writes the victim's pid to PATH (atomically, by rename),
 //! prints `ready victim=PID` on stdout, and starts when it reads a line on stdin. If stdin
 //! closes instead, whoever was to start it went away: the storm cleans up and exits 1.
@@ -42,10 +61,11 @@ use std::time::Duration;
 
 const USAGE: &str = "\
 usage: sigwho-storm --senders N --duration SECS [--rate PER_SEC_PER_SENDER] [--signal SIG]
-                    [--victim-pid-file PATH]
+                    [--victim ignore|handle] [--call kill|tgkill|group]
+                    [--fail eperm|esrch] [--churn PER_SEC] [--victim-pid-file PATH]
 SIG is a number or a name such as USR1 (the default), SIGUSR2, RTMIN+1; not KILL or STOP,
-which cannot be ignored. With --victim-pid-file the storm prints `ready victim=PID` and
-waits for a line on stdin before it starts.";
+which cannot be ignored or handled. With --victim-pid-file the storm prints
+`ready victim=PID` and waits for a line on stdin before it starts.";
 
 /// The barrier carries the deadline to each sender in one write; keeping every sender's
 /// share within `PIPE_BUF` (4096) makes that write atomic.
@@ -68,29 +88,70 @@ struct Options {
     rate: Option<u64>,
     signal: c_int,
     victim_pid_file: Option<PathBuf>,
+    handle: bool,
+    call: Call,
+    fail: Option<Fail>,
+    churn: Option<u64>,
 }
+
+/// What each sender calls.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Call {
+    Kill,
+    Tgkill,
+    /// `kill(-pgid)` to the victims' group of two.
+    Group,
+}
+
+/// How every call is made to fail.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fail {
+    Eperm,
+    Esrch,
+}
+
+impl Fail {
+    fn errno(self) -> c_int {
+        match self {
+            Self::Eperm => libc::EPERM,
+            Self::Esrch => libc::ESRCH,
+        }
+    }
+}
+
+/// A pid above any `pid_max` (at most 2^22): kill(2) on it fails with ESRCH.
+const NO_SUCH_PID: libc::pid_t = libc::pid_t::MAX;
+
+/// The uid and gid `--fail eperm` senders drop to.
+const NOBODY: u32 = 65534;
 
 /// What a sender reports to the parent: fixed-size, so that each report is one atomic
 /// pipe write and reports from different senders cannot interleave.
 #[derive(Default, Clone, Copy)]
 struct Tally {
     calls: u64,
+    /// Calls refused with the errno `--fail` asked for.
     failed: u64,
-    /// errno of the first failed call.
+    /// Calls that failed otherwise.
+    unexpected: u64,
+    /// errno of the first unexpected failure.
     errno: u64,
     /// `CLOCK_MONOTONIC` ns after the sender's last call.
     end_ns: u64,
 }
 
 impl Tally {
-    const SIZE: usize = 32;
+    const SIZE: usize = 40;
 
     fn to_bytes(self) -> [u8; Self::SIZE] {
         let mut out = [0; Self::SIZE];
-        for (chunk, value) in
-            out.chunks_exact_mut(8)
-                .zip([self.calls, self.failed, self.errno, self.end_ns])
-        {
+        for (chunk, value) in out.chunks_exact_mut(8).zip([
+            self.calls,
+            self.failed,
+            self.unexpected,
+            self.errno,
+            self.end_ns,
+        ]) {
             chunk.copy_from_slice(&value.to_ne_bytes());
         }
         out
@@ -105,26 +166,59 @@ impl Tally {
         Self {
             calls: word(0),
             failed: word(1),
-            errno: word(2),
-            end_ns: word(3),
+            unexpected: word(2),
+            errno: word(3),
+            end_ns: word(4),
         }
     }
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "one sequence: children, barrier, results; split, each part would need all the pipes"
+)]
 fn main() {
     let opts = parse_args();
 
-    let victim = spawn_victim(opts.signal);
+    if opts.fail == Some(Fail::Eperm) {
+        // SAFETY: geteuid(2) takes nothing and cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            usage("--fail eperm needs root (the senders drop to uid 65534)");
+        }
+    }
+    let victim = spawn_victim(opts.signal, opts.handle, 0);
+    let mut victims = vec![victim];
+    if opts.call == Call::Group {
+        victims.push(spawn_victim(opts.signal, opts.handle, victim));
+    }
     let (barrier_rx, mut barrier_tx) = pipe();
     let (mut report_rx, report_tx) = pipe();
-    let mut senders = Vec::with_capacity(opts.senders);
+    let mut senders = Vec::with_capacity(opts.senders + 1);
+    if let Some(rate) = opts.churn {
+        // SAFETY: as for the senders below; churn() never returns.
+        match unsafe { libc::fork() } {
+            -1 => {
+                let e = errno();
+                cleanup(&victims, &senders);
+                fail("fork", e);
+            }
+            0 => {
+                drop(barrier_tx);
+                drop(report_rx);
+                drop(report_tx);
+                churn(barrier_rx, rate);
+            }
+            pid => senders.push(pid),
+        }
+    }
+    let churners = senders.len();
     for _ in 0..opts.senders {
         // SAFETY: this process is single-threaded, so the child may run any code after
         // fork(2); it never returns from sender(), which ends in _exit.
         match unsafe { libc::fork() } {
             -1 => {
                 let e = errno();
-                cleanup(victim, &senders);
+                cleanup(&victims, &senders);
                 fail("fork", e);
             }
             0 => {
@@ -143,7 +237,7 @@ fn main() {
     if let Some(path) = &opts.victim_pid_file {
         if let Err(err) = write_pid_file(path, victim) {
             drop(barrier_tx);
-            cleanup(victim, &senders);
+            cleanup(&victims, &senders);
             eprintln!("sigwho-storm: cannot write {}: {err}", path.display());
             exit(1);
         }
@@ -153,7 +247,7 @@ fn main() {
         if !matches!(started, Ok(n) if n > 0) {
             // Closing the barrier unread tells the senders to exit without sending.
             drop(barrier_tx);
-            cleanup(victim, &senders);
+            cleanup(&victims, &senders);
             eprintln!("sigwho-storm: stdin closed before the start line; not starting");
             exit(1);
         }
@@ -162,13 +256,13 @@ fn main() {
     let start_ns = now_ns();
     let deadline = start_ns + opts.duration_ns;
     let share = deadline.to_ne_bytes();
-    let barrier: Vec<u8> = (0..opts.senders).flat_map(|_| share).collect();
+    let barrier: Vec<u8> = (0..opts.senders + churners).flat_map(|_| share).collect();
     let opened = barrier_tx.write_all(&barrier);
     drop(barrier_tx);
 
     let mut reports = vec![0; Tally::SIZE * opts.senders];
     let received = opened.and_then(|()| report_rx.read_exact(&mut reports));
-    cleanup(victim, &senders);
+    cleanup(&victims, &senders);
     if let Err(err) = received {
         eprintln!("sigwho-storm: a sender did not report ({err})");
         exit(1);
@@ -179,28 +273,41 @@ fn main() {
         .map(Tally::from_bytes)
         .collect();
     let calls: u64 = tallies.iter().map(|t| t.calls).sum();
+    let failed: u64 = tallies.iter().map(|t| t.failed).sum();
+    let unexpected: u64 = tallies.iter().map(|t| t.unexpected).sum();
     let end_ns = tallies.iter().map(|t| t.end_ns).max().unwrap_or(deadline);
     let elapsed = Duration::from_nanos(end_ns.saturating_sub(start_ns).max(1)).as_secs_f64();
+    let signals = calls * if opts.call == Call::Group { 2 } else { 1 };
     #[expect(
         clippy::cast_precision_loss,
         reason = "a storm's calls stay far below 2^53, under which f64 holds every integer"
     )]
     say(&format!(
-        "storm senders={} duration={elapsed:.3} calls={calls} rate={:.0} victim={victim}",
+        "storm senders={} duration={elapsed:.3} calls={calls} rate={:.0} victim={victim} \
+         signals={signals} failed={failed} victims={} sender_pids={}",
         opts.senders,
-        calls as f64 / elapsed
+        (calls + failed + unexpected) as f64 / elapsed,
+        list(&victims),
+        list(&senders[churners..]),
     ));
 
-    let failed: u64 = tallies.iter().map(|t| t.failed).sum();
-    if let Some(first) = tallies.iter().find(|t| t.failed > 0) {
+    if let Some(first) = tallies.iter().find(|t| t.unexpected > 0) {
         let e = c_int::try_from(first.errno).unwrap_or(0);
         eprintln!(
-            "sigwho-storm: {failed} kill() call(s) failed, first with {} ({})",
+            "sigwho-storm: {unexpected} call(s) failed, first with {} ({})",
             errno_name(e),
             std::io::Error::from_raw_os_error(e)
         );
         exit(1);
     }
+}
+
+/// Pids as `A,B,C`.
+fn list(pids: &[libc::pid_t]) -> String {
+    pids.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn usage(msg: &str) -> ! {
@@ -214,6 +321,10 @@ fn parse_args() -> Options {
     let mut rate = None;
     let mut signal = libc::SIGUSR1;
     let mut victim_pid_file = None;
+    let mut handle = false;
+    let mut call = Call::Kill;
+    let mut fail = None;
+    let mut churn = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "-h" || arg == "--help" {
@@ -259,6 +370,37 @@ fn parse_args() -> Options {
                 }
             }
             "--victim-pid-file" => victim_pid_file = Some(PathBuf::from(value)),
+            "--victim" => {
+                handle = match value.as_str() {
+                    "ignore" => false,
+                    "handle" => true,
+                    _ => usage("--victim must be ignore or handle"),
+                };
+            }
+            "--call" => {
+                call = match value.as_str() {
+                    "kill" => Call::Kill,
+                    "tgkill" => Call::Tgkill,
+                    "group" => Call::Group,
+                    _ => usage("--call must be kill, tgkill or group"),
+                };
+            }
+            "--fail" => {
+                fail = Some(match value.as_str() {
+                    "eperm" => Fail::Eperm,
+                    "esrch" => Fail::Esrch,
+                    _ => usage("--fail must be eperm or esrch"),
+                });
+            }
+            "--churn" => {
+                churn = Some(
+                    value
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|r| (1..=100_000).contains(r))
+                        .unwrap_or_else(|| usage("--churn must be 1 to 100000 per second")),
+                );
+            }
             other => usage(&format!("unknown option {other:?}")),
         }
     }
@@ -268,6 +410,10 @@ fn parse_args() -> Options {
         rate,
         signal,
         victim_pid_file,
+        handle,
+        call,
+        fail,
+        churn,
     }
 }
 
@@ -305,7 +451,12 @@ fn signal_number(s: &str) -> Option<c_int> {
     })
 }
 
-fn spawn_victim(signal: c_int) -> libc::pid_t {
+/// The victim's handler: nothing to do, the signal's arrival is the point.
+extern "C" fn on_signal(_: c_int) {}
+
+/// A victim that ignores or handles `signal`, in process group `group` (0: a group of
+/// its own, led by it).
+fn spawn_victim(signal: c_int, handle: bool, group: libc::pid_t) -> libc::pid_t {
     let (mut ready_rx, mut ready_tx) = pipe();
     // SAFETY: single-threaded, as in main; the child ends in _exit or pauses for good.
     match unsafe { libc::fork() } {
@@ -313,18 +464,28 @@ fn spawn_victim(signal: c_int) -> libc::pid_t {
         0 => {
             drop(ready_rx);
             become_child(c"storm-victim");
-            // SAFETY: all zeroes is a valid sigaction (no handler, no flags), filled in
-            // before use; sigemptyset and sigaction get pointers to it while it lives, and
-            // sigaction takes a null pointer for the old action it need not return.
+            // SAFETY: setpgid(2) takes integers. All zeroes is a valid sigaction (no
+            // handler, no flags), filled in before use; sigemptyset and sigaction get
+            // pointers to it while it lives, and sigaction takes a null pointer for the
+            // old action it need not return. The handler does nothing, which is
+            // async-signal-safe.
             unsafe {
+                if libc::setpgid(0, group) != 0 {
+                    fail("setpgid", errno());
+                }
                 let mut sa: libc::sigaction = std::mem::zeroed();
-                sa.sa_sigaction = libc::SIG_IGN;
+                sa.sa_sigaction = if handle {
+                    on_signal as extern "C" fn(c_int) as libc::sighandler_t
+                } else {
+                    libc::SIG_IGN
+                };
+                sa.sa_flags = libc::SA_RESTART;
                 libc::sigemptyset(&raw mut sa.sa_mask);
                 if libc::sigaction(signal, &raw const sa, std::ptr::null_mut()) != 0 {
                     fail("sigaction", errno());
                 }
             }
-            // Only now may the senders start: before SIG_IGN, the first signal would kill us.
+            // Only now may the senders start: before this, the first signal would kill us.
             if ready_tx.write_all(b"r").is_err() {
                 // SAFETY: _exit(2) takes an integer and does not return; a forked child
                 // must not run the parent's exit handlers.
@@ -340,7 +501,7 @@ fn spawn_victim(signal: c_int) -> libc::pid_t {
             drop(ready_tx);
             let mut byte = [0];
             if ready_rx.read_exact(&mut byte).is_err() {
-                cleanup(pid, &[]);
+                cleanup(&[pid], &[]);
                 eprintln!("sigwho-storm: the victim died while setting up");
                 exit(1);
             }
@@ -378,6 +539,9 @@ fn become_child(name: &std::ffi::CStr) {
 
 fn sender(victim: libc::pid_t, opts: &Options, mut barrier: File, mut report: File) -> ! {
     become_child(c"storm-sender");
+    if opts.fail == Some(Fail::Eperm) {
+        drop_privileges();
+    }
     let mut share = [0; 8];
     // EOF: the parent closed the barrier without starting (or died). Nothing to send.
     if barrier.read_exact(&mut share).is_err() {
@@ -385,9 +549,15 @@ fn sender(victim: libc::pid_t, opts: &Options, mut barrier: File, mut report: Fi
         unsafe { libc::_exit(0) };
     }
     let deadline = u64::from_ne_bytes(share);
+    let target = Target {
+        victim,
+        signal: opts.signal,
+        call: opts.call,
+        fail: opts.fail,
+    };
     let tally = match opts.rate {
-        None => flat_out(victim, opts.signal, deadline),
-        Some(rate) => paced(victim, opts.signal, deadline, rate),
+        None => flat_out(&target, deadline),
+        Some(rate) => paced(&target, deadline, rate),
     };
     let code = i32::from(report.write_all(&tally.to_bytes()).is_err());
     // SAFETY: _exit(2) takes an integer and does not return; a forked child must not run
@@ -395,26 +565,113 @@ fn sender(victim: libc::pid_t, opts: &Options, mut barrier: File, mut report: Fi
     unsafe { libc::_exit(code) };
 }
 
-/// Sends one signal; false (with the tally updated) when the call failed.
-fn send(victim: libc::pid_t, signal: c_int, tally: &mut Tally) -> bool {
-    // SAFETY: kill(2) takes two integers and touches no memory of ours.
-    if unsafe { libc::kill(victim, signal) } == 0 {
+/// `--fail eperm`: to uid and gid 65534, so that signalling the (root) victim is refused.
+fn drop_privileges() {
+    // SAFETY: setgroups(2) with an empty list reads nothing; the others take integers.
+    // Changing credentials clears the parent-death signal, hence setting it again.
+    unsafe {
+        if libc::setgroups(0, std::ptr::null()) != 0
+            || libc::setresgid(NOBODY, NOBODY, NOBODY) != 0
+            || libc::setresuid(NOBODY, NOBODY, NOBODY) != 0
+        {
+            fail("dropping privileges", errno());
+        }
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+            fail("prctl", errno());
+        }
+    }
+}
+
+/// What a sender's calls aim at.
+struct Target {
+    victim: libc::pid_t,
+    signal: c_int,
+    call: Call,
+    fail: Option<Fail>,
+}
+
+/// Makes one call; false (with the tally updated) when it failed unexpectedly.
+fn send(target: &Target, tally: &mut Tally) -> bool {
+    let (victim, signal) = (target.victim, target.signal);
+    // SAFETY: kill(2) and tgkill(2) take integers and touch no memory of ours.
+    let ret = unsafe {
+        match (target.fail, target.call) {
+            (Some(Fail::Esrch), _) => libc::kill(NO_SUCH_PID, signal),
+            (_, Call::Kill) => libc::kill(victim, signal),
+            (_, Call::Group) => libc::kill(-victim, signal),
+            (_, Call::Tgkill) => {
+                let ret = libc::syscall(libc::SYS_tgkill, victim, victim, signal);
+                c_int::try_from(ret).unwrap_or(-1)
+            }
+        }
+    };
+    if ret == 0 {
         tally.calls += 1;
         return true;
     }
-    if tally.failed == 0 {
-        tally.errno = u64::try_from(errno()).unwrap_or(0);
+    let e = errno();
+    if target.fail.is_some_and(|f| f.errno() == e) {
+        tally.failed += 1;
+        return true;
     }
-    tally.failed += 1;
+    if tally.unexpected == 0 {
+        tally.errno = u64::try_from(e).unwrap_or(0);
+    }
+    tally.unexpected += 1;
     false
 }
 
-fn flat_out(victim: libc::pid_t, signal: c_int, deadline: u64) -> Tally {
+/// `--churn`: fork and exec `/bin/true` `rate` times per second until the deadline.
+fn churn(mut barrier: File, rate: u64) -> ! {
+    become_child(c"storm-churn");
+    let mut share = [0; 8];
+    if barrier.read_exact(&mut share).is_err() {
+        // SAFETY: _exit(2) takes an integer and does not return.
+        unsafe { libc::_exit(0) };
+    }
+    let deadline = u64::from_ne_bytes(share);
+    let start = now_ns();
+    let mut runs: u64 = 0;
+    loop {
+        let due = start + runs * NS_PER_SEC / rate;
+        if due >= deadline {
+            break;
+        }
+        sleep_until(due);
+        // SAFETY: this process is single-threaded, so the child may run any code; it
+        // execs or exits at once.
+        match unsafe { libc::fork() } {
+            -1 => break,
+            0 => {
+                let argv = [c"true".as_ptr(), std::ptr::null()];
+                // SAFETY: execv(2) reads the NUL-terminated path and the null-terminated
+                // argv, both alive for the call; _exit(2) takes an integer.
+                unsafe {
+                    libc::execv(c"/bin/true".as_ptr(), argv.as_ptr());
+                    libc::_exit(127);
+                }
+            }
+            pid => {
+                let mut status = 0;
+                // SAFETY: waitpid(2) writes the status into `status`, which outlives it.
+                while unsafe { libc::waitpid(pid, &raw mut status, 0) } == -1
+                    && errno() == libc::EINTR
+                {}
+            }
+        }
+        runs += 1;
+    }
+    // SAFETY: _exit(2) takes an integer and does not return.
+    unsafe { libc::_exit(0) };
+}
+
+fn flat_out(target: &Target, deadline: u64) -> Tally {
     let mut tally = Tally::default();
     'storm: loop {
         for _ in 0..CALLS_PER_CLOCK_CHECK {
-            // A failure (the victim is gone, EPERM) would repeat on every call: stop.
-            if !send(victim, signal, &mut tally) {
+            // An unexpected failure (the victim is gone, EPERM) would repeat on every
+            // call: stop.
+            if !send(target, &mut tally) {
                 break 'storm;
             }
         }
@@ -429,7 +686,7 @@ fn flat_out(victim: libc::pid_t, signal: c_int, deadline: u64) -> Tally {
 /// Batches of `rate / WAKEUPS_PER_SEC` calls at absolute deadlines computed from the start,
 /// so that oversleeping does not accumulate: a sender that falls behind sends the missed
 /// batches without sleeping until it has caught up.
-fn paced(victim: libc::pid_t, signal: c_int, deadline: u64, rate: u64) -> Tally {
+fn paced(target: &Target, deadline: u64, rate: u64) -> Tally {
     let mut tally = Tally::default();
     let start = now_ns();
     let batch = (rate / WAKEUPS_PER_SEC).max(1);
@@ -444,7 +701,7 @@ fn paced(victim: libc::pid_t, signal: c_int, deadline: u64, rate: u64) -> Tally 
             break;
         }
         sleep_until(due);
-        if !(0..batch).all(|_| send(victim, signal, &mut tally)) {
+        if !(0..batch).all(|_| send(target, &mut tally)) {
             break;
         }
         batches += 1;
@@ -486,13 +743,15 @@ fn sleep_until(ns: u64) {
     {}
 }
 
-/// Kills the victim and reaps every child: they are all ours and not yet reaped, so their
-/// pids cannot have been reused. Senders end by themselves (their deadline passed, or the
-/// barrier closed unread).
-fn cleanup(victim: libc::pid_t, senders: &[libc::pid_t]) {
-    // SAFETY: kill(2) takes two integers and touches no memory of ours.
-    unsafe { libc::kill(victim, libc::SIGKILL) };
-    for &pid in std::iter::once(&victim).chain(senders) {
+/// Kills the victims and reaps every child: they are all ours and not yet reaped, so
+/// their pids cannot have been reused. Senders end by themselves (their deadline passed,
+/// or the barrier closed unread).
+fn cleanup(victims: &[libc::pid_t], senders: &[libc::pid_t]) {
+    for &victim in victims {
+        // SAFETY: kill(2) takes two integers and touches no memory of ours.
+        unsafe { libc::kill(victim, libc::SIGKILL) };
+    }
+    for &pid in victims.iter().chain(senders) {
         let mut status = 0;
         // SAFETY: waitpid(2) writes the status into `status`, which outlives the call.
         while unsafe { libc::waitpid(pid, &raw mut status, 0) } == -1 && errno() == libc::EINTR {}

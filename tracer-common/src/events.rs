@@ -32,7 +32,8 @@ pub mod kind {
     /// [`super::OomVictimEvent`]: `oom:mark_victim`, the OOM killer chose a process.
     pub const OOM_VICTIM: u32 = 6;
     /// [`crate::RepeatsEvent`]: how many identical signals were folded into an earlier
-    /// [`super::SignalEvent`] (recorder only, see [`crate::FoldSlot`]).
+    /// [`super::SignalEvent`] (sent by older versions only; counts are read from the
+    /// `FOLDS` map now, see [`crate::FoldSlot`]).
     pub const REPEATS: u32 = 7;
 }
 
@@ -226,6 +227,10 @@ pub struct FailedSendEvent {
     pub ancestry_len: u32,
     pub _pad: u32,
     pub sender_ancestry: [Ancestor; ANCESTRY_DEPTH],
+    /// Recorder only: this record's id, which a later count in `FOLDS` names
+    /// ([`crate::FoldSlot::row`]); 0 when the kernel does not aggregate. Records from
+    /// before it was added are this much shorter (userspace reads them as 0).
+    pub fold_id: u64,
 }
 
 /// `sched:sched_process_exec`: a process started a new program.

@@ -1,76 +1,95 @@
-//! The recorder's folding of identical signals: the per-CPU slots the kernel counts
-//! repeats in and userspace reads, and the record that carries a count.
+//! In-kernel aggregation of storms: the hash map the kernel counts repeated signals and
+//! failed attempts in, keyed by everything their reports show, and what userspace reads
+//! back from it.
 
 use crate::{EventHeader, Request};
 
-/// How long the kernel folds identical signals into one record before it sends a fresh
-/// pair of full records (so that lineage, hints and escalation are never older than
-/// this in a storm), in nanoseconds.
-pub const FOLD_WINDOW_NS: u64 = 100_000_000;
-/// Fold slots per CPU ([`FoldSlot`]); a power of two, at most 4 (fold ids keep 2 bits
-/// for the slot).
-pub const FOLD_WAYS: u32 = 4;
+/// Entries of the `FOLDS` hash map: distinct (sender, target, signal, outcome) keys
+/// counted at once. When it is full, new keys are sent as full records every time
+/// (exact, only not aggregated) and counted in `FOLD_STATS`.
+pub const FOLD_ENTRIES: u32 = 8192;
+/// Userspace removes a key this long after its last signal (its count read first), so
+/// that the map holds what is storming now; a later identical signal is sent in full
+/// again and starts a new count.
+pub const FOLD_IDLE_NS: u64 = 2_000_000_000;
 
-/// Everything in a signal's record that can differ between two signals from the same
-/// sender thread to the same target thread, but for the time: two signals with equal
-/// keys make the same report. `generation` changes with every exec and process exit on
-/// the machine (the reports show command lines and ancestry), `cause_ns` with every
-/// signal the sender (or a process whose pid shares its low bits) receives.
+/// What a [`FoldKey`] counts.
+pub mod fold_kind {
+    /// A generated signal (`signal:signal_generate`).
+    pub const SIGNAL: u32 = 1;
+    /// A kill-family call the kernel refused (see `crate::FailedSendEvent`).
+    pub const FAILED: u32 = 2;
+}
+
+/// Slots of `FOLD_STATS` (per CPU).
+pub mod fold_stats {
+    /// Signals sent as full records because `FOLDS` was full.
+    pub const FULL_SIGNALS: u32 = 0;
+    /// Failed attempts sent as full records because `FOLDS` was full.
+    pub const FULL_FAILED: u32 = 1;
+    pub const COUNT: u32 = 2;
+}
+
+/// Everything in a signal's (or failed attempt's) report that can differ between two of
+/// them from the same sender thread, but for the time: two signals with equal keys make
+/// the same report. Identities are (thread id, process start time) and the exec count
+/// of each thread (`task_struct.self_exec_id`), so that an exec of the sender or the
+/// target starts a new key (its command line changed), while an exec or exit anywhere
+/// else on the machine changes nothing. `cause_ns` is when the sender last received a
+/// meaningful signal (its cause chain), 0 when not known.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FoldKey {
+    /// [`fold_kind`].
+    pub kind: u32,
     pub sender_tid: u32,
     pub target_tid: u32,
+    pub sig: i32,
     pub sender_start_ns: u64,
     pub target_start_ns: u64,
-    pub sig: i32,
+    pub sender_exec_id: u64,
+    pub target_exec_id: u64,
+    /// `TRACE_SIGNAL_*`, or for a failed attempt the negative errno.
     pub result: i32,
     pub group: i32,
-    pub _pad: u32,
     /// The siginfo's first 32 bytes (code, errno, pid, uid, value or fault address), or
     /// a marker for `SEND_SIG_NOINFO`/`SEND_SIG_PRIV` and zeros.
     pub siginfo: [u64; 4],
     pub request: Request,
     pub cause_ns: u64,
-    pub generation: u64,
 }
 
-/// The recorder's in-kernel folding of identical signals: [`FOLD_WAYS`] slots per CPU,
-/// each signal going to one by its sender and target thread. After two identical
-/// signals in a row in one slot (within [`FOLD_WINDOW_NS`]), further ones only count
-/// here, against the second's record (`row`, its [`crate::SignalEvent::fold_id`]), until a
-/// different signal takes the slot or the window ends; then a [`RepeatsEvent`] carries
-/// the count.
-/// Userspace reads the slots too, for counts a storm left behind when it stopped.
-///
-/// Field order matters to that reader: `row` is set to 0 before the other fields
-/// change and to its new value last, and the reader takes a value only when two
-/// successive reads show the same non-zero `row` (so `count` and the times, which come
-/// before `row`, belong to it).
+/// A key's count in `FOLDS`. The first signal of a key goes to the ring in full, with
+/// `row` as its `fold_id`; later ones only add to `count` (atomically: a sender thread
+/// runs on one CPU at a time, but the map is shared). `count` only grows while the
+/// entry lives, so a reader that remembers what it reported per row reports each
+/// signal once however often it reads. `first_ns` is the first repeat's time (0 until
+/// there is one), `last_ns` the latest's (the full record's until then).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FoldSlot {
-    /// Signals folded into `row` so far.
+    /// Repeats after the full record.
     pub count: u64,
     pub first_ns: u64,
     pub last_ns: u64,
-    /// Fold id of the record the count belongs to; 0 while not folding.
+    /// Fold id of the full record (CPU in the top 16 bits, that CPU's sequence below).
     pub row: u64,
-    /// When folding into `row` began (the window's start).
-    pub window_start_ns: u64,
-    /// When the signal in `key` was last sent as a full record.
-    pub seen_ns: u64,
-    /// Last fold id handed out on this CPU.
+}
+
+/// Per-CPU scratch of the aggregation: fold id sequence and a clock cache.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FoldCpu {
+    /// Last fold id sequence handed out on this CPU.
     pub seq: u64,
-    /// The last signal sent as a full record on this CPU (`seen_ns` 0: none).
-    pub key: FoldKey,
-    /// The boot clock as read at jiffy `clock_jiffies`: signals in the same jiffy reuse
-    /// it (so repeats' times are early by up to a jiffy).
+    /// The boot clock as read at jiffy `clock_jiffies`: repeats in the same jiffy reuse
+    /// it (so their times are early by up to a jiffy).
     pub clock_jiffies: u64,
     pub clock_ns: u64,
 }
 
-/// Identical signals folded into the record with fold id `row`.
+/// Identical signals folded into the record with fold id `row`. Sent by sigwho before
+/// 0.2 (per-CPU fold slots); still decoded for raw captures made then.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RepeatsEvent {
@@ -82,8 +101,10 @@ pub struct RepeatsEvent {
 }
 
 #[cfg(feature = "user")]
-// SAFETY: repr(C) and Copy, made only of integers (FoldKey's and Request's included)
-// whose padding is spelled out as fields: no byte is uninitialised and every bit
-// pattern is a valid FoldSlot. The size assertion below fails if padding appears.
+// SAFETY: repr(C) and Copy, made only of integers (Request's included) whose padding
+// is spelled out as fields: no byte is uninitialised and every bit pattern is valid.
+unsafe impl aya::Pod for FoldKey {}
+#[cfg(feature = "user")]
+// SAFETY: repr(C) and Copy, four u64s: no padding, every bit pattern is valid.
 unsafe impl aya::Pod for FoldSlot {}
-const _: () = assert!(size_of::<FoldSlot>() == 7 * 8 + size_of::<FoldKey>() + 2 * 8);
+const _: () = assert!(size_of::<FoldSlot>() == 4 * 8);

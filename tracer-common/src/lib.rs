@@ -27,6 +27,6 @@ const _: () = assert!(core::mem::size_of::<Ancestor>() == 32);
 const _: () = assert!(core::mem::size_of::<Request>() == 32);
 const _: () =
     assert!(core::mem::size_of::<SignalEvent>() == 16 + 48 + 96 + 32 + 8 + 256 + 8 + 4 * 64 + 8);
-const _: () = assert!(core::mem::size_of::<FoldKey>() == 120);
+const _: () = assert!(core::mem::size_of::<FoldKey>() == 16 + 32 + 8 + 32 + 32 + 8);
 const _: () = assert!(core::mem::size_of::<RepeatsEvent>() == 48);
 const _: () = assert!(core::mem::size_of::<ExitEvent>() == 72);

@@ -116,6 +116,7 @@ struct task_struct {
 	struct task_struct *real_parent;
 	struct task_struct *group_leader;
 	__u64 start_boottime;
+	__u64 self_exec_id;
 	char comm[16];
 	const struct cred *real_cred;
 	int exit_code;
@@ -248,6 +249,12 @@ __attribute__((noinline)) __u64 sw_btf_task_process_start(__u64 t)
 	return TASK(t)->group_leader->start_boottime;
 }
 
+// Counts the thread's execs (begin_new_exec(), fs/exec.c); u64 since Linux 5.7.
+__attribute__((noinline)) __u64 sw_btf_task_exec_id(__u64 t)
+{
+	return TASK(t)->self_exec_id;
+}
+
 // The first 32 bytes of signal_generate's siginfo, as four words. siginfo's layout is
 // user ABI (include/uapi/asm-generic/siginfo.h: si_signo, si_errno, si_code, then the
 // union at 16 on 64-bit), so the words are read as they lie.
@@ -343,6 +350,11 @@ __attribute__((noinline)) __u64 sw_task_real_parent(__u64 t)
 __attribute__((noinline)) __u64 sw_task_process_start(__u64 t)
 {
 	return BPF_CORE_READ(TASK(t), group_leader, start_boottime);
+}
+
+__attribute__((noinline)) __u64 sw_task_exec_id(__u64 t)
+{
+	return BPF_CORE_READ(TASK(t), self_exec_id);
 }
 
 __attribute__((noinline)) __u32 sw_task_uid(__u64 t)

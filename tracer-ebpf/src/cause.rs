@@ -6,13 +6,16 @@
 //! target task, the sender the current task, when __send_signal_locked()
 //! (kernel/signal.c) generates the signal.
 
-use core::ptr::{addr_of_mut, write_volatile};
+use core::ptr::{addr_of_mut, read_volatile, write_volatile};
 
-use aya_ebpf::helpers::generated::bpf_ktime_get_boot_ns;
+use aya_ebpf::helpers::{
+    bpf_get_current_pid_tgid,
+    generated::{bpf_jiffies64, bpf_ktime_get_boot_ns},
+};
 use tracer_common::{CAUSE_DEPTH, Cause};
 
 use crate::{
-    maps::{RECEIVED, RECEIVED_AT, RECEIVED_AT_SLOTS},
+    maps::{RECEIVED, RECEIVED_AT, RECEIVED_AT_SLOTS, ReceivedAt},
     request::current_request,
     siginfo::{
         SI_CODE, SI_KERNEL, SI_TIMER, SI_USER, SIGINFO_NONE, SIGINFO_PRIV, read_kernel,
@@ -20,6 +23,10 @@ use crate::{
     },
     task::{read_comm, sw_task_process_start, sw_task_tid, sw_task_uid},
 };
+
+/// How long (in jiffies: 10 to 100 ms) a storm of one signal from one thread leaves a
+/// receiver's remembered cause as it is (see remember_received()).
+pub(crate) const REFRESH_JIFFIES: u64 = 10;
 
 /// Signals worth remembering as a possible cause of what the receiver does next: not
 /// the notifications every process gets (SIGCHLD, SIGCONT, SIGURG, SIGWINCH), and only
@@ -47,6 +54,24 @@ pub(crate) fn remember_received(
     sender_task: u64,
     sender_pid: u32,
 ) {
+    // A storm of one signal from one thread at this receiver: the cause it would
+    // remember is the one already there, only a little newer. Refreshing it on every
+    // signal (an LRU update and a dozen reads) would cost the senders more than all
+    // the rest, so it is refreshed at most every REFRESH_JIFFIES.
+    // SAFETY: a helper without arguments.
+    let jiffies = unsafe { bpf_jiffies64() };
+    let sender_tid = bpf_get_current_pid_tgid() as u32;
+    if let Some(at) = RECEIVED_AT.get(target_pid % RECEIVED_AT_SLOTS) {
+        // SAFETY: a map value, valid and aligned for the program's run, read whole.
+        let at = unsafe { read_volatile(at) };
+        if at.pid == target_pid
+            && at.sender_tid == sender_tid
+            && at.sig == sig
+            && jiffies.wrapping_sub(at.jiffies) < REFRESH_JIFFIES
+        {
+            return;
+        }
+    }
     let mut cause = Cause::default();
     // SAFETY: the tasks and the siginfo are read only through probe reads (any address
     // will do), si_code as an i32, which any four bytes are; read_comm() writes the
@@ -79,8 +104,21 @@ pub(crate) fn remember_received(
     let _ = RECEIVED.insert(&target_pid, &cause, 0);
     if let Some(at) = RECEIVED_AT.get_ptr_mut(target_pid % RECEIVED_AT_SLOTS) {
         // SAFETY: a map value, valid and aligned for the program's run; other CPUs
-        // store to it too, and an aligned 8-byte store reaches them whole.
-        unsafe { write_volatile(at, cause.time_ns) };
+        // store to it too: a reader may see one's pid with another's time, which only
+        // starts a new aggregation key (a full record), never a wrong count.
+        unsafe {
+            write_volatile(
+                at,
+                ReceivedAt {
+                    pid: target_pid,
+                    sender_tid,
+                    sig,
+                    _pad: 0,
+                    jiffies,
+                    time_ns: cause.time_ns,
+                },
+            );
+        };
     }
 }
 

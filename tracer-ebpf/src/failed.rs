@@ -15,12 +15,15 @@ use aya_ebpf::{
     macros::{fexit, tracepoint},
     programs::{FExitContext, TracePointContext},
 };
-use tracer_common::{FailedSendEvent, Request, SyscallLayout, features, kind, syscall};
+use tracer_common::{
+    FailedSendEvent, FoldKey, Request, SyscallLayout, features, fold_stats, kind, syscall,
+};
 
 use crate::{
     maps::{INFLIGHT, config, has, is_target, layout},
     record::{reserve, submit_flags, write_header},
     request::{current_syscall, request_from_args, syscall_arg},
+    storm::{count_repeat, fill_failed_key, new_row},
     task::{write_ancestry, write_task},
 };
 
@@ -43,8 +46,24 @@ fn report_failure(request: &Request, ret: i64, task: u64) {
     if cfg.filter_targets != 0 && !failed_request_wanted(request) {
         return;
     }
+    // A storm of refused calls is aggregated like one of signals (storm.rs).
+    let aggregate = cfg.fold_repeats != 0;
+    // One key on the stack, filled in place: the fallback tracepoints' programs are
+    // near 5.10's 512-byte stack limit, and a second FoldKey would cross it.
+    let mut key = FoldKey::default();
+    if aggregate {
+        fill_failed_key(&mut key, request, ret, task, bpf_get_current_pid_tgid());
+        if count_repeat(&key) {
+            return;
+        }
+    }
     let Some(mut entry) = reserve::<FailedSendEvent>(kind::FAILED_SEND) else {
         return;
+    };
+    let fold_id = if aggregate {
+        new_row(&key, fold_stats::FULL_FAILED)
+    } else {
+        0
     };
     let ev = entry.as_mut_ptr();
     // SAFETY: `ev` is the record just reserved: valid and aligned for a whole
@@ -60,6 +79,7 @@ fn report_failure(request: &Request, ret: i64, task: u64) {
         // A failed attempt is rare and worth a full chain every time.
         let len = write_ancestry(addr_of_mut!((*ev).sender_ancestry), task);
         addr_of_mut!((*ev).ancestry_len).write(len);
+        addr_of_mut!((*ev).fold_id).write(fold_id);
     }
     entry.submit(submit_flags::<FailedSendEvent>());
 }

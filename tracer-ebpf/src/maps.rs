@@ -9,8 +9,8 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use tracer_common::{
-    Cause, Config, FOLD_WAYS, FoldSlot, MAX_TARGETS, RING_BYTES, Request, SyscallLayout,
-    SyscallLayouts, TARGET_HINT_SLOTS, syscall,
+    Cause, Config, FOLD_ENTRIES, FoldCpu, FoldKey, FoldSlot, MAX_TARGETS, RING_BYTES, Request,
+    SyscallLayout, SyscallLayouts, TARGET_HINT_SLOTS, fold_stats, syscall,
 };
 
 #[unsafe(no_mangle)]
@@ -78,21 +78,40 @@ pub(crate) static SENDERS_SEEN: LruHashMap<u32, u64> = LruHashMap::with_max_entr
 #[map]
 pub(crate) static RECEIVED: LruHashMap<u32, Cause> = LruHashMap::with_max_entries(16384, 0);
 
-/// When a process whose pid has these low bits last received a meaningful signal: the
-/// fold key's cause, read with an array index instead of a RECEIVED lookup on every
-/// signal of a storm. Sharing the slot with other pids only ends a fold early.
+/// When a process last received a meaningful signal, at `pid % RECEIVED_AT_SLOTS`:
+/// the aggregation key's cause, read with an array index instead of a RECEIVED lookup
+/// on every signal of a storm. Tagged with the pid, so that a pid sharing the slot
+/// (the victim of the storm, say) never changes another sender's key.
 #[map]
-pub(crate) static RECEIVED_AT: Array<u64> = Array::with_max_entries(RECEIVED_AT_SLOTS, 0);
-pub(crate) const RECEIVED_AT_SLOTS: u32 = 256;
+pub(crate) static RECEIVED_AT: Array<ReceivedAt> = Array::with_max_entries(RECEIVED_AT_SLOTS, 0);
+pub(crate) const RECEIVED_AT_SLOTS: u32 = 4096;
 
-/// The recorder's folding of identical signals, per CPU (see FoldSlot).
-#[map]
-pub(crate) static FOLD: PerCpuArray<FoldSlot> = PerCpuArray::with_max_entries(FOLD_WAYS, 0);
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) struct ReceivedAt {
+    pub(crate) pid: u32,
+    /// Who sent it and what: a storm of the same signal from the same thread refreshes
+    /// RECEIVED at most every [`crate::cause::REFRESH_JIFFIES`].
+    pub(crate) sender_tid: u32,
+    pub(crate) sig: i32,
+    pub(crate) _pad: u32,
+    pub(crate) jiffies: u64,
+    pub(crate) time_ns: u64,
+}
 
-/// The time of the latest exec or process exit: reports name command lines and ancestry, so
-/// a signal after one is never folded into a record made before it.
+/// In-kernel aggregation of storms (see storm.rs): counts per key, read and pruned by
+/// userspace. Preallocated (flags 0), as tracing programs need on older kernels.
 #[map]
-pub(crate) static GENERATION: Array<u64> = Array::with_max_entries(1, 0);
+pub(crate) static FOLDS: HashMap<FoldKey, FoldSlot> = HashMap::with_max_entries(FOLD_ENTRIES, 0);
+
+/// Per CPU: the fold id sequence and the aggregation's clock cache.
+#[map]
+pub(crate) static FOLD_CPU: PerCpuArray<FoldCpu> = PerCpuArray::with_max_entries(1, 0);
+
+/// Per CPU: what went out in full because FOLDS was full (`fold_stats`).
+#[map]
+pub(crate) static FOLD_STATS: PerCpuArray<u64> =
+    PerCpuArray::with_max_entries(fold_stats::COUNT, 0);
 
 /// Records that did not fit in the ring buffer, per CPU, indexed by record kind.
 #[map]

@@ -14,7 +14,6 @@ use tracer_common::{ARGS_LEN, ExecEvent, ExitEvent, ForkEvent, PATH_LEN, exec_fl
 use crate::{
     maps::{TARGETS, add_target, config, is_target},
     record::{reserve, submit_flags, write_header},
-    storm::bump_generation,
     task::{
         sw_bprm_filename, sw_task_arg_end, sw_task_arg_start, sw_task_cgroup_names,
         sw_task_exit_code, sw_task_live_threads, sw_task_process_start, sw_task_real_parent,
@@ -39,7 +38,6 @@ pub fn sched_process_exec(ctx: BtfTracePointContext) -> u32 {
 fn try_sched_process_exec(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     let task: u64 = ctx.arg(0);
     let bprm: u64 = ctx.arg(2);
-    bump_generation();
     let Some(mut entry) = reserve::<ExecEvent>(kind::EXEC) else {
         return Ok(0);
     };
@@ -164,7 +162,6 @@ fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     if unsafe { sw_task_live_threads(task) } != 0 {
         return Ok(0);
     }
-    bump_generation();
     if config().follow_children != 0 {
         // The pid may be reused by an unrelated process.
         // SAFETY: as above.

@@ -13,20 +13,18 @@ use aya_ebpf::{
     helpers::bpf_get_current_pid_tgid, helpers::generated::bpf_get_current_task,
     macros::btf_tracepoint, programs::BtfTracePointContext,
 };
-use tracer_common::{FoldKey, FoldSlot, SignalEvent, kind, signal_flags};
+use tracer_common::{FoldKey, SignalEvent, fold_stats, kind, signal_flags};
 
 use crate::{
     cause::{is_meaningful, remember_received, write_causes},
-    maps::{FOLD, config, is_target},
-    record::{count_drop, reserve, submit_flags, write_header},
+    maps::{config, is_target},
+    record::{reserve, submit_flags, write_header},
     request::current_request,
     siginfo::{
         SI_ADDR, SI_CODE, SI_ERRNO, SI_KERNEL, SI_PID, SI_UID, SI_USER, SI_VALUE, SIGINFO_NONE,
         SIGINFO_PRIV, is_fault, siginfo_field, siginfo_kind, siginfo_words,
     },
-    storm::{
-        after_full_record, close_window, fold_clock, fold_into, fold_key, fold_way, next_fold_id,
-    },
+    storm::{count_repeat, new_row, signal_key},
     task::{
         btf_task_tgid, current_task_btf, sw_btf_fill_task, write_btf_task, write_sender_ancestry,
         write_task,
@@ -77,54 +75,34 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     }
 
     let request = current_request(sig, sender_task, target_task, target_pid);
-    // The recorder folds a storm of identical signals into counts (see FoldSlot).
-    let mut fold_slot: *mut FoldSlot = core::ptr::null_mut();
+    // The recorder and the views aggregate storms in the kernel (storm.rs).
+    let aggregate = cfg.fold_repeats != 0;
     let mut key = FoldKey::default();
-    let mut now = 0;
-    let mut way = 0;
     let sender_btf = current_task_btf();
-    if cfg.fold_repeats != 0 {
+    if aggregate {
         // SAFETY: `target_task` is BTF-typed (as above), `sender_btf` came from
-        // current_task_btf(): what fold_key() needs.
+        // current_task_btf(): what signal_key() needs.
         unsafe {
             let sender = (sender_task, sender_btf, pid_tgid);
-            key = fold_key(sig, info, group, result, target_task, sender, &request);
+            key = signal_key(sig, info, group, result, target_task, sender, &request);
         }
-        way = fold_way(&key);
-    }
-    if cfg.fold_repeats != 0
-        && let Some(slot) = FOLD.get_ptr_mut(way)
-    {
-        // SAFETY: `slot` is this CPU's FOLD slot, as the slot functions need.
-        unsafe {
-            now = fold_clock(slot);
-            if fold_into(slot, &key, now, true) {
-                return Ok(0);
-            }
-            // The count so far must reach the ring before the slot takes another
-            // signal. While it cannot, the window stays open: an identical signal still
-            // joins it, another one is dropped (and counted).
-            if !close_window(slot) {
-                if !fold_into(slot, &key, now, false) {
-                    count_drop(kind::SIGNAL);
-                }
-                return Ok(0);
-            }
+        if count_repeat(&key) {
+            return Ok(0);
         }
-        fold_slot = slot;
     }
 
     let Some(mut entry) = reserve::<SignalEvent>(kind::SIGNAL) else {
         return Ok(0);
     };
+    // The key's entry before the record: a record in the ring is sure to be submitted,
+    // and its repeats name it.
+    let fold_id = if aggregate {
+        new_row(&key, fold_stats::FULL_SIGNALS)
+    } else {
+        0
+    };
     let info_kind = siginfo_kind(info);
     let ev = entry.as_mut_ptr();
-    let fold_id = if fold_slot.is_null() {
-        0
-    } else {
-        // SAFETY: a non-null `fold_slot` is this CPU's FOLD slot (set above).
-        unsafe { next_fold_id(fold_slot, way) }
-    };
     // SAFETY: `ev` is the record just reserved: valid and aligned for a whole
     // SignalEvent, and this program's alone until it is submitted. Fields are written
     // through addr_of_mut!; the one read, `sender.start_ns`, after both ways of filling
@@ -154,10 +132,10 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
             addr_of_mut!((*ev).si_value).write(0);
             addr_of_mut!((*ev).si_addr).write(0);
         } else {
-            let words = if fold_slot.is_null() {
-                siginfo_words(info)
-            } else {
+            let words = if aggregate {
                 key.siginfo
+            } else {
+                siginfo_words(info)
             };
             let at = |offset: u64| siginfo_field(&words, offset);
             addr_of_mut!((*ev).code).write(at(SI_CODE) as i32);
@@ -204,9 +182,5 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
         addr_of_mut!((*ev).cause_len).write(causes);
     }
     entry.submit(submit_flags::<SignalEvent>());
-    if !fold_slot.is_null() {
-        // SAFETY: as for next_fold_id() above.
-        unsafe { after_full_record(fold_slot, &key, now, fold_id) };
-    }
     Ok(0)
 }

@@ -49,6 +49,8 @@ unsafe extern "C" {
     pub(crate) fn sw_siginfo_words(info: u64, out: *mut [u64; 4]);
     pub(crate) fn sw_siginfo_kind(info: u64) -> u32;
     fn sw_btf_task_process_start(task: u64) -> u64;
+    fn sw_btf_task_exec_id(task: u64) -> u64;
+    fn sw_task_exec_id(task: u64) -> u64;
     pub(crate) fn sw_btf_fill_task(dst: u64, task: u64);
     pub(crate) fn sw_current_syscall(out: *mut [i64; 5], direct: u32);
 }
@@ -110,6 +112,40 @@ pub(crate) unsafe fn process_start(task: u64, typed: u64) -> u64 {
     } else {
         // SAFETY: a probe read, sound for any address.
         unsafe { sw_task_process_start(task) }
+    }
+}
+
+/// How many execs the thread `task` (or `typed`, the same BTF-typed, unless 0) has
+/// made: `task_struct.self_exec_id` (u64 since Linux 5.7, include/linux/sched.h),
+/// which begin_new_exec() (fs/exec.c) increments. An exec changes what a report says
+/// about the thread, so the aggregation key includes it.
+///
+/// Safety: as for [`process_start`].
+#[inline(always)]
+pub(crate) unsafe fn task_exec_id(task: u64, typed: u64) -> u64 {
+    if typed != 0 {
+        // SAFETY: a non-zero `typed` is BTF-typed (this function's contract).
+        unsafe { sw_btf_task_exec_id(typed) }
+    } else {
+        // SAFETY: a probe read, sound for any address.
+        unsafe { sw_task_exec_id(task) }
+    }
+}
+
+/// Process start and exec count of a BTF-typed task (a tracepoint argument): plain
+/// loads under DIRECT_LOADS. Two calls per branch, not one call with a chosen
+/// pointer: LLVM turns `if has(..) { task } else { 0 }` into a mask, which the
+/// verifier refuses on a pointer.
+///
+/// Safety: `task` is a pointer the verifier knows as a task_struct.
+#[inline(always)]
+pub(crate) unsafe fn btf_task_identity(task: u64) -> (u64, u64) {
+    if has(features::DIRECT_LOADS) {
+        // SAFETY: as in btf_task_tgid().
+        unsafe { (sw_btf_task_process_start(task), sw_btf_task_exec_id(task)) }
+    } else {
+        // SAFETY: probe reads, sound for any address.
+        unsafe { (sw_task_process_start(task), sw_task_exec_id(task)) }
     }
 }
 

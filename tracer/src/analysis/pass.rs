@@ -20,10 +20,11 @@ use crate::{
 pub struct Pass {
     /// The ring buffer's records, in its order.
     pub events: Vec<Event>,
-    /// The fold slots as read before the ring (passes that are not the last, folding on).
+    /// The kernel's storm counts as read before the ring (some passes that are not the
+    /// last, folding on).
     pub slots_before: Option<Vec<FoldSlot>>,
-    /// The fold slots as read after the ring once the programs were detached (the last
-    /// pass, folding on).
+    /// The kernel's storm counts as read after the ring once the programs were detached
+    /// (the last pass, folding on).
     pub slots_after: Option<Vec<FoldSlot>>,
     /// The kernel's drop counters (totals since load) by record kind.
     pub dropped: [u64; 8],
@@ -51,10 +52,13 @@ impl Analyzer {
     }
 
     /// For a tracer loaded with `fold_repeats`: turns the kernel's counts of identical
-    /// signals into reports (with `repeats`).
+    /// signals into reports (with `repeats`), a storm's count so far at most every
+    /// `every` while it goes on (zero: at every read).
     #[must_use]
-    pub fn with_folding(mut self) -> Self {
-        self.folds = Some(Folds::new());
+    pub fn with_folding(mut self, every: std::time::Duration) -> Self {
+        self.folds = Some(Folds::new(
+            u64::try_from(every.as_nanos()).unwrap_or(u64::MAX),
+        ));
         self
     }
 
@@ -71,8 +75,8 @@ impl Analyzer {
 
     /// The reports `pass` makes ready, in the kernel's order.
     pub fn pass(&mut self, pass: &Pass) -> Vec<Report> {
-        // Slots before the ring: the kernel arms a slot only after the record it
-        // counts against is in the ring, so this pass or a later one reads that record.
+        // Counts before the ring: the kernel creates a key's entry before it submits
+        // the record the key's counts belong to, so this pass or a later one reads it.
         if let Some(slots) = &pass.slots_before {
             self.poll_folds(slots, false);
         }
@@ -110,12 +114,10 @@ impl Analyzer {
         reports
     }
 
-    fn poll_folds(&mut self, slots: &[FoldSlot], stable: bool) {
-        let Some(folds) = &mut self.folds else {
-            return;
-        };
-        let previous = folds.previous_read().to_vec();
-        folds.poll(&previous, slots, stable);
+    fn poll_folds(&mut self, slots: &[FoldSlot], last: bool) {
+        if let Some(folds) = &mut self.folds {
+            folds.poll(slots, last);
+        }
     }
 
     /// A lost report when the kernel's drop counters moved since the last look.

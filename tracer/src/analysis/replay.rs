@@ -201,7 +201,6 @@ impl RawSlots {
                     count,
                     first_ns,
                     last_ns,
-                    ..FoldSlot::default()
                 };
             }
         }
@@ -531,7 +530,7 @@ pub fn replay(capture: &Capture) -> Result<Vec<Report>, ReplayError> {
         .with_cause_window(header.cause_window_ns);
     let mut analyzer = Analyzer::new(correlator);
     if header.fold_repeats {
-        analyzer = analyzer.with_folding();
+        analyzer = analyzer.with_folding(std::time::Duration::ZERO);
     }
     let mut reports = Vec::new();
     for pass in &capture.passes {

@@ -138,7 +138,10 @@ pub struct SignalReport {
 /// Identical signals a report stands for (the kernel counted them, see `fold`).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Repeated {
+    /// How many signals the report stands for.
     pub count: u64,
+    /// When the first of them was sent (the report's `time`).
+    pub first_time: String,
     /// When the last of them was sent.
     pub last_time: String,
     /// The same, in nanoseconds since boot.

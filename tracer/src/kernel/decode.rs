@@ -89,7 +89,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
     let header: EventHeader = read_exact(&bytes[..size_of::<EventHeader>()], 0)?;
     Ok(match header.kind {
         kind::SIGNAL => Event::Signal(Box::new(read_exact(bytes, header.kind)?)),
-        kind::FAILED_SEND => Event::FailedSend(Box::new(read_exact(bytes, header.kind)?)),
+        kind::FAILED_SEND => Event::FailedSend(Box::new(read_failed_send(bytes)?)),
         kind::EXEC => Event::Exec(Box::new(read_exact(bytes, header.kind)?)),
         kind::FORK => Event::Fork(read_exact(bytes, header.kind)?),
         kind::EXIT => Event::Exit(read_exact(bytes, header.kind)?),
@@ -97,6 +97,18 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
         kind::REPEATS => Event::Repeats(read_exact(bytes, header.kind)?),
         other => return Err(DecodeError::UnknownKind(other)),
     })
+}
+
+/// A failed attempt; one from before `fold_id` was added (raw captures of older
+/// versions) is that much shorter and reads as not aggregated.
+fn read_failed_send(bytes: &[u8]) -> Result<FailedSendEvent, DecodeError> {
+    const OLD_LEN: usize = offset_of!(FailedSendEvent, fold_id);
+    if bytes.len() == OLD_LEN {
+        let mut padded = bytes.to_vec();
+        padded.resize(size_of::<FailedSendEvent>(), 0);
+        return read_exact(&padded, kind::FAILED_SEND);
+    }
+    read_exact(bytes, kind::FAILED_SEND)
 }
 
 /// Zeroes the bytes of a record that no reader looks at: the unused ends of its

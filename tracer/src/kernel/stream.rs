@@ -22,6 +22,9 @@ use crate::{
 pub const TICK: Duration = Duration::from_millis(20);
 /// Records read per [`EventStream::drain`]; the rest wait for the next pass.
 const MAX_RECORDS_PER_DRAIN: usize = 1024;
+/// How often the recorder reads the kernel's storm counts (FOLDS): each read walks the
+/// map with two system calls per key (the views read theirs every pass).
+const FOLD_READ_EVERY_NS: u64 = 100_000_000;
 /// Fill level that wakes the reader at once (storms).
 pub const WAKEUP_BYTES: u64 = 256 * 1024;
 
@@ -46,6 +49,12 @@ pub struct EventStream {
     more_pending: bool,
     /// `sigwho record --raw`: every pass is also written here, for replays.
     capture: Option<Arc<RawLog>>,
+    /// When FOLDS was last read (boot clock), and how often it is.
+    folds_read_ns: u64,
+    folds_read_every_ns: u64,
+    /// Signals and failed attempts sent in full because FOLDS was full, as read at
+    /// the last pass (`tracer_common::fold_stats`).
+    pub fold_full: [u64; tracer_common::fold_stats::COUNT as usize],
 }
 
 impl EventStream {
@@ -69,14 +78,23 @@ impl EventStream {
             bad_records: 0,
             more_pending: false,
             capture: None,
+            folds_read_ns: 0,
+            folds_read_every_ns: FOLD_READ_EVERY_NS,
+            fold_full: [0; tracer_common::fold_stats::COUNT as usize],
         })
     }
 
     /// For a tracer loaded with `fold_repeats`: turns the kernel's counts of identical
-    /// signals into reports (with `repeats`).
+    /// signals into reports (with `repeats`), each row's at most every `every` (0:
+    /// every read) and when it ends.
     #[must_use]
-    pub fn with_folding(mut self) -> Self {
-        self.analyzer = self.analyzer.with_folding();
+    pub fn with_folding(mut self, every: Duration) -> Self {
+        self.analyzer = self.analyzer.with_folding(every);
+        // A view's map holds only the watched processes' keys: cheap to read every
+        // pass, so that a repeated signal shows within a tick or two.
+        if !every.is_zero() {
+            self.folds_read_every_ns = 0;
+        }
         self
     }
 
@@ -137,7 +155,7 @@ impl EventStream {
     ///
     /// # Errors
     ///
-    /// When the fold slots or the drop counters cannot be read.
+    /// When the storm counts or the drop counters cannot be read.
     pub fn drain(&mut self, last: bool) -> Result<Vec<Report>, StreamError> {
         // Bounded per pass so that a sustained flood still hands reports over (and
         // lets writers commit) every pass instead of only once the ring runs dry; the
@@ -153,7 +171,14 @@ impl EventStream {
             ..Pass::default()
         };
         if folding && !last {
-            pass.slots_before = Some(self.tracer.fold_slots()?);
+            // Counts before the ring: the kernel creates a key's entry before it
+            // submits the record its counts belong to, so this pass or a later one
+            // reads that record.
+            let now = boot_now_ns();
+            if now.saturating_sub(self.folds_read_ns) >= self.folds_read_every_ns {
+                self.folds_read_ns = now;
+                pass.slots_before = Some(self.tracer.fold_counts(now, true)?);
+            }
         }
         let mut raw = Vec::new();
         let mut read = 0;
@@ -180,7 +205,9 @@ impl EventStream {
             }
         }
         if folding && last {
-            pass.slots_after = Some(self.tracer.fold_slots()?);
+            // The programs are gone: these counts are final.
+            pass.slots_after = Some(self.tracer.fold_counts(boot_now_ns(), false)?);
+            self.fold_full = self.tracer.fold_full()?;
         }
         pass.dropped = self.tracer.dropped()?;
         pass.now_ns = boot_now_ns();

@@ -94,7 +94,7 @@ pub async fn run(
         filter_targets: true,
         wakeup_bytes: WAKEUP_BYTES,
         follow_children: false,
-        fold_repeats: false,
+        fold_repeats: true,
     })?;
     loaded.tracer.watch(pid)?;
     // The process may have exited (and its pid been reused) while we attached.
@@ -108,6 +108,7 @@ pub async fn run(
         notices: Notices::All,
         tick: None,
         raw: None,
+        repeats_every: pipeline::VIEW_REPEATS_EVERY,
     })?;
     eprintln!(
         "sigwho: tracing pid {pid} ({}); reports go to stdout until it exits",
@@ -134,9 +135,18 @@ pub async fn run(
         }
         // Everything already queued is reported, even when stopping. The target's exit
         // may sit behind a held report; the next tick releases it.
-        for report in stream.drain(session.done)? {
+        let last = session.done;
+        for report in stream.drain(last)? {
             if let Some(report) = session.filter(stream.correlator_mut(), report) {
                 output.emit(&report);
+            }
+        }
+        if session.done && !last && !output.closed {
+            // The target exited in this pass: its storms' counts are final now.
+            for report in stream.drain(true)? {
+                if let Some(report) = session.filter(stream.correlator_mut(), report) {
+                    output.emit(&report);
+                }
             }
         }
         output.flush();

@@ -72,7 +72,14 @@ pub struct StreamOptions<'a> {
     pub tick: Option<Duration>,
     /// A capture for replays (`crate::analysis::replay`), written to this file.
     pub raw: Option<&'a Path>,
+    /// With `fold_repeats`: how often a storm's count so far is reported while it goes
+    /// on (zero: at every read of the counts); it is always reported when it ends.
+    pub repeats_every: Duration,
 }
+
+/// What the live view and `sigwho run` use for [`StreamOptions::repeats_every`]: a storm
+/// is one report, then an `xN` line at most this often and when it stops.
+pub const VIEW_REPEATS_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -144,7 +151,7 @@ impl Loaded {
         }
         let mut stream = EventStream::new(tracer, correlator)?;
         if self.options.fold_repeats {
-            stream = stream.with_folding();
+            stream = stream.with_folding(options.repeats_every);
         }
         if let Some(tick) = options.tick {
             stream = stream.with_tick(tick);

@@ -98,6 +98,7 @@ pub async fn run(args: RecordOptions, signals: &mut OwnSignals) -> anyhow::Resul
         notices: Notices::All,
         tick: Some(RECORD_TICK),
         raw: args.raw.as_deref(),
+        repeats_every: Duration::ZERO,
     })?;
     let tps = ticks_per_second();
     let encoder = Encoder::new(clock, tps, boot_id);

@@ -44,13 +44,14 @@ pub fn gap_json(gap: &Gap) -> String {
     serde_json::to_string(&object).unwrap_or_default()
 }
 
-/// A stored event's JSON object; for repeats, with their count and first and last time
-/// added at the end (the object's own `time` is the first's).
+/// A stored event's JSON object; for repeats, with `repeats` added at the end: their
+/// count and first and last time, the one shape for repeats everywhere
+/// (docs/json-schema.md; the object's own `time` is the first's).
 #[must_use]
 pub fn event_json(event: &StoredEvent) -> String {
     match event.json.strip_suffix('}') {
         Some(open) if event.count > 1 => format!(
-            "{open},\"count\":{},\"first_time\":\"{}\",\"last_time\":\"{}\"}}",
+            "{open},\"repeats\":{{\"count\":{},\"first_time\":\"{}\",\"last_time\":\"{}\"}}}}",
             event.count,
             rfc3339_nanos(i128::from(event.time_ns)),
             rfc3339_nanos(i128::from(event.last_ns))
@@ -134,9 +135,16 @@ mod tests {
         event.last_ns += 2_000_000_000;
         let json: serde_json::Value = serde_json::from_str(&event_json(&event)).unwrap();
         assert_eq!(json["event"], "signal");
-        assert_eq!(json["count"], 3);
-        assert_eq!(json["first_time"], "2023-11-14T22:13:20.000000000Z");
-        assert_eq!(json["last_time"], "2023-11-14T22:13:22.000000000Z");
+        assert_eq!(json["repeats"]["count"], 3);
+        assert_eq!(
+            json["repeats"]["first_time"],
+            "2023-11-14T22:13:20.000000000Z"
+        );
+        assert_eq!(
+            json["repeats"]["last_time"],
+            "2023-11-14T22:13:22.000000000Z"
+        );
+        assert!(json.get("count").is_none());
         assert_eq!(
             event_text(&event),
             "one signal\n  x3 between 2023-11-14T22:13:20.000000000Z and 2023-11-14T22:13:22.000000000Z (identical signals, stored once)\n"

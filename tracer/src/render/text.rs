@@ -78,11 +78,25 @@ fn signal_text(r: &SignalReport) -> String {
         Some(errno) => format!("{} ({errno})", r.result),
         None => r.result.to_string(),
     };
-    let _ = writeln!(
+    let _ = write!(
         out,
         "{} {} ({}) {} [{}] {}",
         r.time, r.signal, r.signo, how, r.code, result
     );
+    // A storm's repeats of a report printed before: one line, `xN` (the exact count).
+    if let Some(repeats) = &r.repeats {
+        let target = r
+            .target
+            .as_ref()
+            .map_or(String::new(), |t| format!(" -> pid {} ({})", t.pid, t.comm));
+        let _ = writeln!(
+            out,
+            " x{} until {}: pid {} ({}){target}, as above",
+            repeats.count, repeats.last_time, r.sender.pid, r.sender.comm
+        );
+        return out;
+    }
+    out.push('\n');
     if let Some(value) = r.value {
         let _ = writeln!(out, "  value:  {value}");
     }
@@ -213,5 +227,24 @@ mod tests {
         assert_eq!(json["signal"], "SIGSEGV");
         assert_eq!(json["core_dumped"], true);
         assert!(json.get("exit_code").is_none());
+    }
+
+    #[test]
+    fn repeats_are_one_line_with_their_exact_count() {
+        let mut signal = crate::analysis::report::fixtures::signal(
+            10,
+            40,
+            50,
+            crate::analysis::classify::OriginClass::Explicit,
+        );
+        signal.repeats = Some(crate::analysis::report::Repeated {
+            count: 123_456,
+            first_time: "T".into(),
+            last_time: "T9".into(),
+            last_ns: 9,
+        });
+        let text = self::report(&Report::Signal(Box::new(signal)));
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains(" x123456 until T9: pid 40 "), "{text}");
     }
 }

@@ -222,6 +222,9 @@ pub fn log_record(report: &Report) -> Option<Value> {
                     "sigwho.repeats.count",
                     i64::try_from(repeats.count).unwrap_or(i64::MAX),
                 ));
+                // The same shape as the JSON's `repeats` (docs/json-schema.md).
+                attributes.push(string("sigwho.repeats.first_time", &repeats.first_time));
+                attributes.push(string("sigwho.repeats.last_time", &repeats.last_time));
             }
             let severity = if matches!(r.signo, 9 | 15) {
                 SEVERITY_WARN

@@ -37,7 +37,8 @@ pub(super) fn count_events(
         Count::SigwhoJson => {
             let (mut seen, mut lost) = (0, 0);
             for_each_line(out, |line| match json_event(line).as_deref() {
-                Some("signal") => seen += 1,
+                // A storm's repeats: one object standing for `repeats.count` signals.
+                Some("signal") => seen += repeats_in(line),
                 Some("lost") => {
                     lost += serde_json::from_slice::<serde_json::Value>(line)
                         .ok()
@@ -88,6 +89,21 @@ pub(super) fn count_events(
             ))
         }
     }
+}
+
+/// How many signals a sigwho signal object stands for: `repeats.count`, or 1. Parsed
+/// only where the line has the field: the storm's first objects do not.
+fn repeats_in(line: &[u8]) -> u64 {
+    if !line.windows(10).any(|w| w == br#""repeats":"#) {
+        return 1;
+    }
+    serde_json::from_slice::<serde_json::Value>(line)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/repeats/count")
+                .and_then(serde_json::Value::as_u64)
+        })
+        .unwrap_or(1)
 }
 
 pub(super) fn for_each_line(path: &Path, mut f: impl FnMut(&[u8])) -> Result<()> {
@@ -145,6 +161,13 @@ mod tests {
             Some("signal")
         );
         assert_eq!(json_event(b"not json"), None);
+        assert_eq!(repeats_in(br#"{"event":"signal","signo":10}"#), 1);
+        assert_eq!(
+            repeats_in(
+                br#"{"event":"signal","repeats":{"count":5000,"first_time":"a","last_time":"b"}}"#
+            ),
+            5000
+        );
     }
 
     #[test]

@@ -151,11 +151,13 @@ impl Recorded {
             )
         });
         format!(
-            "{said}; journal: {} rows, {} signals to the victim, {} dropped in gaps, {:.0} MB",
+            "{said}; journal: {} rows, {} signals to the victim, {} dropped in gaps, {:.0} MB \
+             ({:.3} B per signal to the victim)",
             si(float(self.journal.rows)),
             si(float(self.journal.signals_to)),
             si(float(self.journal.dropped)),
-            float(self.journal.bytes) / 1e6
+            float(self.journal.bytes) / 1e6,
+            float(self.journal.bytes) / float(self.journal.signals_to.max(1))
         )
     }
 }

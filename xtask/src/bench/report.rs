@@ -569,8 +569,13 @@ mod tests {
         assert!(report.contains(
             "2 senders call `kill(victim, SIGUSR1)` flat out for 2 s; the victim ignores the \
              signal, so each call runs the kernel's send path (including the \
-             `signal:signal_generate` tracepoint) and is dropped there. Configurations \
-             alternate within each of 1 round(s); figures are medians over rounds.\n"
+             `signal:signal_generate` tracepoint) and is dropped there. Rows \"handled: ...\": \
+             2 senders call `kill(victim, SIGUSR1)` flat out for 2 s; the victim runs an \
+             empty handler"
+        ));
+        assert!(report.contains(
+            "Configurations alternate within each of 1 round(s); figures are medians over \
+             rounds.\n"
         ));
     }
 

@@ -13,8 +13,10 @@ use anyhow::{Context, Result, bail};
 use super::Env;
 use super::configs::{Config, Kind};
 use super::load::{cpu_ticks, machine_busy_ticks};
+use super::references::Floor;
 use super::running::{STOP_TIMEOUT, stop_child};
 use super::sys::SIGTERM;
+use super::tools::Tool;
 use crate::cargo::show;
 
 /// The storm's signal.
@@ -23,15 +25,92 @@ pub(super) const STORM_SIGNAL: &str = "USR1";
 /// The storms the table measures, each beside its own configurations and against its own
 /// untraced row. A new storm shape is one more entry (with, when sigwho-storm needs a new
 /// option for it, that option in tests/storm.rs).
-pub(super) static WORKLOADS: &[Workload] = &[Workload {
-    label: None,
-    sends: "`kill(victim, SIGUSR1)`",
-    victim: "the victim ignores the signal, so each call runs the kernel's send path \
-             (including the `signal:signal_generate` tracepoint) and is dropped there",
-    storm_args: &[],
-    background: None,
-    configs: &Kind::ALL,
-}];
+pub(super) static WORKLOADS: &[Workload] = &[
+    Workload {
+        label: None,
+        sends: "`kill(victim, SIGUSR1)`",
+        victim: "the victim ignores the signal, so each call runs the kernel's send path \
+                 (including the `signal:signal_generate` tracepoint) and is dropped there",
+        storm_args: &[],
+        background: None,
+        configs: &Kind::ALL,
+    },
+    shape(
+        "handled",
+        "`kill(victim, SIGUSR1)`",
+        HANDLED,
+        &["--victim", "handle"],
+    ),
+    shape(
+        "handled + churn",
+        "`kill(victim, SIGUSR1)`",
+        CHURN_HANDLED,
+        &["--victim", "handle", "--churn", "200"],
+    ),
+    shape(
+        "tgkill",
+        "`tgkill(victim, victim, SIGUSR1)`",
+        HANDLED,
+        &["--victim", "handle", "--call", "tgkill"],
+    ),
+    shape(
+        "tgkill + churn",
+        "`tgkill(victim, victim, SIGUSR1)`",
+        CHURN_HANDLED,
+        &["--victim", "handle", "--call", "tgkill", "--churn", "200"],
+    ),
+    shape(
+        "group",
+        "`kill(-pgid, SIGUSR1)` (a group of two handling victims; counts are of the leader's)",
+        HANDLED,
+        &["--victim", "handle", "--call", "group"],
+    ),
+    shape(
+        "group + churn",
+        "`kill(-pgid, SIGUSR1)` (a group of two handling victims; counts are of the leader's)",
+        CHURN_HANDLED,
+        &["--victim", "handle", "--call", "group", "--churn", "200"],
+    ),
+];
+
+/// What becomes of a handled signal, for the report.
+const HANDLED: &str = "the victim runs an empty handler, so the signal is queued (or \
+                       merged with the pending one) and the victim wakes for it: results \
+                       alternate between delivered and already pending";
+const CHURN_HANDLED: &str = "the victim runs an empty handler (delivered or already \
+                             pending); meanwhile a child of the storm forks and execs \
+                             `/bin/true` 200 times per second";
+
+/// The configurations beside each storm shape of issue 15: the baseline, the filtered
+/// and the full live view, the recorder, the tools it is held against in the same run
+/// (perf record, sigsnoop), and the floor: empty programs on sigwho's hooks (what no
+/// program body can beat on this kernel).
+const SHAPE_CONFIGS: [Kind; 8] = [
+    Kind::Untraced,
+    Kind::Filtered,
+    Kind::SigwhoJson,
+    Kind::Recorder,
+    Kind::Tool(Tool::Perf),
+    Kind::Tool(Tool::Sigsnoop),
+    Kind::Reference(Floor::SignalGenerate),
+    Kind::Reference(Floor::WithSyscallExits),
+];
+
+const fn shape(
+    label: &'static str,
+    sends: &'static str,
+    victim: &'static str,
+    storm_args: &'static [&'static str],
+) -> Workload {
+    Workload {
+        label: Some(label),
+        sends,
+        victim,
+        storm_args,
+        background: None,
+        configs: &SHAPE_CONFIGS,
+    }
+}
 
 /// A storm shape and the configurations measured beside it.
 pub(super) struct Workload {

@@ -293,7 +293,8 @@ impl Correlator {
                 request: *request,
                 time_ns: ev.header.time_ns,
                 previous_from_sender: Vec::new(),
-                fold_id: 0,
+                // Refused calls are aggregated in the kernel too.
+                fold_id: ev.fold_id,
             },
         }
     }

@@ -9,7 +9,7 @@ use aya::{
     Ebpf,
     maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
 };
-use tracer_common::{Config, FOLD_WAYS, FoldSlot, TARGET_HINT_SLOTS};
+use tracer_common::{Config, FOLD_IDLE_NS, FoldKey, FoldSlot, TARGET_HINT_SLOTS, fold_stats};
 
 pub use errors::{LoadError, runtime_dir, set_verbose, verbose};
 pub use privileges::check_privileges;
@@ -40,8 +40,7 @@ pub struct Options {
     pub wakeup_bytes: u64,
     /// See [`Config::follow_children`].
     pub follow_children: bool,
-    /// See [`Config::fold_repeats`]: the recorder's storms become counts in the kernel.
-    /// Views that print every signal leave it off.
+    /// See [`Config::fold_repeats`]: storms become counts in the kernel (FOLDS).
     pub fold_repeats: bool,
 }
 
@@ -53,7 +52,8 @@ pub struct Tracer {
     dropped: PerCpuArray<MapData, u64>,
     targets: HashMap<MapData, u32, u32>,
     target_hints: Array<MapData, u8>,
-    fold: PerCpuArray<MapData, FoldSlot>,
+    folds: HashMap<MapData, FoldKey, FoldSlot>,
+    fold_stats: PerCpuArray<MapData, u64>,
     /// Hooks that could not be attached on this kernel, each with the reason.
     pub warnings: Vec<String>,
     /// How this kernel is traced where that is worth knowing but nothing is missing
@@ -212,14 +212,16 @@ impl Tracer {
         let dropped = take_map(&mut ebpf, "DROPPED")?;
         let targets = take_map(&mut ebpf, "TARGETS")?;
         let target_hints = take_map(&mut ebpf, "TARGET_HINTS")?;
-        let fold = take_map(&mut ebpf, "FOLD")?;
+        let folds = take_map(&mut ebpf, "FOLDS")?;
+        let fold_stats = take_map(&mut ebpf, "FOLD_STATS")?;
         Ok(Self {
             ebpf: Some(ebpf),
             ring: Some(ring),
             dropped,
             targets,
             target_hints,
-            fold,
+            folds,
+            fold_stats,
             warnings,
             notes,
             features: features.clone(),
@@ -260,23 +262,58 @@ impl Tracer {
         self.targets.keys().filter_map(Result::ok).collect()
     }
 
-    /// Every fold slot as it is now, each CPU's of the first way, then of the next,
-    /// always in the same order (see [`FoldSlot`] for how to read them safely while
-    /// programs run).
+    /// Every count in FOLDS as it is now (see [`FoldSlot`]), and removes the entries
+    /// idle for [`FOLD_IDLE_NS`] before `now_ns` (boot clock): their counts here are
+    /// final, and a later identical signal starts a new entry with a full record. An
+    /// entry's count only grows while it lives, so readers take differences.
+    ///
+    /// The one window where a count can be missed: a repeat counted in the instants
+    /// between this read of an entry idle for two seconds and its removal. The kernel's
+    /// programs and this read cannot be made atomic on every kernel of the matrix
+    /// (`BPF_MAP_LOOKUP_AND_DELETE_ELEM` on hash maps needs 5.14).
     ///
     /// # Errors
     ///
-    /// When the `FOLD` map cannot be read.
-    pub fn fold_slots(&self) -> Result<Vec<FoldSlot>, LoadError> {
-        let mut slots = Vec::new();
-        for way in 0..FOLD_WAYS {
-            let values = self
-                .fold
-                .get(&way, 0)
-                .map_err(|e| LoadError::Map("FOLD", chain(&e)))?;
-            slots.extend(values.iter().copied());
+    /// When the `FOLDS` map cannot be read.
+    pub fn fold_counts(&mut self, now_ns: u64, prune: bool) -> Result<Vec<FoldSlot>, LoadError> {
+        let mut counts = Vec::new();
+        let mut idle = Vec::new();
+        for entry in &self.folds {
+            let (key, value) = match entry {
+                Ok(entry) => entry,
+                // The entry went between listing the keys and reading it: pruned by us.
+                Err(aya::maps::MapError::KeyNotFound) => continue,
+                Err(e) => return Err(LoadError::Map("FOLDS", chain(&e))),
+            };
+            // last_ns: the latest repeat's time, or the full record's until one.
+            if prune && value.last_ns != 0 && now_ns.saturating_sub(value.last_ns) >= FOLD_IDLE_NS {
+                idle.push(key);
+            }
+            counts.push(value);
         }
-        Ok(slots)
+        for key in idle {
+            // The key may have gone meanwhile; nothing to count then.
+            let _ = self.folds.remove(&key);
+        }
+        Ok(counts)
+    }
+
+    /// Signals and failed attempts sent in full because FOLDS was full, summed over CPUs
+    /// ([`fold_stats`]).
+    ///
+    /// # Errors
+    ///
+    /// When the `FOLD_STATS` map cannot be read.
+    pub fn fold_full(&self) -> Result<[u64; fold_stats::COUNT as usize], LoadError> {
+        let mut totals = [0; fold_stats::COUNT as usize];
+        for (index, total) in (0..fold_stats::COUNT).zip(totals.iter_mut()) {
+            let values = self
+                .fold_stats
+                .get(&index, 0)
+                .map_err(|e| LoadError::Map("FOLD_STATS", chain(&e)))?;
+            *total = values.iter().sum();
+        }
+        Ok(totals)
     }
 
     /// Records dropped so far, summed over CPUs, indexed by record kind.

@@ -91,7 +91,7 @@ pub async fn run(args: RunOptions, signals: &mut OwnSignals) -> anyhow::Result<i
         filter_targets: true,
         wakeup_bytes: WAKEUP_BYTES,
         follow_children: true,
-        fold_repeats: false,
+        fold_repeats: true,
     })?;
     let mut stream = loaded.start(&StreamOptions {
         explain: &args.explain,
@@ -104,6 +104,7 @@ pub async fn run(args: RunOptions, signals: &mut OwnSignals) -> anyhow::Result<i
         },
         tick: None,
         raw: None,
+        repeats_every: pipeline::VIEW_REPEATS_EVERY,
     })?;
 
     let started = Instant::now();

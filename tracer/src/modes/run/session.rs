@@ -156,14 +156,20 @@ impl<'a> Session<'a> {
     fn signal(&mut self, signal: Box<SignalReport>) {
         let unexpected = self.allow.is_unexpected(&signal);
         self.line(&render::json::with_unexpected(&signal, unexpected));
+        // A storm's repeats count as many as they stand for; their details are the
+        // first report's, already kept.
+        let (count, repeat) = signal
+            .repeats
+            .as_ref()
+            .map_or((1, false), |repeats| (repeats.count, true));
         if signal.result == SignalResult::Failed {
-            self.failed += 1;
-            if self.failed_reports.len() < KEEP_DETAILS {
+            self.failed += count;
+            if !repeat && self.failed_reports.len() < KEEP_DETAILS {
                 self.failed_reports.push(*signal);
             }
             return;
         }
-        self.signals_seen += 1;
+        self.signals_seen += count;
         let Some(target) = signal.keys.target else {
             return;
         };
@@ -177,8 +183,8 @@ impl<'a> Session<'a> {
             DefaultAction::Terminate | DefaultAction::CoreDump
         );
         if unexpected {
-            self.unexpected += 1;
-            if self.unexpected_reports.len() < KEEP_DETAILS {
+            self.unexpected += count;
+            if !repeat && self.unexpected_reports.len() < KEEP_DETAILS {
                 self.unexpected_reports.push((*signal).clone());
             }
         }

@@ -108,12 +108,13 @@ fn kernel_counted_repeats_become_the_row_count_and_leave_the_stored_report() {
     repeat.time = "t2000".into();
     repeat.repeats = Some(crate::analysis::report::Repeated {
         count: 500,
+        first_time: "t2000".into(),
         last_time: "t9000".into(),
         last_ns: 9000,
     });
     let exported = crate::render::json::report(&Report::Signal(repeat.clone()));
     assert!(
-        exported.contains(r#""repeats":{"count":500,"last_time":"t9000"}"#),
+        exported.contains(r#""repeats":{"count":500,"first_time":"t2000","last_time":"t9000"}"#),
         "{exported}"
     );
     let queued = fold_repeats(
