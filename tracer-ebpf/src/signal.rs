@@ -17,7 +17,7 @@ use tracer_common::{FoldKey, FoldSlot, SignalEvent, kind, signal_flags};
 
 use crate::{
     cause::{is_meaningful, remember_received, write_causes},
-    maps::{FOLD, config, is_target},
+    maps::{FOLD, config, is_target, logging},
     record::{count_drop, reserve, submit_flags, write_header},
     request::current_request,
     siginfo::{
@@ -73,6 +73,9 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
         return Ok(0);
     }
     if cfg.filter_targets == 0 && (target_pid == cfg.self_pid || sender_pid == cfg.self_pid) {
+        if logging() {
+            crate::log::own_signal(sig, target_pid);
+        }
         return Ok(0);
     }
 
