@@ -249,9 +249,16 @@ impl Exporter {
             )
             .build();
         // The builder's detectors read OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES;
-        // ours come first so that the environment can override them.
-        let resource = Resource::builder()
-            .with_service_name("sigwho")
+        // without either, the SDK's "unknown_service" becomes "sigwho".
+        let from_env = Resource::builder().build();
+        let named = from_env
+            .get(&Key::from_static_str("service.name"))
+            .is_some_and(|name| !name.as_str().starts_with("unknown_service"));
+        let mut resource = Resource::builder();
+        if !named {
+            resource = resource.with_service_name("sigwho");
+        }
+        let resource = resource
             .with_attributes([
                 KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
                 KeyValue::new("host.name", host.to_owned()),
