@@ -54,7 +54,10 @@ fn query_colours_a_terminal_unless_no_color_or_never() {
     let mut always = recording.query_cmd(&["--target-pid", &pid, "--color", "always"]);
     always.env("NO_COLOR", "1");
     let always = run(always, EVENT_TIMEOUT).assert_success().stdout;
-    assert!(always.contains("\x1b[1m\x1b[31mSIGUSR1\x1b[0m"), "{always:?}");
+    assert!(
+        always.contains("\x1b[1m\x1b[31mSIGUSR1\x1b[0m"),
+        "{always:?}"
+    );
     assert!(always.contains("\x1b[36msender:\x1b[0m"), "{always:?}");
     assert_eq!(strip_escapes(&always), plain, "colour adds escapes only");
 

@@ -312,7 +312,10 @@ fn a_recorded_signal_reaches_the_json_file_and_the_collector() {
     );
     assert_eq!(record.event_name, "sigwho.signal");
     assert_eq!(record.severity_text, "INFO");
-    assert!(record.time_unix_nano > 1_700_000_000_000_000_000, "{record:?}");
+    assert!(
+        record.time_unix_nano > 1_700_000_000_000_000_000,
+        "{record:?}"
+    );
     let post = collector.posts().remove(0);
     assert_eq!(post.path, "/v1/logs");
     assert_eq!(post.content_type, "application/x-protobuf");
@@ -347,8 +350,14 @@ fn tls_headers_gzip_and_a_retry_from_the_environment() {
         &[],
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
-            ("OTEL_EXPORTER_OTLP_CERTIFICATE", ca.to_str().expect("UTF-8")),
-            ("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20s3cret"),
+            (
+                "OTEL_EXPORTER_OTLP_CERTIFICATE",
+                ca.to_str().expect("UTF-8"),
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "authorization=Bearer%20s3cret",
+            ),
             ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
             ("OTEL_SERVICE_NAME", "sigwho-node-7"),
         ],
@@ -371,7 +380,11 @@ fn tls_headers_gzip_and_a_retry_from_the_environment() {
     for post in &posts {
         assert_eq!(post.path, "/v1/logs", "{post:?}");
         assert!(post.gzip, "{post:?}");
-        assert_eq!(post.authorization.as_deref(), Some("Bearer s3cret"), "{post:?}");
+        assert_eq!(
+            post.authorization.as_deref(),
+            Some("Bearer s3cret"),
+            "{post:?}"
+        );
     }
     // What was refused came again: the first accepted POST holds it.
     let accepted = posts[1].request.as_ref().expect("second POST accepted");
@@ -406,6 +419,9 @@ fn a_bad_endpoint_is_a_one_line_error() {
     let run = sigwho_tests::run(cmd, TIMEOUT);
     assert!(!run.status.success(), "{run}");
     assert_eq!(run.stderr.lines().count(), 1, "{run}");
-    assert!(run.stderr.contains("OTEL_EXPORTER_OTLP_CERTIFICATE"), "{run}");
+    assert!(
+        run.stderr.contains("OTEL_EXPORTER_OTLP_CERTIFICATE"),
+        "{run}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

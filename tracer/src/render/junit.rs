@@ -59,8 +59,7 @@ impl Suite {
         let time = duration(self.time_seconds);
         let mut suite = quick_junit::TestSuite::new(visible(&self.name));
         suite.set_time(time);
-        if let Ok(at) =
-            chrono::NaiveDateTime::parse_from_str(&self.timestamp, "%Y-%m-%dT%H:%M:%S")
+        if let Ok(at) = chrono::NaiveDateTime::parse_from_str(&self.timestamp, "%Y-%m-%dT%H:%M:%S")
         {
             suite.set_timestamp(at.and_utc().fixed_offset());
         }
@@ -71,8 +70,9 @@ impl Suite {
             let status = match &case.failure {
                 None => quick_junit::TestCaseStatus::success(),
                 Some(failure) => {
-                    let mut status =
-                        quick_junit::TestCaseStatus::non_success(quick_junit::NonSuccessKind::Failure);
+                    let mut status = quick_junit::TestCaseStatus::non_success(
+                        quick_junit::NonSuccessKind::Failure,
+                    );
                     status
                         .set_message(visible(&failure.message))
                         .set_type(visible(&failure.kind))
@@ -380,7 +380,10 @@ mod tests {
             ..Suite::default()
         };
         let xml = suite.to_xml();
-        assert!(xml.contains("name=\"a&lt;b&gt;&amp;&quot;c&quot; &apos;d&apos;\""), "{xml}");
+        assert!(
+            xml.contains("name=\"a&lt;b&gt;&amp;&quot;c&quot; &apos;d&apos;\""),
+            "{xml}"
+        );
         assert!(xml.contains("name=\"x]]&gt;y \\u{1b}[31mred\""), "{xml}");
     }
 
@@ -418,12 +421,18 @@ mod tests {
             "{xml}"
         );
         assert!(xml.contains("<testcase name=\"make test\" classname=\"sigwho\" time=\"0.000\">"));
-        assert!(xml.contains("timestamp=\"2026-01-02T03:04:05.000+00:00\""), "{xml}");
+        assert!(
+            xml.contains("timestamp=\"2026-01-02T03:04:05.000+00:00\""),
+            "{xml}"
+        );
         assert!(xml.contains(
             "<failure message=\"killed by SIGTERM\" type=\"SIGTERM\">details &amp; more</failure>"
         ));
         assert!(xml.contains("time=\"1.500\""));
-        assert!(xml.trim_end().ends_with("</testsuite>\n</testsuites>"), "{xml}");
+        assert!(
+            xml.trim_end().ends_with("</testsuite>\n</testsuites>"),
+            "{xml}"
+        );
         assert_eq!(xml.matches("<testcase").count(), 2);
         assert_eq!(xml.matches("</testcase>").count(), 2);
     }
