@@ -56,6 +56,8 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
 /// The attributes of a record: OpenTelemetry's names (semantic conventions) where there
 /// is one, `sigwho.*` otherwise, each read at a JSON pointer of the report.
 pub const ATTRIBUTES: &[(&str, &str)] = &[
+    // `signal` or `exit`: what a backend filters on first (docs/fleet.md).
+    ("sigwho.event", "/event"),
     ("signal.name", "/signal"),
     ("signal.number", "/signo"),
     ("signal.origin", "/origin"),
