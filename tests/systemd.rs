@@ -1,7 +1,7 @@
 //! `sigwho record` under systemd's notify protocol (the unit is Type=notify with a
 //! watchdog): READY=1 once the programs are attached, then WATCHDOG=1 pings at half of
 //! `$WATCHDOG_USEC`. The test plays systemd's side: the unix datagram socket that
-//! `$NOTIFY_SOCKET` names, as sd_notify(3) describes it (systemd is not PID 1 here).
+//! `$NOTIFY_SOCKET` names, as `sd_notify(3)` describes it (systemd is not PID 1 here).
 
 use std::{os::unix::net::UnixDatagram, time::Duration, time::Instant};
 
