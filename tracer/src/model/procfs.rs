@@ -132,10 +132,25 @@ pub fn read_exe(pid: u32) -> Option<String> {
     exe_of(&process(pid).ok()?)
 }
 
+/// The real uid from the `Uid:` line of /proc/PID/status. procfs's `status()` parses
+/// all of its fifty-odd lines into a map first, which made start-up with 1,000
+/// processes measurably slower; only this line is read here.
+fn ruid_of(process: &Process) -> Option<u32> {
+    let mut text = String::new();
+    process
+        .open_relative("status")
+        .ok()?
+        .read_to_string(&mut text)
+        .ok()?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .and_then(|value| value.split_whitespace().next()?.parse().ok())
+}
+
 /// Real uid.
 #[must_use]
 pub fn read_uid(pid: u32) -> Option<u32> {
-    Some(process(pid).ok()?.status().ok()?.ruid)
+    ruid_of(&process(pid).ok()?)
 }
 
 /// The process a thread id belongs to (/proc/TID works for any thread, listed or not).
@@ -202,7 +217,7 @@ pub fn read_process(pid: u32) -> Option<ProcSnapshot> {
     let stat = stat_of(&process).ok()?;
     let argv = cmdline_of(&process).unwrap_or_default();
     let exe = exe_of(&process);
-    let uid = process.status().ok().map(|status| status.ruid);
+    let uid = ruid_of(&process);
     let cgroup = cgroup_of(&process);
     let again = stat_of(&process).ok()?;
     (again.start_ticks == stat.start_ticks).then_some(ProcSnapshot {
