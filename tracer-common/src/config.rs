@@ -61,6 +61,13 @@ pub struct Config {
     pub fold_repeats: u32,
     /// Bits from [`features`]: what this kernel allows, as userspace probed it.
     pub features: u32,
+    /// Non-zero: the programs write their diagnostics (why a record was skipped, which
+    /// fallback they took) to aya-log's ring buffer (`SIGWHO_LOG=debug`). Zero, the
+    /// default: read-only data frozen before load, so the verifier drops every log call
+    /// and the hot path carries none of them.
+    pub log: u32,
+    /// Keeps the struct free of implicit padding (it is copied into the object as bytes).
+    pub reserved: u32,
 }
 
 /// Bits of [`Config::features`]. The programs test them against read-only data that is
@@ -89,4 +96,4 @@ unsafe impl aya::Pod for SyscallLayouts {}
 // alignment divides with nothing left between them or at the end (the assertion below):
 // no byte is uninitialised and every bit pattern is a valid Config.
 unsafe impl aya::Pod for Config {}
-const _: () = assert!(size_of::<Config>() == 2 * 4 + 8 + 2 * 4 + 4 * syscall::COUNT + 2 * 4);
+const _: () = assert!(size_of::<Config>() == 2 * 4 + 8 + 2 * 4 + 4 * syscall::COUNT + 4 * 4);

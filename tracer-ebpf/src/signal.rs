@@ -17,8 +17,8 @@ use tracer_common::{FoldKey, SignalEvent, fold_stats, kind, signal_flags};
 
 use crate::{
     cause::{is_meaningful, remember_received, write_causes},
-    maps::{config, is_target},
-    record::{reserve, submit_flags, write_header},
+    maps::{config, is_target, logging},
+    record::{count_drop, reserve, submit_flags, write_header},
     request::current_request,
     siginfo::{
         SI_ADDR, SI_CODE, SI_ERRNO, SI_KERNEL, SI_PID, SI_UID, SI_USER, SI_VALUE, SIGINFO_NONE,
@@ -71,6 +71,9 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
         return Ok(0);
     }
     if cfg.filter_targets == 0 && (target_pid == cfg.self_pid || sender_pid == cfg.self_pid) {
+        if logging() {
+            crate::log::own_signal(sig, target_pid);
+        }
         return Ok(0);
     }
 

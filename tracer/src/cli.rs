@@ -202,8 +202,10 @@ pub struct RecordArgs {
     #[arg(long, value_name = "FILE|-")]
     pub json_out: Option<PathBuf>,
 
-    /// Also export every recorded event as an OpenTelemetry log record (OTLP/HTTP, JSON)
-    /// to a collector, e.g. http://localhost:4318 (plain HTTP: a collector on the node).
+    /// Also export every recorded event as an OpenTelemetry log record (OTLP/HTTP,
+    /// protobuf) to a collector, e.g. http://localhost:4318 or https://collector:4318;
+    /// OTEL_EXPORTER_OTLP_ENDPOINT does the same, and the other OTEL_EXPORTER_OTLP_*
+    /// variables (headers, gzip, certificate, timeout) apply (docs/recorder.md).
     #[arg(long, value_name = "URL")]
     pub otlp_endpoint: Option<String>,
 

@@ -1,5 +1,6 @@
 //! Loads the embedded eBPF object, attaches its hooks and hands out the ring buffer.
 
+mod ebpf_log;
 mod environment;
 mod errors;
 mod hooks;
@@ -11,6 +12,7 @@ use aya::{
 };
 use tracer_common::{Config, FOLD_IDLE_NS, FoldKey, FoldSlot, TARGET_HINT_SLOTS, fold_stats};
 
+pub use ebpf_log::LOG_ENV;
 pub use errors::{LoadError, runtime_dir, set_verbose, verbose};
 pub use privileges::check_privileges;
 
@@ -175,6 +177,8 @@ impl Tracer {
             syscall_nrs: syscall_nrs(&is_disabled),
             fold_repeats: u32::from(options.fold_repeats),
             features: kernel_features,
+            log: u32::from(ebpf_log::requested()),
+            reserved: 0,
         };
         if !is_disabled("direct-loads") {
             config.features |= tracer_common::features::DIRECT_LOADS;
@@ -208,6 +212,9 @@ impl Tracer {
         features.push(probe::pidfd_backing());
         features.push(probe::cgroup_v2());
 
+        if config.log != 0 {
+            ebpf_log::start(&mut ebpf, &mut warnings);
+        }
         let ring = take_map(&mut ebpf, "EVENTS")?;
         let dropped = take_map(&mut ebpf, "DROPPED")?;
         let targets = take_map(&mut ebpf, "TARGETS")?;
