@@ -34,6 +34,12 @@ pub struct Cli {
     #[arg(long, value_name = "WHEN", value_enum, default_value_t, global = true)]
     pub color: ColorArg,
 
+    /// Print text reports whole: every argument and every common ancestor, lines as
+    /// long as they are. Without it a report fits the terminal (100 columns when
+    /// stdout is not one), command lines cut with `…`.
+    #[arg(long, global = true)]
+    pub wide: bool,
+
     /// Say more: informational notes, and a refused eBPF program's whole verifier log
     /// (as SIGWHO_LOG=debug does).
     #[arg(short, long, global = true)]

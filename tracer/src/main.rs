@@ -40,6 +40,9 @@ fn main() -> ExitCode {
         ColorArg::Never => ColorChoice::Never,
     });
     tracer::kernel::load::set_verbose(cli.verbose);
+    tracer::render::text::init_width((!cli.wide).then(|| {
+        tracer::kernel::sys::stdout_columns().unwrap_or(tracer::render::text::DEFAULT_WIDTH)
+    }));
     if let Some(Command::Doctor(args)) = &cli.command {
         return match modes::doctor::run(args.json) {
             Ok(true) => ExitCode::SUCCESS,

@@ -32,6 +32,8 @@ pub struct ExecRecord {
     pub argv_truncated: bool,
     /// Copied from the parent at fork: the child runs that program until it execs.
     pub inherited: bool,
+    /// An inherited record /proc was asked about once ([`ProcessTable::settle`]).
+    pub settled: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,6 +220,7 @@ impl ProcessTable {
                     argv: snap.argv.clone(),
                     argv_truncated: false,
                     inherited: false,
+                    settled: false,
                 }]
             },
             exited_ns: None,
@@ -311,6 +314,7 @@ impl ProcessTable {
                     vec![ExecRecord {
                         time_ns: None,
                         inherited: true,
+                        settled: false,
                         ..exec
                     }]
                 })
@@ -349,6 +353,7 @@ impl ProcessTable {
             argv,
             argv_truncated: ev.flags & exec_flags::ARGS_TRUNCATED != 0,
             inherited: false,
+            settled: false,
         };
         if let Some(process) = self.procs.get_mut(&key) {
             process.comm = decode::c_string(&ev.task.comm);
@@ -414,6 +419,51 @@ impl ProcessTable {
         }
     }
 
+    /// A process forked while sigwho watched runs its parent's program until it execs,
+    /// but it may have rewritten its title since (an nginx or gunicorn worker, a PM2
+    /// app): at its first sight in a report, what /proc shows replaces what it
+    /// inherited, so that it is never described by its parent's command line. A process
+    /// already gone keeps the inherited one (nothing better is left).
+    pub fn settle(&mut self, key: &ProcKey) {
+        let unsettled = self.procs.get(key).is_some_and(|p| {
+            p.exited_ns.is_none() && p.current_exec().is_some_and(|e| e.inherited && !e.settled)
+        });
+        if !unsettled {
+            return;
+        }
+        let snap = self.info.process_if(key.pid, key.start_ticks);
+        let Some(exec) = self.procs.get_mut(key).and_then(|p| p.execs.last_mut()) else {
+            return;
+        };
+        // Once per process, whether /proc answered or not.
+        exec.settled = true;
+        if let Some(snap) = snap.filter(|s| !s.argv.is_empty()) {
+            exec.argv = snap.argv;
+            if snap.exe.is_some() {
+                exec.exe = snap.exe;
+            }
+            self.generation += 1;
+        }
+    }
+
+    /// [`settle`](Self::settle) for `key` and its fork-time ancestors.
+    pub fn settle_lineage(&mut self, key: &ProcKey) {
+        let mut next = Some(*key);
+        let mut steps = 0;
+        while let Some(key) = next {
+            if steps >= MAX_ANCESTRY {
+                break;
+            }
+            self.settle(&key);
+            next = if key.pid <= 1 {
+                None
+            } else {
+                self.procs.get(&key).and_then(|p| p.parent)
+            };
+            steps += 1;
+        }
+    }
+
     #[must_use]
     pub fn view(&self, key: &ProcKey) -> Option<ProcessView> {
         let process = self.procs.get(key)?;
@@ -423,7 +473,7 @@ impl ProcessTable {
             start_ns: process.start_ns,
             comm: process.comm.clone(),
             exe: exec.and_then(|e| e.exe.clone()),
-            argv: exec.map(|e| e.argv.clone()).unwrap_or_default(),
+            argv: exec.map(|e| tidy_argv(&e.argv)).unwrap_or_default(),
             uid: process.uid,
             parent: process.parent,
             ns_pid: process.ns_pid,
@@ -470,6 +520,18 @@ impl ProcessTable {
         }
         out
     }
+}
+
+/// An argv as the process shows it: without the empty strings that title rewriting
+/// leaves at the end (`setproctitle()` in nginx, npm, PM2, Node's `process.title` pad
+/// the old argument area with NULs, which /proc and the kernel's copy split into `""`s).
+#[must_use]
+pub fn tidy_argv(argv: &[String]) -> Vec<String> {
+    let keep = argv
+        .iter()
+        .rposition(|a| !a.is_empty())
+        .map_or(0, |i| i + 1);
+    argv[..keep].to_vec()
 }
 
 /// The cgroup path from the components the kernel read at exec: `/a/b/c` when they

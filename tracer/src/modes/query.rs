@@ -267,6 +267,8 @@ impl<W: Write> Output<'_, W> {
                 } else {
                     let text = event_text(&event);
                     let redacted = self.redaction.text(&text);
+                    let redacted =
+                        crate::render::text::fit(&redacted, crate::render::text::width());
                     let text = color::for_stdout(&redacted);
                     self.out.write_all(text.as_bytes())
                 }

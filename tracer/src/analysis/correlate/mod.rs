@@ -164,6 +164,8 @@ impl Correlator {
             self.table
                 .set_kernel_ancestry(sender, &ev.sender_ancestry[..len]);
         }
+        self.table.settle_lineage(&sender);
+        self.table.settle_lineage(&target);
         let now_ns = ev.header.time_ns;
         let (previous, escalated) = self.escalations.record(sender, target, ev.sig, now_ns);
         let escalation = escalated.map(|(sig, at)| Escalation {
@@ -281,6 +283,7 @@ impl Correlator {
                 comm: c_string(&ev.sender.comm),
                 exe: None,
                 argv: Vec::new(),
+                start_time: None,
             },
             hints: Vec::new(),
             escalation: None,
