@@ -28,10 +28,13 @@ use crate::{
         after_full_record, close_window, fold_clock, fold_into, fold_key, fold_way, next_fold_id,
     },
     task::{
-        btf_task_tgid, current_task_btf, sw_btf_fill_task, write_btf_task, write_sender_ancestry,
-        write_task,
+        btf_task_tgid, current_task_btf, sw_btf_fill_task, sw_task_signal_state, write_btf_task,
+        write_sender_ancestry, write_task,
     },
 };
+
+/// `TRACE_SIGNAL_IGNORED` (include/trace/events/signal.h).
+const TRACE_SIGNAL_IGNORED: i32 = 1;
 
 #[btf_tracepoint(function = "signal_generate")]
 pub fn signal_generate(ctx: BtfTracePointContext) -> u32 {
@@ -179,6 +182,12 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
             write_task(addr_of_mut!((*ev).sender), sender_task);
         }
         write_btf_task(addr_of_mut!((*ev).target), target_task);
+        // An ignored signal says why it was dropped (tracer-common's task_flags):
+        // kernel/signal.c, prepare_signal() and sig_task_ignored().
+        if result == TRACE_SIGNAL_IGNORED {
+            let flags = (*ev).target.flags | sw_task_signal_state(target_task, sig);
+            addr_of_mut!((*ev).target.flags).write(flags);
+        }
 
         addr_of_mut!((*ev).request).write(request);
 

@@ -27,7 +27,7 @@ use crate::{
         attempts::{AttemptTarget, attempt_target},
         classify::{
             Origin, OriginClass, Relation, SignalResult, has_value, origin_class, relation,
-            request_call, request_code, request_scope, signal_origin, signal_result,
+            request_call, request_code, request_scope, signal_origin, signal_result_of,
         },
         redact::Redaction,
         report::{AncestorReport, Escalation, ProcessReport, Report, ReportKeys, SignalReport},
@@ -207,7 +207,7 @@ impl Correlator {
             requested_pid: (request.syscall == syscall::PIDFD_SEND_SIGNAL)
                 .then_some(i64::from(request.pidfd_pid)),
             call: request_call(request),
-            result: signal_result(ev.result),
+            result: signal_result_of(ev),
             errno: None,
             // sival_int: the union's low 32 bits, signed.
             value: has_value(ev.code).then(|| {
