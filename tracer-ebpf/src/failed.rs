@@ -21,6 +21,7 @@ use crate::{
     maps::{INFLIGHT, config, has, is_target, layout},
     record::{reserve, submit_flags, write_header},
     request::{current_syscall, request_from_args, syscall_arg},
+    select::signal_selected,
     task::{write_ancestry, write_task},
 };
 
@@ -41,6 +42,9 @@ fn failed_request_wanted(request: &Request) -> bool {
 fn report_failure(request: &Request, ret: i64, task: u64) {
     let cfg = config();
     if cfg.filter_targets != 0 && !failed_request_wanted(request) {
+        return;
+    }
+    if !signal_selected(request.sig) {
         return;
     }
     let Some(mut entry) = reserve::<FailedSendEvent>(kind::FAILED_SEND) else {

@@ -20,6 +20,7 @@ use crate::{
     maps::{FOLD, config, is_target},
     record::{count_drop, reserve, submit_flags, write_header},
     request::current_request,
+    select::signal_selected,
     siginfo::{
         SI_ADDR, SI_CODE, SI_ERRNO, SI_KERNEL, SI_PID, SI_UID, SI_USER, SI_VALUE, SIGINFO_NONE,
         SIGINFO_PRIV, is_fault, siginfo_field, siginfo_kind, siginfo_words,
@@ -58,7 +59,7 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     // SAFETY: `target_task` is the tracepoint's `struct task_struct *task`, BTF-typed
     // (this function's contract).
     let target_pid = unsafe { btf_task_tgid(target_task) };
-    let wanted = cfg.filter_targets == 0 || is_target(target_pid);
+    let wanted = (cfg.filter_targets == 0 || is_target(target_pid)) && signal_selected(sig);
     let meaningful = is_meaningful(sig, result);
     // Storms of signals that are ignored, or aimed elsewhere, stop here.
     if !wanted && !meaningful {

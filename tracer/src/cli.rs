@@ -80,6 +80,12 @@ Examples:
   # Who is killing my worker? Follow it until it exits, then see how it ended:
   sigwho --target-pid \"$(pgrep -o -x gunicorn)\"
 
+  # Every gunicorn process of the unit, restarted workers included, until ^C:
+  sigwho --unit myapp --target-comm gunicorn
+
+  # Every SIGTERM or SIGKILL on this machine, as sigsnoop would show them:
+  sigwho --signal TERM,KILL --timeout 600
+
   # The same as JSON lines, for jq, for at most a minute:
   sigwho --target-pid 29904 --json --timeout 60 | jq 'select(.event == \"signal\") | .sender'
 
@@ -145,9 +151,13 @@ Examples:
 #[derive(Debug, Args)]
 pub struct LiveArgs {
     /// Process to watch: every signal reaching any of its threads is reported until it
-    /// exits, then how it ended.
+    /// exits, then how it ended. Without it (and without the selectors below) every
+    /// signal on the machine is reported, until ^C or --timeout.
     #[arg(long, value_name = "PID", value_parser = parse_pid, allow_hyphen_values = true)]
     pub target_pid: Option<u32>,
+
+    #[command(flatten)]
+    pub select: SelectArgs,
 
     /// Print one JSON object per line instead of text (schema: docs/json-schema.md).
     #[arg(long)]
@@ -164,6 +174,42 @@ pub struct LiveArgs {
 
     #[command(flatten)]
     pub explain: ExplainArgs,
+}
+
+/// The live view's selectors: which processes and signals to follow, across restarts
+/// (a process that matches later is followed from its exec). Each one given must hold.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SelectArgs {
+    /// Processes with this name (comm, as ps -o comm shows it; the kernel matches it at
+    /// exec, so a restarted process is followed from its first instruction).
+    #[arg(long, value_name = "NAME", conflicts_with = "target_pid")]
+    pub target_comm: Option<String>,
+
+    /// Processes whose executable matches GLOB: a full path (/usr/sbin/nginx,
+    /// /opt/*/bin/java) or, without a slash, a file name (python3*).
+    #[arg(long, value_name = "GLOB", conflicts_with = "target_pid")]
+    pub target_exe: Option<String>,
+
+    /// Processes of this systemd unit (nginx or nginx.service; any unit type).
+    #[arg(long, value_name = "UNIT", conflicts_with = "target_pid")]
+    pub unit: Option<String>,
+
+    /// Processes of this container: its id, or a prefix as docker ps shows it.
+    #[arg(long, value_name = "ID", conflicts_with = "target_pid")]
+    pub container: Option<String>,
+
+    /// Processes of this Kubernetes pod: its name, NAMESPACE/NAME, or uid.
+    #[arg(long, value_name = "NAME", conflicts_with = "target_pid")]
+    pub pod: Option<String>,
+
+    /// Processes in this cgroup or below it (a path as /proc/PID/cgroup shows it,
+    /// e.g. /system.slice/nginx.service).
+    #[arg(long, value_name = "PATH", conflicts_with = "target_pid")]
+    pub cgroup: Option<String>,
+
+    /// Only these signals (TERM, SIGTERM or 15; comma-separated). Filtered in the kernel.
+    #[arg(long, value_name = "SIG[,SIG]")]
+    pub signal: Option<String>,
 }
 
 /// How reports explain a signal; shared by every mode that traces.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tracer::{
-    analysis::{redact::Redaction, rules::Rules},
+    analysis::{redact::Redaction, rules::Rules, select::Selectors},
     cli::{
         Cli, ColorArg, Command, ExplainArgs, FormatArg, LiveArgs, QueryArgs, RecordArgs, RunArgs,
     },
@@ -18,6 +18,7 @@ use tracer::{
         record::RecordOptions,
         run::RunOptions,
         signals::OwnSignals,
+        watch::WatchOptions,
     },
     render::color::ColorChoice,
 };
@@ -97,18 +98,39 @@ fn live(
 ) -> anyhow::Result<()> {
     // A bad pattern is the first thing to hear of, as in every mode.
     Redaction::new(&args.explain.redact)?;
-    let Some(target_pid) = args.target_pid else {
-        anyhow::bail!(
-            "nothing to do: give --target-pid PID, or a subcommand (record, query, run); see sigwho --help"
-        );
-    };
+    let select = &args.select;
+    let selectors = Selectors {
+        comm: select.target_comm.clone(),
+        exe: select.target_exe.clone(),
+        unit: select.unit.clone(),
+        container: select.container.clone(),
+        pod: select.pod.clone(),
+        cgroup: select.cgroup.clone(),
+        signals: Vec::new(),
+    }
+    .new(select.signal.as_deref())?;
     let explain = explain_options(&args.explain)?;
     let redaction = explain.redaction.clone();
+    let Some(target_pid) = args.target_pid else {
+        let options = WatchOptions {
+            selectors,
+            json: args.json,
+            timeout: args.timeout,
+            explain,
+        };
+        runtime.block_on(modes::watch::run(
+            options,
+            signals,
+            std::io::stdout().lock(),
+        ))?;
+        return Ok(());
+    };
     let options = LiveOptions {
         target_pid,
         json: args.json,
         timeout: args.timeout,
         explain,
+        selectors,
     };
     match runtime.block_on(modes::live::run(options, signals, std::io::stdout().lock())) {
         Err(LiveError::NotRunning(pid)) => {

@@ -446,6 +446,16 @@ impl ProcessTable {
         }
     }
 
+    /// The newest incarnation of every pid that has not exited.
+    #[must_use]
+    pub fn live_keys(&self) -> Vec<ProcKey> {
+        self.latest
+            .values()
+            .filter(|key| self.procs.get(key).is_some_and(|p| p.exited_ns.is_none()))
+            .copied()
+            .collect()
+    }
+
     /// [`settle`](Self::settle) for `key` and its fork-time ancestors.
     pub fn settle_lineage(&mut self, key: &ProcKey) {
         let mut next = Some(*key);
