@@ -12,8 +12,8 @@ use std::{
 };
 
 use sigwho_tests::{
-    Sigwho, Target, Value, field_i64, field_str, is_exit, is_signal, require_root,
-    testproc, testproc_bin, wait_until,
+    Sigwho, Target, Value, field_i64, field_str, is_exit, is_signal, require_root, testproc,
+    testproc_bin, wait_until,
 };
 
 const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -41,7 +41,8 @@ struct Renamed {
 
 impl Renamed {
     fn new(name: &str) -> Renamed {
-        let dir = std::env::temp_dir().join(format!("sigwho-selectors-{}-{name}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("sigwho-selectors-{}-{name}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         let path = dir.join(name);
@@ -153,11 +154,10 @@ fn cgroup2_root() -> PathBuf {
     let mounts = fs::read_to_string("/proc/mounts").unwrap();
     mounts
         .lines()
-        .filter_map(|l| {
+        .find_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
             (f.len() > 2 && f[2] == "cgroup2").then(|| PathBuf::from(f[1]))
         })
-        .next()
         .expect("a cgroup2 mount")
 }
 

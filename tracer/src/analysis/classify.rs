@@ -136,10 +136,10 @@ named! {
         /// (SIGCHLD, SIGWINCH, SIGURG, ...).
         Ignored = "ignored",
         /// Dropped: the target was already exiting (`TRACE_SIGNAL_IGNORED` with the
-        /// process in group exit, kernel/signal.c prepare_signal()).
+        /// process in group exit, kernel/signal.c `prepare_signal()`).
         DroppedExiting = "dropped_exiting",
         /// Dropped: the target is the init of a pid namespace (a container's PID 1) and
-        /// has no handler for it (`SIGNAL_UNKILLABLE`, sig_task_ignored()).
+        /// has no handler for it (`SIGNAL_UNKILLABLE`, `sig_task_ignored()`).
         DroppedInit = "dropped_init",
         AlreadyPending = "already_pending",
         Overflow = "overflow",
@@ -438,8 +438,10 @@ mod tests {
     #[test]
     fn ignored_signals_say_why_they_were_dropped() {
         let ev = |result: i32, flags: u32| {
-            let mut ev = SignalEvent::default();
-            ev.result = result;
+            let mut ev = SignalEvent {
+                result,
+                ..SignalEvent::default()
+            };
             ev.target.flags = flags;
             signal_result_of(&ev)
         };

@@ -49,7 +49,7 @@ pub enum SelectError {
     Empty(&'static str),
 }
 
-/// The kernel's comm: the first 15 bytes (TASK_COMM_LEN 16 with the NUL).
+/// The kernel's comm: the first 15 bytes (`TASK_COMM_LEN` 16 with the NUL).
 fn kernel_comm(name: &str) -> &str {
     let mut end = name.len().min(15);
     while !name.is_char_boundary(end) {

@@ -32,8 +32,10 @@ pub struct ExecRecord {
     pub argv_truncated: bool,
     /// Copied from the parent at fork: the child runs that program until it execs.
     pub inherited: bool,
-    /// An inherited record /proc was asked about once ([`ProcessTable::settle`]).
+    /// An inherited record /proc has been asked about enough ([`ProcessTable::settle`]).
     pub settled: bool,
+    /// How often /proc was asked.
+    pub settle_tries: u8,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +79,11 @@ impl Process {
 const KEEP_EXITED_NS: u64 = 120 * 1_000_000_000;
 /// Ancestry walks stop here even if the table has a cycle (it should not).
 const MAX_ANCESTRY: usize = 64;
+/// How often /proc is asked about a forked process that still shows its parent's
+/// command line (see `ProcessTable::settle`).
+const SETTLE_TRIES: u8 = 3;
+/// Forked processes settled at the end of one pass, at most.
+const SETTLE_PER_PASS: usize = 256;
 
 pub struct ProcessTable {
     /// Where processes the kernel did not describe are looked up.
@@ -89,6 +96,8 @@ pub struct ProcessTable {
     /// Moves whenever what the table says about any process may have changed; reports
     /// built from it can be reused while it stands still.
     generation: u64,
+    /// Processes forked since the last `settle_forks`, oldest first.
+    forked: Vec<ProcKey>,
 }
 
 /// A process as a report shows it.
@@ -121,6 +130,7 @@ impl ProcessTable {
             exited: VecDeque::new(),
             ns_per_tick: 1_000_000_000 / ticks_per_second.max(1),
             generation: 0,
+            forked: Vec::new(),
         }
     }
 
@@ -221,6 +231,7 @@ impl ProcessTable {
                     argv_truncated: false,
                     inherited: false,
                     settled: false,
+                    settle_tries: 0,
                 }]
             },
             exited_ns: None,
@@ -301,6 +312,9 @@ impl ProcessTable {
             .get(&parent)
             .and_then(|p| p.current_exec().cloned());
         let cgroup = self.procs.get(&parent).and_then(|p| p.cgroup.clone());
+        if inherited.is_some() && self.forked.len() < SETTLE_PER_PASS {
+            self.forked.push(key);
+        }
         self.insert(Process {
             key,
             start_ns: Some(ev.child.start_ns),
@@ -315,6 +329,7 @@ impl ProcessTable {
                         time_ns: None,
                         inherited: true,
                         settled: false,
+                        settle_tries: 0,
                         ..exec
                     }]
                 })
@@ -354,6 +369,7 @@ impl ProcessTable {
             argv_truncated: ev.flags & exec_flags::ARGS_TRUNCATED != 0,
             inherited: false,
             settled: false,
+            settle_tries: 0,
         };
         if let Some(process) = self.procs.get_mut(&key) {
             process.comm = decode::c_string(&ev.task.comm);
@@ -421,9 +437,11 @@ impl ProcessTable {
 
     /// A process forked while sigwho watched runs its parent's program until it execs,
     /// but it may have rewritten its title since (an nginx or gunicorn worker, a PM2
-    /// app): at its first sight in a report, what /proc shows replaces what it
-    /// inherited, so that it is never described by its parent's command line. A process
-    /// already gone keeps the inherited one (nothing better is left).
+    /// app): what /proc shows replaces what it inherited, so that it is never described
+    /// by its parent's command line. Looked at when each pass ends (`settle_forks`: the
+    /// worker is still alive, its title long set) and when it is in a report; a few
+    /// times at most, until /proc shows something else than the inherited command line
+    /// (a plain fork shows its parent's). A process already gone keeps what it has.
     pub fn settle(&mut self, key: &ProcKey) {
         let unsettled = self.procs.get(key).is_some_and(|p| {
             p.exited_ns.is_none() && p.current_exec().is_some_and(|e| e.inherited && !e.settled)
@@ -435,14 +453,28 @@ impl ProcessTable {
         let Some(exec) = self.procs.get_mut(key).and_then(|p| p.execs.last_mut()) else {
             return;
         };
-        // Once per process, whether /proc answered or not.
-        exec.settled = true;
-        if let Some(snap) = snap.filter(|s| !s.argv.is_empty()) {
-            exec.argv = snap.argv;
-            if snap.exe.is_some() {
-                exec.exe = snap.exe;
+        exec.settle_tries += 1;
+        match snap.filter(|s| !s.argv.is_empty()) {
+            Some(snap) if tidy_argv(&snap.argv) != tidy_argv(&exec.argv) => {
+                exec.argv = snap.argv;
+                if snap.exe.is_some() {
+                    exec.exe = snap.exe;
+                }
+                exec.settled = true;
+                self.generation += 1;
             }
-            self.generation += 1;
+            // Gone: nothing better will come.
+            None => exec.settled = true,
+            Some(_) => exec.settled = exec.settle_tries >= SETTLE_TRIES,
+        }
+    }
+
+    /// [`settle`](Self::settle)s the processes forked since the last call (at most
+    /// [`SETTLE_PER_PASS`]: a fork storm settles at its signals instead).
+    pub fn settle_forks(&mut self) {
+        let forked = std::mem::take(&mut self.forked);
+        for key in forked.iter().take(SETTLE_PER_PASS) {
+            self.settle(key);
         }
     }
 

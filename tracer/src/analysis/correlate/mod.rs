@@ -193,6 +193,8 @@ impl Correlator {
     /// Reports whose hold time passed by `now_boot_ns` (all of them with `u64::MAX`),
     /// in the order the kernel produced them.
     pub fn release(&mut self, now_boot_ns: u64) -> Vec<Report> {
+        // Each pass ends here: workers forked in it have set their titles by now.
+        self.table.settle_forks();
         self.held.release(now_boot_ns, &self.redaction)
     }
 
