@@ -82,8 +82,8 @@ const MAX_ANCESTRY: usize = 64;
 /// How often /proc is asked about a forked process that still shows its parent's
 /// command line (see `ProcessTable::settle`).
 const SETTLE_TRIES: u8 = 3;
-/// Forked processes settled at the end of one pass, at most.
-const SETTLE_PER_PASS: usize = 256;
+/// Forked or exec'd processes settled at the end of one pass, at most.
+const SETTLE_PER_PASS: usize = 128;
 
 pub struct ProcessTable {
     /// Where processes the kernel did not describe are looked up.
@@ -96,8 +96,8 @@ pub struct ProcessTable {
     /// Moves whenever what the table says about any process may have changed; reports
     /// built from it can be reused while it stands still.
     generation: u64,
-    /// Processes forked since the last `settle_forks`, oldest first.
-    forked: Vec<ProcKey>,
+    /// Processes forked or exec'd since the last `settle_recent`, oldest first.
+    recent: Vec<ProcKey>,
 }
 
 /// A process as a report shows it.
@@ -130,7 +130,7 @@ impl ProcessTable {
             exited: VecDeque::new(),
             ns_per_tick: 1_000_000_000 / ticks_per_second.max(1),
             generation: 0,
-            forked: Vec::new(),
+            recent: Vec::new(),
         }
     }
 
@@ -312,8 +312,8 @@ impl ProcessTable {
             .get(&parent)
             .and_then(|p| p.current_exec().cloned());
         let cgroup = self.procs.get(&parent).and_then(|p| p.cgroup.clone());
-        if inherited.is_some() && self.forked.len() < SETTLE_PER_PASS {
-            self.forked.push(key);
+        if inherited.is_some() && self.recent.len() < SETTLE_PER_PASS {
+            self.recent.push(key);
         }
         self.insert(Process {
             key,
@@ -381,6 +381,9 @@ impl ProcessTable {
                 process.execs.pop();
             }
             process.execs.push(record);
+            if self.recent.len() < SETTLE_PER_PASS && !self.recent.contains(&key) {
+                self.recent.push(key);
+            }
         }
     }
 
@@ -435,31 +438,45 @@ impl ProcessTable {
         }
     }
 
-    /// A process forked while sigwho watched runs its parent's program until it execs,
-    /// but it may have rewritten its title since (an nginx or gunicorn worker, a PM2
-    /// app): what /proc shows replaces what it inherited, so that it is never described
-    /// by its parent's command line. Looked at when each pass ends (`settle_forks`: the
-    /// worker is still alive, its title long set) and when it is in a report; a few
-    /// times at most, until /proc shows something else than the inherited command line
-    /// (a plain fork shows its parent's). A process already gone keeps what it has.
+    /// What a process shows as its command line may change after sigwho recorded it:
+    /// a process forked while sigwho watched runs its parent's program until it execs,
+    /// and any process may rewrite its title (nginx, gunicorn and PM2 do, some right
+    /// after exec, workers right after fork). So /proc is asked again: when the pass
+    /// that saw the fork or exec ends (`settle_recent`) and when the process is in a
+    /// report, a few times at most, until /proc shows a new title: something else than
+    /// the command line of its exec, or (a fork) than what its parent shows. A process
+    /// already gone keeps what it has.
     pub fn settle(&mut self, key: &ProcKey) {
-        let unsettled = self.procs.get(key).is_some_and(|p| {
-            p.exited_ns.is_none() && p.current_exec().is_some_and(|e| e.inherited && !e.settled)
-        });
-        if !unsettled {
+        let Some(process) = self.procs.get(key) else {
+            return;
+        };
+        let Some(exec) = process.current_exec() else {
+            return;
+        };
+        let from_session = exec.inherited || exec.time_ns.is_some();
+        if process.exited_ns.is_some() || !from_session || exec.settled {
             return;
         }
-        let snap = self.info.process_if(key.pid, key.start_ticks);
+        let now = self
+            .info
+            .cmdline_if(key.pid, key.start_ticks)
+            .map(|a| tidy_argv(&a));
+        // A fork is retitled once it shows something else than its parent shows now.
+        let parent_shows = match (exec.inherited, process.parent) {
+            (true, Some(parent)) => self
+                .info
+                .cmdline_if(parent.pid, parent.start_ticks)
+                .map(|a| tidy_argv(&a)),
+            _ => None,
+        };
+        let recorded = tidy_argv(&exec.argv);
         let Some(exec) = self.procs.get_mut(key).and_then(|p| p.execs.last_mut()) else {
             return;
         };
         exec.settle_tries += 1;
-        match snap.filter(|s| !s.argv.is_empty()) {
-            Some(snap) if tidy_argv(&snap.argv) != tidy_argv(&exec.argv) => {
-                exec.argv = snap.argv;
-                if snap.exe.is_some() {
-                    exec.exe = snap.exe;
-                }
+        match now.filter(|a| !a.is_empty()) {
+            Some(argv) if argv != recorded && parent_shows.as_ref() != Some(&argv) => {
+                exec.argv = argv;
                 exec.settled = true;
                 self.generation += 1;
             }
@@ -469,11 +486,11 @@ impl ProcessTable {
         }
     }
 
-    /// [`settle`](Self::settle)s the processes forked since the last call (at most
-    /// [`SETTLE_PER_PASS`]: a fork storm settles at its signals instead).
-    pub fn settle_forks(&mut self) {
-        let forked = std::mem::take(&mut self.forked);
-        for key in forked.iter().take(SETTLE_PER_PASS) {
+    /// [`settle`](Self::settle)s the processes forked or exec'd since the last call (at
+    /// most [`SETTLE_PER_PASS`]: a storm of them settles at their signals instead).
+    pub fn settle_recent(&mut self) {
+        let recent = std::mem::take(&mut self.recent);
+        for key in &recent {
             self.settle(key);
         }
     }
@@ -825,5 +842,98 @@ mod tests {
         assert!(table.get(&key).is_some());
         table.apply_exit(&exit(parent, 3 + KEEP_EXITED_NS / SEC + 1, 0));
         assert!(table.get(&key).is_none());
+    }
+
+    /// A /proc that shows fixed command lines, by pid.
+    struct Titles(std::sync::Arc<std::sync::Mutex<HashMap<u32, Vec<String>>>>);
+
+    impl ProcInfo for Titles {
+        fn pids(&self) -> Vec<u32> {
+            Vec::new()
+        }
+        fn process(&self, _: u32) -> Option<procfs::ProcSnapshot> {
+            None
+        }
+        fn stat(&self, _: u32) -> Option<procfs::Stat> {
+            None
+        }
+        fn exe(&self, _: u32) -> Option<String> {
+            None
+        }
+        fn cgroup(&self, _: u32) -> Option<String> {
+            None
+        }
+        fn pod(&self, _: &str) -> Option<crate::model::kubelet::PodName> {
+            None
+        }
+        fn tids(&self, _: u32) -> Vec<u32> {
+            Vec::new()
+        }
+        fn cmdline_if(&self, pid: u32, _: u64) -> Option<Vec<String>> {
+            self.0.lock().unwrap().get(&pid).cloned()
+        }
+    }
+
+    #[test]
+    fn trailing_empty_arguments_of_a_rewritten_title_are_dropped() {
+        let padded: Vec<String> = ["npm start", "", "", ""].map(String::from).to_vec();
+        assert_eq!(tidy_argv(&padded), ["npm start"]);
+        let inner: Vec<String> = ["printf", "", "x"].map(String::from).to_vec();
+        assert_eq!(tidy_argv(&inner), inner);
+        assert!(tidy_argv(&[String::new()]).is_empty());
+    }
+
+    #[test]
+    fn a_forked_worker_gets_its_own_title_once_it_differs_from_its_parents() {
+        let shown = std::sync::Arc::new(std::sync::Mutex::new(HashMap::new()));
+        let mut table = ProcessTable::with_info(Box::new(Titles(shown.clone())), TPS);
+        let master = task(9_000_050, 1, 1, "nginx");
+        table.observe(&master);
+        table.apply_exec(&exec(
+            master,
+            1,
+            "/usr/sbin/nginx",
+            &["/usr/sbin/nginx", "-c", "x"],
+        ));
+        let title = |s: &str| vec![s.to_owned(), String::new(), String::new()];
+        shown
+            .lock()
+            .unwrap()
+            .insert(master.pid, title("nginx: master process /usr/sbin/nginx"));
+        table.settle_recent();
+        let master_key = table.key(master.pid, master.start_ns);
+        assert_eq!(
+            table.view(&master_key).unwrap().argv,
+            ["nginx: master process /usr/sbin/nginx"]
+        );
+        let worker = task(9_000_051, 2, master.pid, "nginx");
+        table.apply_fork(&fork(worker, master));
+        let key = table.key(worker.pid, worker.start_ns);
+        // Right after fork the worker still shows the master's title: not taken.
+        shown
+            .lock()
+            .unwrap()
+            .insert(worker.pid, title("nginx: master process /usr/sbin/nginx"));
+        table.settle_recent();
+        assert_eq!(
+            table.view(&key).unwrap().argv,
+            ["nginx: master process /usr/sbin/nginx"]
+        );
+        shown
+            .lock()
+            .unwrap()
+            .insert(worker.pid, title("nginx: worker process"));
+        table.settle(&key);
+        assert_eq!(table.view(&key).unwrap().argv, ["nginx: worker process"]);
+        // Gone before anyone looked: what it had stays.
+        let late = task(9_000_052, 3, master.pid, "nginx");
+        table.apply_fork(&fork(late, master));
+        table.apply_exit(&exit(late, 4, 0));
+        let late_key = table.key(late.pid, late.start_ns);
+        table.settle(&late_key);
+        assert_eq!(
+            table.view(&late_key).unwrap().argv,
+            ["nginx: master process /usr/sbin/nginx"]
+        );
     }
 }

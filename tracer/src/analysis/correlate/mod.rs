@@ -194,7 +194,7 @@ impl Correlator {
     /// in the order the kernel produced them.
     pub fn release(&mut self, now_boot_ns: u64) -> Vec<Report> {
         // Each pass ends here: workers forked in it have set their titles by now.
-        self.table.settle_forks();
+        self.table.settle_recent();
         self.held.release(now_boot_ns, &self.redaction)
     }
 
