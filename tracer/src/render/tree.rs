@@ -108,30 +108,39 @@ fn short_start(start: Option<&str>, at: &str) -> String {
 pub fn lines(r: &SignalReport, wide: bool) -> Vec<String> {
     let sender = chain(&r.sender);
     let target = r.target.as_deref().map(chain).unwrap_or_default();
-    let common = sender
+    // Join at the deepest process of the sender's chain that the target's chain has,
+    // wherever it sits there: the two chains may describe a reparented process's
+    // ancestors differently (the kernel's real parent at send time, the fork-time
+    // parent), and the target's then stands for both.
+    let join = sender
         .iter()
-        .zip(&target)
-        .take_while(|(a, b)| a.same(b))
-        .count();
-    let last_sender = sender.len() - 1;
-    let last_target = target.len().checked_sub(1);
-    let role = |in_sender: Option<usize>, in_target: Option<usize>| match (
-        in_sender == Some(last_sender),
-        in_target.is_some() && in_target == last_target,
-    ) {
-        (true, true) => Role::Both,
-        (true, false) => Role::Sender,
-        (false, true) => Role::Target,
-        (false, false) => Role::None,
+        .enumerate()
+        .rev()
+        .find_map(|(si, node)| target.iter().position(|t| t.same(node)).map(|ti| (si, ti)));
+    let (common, sender_branch, target_branch): (&[Node<'_>], &[Node<'_>], &[Node<'_>]) = match join
+    {
+        Some((si, ti)) => (&target[..=ti], &sender[si + 1..], &target[ti + 1..]),
+        None => (&[], &sender[..], &target[..]),
+    };
+    let sender_joined = sender_branch.is_empty();
+    let target_joined = !target.is_empty() && target_branch.is_empty();
+    let common_role = |i: usize| {
+        let last = i + 1 == common.len();
+        match (last && sender_joined, last && target_joined) {
+            (true, true) => Role::Both,
+            (true, false) => Role::Sender,
+            (false, true) => Role::Target,
+            (false, false) => Role::None,
+        }
     };
 
-    // (depth, role, node); `None` for the elision line.
+    // (depth, role, node); `None` for an elision line.
     let mut rows: Vec<(usize, Role, Option<&Node<'_>>)> = Vec::new();
-    let shown: Vec<usize> = if wide || common <= MAX_COMMON {
-        (0..common).collect()
+    let shown: Vec<usize> = if wide || common.len() <= MAX_COMMON {
+        (0..common.len()).collect()
     } else {
         let mut keep = vec![0];
-        keep.extend(common + 1 - MAX_COMMON..common);
+        keep.extend(common.len() + 1 - MAX_COMMON..common.len());
         keep
     };
     let mut depth = 0;
@@ -140,15 +149,14 @@ pub fn lines(r: &SignalReport, wide: bool) -> Vec<String> {
             rows.push((depth, Role::None, None));
             depth += 1;
         }
-        rows.push((depth, role(Some(i), Some(i)), Some(&sender[i])));
+        rows.push((depth, common_role(i), Some(&common[i])));
         depth += 1;
     }
     let branch = depth;
-    for (chain, in_sender) in [(&sender, true), (&target, false)] {
-        let len = chain.len().saturating_sub(common);
+    for (chain, role) in [(sender_branch, Role::Sender), (target_branch, Role::Target)] {
+        let len = chain.len();
         let mut depth = branch;
-        for (n, node) in chain.iter().enumerate().skip(common) {
-            let offset = n - common;
+        for (offset, node) in chain.iter().enumerate() {
             // A long branch keeps its top and the two processes nearest the signal.
             if !wide && len > MAX_BRANCH && offset > 0 && offset < len - 2 {
                 if offset == 1 {
@@ -157,11 +165,7 @@ pub fn lines(r: &SignalReport, wide: bool) -> Vec<String> {
                 }
                 continue;
             }
-            let role = if in_sender {
-                role(Some(n), None)
-            } else {
-                role(None, Some(n))
-            };
+            let role = if offset + 1 == len { role } else { Role::None };
             rows.push((depth, role, Some(node)));
             depth += 1;
         }
@@ -193,4 +197,82 @@ pub fn lines(r: &SignalReport, wide: bool) -> Vec<String> {
         out.push(line);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::analysis::{classify::OriginClass, report::fixtures};
+
+    fn ancestor(pid: u32, comm: &str) -> AncestorReport {
+        AncestorReport {
+            pid,
+            comm: comm.into(),
+            exe: None,
+            argv: vec![comm.into()],
+            start_time: Some(format!("2026-12-06T01:00:0{}.000Z", pid % 10)),
+        }
+    }
+
+    fn with_start(mut p: ProcessReport) -> ProcessReport {
+        p.start_time = Some(format!("2026-12-06T01:00:0{}.000Z", p.pid % 10));
+        p
+    }
+
+    /// A gunicorn arbiter whose shell exited: the kernel names init as its parent at
+    /// send time, the worker's fork-time chain names the shell. One tree, joined at the
+    /// arbiter, the sender appearing once.
+    #[test]
+    fn a_reparented_sender_joins_the_targets_chain() {
+        let mut r = fixtures::signal(6, 40, 41, OriginClass::Explicit);
+        let mut sender = with_start(fixtures::process(40, "gunicorn"));
+        sender.ancestry = vec![ancestor(1, "init")];
+        let mut target = with_start(fixtures::process(41, "gunicorn"));
+        target.ancestry = vec![
+            ancestor(40, "gunicorn"),
+            ancestor(30, "sh"),
+            ancestor(1, "init"),
+        ];
+        r.sender = Arc::new(sender);
+        r.target = Some(Arc::new(target));
+        r.time = "2026-12-06T01:00:09.000Z".into();
+        let lines = lines(&r, false);
+        let rows: Vec<&str> = lines[1..].iter().map(|l| l.trim_end()).collect();
+        assert_eq!(
+            rows,
+            [
+                "               1 01:00:01  init",
+                "              30 01:00:00  \\_ sh",
+                "  sender      40 01:00:00     \\_ gunicorn",
+                "  target      41 01:00:01        \\_ gunicorn",
+            ],
+            "{lines:#?}"
+        );
+    }
+
+    #[test]
+    fn siblings_branch_under_their_parent_and_self_is_both() {
+        let mut r = fixtures::signal(15, 50, 51, OriginClass::Explicit);
+        let mut sender = fixtures::process(50, "kill");
+        sender.ancestry = vec![ancestor(20, "bash"), ancestor(1, "init")];
+        let mut target = fixtures::process(51, "app");
+        target.ancestry = vec![ancestor(20, "bash"), ancestor(1, "init")];
+        r.sender = Arc::new(sender.clone());
+        r.target = Some(Arc::new(target));
+        let text = lines(&r, false).join("\n");
+        assert!(
+            text.contains("  sender      50 -            \\_ kill"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  target      51 -            \\_ app"),
+            "{text}"
+        );
+        r.target = Some(Arc::new(sender));
+        let text = lines(&r, false).join("\n");
+        assert!(text.contains("  both        50"), "{text}");
+        assert_eq!(text.matches(" 50 ").count(), 1, "{text}");
+    }
 }
