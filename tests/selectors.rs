@@ -262,3 +262,60 @@ fn unit_container_pod_and_cgroup_selectors_follow_new_processes() {
     drop(watchers);
     drop(cgroups);
 }
+
+/// `sigwho query` takes the same selectors, and `--follow` prints what the recorder adds.
+#[test]
+fn query_selects_like_the_live_view_and_follows_the_journal() {
+    require_root();
+    let n = std::process::id();
+    let container = format!("{:0>64x}", u64::from(n) * 0x2_0003);
+    let relative = format!("sigwho-oncall-q{n}/docker-{container}.scope");
+    let (cgroups, leaf) = Cgroups::create(&cgroup2_root(), &relative);
+    let dir = std::env::temp_dir().join(format!("sigwho-selectors-q{n}"));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let journal = dir.join("journal");
+    let mut record = Sigwho::command(&["record", "--journal"]);
+    record.arg(&journal);
+    let recorder = Sigwho::start_waiting_for(record, "sigwho: recording");
+    let mut follow = Sigwho::command(&["query", "--journal"]);
+    follow.arg(&journal).args([
+        "--container",
+        &container[..12],
+        "--signal",
+        "USR1,USR2",
+        "--follow",
+        "--json",
+    ]);
+    let follower = Sigwho::start_waiting_for(follow, "sigwho: following");
+    let mut inside = spawn_in(
+        &leaf,
+        &["--no-stdin", "--handle", "USR1", "--handle", "HUP"],
+    );
+    let mut outside = Target::spawn(&["--no-stdin", "--handle", "USR1"]);
+    kill(outside.pid, "USR1");
+    kill(inside.pid, "HUP");
+    kill(inside.pid, "USR1");
+    let ev = follower.wait_for(signal_to("SIGUSR1", inside.pid), EVENT_TIMEOUT);
+    assert_eq!(
+        field_str(&ev, "target.container_id"),
+        Some(container.as_str()),
+        "{ev}"
+    );
+    let seen = follower.all_events();
+    assert!(
+        seen.iter().all(
+            |ev| field_i64(ev, "target.pid") == Some(i64::from(inside.pid))
+                && field_str(ev, "signal") == Some("SIGUSR1")
+        ),
+        "only the container's SIGUSR1: {seen:#?}"
+    );
+    drop(follower);
+    drop(recorder);
+    for t in [&mut inside, &mut outside] {
+        t.signal(libc::SIGKILL);
+        t.wait(EVENT_TIMEOUT);
+    }
+    drop(cgroups);
+    let _ = fs::remove_dir_all(&dir);
+}

@@ -287,9 +287,34 @@ pub struct QueryArgs {
     #[arg(long, value_name = "PID", value_parser = parse_pid)]
     pub sender_pid: Option<u32>,
 
-    /// Only this signal (TERM, SIGTERM or 15).
-    #[arg(long, value_name = "SIG")]
+    /// Only these signals (TERM, SIGTERM or 15; comma-separated).
+    #[arg(long, value_name = "SIG[,SIG]")]
     pub signal: Option<String>,
+
+    /// Signals aimed at processes whose executable matches GLOB (a path, or a file name
+    /// without a slash), as the live view's --target-exe.
+    #[arg(long, value_name = "GLOB")]
+    pub target_exe: Option<String>,
+
+    /// Signals aimed at processes of this systemd unit.
+    #[arg(long, value_name = "UNIT")]
+    pub unit: Option<String>,
+
+    /// Signals aimed at processes of this container (id or prefix).
+    #[arg(long, value_name = "ID")]
+    pub container: Option<String>,
+
+    /// Signals aimed at processes of this Kubernetes pod (name, NAMESPACE/NAME or uid).
+    #[arg(long, value_name = "NAME")]
+    pub pod: Option<String>,
+
+    /// Signals aimed at processes in this cgroup or below it.
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Option<String>,
+
+    /// Keep printing what the recorder adds that matches, as tail -f does (until ^C).
+    #[arg(long, conflicts_with = "format")]
+    pub follow: bool,
 
     /// Not before this time: RFC 3339 (2026-11-26T09:00:00Z) or a time ago (90s, 15m, 2h, 3d).
     #[arg(long, value_name = "TIME")]
