@@ -55,7 +55,7 @@ fn query_colours_a_terminal_unless_no_color_or_never() {
     always.env("NO_COLOR", "1");
     let always = run(always, EVENT_TIMEOUT).assert_success().stdout;
     assert!(always.contains("\x1b[1;31mSIGUSR1\x1b[0m"), "{always:?}");
-    assert!(always.contains("\x1b[36msender:\x1b[0m"), "{always:?}");
+    assert!(always.contains("\x1b[36mwhy:\x1b[0m"), "{always:?}");
     assert_eq!(strip_escapes(&always), plain, "colour adds escapes only");
 
     // On a terminal: auto colours, unless NO_COLOR is set or --color never.

@@ -1,6 +1,6 @@
 //! The on-call classics' hints on the real software, with the real eBPF programs:
 //! gunicorn's arbiter aborting a worker that missed --timeout, `nginx -s reload` and
-//! `nginx -s quit` (with the master's and a new worker's rewritten titles), npm passing
+//! `nginx -s quit` (with a worker's rewritten title), npm passing
 //! a SIGTERM on to its script. (nginx's master retires workers through a channel, not
 //! with signals, unless the channel fails: `nginx-worker-retired` has a unit test.) Needs root, and nginx, gunicorn and npm, which `cargo xtask test`'s
 //! setup installs (Debian packages nginx, gunicorn, npm); loopback and unix sockets only.

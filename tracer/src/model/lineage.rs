@@ -82,7 +82,7 @@ const MAX_ANCESTRY: usize = 64;
 /// How often /proc is asked about a forked process that still shows its parent's
 /// command line (see `ProcessTable::settle`).
 const SETTLE_TRIES: u8 = 3;
-/// Forked or exec'd processes settled at the end of one pass, at most.
+/// Forked processes settled at the end of one pass, at most.
 const SETTLE_PER_PASS: usize = 128;
 
 pub struct ProcessTable {
@@ -96,7 +96,7 @@ pub struct ProcessTable {
     /// Moves whenever what the table says about any process may have changed; reports
     /// built from it can be reused while it stands still.
     generation: u64,
-    /// Processes forked or exec'd since the last `settle_recent`, oldest first.
+    /// Processes forked since the last `settle_recent`, oldest first.
     recent: Vec<ProcKey>,
 }
 
@@ -381,9 +381,6 @@ impl ProcessTable {
                 process.execs.pop();
             }
             process.execs.push(record);
-            if self.recent.len() < SETTLE_PER_PASS && !self.recent.contains(&key) {
-                self.recent.push(key);
-            }
         }
     }
 
@@ -438,14 +435,16 @@ impl ProcessTable {
         }
     }
 
-    /// What a process shows as its command line may change after sigwho recorded it:
-    /// a process forked while sigwho watched runs its parent's program until it execs,
-    /// and any process may rewrite its title (nginx, gunicorn and PM2 do, some right
-    /// after exec, workers right after fork). So /proc is asked again: when the pass
-    /// that saw the fork or exec ends (`settle_recent`) and when the process is in a
-    /// report, a few times at most, until /proc shows a new title: something else than
-    /// the command line of its exec, or (a fork) than what its parent shows. A process
-    /// already gone keeps what it has.
+    /// A process forked while sigwho watched runs its parent's program until it execs,
+    /// but it may rewrite its title (nginx, gunicorn and PM2 workers do, right after
+    /// fork): /proc is asked for its command line when the pass that saw the fork ends
+    /// (`settle_recent`) and when it is a report's target, a few times at most, until
+    /// it shows a new title: something else than the command line it inherited and
+    /// than what its parent shows. A process already gone keeps what it has.
+    ///
+    /// Only forks: the command line of an exec is the kernel's own record, and /proc may
+    /// already show a later exec (a sender that sends, then execs at once), or another
+    /// process at the same pid started within the same clock tick.
     pub fn settle(&mut self, key: &ProcKey) {
         let Some(process) = self.procs.get(key) else {
             return;
@@ -453,8 +452,7 @@ impl ProcessTable {
         let Some(exec) = process.current_exec() else {
             return;
         };
-        let from_session = exec.inherited || exec.time_ns.is_some();
-        if process.exited_ns.is_some() || !from_session || exec.settled {
+        if process.exited_ns.is_some() || !exec.inherited || exec.settled {
             return;
         }
         let now = self
@@ -486,8 +484,8 @@ impl ProcessTable {
         }
     }
 
-    /// [`settle`](Self::settle)s the processes forked or exec'd since the last call (at
-    /// most [`SETTLE_PER_PASS`]: a storm of them settles at their signals instead).
+    /// [`settle`](Self::settle)s the processes forked since the last call (at most
+    /// [`SETTLE_PER_PASS`]: a fork storm settles at its signals instead).
     pub fn settle_recent(&mut self) {
         let recent = std::mem::take(&mut self.recent);
         for key in &recent {
@@ -901,15 +899,16 @@ mod tests {
             .unwrap()
             .insert(master.pid, title("nginx: master process /usr/sbin/nginx"));
         table.settle_recent();
+        // An exec's command line is the kernel's record; /proc is not asked.
         let master_key = table.key(master.pid, master.start_ns);
         assert_eq!(
             table.view(&master_key).unwrap().argv,
-            ["nginx: master process /usr/sbin/nginx"]
+            ["/usr/sbin/nginx", "-c", "x"]
         );
         let worker = task(9_000_051, 2, master.pid, "nginx");
         table.apply_fork(&fork(worker, master));
         let key = table.key(worker.pid, worker.start_ns);
-        // Right after fork the worker still shows the master's title: not taken.
+        // Right after fork the worker still shows its parent's title: not taken.
         shown
             .lock()
             .unwrap()

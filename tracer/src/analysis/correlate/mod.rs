@@ -214,7 +214,8 @@ impl Correlator {
             self.table
                 .set_kernel_ancestry(sender, &ev.sender_ancestry[..len]);
         }
-        self.table.settle_lineage(&sender);
+        // The target only: a sender may exec right after sending, and /proc would then
+        // show what it runs now (see ProcessTable::settle).
         self.table.settle_lineage(&target);
         let now_ns = ev.header.time_ns;
         let (previous, escalated) = self.escalations.record(sender, target, ev.sig, now_ns);
