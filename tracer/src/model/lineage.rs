@@ -916,7 +916,7 @@ mod tests {
         table.settle_recent();
         assert_eq!(
             table.view(&key).unwrap().argv,
-            ["nginx: master process /usr/sbin/nginx"]
+            ["/usr/sbin/nginx", "-c", "x"]
         );
         shown
             .lock()
@@ -932,7 +932,7 @@ mod tests {
         table.settle(&late_key);
         assert_eq!(
             table.view(&late_key).unwrap().argv,
-            ["nginx: master process /usr/sbin/nginx"]
+            ["/usr/sbin/nginx", "-c", "x"]
         );
     }
 }
