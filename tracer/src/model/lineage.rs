@@ -438,7 +438,8 @@ impl ProcessTable {
     /// A process forked while sigwho watched runs its parent's program until it execs,
     /// but it may rewrite its title (nginx, gunicorn and PM2 workers do, right after
     /// fork): /proc is asked for its command line when the pass that saw the fork ends
-    /// (`settle_recent`) and when it is a report's target, a few times at most, until
+    /// and the next ones (`settle_recent`) and when it is a report's target, a few
+    /// times at most, until
     /// it shows a new title: something else than the command line it inherited and
     /// than what its parent shows. A process already gone keeps what it has.
     ///
@@ -490,6 +491,14 @@ impl ProcessTable {
         let recent = std::mem::take(&mut self.recent);
         for key in &recent {
             self.settle(key);
+            // Not retitled yet (the pass may have ended right after the fork): again
+            // when the next pass ends, until the tries run out.
+            let pending = self.procs.get(key).is_some_and(|p| {
+                p.exited_ns.is_none() && p.current_exec().is_some_and(|e| e.inherited && !e.settled)
+            });
+            if pending && self.recent.len() < SETTLE_PER_PASS {
+                self.recent.push(*key);
+            }
         }
     }
 
