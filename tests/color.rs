@@ -58,7 +58,7 @@ fn query_colours_a_terminal_unless_no_color_or_never() {
         always.contains("\x1b[1m\x1b[31mSIGUSR1\x1b[0m"),
         "{always:?}"
     );
-    assert!(always.contains("\x1b[36msender:\x1b[0m"), "{always:?}");
+    assert!(always.contains("\x1b[36mwhy:\x1b[0m"), "{always:?}");
     assert_eq!(strip_escapes(&always), plain, "colour adds escapes only");
 
     // On a terminal: auto colours, unless NO_COLOR is set or --color never.

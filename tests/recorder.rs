@@ -210,7 +210,8 @@ fn journal_survives_sigkill_and_restart() {
     );
 
     // Text: a header for the process, then the live view's text.
-    let text = query(&journal, &["--target-pid", &pid])
+    // Whole lines: the header's call is last, and 100 columns may cut it.
+    let text = query(&journal, &["--target-pid", &pid, "--wide"])
         .assert_success()
         .stdout;
     let header = format!("pid {pid} started {}: 4 signals", start.unwrap_or_default());

@@ -86,6 +86,27 @@ pub mod features {
     pub const DIRECT_LOADS: u32 = 4;
 }
 
+/// The live view's selectors that the programs apply themselves (`--signal`,
+/// `--target-comm`); userspace writes them into the read-only global `SELECT` before
+/// load. Zero: no selection.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Select {
+    /// Non-zero: only these signals are reported (bit N-1 for signal N), by
+    /// `signal_generate` and the failed-attempt hooks.
+    pub signal_mask: u64,
+    /// Non-empty (NUL-padded): a process whose comm is this after exec becomes a target,
+    /// so that a restarted process is watched from its first instruction, before
+    /// userspace hears of it (with `follow_children` its forks follow).
+    pub target_comm: [u8; crate::COMM_LEN],
+}
+
+#[cfg(feature = "user")]
+// SAFETY: repr(C) and Copy, a u64 then 16 bytes: no padding, and every bit pattern is a
+// valid Select.
+unsafe impl aya::Pod for Select {}
+const _: () = assert!(size_of::<Select>() == 8 + crate::COMM_LEN);
+
 #[cfg(feature = "user")]
 // SAFETY: repr(C) and Copy, an array of structs of four u32s: no padding, and every bit
 // pattern is a valid SyscallLayouts.

@@ -39,6 +39,8 @@ mod request;
 #[cfg(target_arch = "bpf")]
 mod sched;
 #[cfg(target_arch = "bpf")]
+mod select;
+#[cfg(target_arch = "bpf")]
 mod siginfo;
 #[cfg(target_arch = "bpf")]
 mod signal;

@@ -45,7 +45,8 @@ pub fn run() -> Result<()> {
 /// unshare for the pid-namespace tests, setpriv to drop capabilities, script for a
 /// terminal in the --color tests, dot for `sigwho query --format svg`, a Docker engine,
 /// debootstrap (a base image without a registry) and the Kubernetes API's models (Debian's
-/// python3 module, checked with Debian's python3) for the container test. Each with a
+/// python3 module, checked with Debian's python3) for the container test; nginx, Debian's
+/// gunicorn and npm for the on-call hints' tests (tests/hints.rs). Each with a
 /// command that succeeds when it is there (Graphviz's dot has no --version).
 const TEST_TOOLS: &[(&str, &[&str], &str)] = &[
     ("node", &["--version"], "nodejs"),
@@ -61,6 +62,9 @@ const TEST_TOOLS: &[(&str, &[&str], &str)] = &[
         &["-c", "import kubernetes"],
         "python3-kubernetes",
     ),
+    ("/usr/sbin/nginx", &["-v"], "nginx"),
+    ("/usr/bin/gunicorn", &["--version"], "gunicorn"),
+    ("npm", &["--version"], "npm"),
 ];
 
 /// Installs what the tests need beyond the build, when a tool is not on PATH (a tool
@@ -81,7 +85,7 @@ pub fn test_tools() -> Result<()> {
     if missing.is_empty() {
         eprintln!(
             "setup: test tools: node, python3, unshare, setpriv, script, dot, dockerd, debootstrap, \
-             python3-kubernetes present"
+             python3-kubernetes, nginx, gunicorn, npm present"
         );
         return Ok(());
     }

@@ -21,6 +21,9 @@ pub struct AncestorReport {
     pub comm: String,
     pub exe: Option<String>,
     pub argv: Vec<String>,
+    /// RFC 3339, as `ProcessReport::start_time`; absent when unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -246,6 +249,7 @@ pub(crate) mod fixtures {
                 comm: "s".into(),
                 exe: None,
                 argv: Vec::new(),
+                start_time: None,
             },
             hints: Vec::new(),
             escalation: None,

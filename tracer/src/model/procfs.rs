@@ -260,6 +260,13 @@ pub trait ProcInfo: Send {
         self.process(pid)
             .filter(|snap| snap.stat.start_ticks == start_ticks)
     }
+
+    /// The command line of the process at `pid` if it is the one that started at
+    /// `start_ticks` (what a process that rewrote its title shows now). A live system
+    /// reads only cmdline and stat; the default asks [`ProcInfo::process_if`].
+    fn cmdline_if(&self, pid: u32, start_ticks: u64) -> Option<Vec<String>> {
+        self.process_if(pid, start_ticks).map(|snap| snap.argv)
+    }
 }
 
 /// The live system's /proc (and kubelet directories).
@@ -267,6 +274,12 @@ pub trait ProcInfo: Send {
 pub struct SystemProc;
 
 impl ProcInfo for SystemProc {
+    fn cmdline_if(&self, pid: u32, start_ticks: u64) -> Option<Vec<String>> {
+        let argv = read_cmdline(pid).ok()?;
+        // Checked after the read: the pid was not reused in between.
+        (read_stat(pid).ok()?.start_ticks == start_ticks).then_some(argv)
+    }
+
     fn pids(&self) -> Vec<u32> {
         list_pids()
     }

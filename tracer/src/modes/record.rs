@@ -91,6 +91,7 @@ pub async fn run(args: RecordOptions, signals: &mut OwnSignals) -> anyhow::Resul
         wakeup_bytes: WAKEUP_BYTES,
         follow_children: false,
         fold_repeats: true,
+        select: tracer_common::Select::default(),
     })?;
     let mut stream = loaded.start(&StreamOptions {
         explain: &args.explain,

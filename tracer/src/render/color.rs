@@ -83,6 +83,8 @@ const LABELS: &[&str] = &[
     "sender:",
     "target:",
     "why:",
+    "where:",
+    "cause:",
     "value:",
     "fault address:",
     "cause chain (nearest first):",

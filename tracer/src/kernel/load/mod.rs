@@ -44,6 +44,8 @@ pub struct Options {
     pub follow_children: bool,
     /// See [`Config::fold_repeats`]: storms become counts in the kernel (FOLDS).
     pub fold_repeats: bool,
+    /// The selectors the programs apply themselves (`--signal`, `--target-comm`).
+    pub select: tracer_common::Select,
 }
 
 pub struct Tracer {
@@ -183,7 +185,7 @@ impl Tracer {
         if !is_disabled("direct-loads") {
             config.features |= tracer_common::features::DIRECT_LOADS;
         }
-        let mut ebpf = load_object(&mut config, &layouts, &btf, features)?;
+        let mut ebpf = load_object(&mut config, &options.select, &layouts, &btf, features)?;
         attach_btf_hooks(&mut ebpf)?;
         features.push(if task_pt_regs {
             Feature::used(
@@ -260,6 +262,18 @@ impl Tracer {
         self.targets
             .insert(pid, 1, 0)
             .map_err(|e| LoadError::Map("TARGETS", chain(&e)))
+    }
+
+    /// Whether `pid` is in the in-kernel target filter.
+    #[must_use]
+    pub fn is_watched(&self, pid: u32) -> bool {
+        self.targets.get(&pid, 0).is_ok()
+    }
+
+    /// Takes `pid` out of the in-kernel target filter (its hint stays: a stale hint only
+    /// costs a lookup). Not there is not an error.
+    pub fn unwatch(&mut self, pid: u32) {
+        let _ = self.targets.remove(&pid);
     }
 
     /// Pids in the in-kernel target filter. With `follow_children` the kernel adds every
