@@ -135,7 +135,7 @@ pub async fn run(
                 received.map_err(LiveError::Signals)?;
                 session.done = true;
             }
-            () = sleep_until(deadline) => {
+            () = pipeline::sleep_until(deadline) => {
                 eprintln!("sigwho: --timeout reached; pid {pid} is still running");
                 session.done = true;
             }
@@ -160,14 +160,6 @@ pub async fn run(
         if session.done || output.closed {
             return Ok(());
         }
-    }
-}
-
-/// Resolves at `deadline`; never without one.
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -224,6 +224,14 @@ fn raw_capture(
     )))
 }
 
+/// Resolves at `deadline` (a view's `--timeout`); never without one.
+pub async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::degraded_summary;

@@ -105,7 +105,7 @@ pub async fn run(
                 received.map_err(LiveError::Signals)?;
                 done = true;
             }
-            () = sleep_until(deadline) => {
+            () = pipeline::sleep_until(deadline) => {
                 eprintln!("sigwho: --timeout reached");
                 done = true;
             }
@@ -132,14 +132,6 @@ pub async fn run(
         if done || output.closed {
             return Ok(());
         }
-    }
-}
-
-/// Resolves at `deadline`; never without one.
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }
 
