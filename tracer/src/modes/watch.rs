@@ -89,9 +89,14 @@ pub async fn run(
             "sigwho: tracing every signal on this machine; reports go to stdout until ^C or --timeout"
         );
     } else {
+        let names: Vec<String> = selectors
+            .signals
+            .iter()
+            .map(|&signo| crate::model::signals::signal_label(signo))
+            .collect();
         eprintln!(
             "sigwho: tracing every {} on this machine; reports go to stdout until ^C or --timeout",
-            selectors.describe()
+            names.join(", ")
         );
     }
 
