@@ -84,7 +84,10 @@ fn sigterm_to_a_pid_namespace_init_without_handler_is_dropped() {
 
 /// SIGKILL puts its target in group exit at once (kernel/signal.c, `complete_signal()`),
 /// and tearing down its memory takes a while: a SIGTERM sent right after is dropped, and
-/// `sigwho run` does not count it as unexpected.
+/// `sigwho run` does not count it as unexpected. The teardown must outlast the second
+/// kill(): once the process has exited, sigwho stops watching its pid and a signal to the
+/// zombie goes unseen (seen once with 512 MiB; 2 GiB makes the window four times as long,
+/// watching until the reap would close it).
 #[test]
 fn a_signal_to_an_exiting_process_is_dropped_and_not_unexpected() {
     require_root();
@@ -96,7 +99,7 @@ fn a_signal_to_an_exiting_process_is_dropped_and_not_unexpected() {
 import os, signal, subprocess, sys
 p = subprocess.Popen([sys.argv[1], "target"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 assert p.stdout.readline().startswith("ready ")
-p.stdin.write("alloc 512\n")
+p.stdin.write("alloc 2048\n")
 p.stdin.flush()
 assert p.stdout.readline().strip() == "allocated"
 os.kill(p.pid, signal.SIGKILL)
