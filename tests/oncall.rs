@@ -85,7 +85,7 @@ fn sigterm_to_a_pid_namespace_init_without_handler_is_dropped() {
 /// SIGKILL puts its target in group exit at once (kernel/signal.c, `complete_signal()`),
 /// and tearing down its memory takes a while: a SIGTERM sent right after is dropped, and
 /// `sigwho run` does not count it as unexpected. The teardown must outlast the second
-/// kill(): once the process has exited, sigwho stops watching its pid and a signal to the
+/// `kill()`: once the process has exited, sigwho stops watching its pid and a signal to the
 /// zombie goes unseen (seen once with 512 MiB; 2 GiB makes the window four times as long,
 /// watching until the reap would close it).
 #[test]
