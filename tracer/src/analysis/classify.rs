@@ -367,17 +367,7 @@ pub fn origin_class(ev: &SignalEvent) -> OriginClass {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn request(syscall: u32, arg0: i64, arg1: i64) -> Request {
-        Request {
-            syscall,
-            sig: 15,
-            arg0,
-            arg1,
-            pidfd_pid: 0,
-            _pad: 0,
-        }
-    }
+    use crate::analysis::report::fixtures::request;
 
     #[test]
     fn calls_read_as_written() {

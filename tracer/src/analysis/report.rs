@@ -206,6 +206,18 @@ pub(crate) mod fixtures {
     use super::*;
     use crate::model::signals::signal_label;
 
+    /// A SIGTERM request of `syscall` with its first two arguments.
+    pub fn request(syscall: u32, arg0: i64, arg1: i64) -> tracer_common::Request {
+        tracer_common::Request {
+            syscall,
+            sig: 15,
+            arg0,
+            arg1,
+            pidfd_pid: 0,
+            _pad: 0,
+        }
+    }
+
     pub fn process(pid: u32, comm: &str) -> ProcessReport {
         ProcessReport {
             pid,
