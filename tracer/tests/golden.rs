@@ -8,6 +8,8 @@
 //! (reports.txt and reports.jsonl too) when the output is meant to change; the change
 //! is then reviewed in their diff.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use tracer::{
@@ -43,20 +45,11 @@ fn check(name: &str, got: &str) {
         return;
     }
     let want = std::fs::read_to_string(&path).unwrap_or_default();
-    if got == want {
-        return;
+    if let Some((line, got, want)) = common::first_difference(got, &want) {
+        panic!(
+            "{name} differs at line {line} (SIGWHO_BLESS=1 writes it again):\n got: {got}\nwant: {want}"
+        );
     }
-    let line = got
-        .lines()
-        .zip(want.lines())
-        .position(|(a, b)| a != b)
-        .unwrap_or_else(|| got.lines().count().min(want.lines().count()));
-    panic!(
-        "{name} differs at line {} (SIGWHO_BLESS=1 writes it again):\n got: {}\nwant: {}",
-        line + 1,
-        got.lines().nth(line).unwrap_or("(end)"),
-        want.lines().nth(line).unwrap_or("(end)"),
-    );
 }
 
 #[test]
