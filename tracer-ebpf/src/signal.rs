@@ -18,7 +18,7 @@ use tracer_common::{FoldKey, SignalEvent, fold_stats, kind, signal_flags};
 use crate::{
     cause::{is_meaningful, remember_received, write_causes},
     maps::{config, is_target, logging},
-    record::{count_drop, reserve, submit_flags, write_header},
+    record::{reserve, submit_flags, write_header},
     request::current_request,
     select::signal_selected,
     siginfo::{
