@@ -208,6 +208,15 @@ fn nginx_reload_and_quit() {
         ["-c", &conf.display().to_string(), "-s", "reload"],
         "{hup}"
     );
+    // The master was exec'd while sigwho watched; it shows the title it set after.
+    assert_eq!(
+        sigwho_tests::strings(&hup, "target.argv"),
+        [format!(
+            "nginx: master process /usr/sbin/nginx -c {}",
+            conf.display()
+        )],
+        "the master's title: {hup}"
+    );
     // The master retires the old worker (through its channel, not a signal): its exit
     // reaches the master as SIGCHLD.
     let old_pids: Vec<i64> = old.iter().map(|w| i64::from(w.pid)).collect();

@@ -261,7 +261,11 @@ pub struct ExecEvent {
     /// Valid entries in `cgroup_names`, plus [`exec_flags::CGROUP_TRUNCATED`]'s bit
     /// position 8 when the path has more components above them.
     pub cgroup_levels: u32,
-    pub _pad: u32,
+    /// The low 32 bits of the new program's `mm->arg_start`: where exec put argv, which
+    /// stack randomisation moves on every exec. /proc/PID/stat shows it (field 48), so
+    /// userspace can tell that /proc still shows this exec before it takes a title the
+    /// program set after exec from /proc/PID/cmdline. 0: unknown.
+    pub arg_start_low: u32,
     /// The new program's cgroup (unified hierarchy) path, last components first
     /// (NUL-terminated names): what userspace uses when /proc no longer has the process.
     pub cgroup_names: [[u8; CGROUP_NAME_LEN]; CGROUP_LEVELS],

@@ -85,7 +85,12 @@ fn try_sched_process_exec(ctx: &BtfTracePointContext) -> Result<u32, u32> {
             addr_of_mut!((*ev).args_len).write(len);
         }
         addr_of_mut!((*ev).flags).write(flags);
-        addr_of_mut!((*ev)._pad).write(0);
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "the low half is the record's field: it holds the randomised bits"
+        )]
+        let arg_start_low = start as u32;
+        addr_of_mut!((*ev).arg_start_low).write(arg_start_low);
         let levels = sw_task_cgroup_names(task, addr_of_mut!((*ev).cgroup_names) as u64);
         addr_of_mut!((*ev).cgroup_levels).write(levels);
         // `--target-comm`: the new program's name, written just above.

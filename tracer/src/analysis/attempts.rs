@@ -157,6 +157,7 @@ mod tests {
                     pgrp: 90,
                     session: 90,
                     start_ticks: 5,
+                    arg_start: None,
                 }),
             },
             Lookup::Tids {

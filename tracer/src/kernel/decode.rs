@@ -272,7 +272,7 @@ mod tests {
             filename: [0xaa; PATH_LEN],
             args: [0xbb; ARGS_LEN],
             cgroup_levels: 1,
-            _pad: 0,
+            arg_start_low: 0,
             cgroup_names: [[0xcc; CGROUP_NAME_LEN]; CGROUP_LEVELS],
         };
         exec.filename[..4].copy_from_slice(b"/sh\0");

@@ -36,6 +36,10 @@ pub struct ExecRecord {
     pub settled: bool,
     /// How often /proc was asked.
     pub settle_tries: u8,
+    /// The low bits of where the exec put argv (tracer-common's
+    /// `ExecEvent::arg_start_low`), which tell whether /proc still shows this exec; 0
+    /// when not known (a /proc snapshot, an older capture).
+    pub arg_start_low: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +86,9 @@ const MAX_ANCESTRY: usize = 64;
 /// How often /proc is asked about a forked process that still shows its parent's
 /// command line (see `ProcessTable::settle`).
 const SETTLE_TRIES: u8 = 3;
+/// How often /proc is asked about an exec'd process that still shows the command line
+/// of its exec (once when the pass that saw the exec ends, then at its reports).
+const SETTLE_TRIES_EXEC: u8 = 4;
 /// Forked processes settled at the end of one pass, at most.
 const SETTLE_PER_PASS: usize = 128;
 
@@ -96,7 +103,7 @@ pub struct ProcessTable {
     /// Moves whenever what the table says about any process may have changed; reports
     /// built from it can be reused while it stands still.
     generation: u64,
-    /// Processes forked since the last `settle_recent`, oldest first.
+    /// Processes forked or exec'd since the last `settle_recent`, oldest first.
     recent: Vec<ProcKey>,
 }
 
@@ -232,6 +239,7 @@ impl ProcessTable {
                     inherited: false,
                     settled: false,
                     settle_tries: 0,
+                    arg_start_low: 0,
                 }]
             },
             exited_ns: None,
@@ -370,7 +378,13 @@ impl ProcessTable {
             inherited: false,
             settled: false,
             settle_tries: 0,
+            arg_start_low: ev.arg_start_low,
         };
+        // A title set right after exec (nginx's master) is looked for when this pass
+        // ends; one set later, when the process is in a report.
+        if ev.arg_start_low != 0 && self.recent.len() < SETTLE_PER_PASS {
+            self.recent.push(key);
+        }
         if let Some(process) = self.procs.get_mut(&key) {
             process.comm = decode::c_string(&ev.task.comm);
             if cgroup.is_some() {
@@ -443,9 +457,12 @@ impl ProcessTable {
     /// it shows a new title: something else than the command line it inherited and
     /// than what its parent shows. A process already gone keeps what it has.
     ///
-    /// Only forks: the command line of an exec is the kernel's own record, and /proc may
-    /// already show a later exec (a sender that sends, then execs at once), or another
-    /// process at the same pid started within the same clock tick.
+    /// An exec'd process may rewrite its title too (an nginx master, PM2's daemon, Node's
+    /// `process.title`): /proc is asked the same way, but its answer is taken only while
+    /// /proc/PID/stat shows the argv address of the exec the kernel recorded
+    /// ([`ProcInfo::cmdline_of_exec`]): /proc may already show a later exec (a sender
+    /// that sends, then execs at once), or another process at the same pid started
+    /// within the same clock tick, and then the kernel's record stands.
     pub fn settle(&mut self, key: &ProcKey) {
         let Some(process) = self.procs.get(key) else {
             return;
@@ -453,7 +470,13 @@ impl ProcessTable {
         let Some(exec) = process.current_exec() else {
             return;
         };
-        if process.exited_ns.is_some() || !exec.inherited || exec.settled {
+        if process.exited_ns.is_some() || exec.settled {
+            return;
+        }
+        if !exec.inherited {
+            if exec.arg_start_low != 0 {
+                self.settle_exec(key);
+            }
             return;
         }
         let now = self
@@ -485,7 +508,35 @@ impl ProcessTable {
         }
     }
 
-    /// [`settle`](Self::settle)s the processes forked since the last call (at most
+    /// [`settle`](Self::settle) for an exec'd process.
+    fn settle_exec(&mut self, key: &ProcKey) {
+        let Some(exec) = self.procs.get(key).and_then(Process::current_exec) else {
+            return;
+        };
+        let now = self
+            .info
+            .cmdline_of_exec(key.pid, key.start_ticks, exec.arg_start_low)
+            .map(|a| tidy_argv(&a));
+        let recorded = tidy_argv(&exec.argv);
+        let Some(exec) = self.procs.get_mut(key).and_then(|p| p.execs.last_mut()) else {
+            return;
+        };
+        exec.settle_tries += 1;
+        match now.filter(|a| !a.is_empty()) {
+            Some(argv) if argv != recorded => {
+                // The title, or the whole command line where the record was cut short.
+                exec.argv = argv;
+                exec.argv_truncated = false;
+                exec.settled = true;
+                self.generation += 1;
+            }
+            // Gone, or running another program: the kernel's record stands.
+            None => exec.settled = true,
+            Some(_) => exec.settled = exec.settle_tries >= SETTLE_TRIES_EXEC,
+        }
+    }
+
+    /// [`settle`](Self::settle)s the processes forked or exec'd since the last call (at most
     /// [`SETTLE_PER_PASS`]: a fork storm settles at its signals instead).
     pub fn settle_recent(&mut self) {
         let recent = std::mem::take(&mut self.recent);
@@ -672,7 +723,7 @@ mod tests {
             filename: [0; tracer_common::PATH_LEN],
             args: [0; tracer_common::ARGS_LEN],
             cgroup_levels: 0,
-            _pad: 0,
+            arg_start_low: 0,
             cgroup_names: [[0; tracer_common::CGROUP_NAME_LEN]; tracer_common::CGROUP_LEVELS],
         };
         ev.filename[..path.len()].copy_from_slice(path.as_bytes());
@@ -851,8 +902,11 @@ mod tests {
         assert!(table.get(&key).is_none());
     }
 
-    /// A /proc that shows fixed command lines, by pid.
-    struct Titles(std::sync::Arc<std::sync::Mutex<HashMap<u32, Vec<String>>>>);
+    type Shown<T> = std::sync::Arc<std::sync::Mutex<HashMap<u32, T>>>;
+
+    /// A /proc that shows fixed command lines, by pid, and for each pid the low bits of
+    /// the argv address of the exec it shows.
+    struct Titles(Shown<Vec<String>>, Shown<u32>);
 
     impl ProcInfo for Titles {
         fn pids(&self) -> Vec<u32> {
@@ -879,6 +933,64 @@ mod tests {
         fn cmdline_if(&self, pid: u32, _: u64) -> Option<Vec<String>> {
             self.0.lock().unwrap().get(&pid).cloned()
         }
+        fn cmdline_of_exec(&self, pid: u32, _: u64, arg_start_low: u32) -> Option<Vec<String>> {
+            let same = self.1.lock().unwrap().get(&pid) == Some(&arg_start_low);
+            same.then(|| self.0.lock().unwrap().get(&pid).cloned())
+                .flatten()
+        }
+    }
+
+    #[test]
+    fn an_execd_process_gets_its_title_while_proc_shows_the_same_exec() {
+        let shown: Shown<Vec<String>> = std::sync::Arc::default();
+        let execs: Shown<u32> = std::sync::Arc::default();
+        let mut table =
+            ProcessTable::with_info(Box::new(Titles(shown.clone(), execs.clone())), TPS);
+        let argv = |args: &[&str]| args.iter().map(ToString::to_string).collect::<Vec<_>>();
+        let master = task(9_000_060, 1, 1, "nginx");
+        table.observe(&master);
+        let mut ev = exec(master, 1, "/usr/sbin/nginx", &["/usr/sbin/nginx"]);
+        ev.arg_start_low = 0x7ff0_1230;
+        table.apply_exec(&ev);
+        let key = table.key(master.pid, master.start_ns);
+        shown
+            .lock()
+            .unwrap()
+            .insert(master.pid, argv(&["/usr/sbin/nginx"]));
+        execs.lock().unwrap().insert(master.pid, 0x7ff0_1230);
+        // Not retitled yet when the pass ends: asked again at its reports.
+        table.settle_recent();
+        assert_eq!(table.view(&key).unwrap().argv, ["/usr/sbin/nginx"]);
+        shown.lock().unwrap().insert(
+            master.pid,
+            argv(&["nginx: master process /usr/sbin/nginx", "", ""]),
+        );
+        table.settle_lineage(&key);
+        assert_eq!(
+            table.view(&key).unwrap().argv,
+            ["nginx: master process /usr/sbin/nginx"]
+        );
+
+        // A sender that sent, then exec'd again at once: /proc shows the later exec
+        // (same pid and start, another argv address), whose command line is not taken,
+        // and /proc is not asked again.
+        let sender = task(9_000_061, 2, 1, "sigwho-testproc");
+        table.observe(&sender);
+        let sent_as = ["/t", "kill-exec", "1", "TERM", "--", "target"];
+        let mut ev = exec(sender, 2, "/t", &sent_as);
+        ev.arg_start_low = 0x7ffd_0010;
+        table.apply_exec(&ev);
+        let sender_key = table.key(sender.pid, sender.start_ns);
+        shown
+            .lock()
+            .unwrap()
+            .insert(sender.pid, argv(&["/t", "target"]));
+        execs.lock().unwrap().insert(sender.pid, 0x7ffe_2220);
+        table.settle(&sender_key);
+        assert_eq!(table.view(&sender_key).unwrap().argv, sent_as);
+        execs.lock().unwrap().insert(sender.pid, 0x7ffd_0010);
+        table.settle(&sender_key);
+        assert_eq!(table.view(&sender_key).unwrap().argv, sent_as);
     }
 
     #[test]
@@ -893,7 +1005,8 @@ mod tests {
     #[test]
     fn a_forked_worker_gets_its_own_title_once_it_differs_from_its_parents() {
         let shown = std::sync::Arc::new(std::sync::Mutex::new(HashMap::new()));
-        let mut table = ProcessTable::with_info(Box::new(Titles(shown.clone())), TPS);
+        let mut table =
+            ProcessTable::with_info(Box::new(Titles(shown.clone(), Shown::default())), TPS);
         let master = task(9_000_050, 1, 1, "nginx");
         table.observe(&master);
         table.apply_exec(&exec(
@@ -908,7 +1021,7 @@ mod tests {
             .unwrap()
             .insert(master.pid, title("nginx: master process /usr/sbin/nginx"));
         table.settle_recent();
-        // An exec's command line is the kernel's record; /proc is not asked.
+        // An exec whose argv address is not known (0 here): the kernel's record stands.
         let master_key = table.key(master.pid, master.start_ns);
         assert_eq!(
             table.view(&master_key).unwrap().argv,

@@ -25,6 +25,11 @@ pub struct Stat {
     pub session: i32,
     /// Field 22: start time in clock ticks since boot.
     pub start_ticks: u64,
+    /// Field 48: where the current program's argv starts (`mm->arg_start`), which moves
+    /// with every exec; shown to root (else 0). `None` in captures made before it was
+    /// kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arg_start: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -42,6 +47,7 @@ impl TryFrom<&ProcStat> for Stat {
             pgrp: stat.pgrp,
             session: stat.session,
             start_ticks: stat.starttime,
+            arg_start: stat.arg_start,
         })
     }
 }
@@ -267,6 +273,32 @@ pub trait ProcInfo: Send {
     fn cmdline_if(&self, pid: u32, start_ticks: u64) -> Option<Vec<String>> {
         self.process_if(pid, start_ticks).map(|snap| snap.argv)
     }
+
+    /// The command line of the process at `pid` if it is the one that started at
+    /// `start_ticks` and still runs the program whose exec put argv at an address whose
+    /// low 32 bits are `arg_start_low` (see tracer-common's `ExecEvent::arg_start_low`):
+    /// what it shows now, a title it set after exec included. The default asks
+    /// [`ProcInfo::process_if`].
+    fn cmdline_of_exec(
+        &self,
+        pid: u32,
+        start_ticks: u64,
+        arg_start_low: u32,
+    ) -> Option<Vec<String>> {
+        self.process_if(pid, start_ticks)
+            .filter(|snap| same_exec(&snap.stat, arg_start_low))
+            .map(|snap| snap.argv)
+    }
+}
+
+/// Whether `stat` shows the exec whose `mm->arg_start` had `arg_start_low` as its low
+/// bits (0: unknown, never the same).
+#[must_use]
+pub fn same_exec(stat: &Stat, arg_start_low: u32) -> bool {
+    arg_start_low != 0
+        && stat
+            .arg_start
+            .is_some_and(|a| a & u64::from(u32::MAX) == u64::from(arg_start_low))
 }
 
 /// The live system's /proc (and kubelet directories).
@@ -278,6 +310,18 @@ impl ProcInfo for SystemProc {
         let argv = read_cmdline(pid).ok()?;
         // Checked after the read: the pid was not reused in between.
         (read_stat(pid).ok()?.start_ticks == start_ticks).then_some(argv)
+    }
+
+    fn cmdline_of_exec(
+        &self,
+        pid: u32,
+        start_ticks: u64,
+        arg_start_low: u32,
+    ) -> Option<Vec<String>> {
+        let argv = read_cmdline(pid).ok()?;
+        // Checked after the read: neither the pid nor the program changed in between.
+        let stat = read_stat(pid).ok()?;
+        (stat.start_ticks == start_ticks && same_exec(&stat, arg_start_low)).then_some(argv)
     }
 
     fn pids(&self) -> Vec<u32> {
