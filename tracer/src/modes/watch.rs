@@ -7,15 +7,25 @@
 //! the /proc snapshot; those that exec later when userspace sees their exec record
 //! (`--target-comm` is matched by the kernel itself at exec, before the new program runs
 //! a single instruction); their forks by the kernel at fork (`follow_children`), which
-//! also takes each out at exit. A process that execs into something the selectors do
-//! not name leaves the filter. Reports are then checked against every selector here.
+//! also takes each out at exit, or here when the fork record shows a selected program
+//! whose parent was not in the filter yet. Until userspace has read an exec record, the
+//! kernel lets the process's signals through for [`EXEC_GRACE`] (tracer-ebpf's
+//! select.rs), so that a signal in between (a supervisor's restart, then at once a
+//! signal) is not missed. A process that execs into something the selectors do not
+//! name leaves the filter. Reports are then checked against every selector here: those
+//! to processes the grace let through that do not match are dropped, as the kernel
+//! would have.
 
 use std::{collections::HashSet, io::Write, time::Duration};
 
 use tokio::time::Instant;
 
 use crate::{
-    analysis::{correlate::Correlator, report::Report, select::Selectors},
+    analysis::{
+        correlate::{Correlator, NewProcess},
+        report::Report,
+        select::Selectors,
+    },
     kernel::{load::Options, stream::WAKEUP_BYTES},
     model::lineage::ProcKey,
     modes::{
@@ -25,6 +35,13 @@ use crate::{
     },
     render::output::ReportWriter,
 };
+
+/// How long after its exec the kernel lets a process's signals through before userspace
+/// has decided whether the selectors name it: far longer than reading an exec record
+/// takes (milliseconds, seconds only on a machine stalled under load), short enough
+/// that a storm at a process that just exec'd into something else costs little (and
+/// it is folded into counts in the kernel meanwhile).
+pub const EXEC_GRACE: Duration = Duration::from_secs(2);
 
 /// What `sigwho [SELECTORS]` was asked.
 pub struct WatchOptions {
@@ -55,6 +72,11 @@ pub async fn run(
         select: tracer_common::Select {
             signal_mask: selectors.signal_mask(),
             target_comm: selectors.kernel_comm(),
+            exec_grace_ns: if selectors.resolved_in_userspace() {
+                u64::try_from(EXEC_GRACE.as_nanos()).unwrap_or(u64::MAX)
+            } else {
+                0
+            },
         },
     })?;
     let mut stream = loaded.start(&StreamOptions {
@@ -72,7 +94,7 @@ pub async fn run(
     };
     if by_process {
         let (correlator, tracer) = stream.parts_mut();
-        correlator.log_execs();
+        correlator.log_new_processes();
         for key in correlator.live_processes() {
             if correlator.selects(&selectors, &key) {
                 tracer.watch(key.pid)?;
@@ -118,7 +140,16 @@ pub async fn run(
         let reports = stream.drain(done)?;
         if by_process {
             let (correlator, tracer) = stream.parts_mut();
-            for key in correlator.take_execs() {
+            for NewProcess { key, exec } in correlator.take_new_processes() {
+                if !exec {
+                    // A fork runs its parent's program: one the kernel did not follow
+                    // (forked before userspace added its parent) joins here. Never taken
+                    // out here: the kernel's follow_children decides for forks.
+                    if correlator.selects(&selectors, &key) && !tracer.is_watched(key.pid) {
+                        tracer.watch(key.pid)?;
+                    }
+                    continue;
+                }
                 if correlator.selects(&selectors, &key) {
                     tracer.watch(key.pid)?;
                     session.followed.insert(key);
