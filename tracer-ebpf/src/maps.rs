@@ -142,6 +142,12 @@ pub(crate) static INFLIGHT: LruHashMap<u32, Request> = LruHashMap::with_max_entr
 #[map]
 pub(crate) static EXECS: LruHashMap<u32, ExecMark> = LruHashMap::with_max_entries(16384, 0);
 
+/// Execs userspace has read and found the selectors do not name (pid -> the exec's
+/// `ExecMark::exec_ns`, its record's time): their grace ends there. By exec time, so
+/// that a later exec of the same pid, which may match, keeps its own grace.
+#[map]
+pub(crate) static EXECS_DECIDED: LruHashMap<u32, u64> = LruHashMap::with_max_entries(16384, 0);
+
 /// Non-zero at `pid % TARGET_HINT_SLOTS` for every pid ever put in TARGETS (never
 /// cleared: a stale mark only costs a TARGETS lookup). Most signals in a filtered view
 /// are aimed elsewhere, and an array index is much cheaper than a hash lookup.

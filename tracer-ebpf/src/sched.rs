@@ -87,7 +87,8 @@ fn try_sched_process_exec(ctx: &BtfTracePointContext) -> Result<u32, u32> {
         let levels = sw_task_cgroup_names(task, addr_of_mut!((*ev).cgroup_names) as u64);
         addr_of_mut!((*ev).cgroup_levels).write(levels);
         // `--target-comm`: the new program's name, written just above.
-        select_exec((*ev).task.pid, (*ev).task.start_ns, &(*ev).task.comm);
+        let (pid, start_ns, exec_ns) = ((*ev).task.pid, (*ev).task.start_ns, (*ev).header.time_ns);
+        select_exec(pid, start_ns, exec_ns, &(*ev).task.comm);
     }
     entry.submit(submit_flags::<ExecEvent>());
     Ok(0)

@@ -8,9 +8,12 @@
 //! active, every exec is marked in EXECS with the process's start time, and a process
 //! that exec'd less than `Select::exec_grace_ns` ago passes the target filter even when
 //! it is not (yet) in TARGETS; userspace then tests it against the selectors and drops
-//! the signals of non-matches. A process forked by one still in its grace inherits the
-//! mark (a restarted master's first workers). With `follow_children` the forks of
-//! targets follow in the kernel.
+//! the signals of non-matches. Once userspace has read the exec, it adds a match to
+//! TARGETS, and marks a non-match in EXECS_DECIDED, which ends its grace: a storm at a
+//! process that just exec'd something else passes for milliseconds, not for the whole
+//! grace. A process forked by one still in its grace inherits the mark (a restarted
+//! master's first workers). With `follow_children` the forks of targets follow in the
+//! kernel.
 
 use core::ptr::{addr_of, read_volatile};
 
@@ -18,7 +21,7 @@ use aya_ebpf::helpers::generated::bpf_ktime_get_boot_ns;
 use tracer_common::{COMM_LEN, ExecMark, Select};
 
 use crate::{
-    maps::{EXECS, add_target},
+    maps::{EXECS, EXECS_DECIDED, add_target},
     task::{sw_task_process_start, sw_task_tgid},
 };
 
@@ -51,10 +54,8 @@ fn exec_grace_ns() -> u64 {
 /// process `pid` a target when its new `comm` is `--target-comm`, and marks its exec for
 /// the grace.
 #[inline(always)]
-pub(crate) fn select_exec(pid: u32, start_ns: u64, comm: &[u8; COMM_LEN]) {
+pub(crate) fn select_exec(pid: u32, start_ns: u64, exec_ns: u64, comm: &[u8; COMM_LEN]) {
     if exec_grace_ns() != 0 {
-        // SAFETY: a helper without arguments.
-        let exec_ns = unsafe { bpf_ktime_get_boot_ns() };
         let _ = EXECS.insert(&pid, &ExecMark { start_ns, exec_ns }, 0);
     }
     // SAFETY: as in signal_selected().
@@ -85,18 +86,12 @@ pub(crate) fn select_fork(forker: u64, child: u32, child_task: u64) {
     }
     // SAFETY: a probe read, sound for any task address.
     let parent = unsafe { sw_task_tgid(forker) };
-    // SAFETY: the value is copied out at once; an LRU entry may be replaced meanwhile,
-    // which only makes the copy stale (checked by time below).
-    let Some(mark) = (unsafe { EXECS.get(&parent) }).copied() else {
-        return;
-    };
-    // SAFETY: a helper without arguments.
-    let now = unsafe { bpf_ktime_get_boot_ns() };
-    if now.wrapping_sub(mark.exec_ns) < exec_grace_ns() {
+    let exec_ns = grace_exec_ns(parent, forker);
+    if exec_ns != 0 {
         let mark = ExecMark {
             // SAFETY: as above.
             start_ns: unsafe { sw_task_process_start(child_task) },
-            exec_ns: mark.exec_ns,
+            exec_ns,
         };
         let _ = EXECS.insert(&child, &mark, 0);
     }
@@ -108,19 +103,35 @@ pub(crate) fn select_fork(forker: u64, child: u32, child_task: u64) {
 /// only a pid (zero): a reused pid there costs one report userspace drops.
 #[inline(always)]
 pub(crate) fn in_exec_grace(pid: u32, task: u64) -> bool {
+    grace_exec_ns(pid, task) != 0
+}
+
+/// The time of the exec whose grace process `pid` is in, zero when none (a plain u64,
+/// not an Option: 5.10's verifier refuses reading a half-written one from the stack).
+/// `task` as in [`in_exec_grace`].
+#[inline(always)]
+fn grace_exec_ns(pid: u32, task: u64) -> u64 {
     let grace = exec_grace_ns();
     if grace == 0 {
-        return false;
+        return 0;
     }
-    // SAFETY: as in select_fork().
+    // SAFETY: the value is copied out at once; an LRU entry may be replaced meanwhile,
+    // which only makes the copy stale (checked by start and time below).
     let Some(mark) = (unsafe { EXECS.get(&pid) }).copied() else {
-        return false;
+        return 0;
     };
     // SAFETY: a probe read, sound for any task address.
     if task != 0 && unsafe { sw_task_process_start(task) } != mark.start_ns {
-        return false;
+        return 0;
     }
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_boot_ns() };
-    now.wrapping_sub(mark.exec_ns) < grace
+    if now.wrapping_sub(mark.exec_ns) >= grace {
+        return 0;
+    }
+    // SAFETY: as above.
+    if unsafe { EXECS_DECIDED.get(&pid) }.is_some_and(|&decided| decided == mark.exec_ns) {
+        return 0;
+    }
+    mark.exec_ns
 }

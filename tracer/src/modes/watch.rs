@@ -64,6 +64,7 @@ pub async fn run(
 ) -> Result<(), LiveError> {
     let selectors = options.selectors;
     let by_process = selectors.selects_processes();
+    let grace = selectors.resolved_in_userspace();
     let loaded = pipeline::load(Options {
         filter_targets: by_process,
         wakeup_bytes: WAKEUP_BYTES,
@@ -72,7 +73,7 @@ pub async fn run(
         select: tracer_common::Select {
             signal_mask: selectors.signal_mask(),
             target_comm: selectors.kernel_comm(),
-            exec_grace_ns: if selectors.resolved_in_userspace() {
+            exec_grace_ns: if grace {
                 u64::try_from(EXEC_GRACE.as_nanos()).unwrap_or(u64::MAX)
             } else {
                 0
@@ -140,7 +141,7 @@ pub async fn run(
         let reports = stream.drain(done)?;
         if by_process {
             let (correlator, tracer) = stream.parts_mut();
-            for NewProcess { key, exec } in correlator.take_new_processes() {
+            for NewProcess { key, exec, time_ns } in correlator.take_new_processes() {
                 if !exec {
                     // A fork runs its parent's program: one the kernel did not follow
                     // (forked before userspace added its parent) joins here. Never taken
@@ -153,7 +154,13 @@ pub async fn run(
                 if correlator.selects(&selectors, &key) {
                     tracer.watch(key.pid)?;
                     session.followed.insert(key);
-                } else if session.followed.remove(&key) || tracer.is_watched(key.pid) {
+                    continue;
+                }
+                if grace {
+                    // Not one to follow: the kernel stops letting its signals through.
+                    tracer.exec_decided(key.pid, time_ns)?;
+                }
+                if session.followed.remove(&key) || tracer.is_watched(key.pid) {
                     // It runs something else now (a shell a worker started, say).
                     tracer.unwatch(key.pid);
                 }

@@ -70,6 +70,9 @@ pub struct NewProcess {
     pub key: ProcKey,
     /// It exec'd (a new program); else it was forked and runs its parent's.
     pub exec: bool,
+    /// The record's time (boot clock, ns): for an exec, how the kernel's exec grace
+    /// names it.
+    pub time_ns: u64,
 }
 
 impl Correlator {
@@ -174,7 +177,11 @@ impl Correlator {
                     && ev.child.pid == ev.child.tid
                 {
                     let key = self.table.key(ev.child.pid, ev.child.start_ns);
-                    log.push(NewProcess { key, exec: false });
+                    log.push(NewProcess {
+                        key,
+                        exec: false,
+                        time_ns: ev.header.time_ns,
+                    });
                 }
                 return;
             }
@@ -182,7 +189,11 @@ impl Correlator {
                 self.table.apply_exec(ev);
                 if let Some(log) = &mut self.exec_log {
                     let key = self.table.key(ev.task.pid, ev.task.start_ns);
-                    log.push(NewProcess { key, exec: true });
+                    log.push(NewProcess {
+                        key,
+                        exec: true,
+                        time_ns: ev.header.time_ns,
+                    });
                 }
                 return;
             }
