@@ -373,8 +373,8 @@ fn kill() {
 }
 
 /// A selector userspace resolves (`--target-exe`): the programs load with the exec grace
-/// on (tracer-ebpf/src/select.rs: EXECS at exec and fork, looked up by the target
-/// filter of signal_generate, the failed-attempt hooks and oom), a process that execs
+/// on (tracer-ebpf/src/select.rs: `EXECS` at exec and fork, looked up by the target
+/// filter of `signal_generate`, the failed-attempt hooks and oom), a process that execs
 /// after sigwho started and is signalled the moment it is ready is reported, whether or
 /// not sigwho had read its exec by then, and one the selector does not name is not.
 #[test]

@@ -26,7 +26,10 @@ use crate::{
         report::Report,
         select::Selectors,
     },
-    kernel::{load::Options, stream::WAKEUP_BYTES},
+    kernel::{
+        load::{Options, Tracer},
+        stream::WAKEUP_BYTES,
+    },
     model::lineage::ProcKey,
     modes::{
         live::LiveError,
@@ -141,30 +144,7 @@ pub async fn run(
         let reports = stream.drain(done)?;
         if by_process {
             let (correlator, tracer) = stream.parts_mut();
-            for NewProcess { key, exec, time_ns } in correlator.take_new_processes() {
-                if !exec {
-                    // A fork runs its parent's program: one the kernel did not follow
-                    // (forked before userspace added its parent) joins here. Never taken
-                    // out here: the kernel's follow_children decides for forks.
-                    if correlator.selects(&selectors, &key) && !tracer.is_watched(key.pid) {
-                        tracer.watch(key.pid)?;
-                    }
-                    continue;
-                }
-                if correlator.selects(&selectors, &key) {
-                    tracer.watch(key.pid)?;
-                    session.followed.insert(key);
-                    continue;
-                }
-                if grace {
-                    // Not one to follow: the kernel stops letting its signals through.
-                    tracer.exec_decided(key.pid, time_ns)?;
-                }
-                if session.followed.remove(&key) || tracer.is_watched(key.pid) {
-                    // It runs something else now (a shell a worker started, say).
-                    tracer.unwatch(key.pid);
-                }
-            }
+            session.follow_new(correlator, tracer, grace)?;
         }
         for report in reports {
             if let Some(report) = session.filter(stream.correlator_mut(), report) {
@@ -186,6 +166,42 @@ struct Session<'a> {
 }
 
 impl Session<'_> {
+    /// Puts the processes that exec'd or were forked since the last pass in the
+    /// kernel's target filter or out of it, as the selectors say, and ends the exec
+    /// grace of those they do not name (`grace`: a selector only userspace resolves).
+    fn follow_new(
+        &mut self,
+        correlator: &mut Correlator,
+        tracer: &mut Tracer,
+        grace: bool,
+    ) -> Result<(), LiveError> {
+        for NewProcess { key, exec, time_ns } in correlator.take_new_processes() {
+            if !exec {
+                // A fork runs its parent's program: one the kernel did not follow
+                // (forked before userspace added its parent) joins here. Never taken
+                // out here: the kernel's follow_children decides for forks.
+                if correlator.selects(self.selectors, &key) && !tracer.is_watched(key.pid) {
+                    tracer.watch(key.pid)?;
+                }
+                continue;
+            }
+            if correlator.selects(self.selectors, &key) {
+                tracer.watch(key.pid)?;
+                self.followed.insert(key);
+                continue;
+            }
+            if grace {
+                // Not one to follow: the kernel stops letting its signals through.
+                tracer.exec_decided(key.pid, time_ns)?;
+            }
+            if self.followed.remove(&key) || tracer.is_watched(key.pid) {
+                // It runs something else now (a shell a worker started, say).
+                tracer.unwatch(key.pid);
+            }
+        }
+        Ok(())
+    }
+
     fn filter(&mut self, correlator: &mut Correlator, report: Report) -> Option<Report> {
         match report {
             Report::Lost(_) => Some(report),
