@@ -507,6 +507,33 @@ fn target_exe_reports_every_signal_to_a_process_restarted_at_once() {
     );
 }
 
+/// The restarted process forks at once (a master and its first worker) and the worker,
+/// which runs the master's program without an exec of its own, is signalled the moment
+/// it is ready: it inherits its parent's exec grace in the kernel, and joins the filter
+/// from its fork record.
+#[test]
+fn target_exe_reports_every_signal_to_the_first_fork_of_a_restarted_process() {
+    require_root();
+    let name = format!("oncall-f{}", std::process::id() % 100_000);
+    let renamed = Renamed::new(&name);
+    let shell = renamed.dir.join(format!("{name}-bash"));
+    symlink("/bin/bash", &shell).unwrap();
+    // Opened read-write, the FIFO never reaches end of file: `read` waits for the signal.
+    let fifo = renamed.dir.join("never");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo: {made}");
+    every_restart_reported(
+        &["--target-exe", &format!("{name}-bash")],
+        &[
+            shell.to_str().unwrap(),
+            "-c",
+            r#"( echo "ready pid=$BASHPID"; read -r _ <> "$1" ); exit 0"#,
+            "master",
+            fifo.to_str().unwrap(),
+        ],
+    );
+}
+
 #[test]
 fn cgroup_reports_every_signal_to_a_process_restarted_at_once() {
     require_root();
