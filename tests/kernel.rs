@@ -378,6 +378,52 @@ fn kill() {
     assert_eq!(target.wait(event_timeout()).signal(), Some(libc::SIGTERM));
 }
 
+/// A selector userspace resolves (`--target-exe`): the programs load with the exec grace
+/// on (tracer-ebpf/src/select.rs: `EXECS` at exec and fork, looked up by the target
+/// filter of `signal_generate`, the failed-attempt hooks and oom), a process that execs
+/// after sigwho started and is signalled the moment it is ready is reported, whether or
+/// not sigwho had read its exec by then, and one the selector does not name is not.
+#[test]
+fn exec_grace_selector() {
+    require_root();
+    let dir = TempDir::new("kgrace");
+    let name = format!("kgrace{}", std::process::id() % 100_000);
+    let path = dir.path(&name);
+    std::os::unix::fs::symlink(testproc_bin(), &path).unwrap();
+    let sigwho = Sigwho::start(&["--target-exe", &format!("{name}*"), "--json"]);
+    let mut other = Target::spawn(&["--no-stdin"]);
+    let mut cmd = Command::new(&path);
+    cmd.args(["target", "--no-stdin"]);
+    let mut target = Target::spawn_with(cmd);
+    assert!(other.signal(libc::SIGTERM));
+    assert!(target.signal(libc::SIGTERM));
+    let ev = sigwho.wait_for(
+        |ev| is_signal("SIGTERM")(ev) && field_i64(ev, "target.pid") == pid_of(target.pid),
+        event_timeout(),
+    );
+    assert_eq!(field_i64(&ev, "sender.pid"), Some(our_pid()), "{ev}");
+    assert_eq!(field_str(&ev, "result"), Some("delivered"), "{ev}");
+    assert_eq!(
+        strings(&ev, "target.argv"),
+        [utf8(&path), "target", "--no-stdin"],
+        "{ev}"
+    );
+    let exit = sigwho.wait_for(is_exit, event_timeout());
+    assert_eq!(field_i64(&exit, "pid"), pid_of(target.pid), "{exit}");
+    assert_eq!(field_str(&exit, "comm"), Some(name.as_str()), "{exit}");
+    assert_eq!(target.wait(event_timeout()).signal(), Some(libc::SIGTERM));
+    assert_eq!(other.wait(event_timeout()).signal(), Some(libc::SIGTERM));
+    assert!(
+        !sigwho
+            .all_events()
+            .iter()
+            .any(|ev| field_i64(ev, "target.pid") == pid_of(other.pid)
+                || field_i64(ev, "pid") == pid_of(other.pid)),
+        "a process the selector does not name was reported\n{}",
+        sigwho.report()
+    );
+}
+
 /// `SIGWHO_LOG=debug`: the programs load with their aya-log diagnostics switched on (the
 /// verifier walks the log calls it prunes when they are off), the reports stay the same,
 /// and the eBPF side's lines reach stderr: here, where the signal's request came from

@@ -319,3 +319,241 @@ fn query_selects_like_the_live_view_and_follows_the_journal() {
     drop(cgroups);
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// Restarts of a process a supervisor starts again at once, each signalled as soon as it
+/// runs: the selectors that userspace resolves (`--target-exe`, `--cgroup`) must report
+/// every one, although the signal comes before sigwho has read the new process's exec
+/// (the kernel's exec grace, tracer-ebpf/src/select.rs), while a storm at processes the
+/// selectors do not name stays out.
+const RESTARTS: usize = 50;
+
+/// A supervisor with no back-off: runs `"$@"` (a fork and an exec) `$1` times in a row,
+/// each as soon as the last one ended. The shell's own "Terminated" notes go nowhere;
+/// its children keep the test's stderr.
+const SUPERVISOR: &str = r#"n=$1; shift; i=0; exec 3>&2 2>/dev/null
+while [ "$i" -lt "$n" ]; do "$@" 2>&3; i=$((i + 1)); done"#;
+
+/// Sends `sig` to `pid`, a process this test started.
+fn send(pid: i32, sig: i32) -> bool {
+    // SAFETY: kill(2) takes two integers and touches no memory of ours.
+    unsafe { libc::kill(pid, sig) == 0 }
+}
+
+/// Runs [`SUPERVISOR`] over `command` (which must end in a `sigwho-testproc target
+/// --no-stdin` that inherits its stdout) and SIGTERMs each new target the moment its
+/// ready line arrives: the default action ends it, and the supervisor starts the next.
+/// Returns the targets' pids, in order.
+fn restart_loop(command: &[&str]) -> Vec<i32> {
+    let mut supervisor = Command::new("sh")
+        .arg("-c")
+        .arg(SUPERVISOR)
+        .arg("supervisor")
+        .arg(RESTARTS.to_string())
+        .args(command)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = supervisor.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut pids = Vec::new();
+    while pids.len() < RESTARTS {
+        let line = rx
+            .recv_timeout(sigwho_tests::scaled(EVENT_TIMEOUT))
+            .unwrap_or_else(|e| panic!("restart {}: no ready line: {e}", pids.len() + 1));
+        let pid: i32 = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("pid="))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("not a ready line: {line:?}"));
+        assert!(send(pid, libc::SIGTERM), "kill({pid}, SIGTERM)");
+        pids.push(pid);
+    }
+    let status = supervisor.wait().unwrap();
+    assert!(status.success(), "supervisor: {status}");
+    reader.join().unwrap();
+    pids
+}
+
+/// Keeps signalling `pids` (processes the selectors do not name) with SIGUSR1 until
+/// dropped; returns how many it sent.
+struct Storm {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl Storm {
+    fn start(pids: Vec<i32>) -> Storm {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut sent = 0u64;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                for &pid in &pids {
+                    assert!(send(pid, libc::SIGUSR1), "kill({pid}, SIGUSR1)");
+                    sent += 1;
+                }
+            }
+            sent
+        });
+        Storm {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(mut self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+impl Drop for Storm {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Runs the restart loop under `sigwho` with a storm at `outside` (a process the
+/// selectors do not name, started before sigwho) and at a non-matching process started
+/// after it (inside the exec grace), then checks that every restart's SIGTERM was
+/// reported, from this process, and nothing of the storm.
+fn every_restart_reported(selector: &[&str], command: &[&str]) {
+    let mut outside = Target::spawn(&["--no-stdin", "--handle", "USR1"]);
+    let mut args = selector.to_vec();
+    args.push("--json");
+    let sigwho = Sigwho::start(&args);
+    let mut fresh = Target::spawn(&["--no-stdin", "--handle", "USR1"]);
+    let storm = Storm::start(vec![outside.pid, fresh.pid]);
+    let pids = restart_loop(command);
+    let stormed = storm.stop();
+
+    let me = i64::from(std::process::id());
+    let mut missing: std::collections::BTreeSet<i32> = pids.iter().copied().collect();
+    let deadline = std::time::Instant::now() + sigwho_tests::scaled(EVENT_TIMEOUT);
+    while !missing.is_empty() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let Some(ev) = sigwho.next_event(left) else {
+            break;
+        };
+        if is_signal("SIGTERM")(&ev) && field_i64(&ev, "sender.pid") == Some(me) {
+            let pid = field_i64(&ev, "target.pid").unwrap_or_default();
+            if let Ok(pid) = i32::try_from(pid) {
+                missing.remove(&pid);
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{selector:?}: {} of {RESTARTS} restarts' SIGTERM not reported: {missing:?}\n{}",
+        missing.len(),
+        sigwho.report()
+    );
+    let events = sigwho.all_events();
+    for pid in &pids {
+        let reports: Vec<&Value> = events
+            .iter()
+            .filter(|ev| field_str(ev, "event") == Some("signal"))
+            .filter(|ev| field_i64(ev, "target.pid") == Some(i64::from(*pid)))
+            .collect();
+        assert_eq!(reports.len(), 1, "{selector:?}: pid {pid}: {reports:#?}");
+        let ev = reports[0];
+        assert_eq!(field_str(ev, "signal"), Some("SIGTERM"), "{ev}");
+        assert_eq!(field_i64(ev, "sender.pid"), Some(me), "{ev}");
+        assert_eq!(field_str(ev, "result"), Some("delivered"), "{ev}");
+    }
+    assert!(stormed > 0);
+    for pid in [outside.pid, fresh.pid] {
+        assert!(
+            reported_for(&sigwho, pid).is_empty(),
+            "{selector:?}: the storm at {pid} ({stormed} signals) was reported\n{}",
+            sigwho.report()
+        );
+    }
+    assert!(
+        !events
+            .iter()
+            .any(|ev| field_str(ev, "event") == Some("lost")),
+        "{selector:?}: records lost\n{}",
+        sigwho.report()
+    );
+    for t in [&mut outside, &mut fresh] {
+        t.signal(libc::SIGKILL);
+        t.wait(EVENT_TIMEOUT);
+    }
+}
+
+#[test]
+fn target_exe_reports_every_signal_to_a_process_restarted_at_once() {
+    require_root();
+    let name = format!("oncall-x{}", std::process::id() % 100_000);
+    let renamed = Renamed::new(&name);
+    let path = renamed.path.to_str().unwrap();
+    every_restart_reported(
+        &["--target-exe", &format!("{name}*")],
+        &[path, "target", "--no-stdin"],
+    );
+}
+
+/// The restarted process forks at once (a master and its first worker) and the worker,
+/// which runs the master's program without an exec of its own, is signalled the moment
+/// it is ready: it inherits its parent's exec grace in the kernel, and joins the filter
+/// from its fork record.
+#[test]
+fn target_exe_reports_every_signal_to_the_first_fork_of_a_restarted_process() {
+    require_root();
+    let name = format!("oncall-f{}", std::process::id() % 100_000);
+    let renamed = Renamed::new(&name);
+    let shell = renamed.dir.join(format!("{name}-bash"));
+    symlink("/bin/bash", &shell).unwrap();
+    // Opened read-write, the FIFO never reaches end of file: `read` waits for the signal.
+    let fifo = renamed.dir.join("never");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo: {made}");
+    every_restart_reported(
+        &["--target-exe", &format!("{name}-bash")],
+        &[
+            shell.to_str().unwrap(),
+            "-c",
+            r#"( echo "ready pid=$BASHPID"; read -r _ <> "$1" ); exit 0"#,
+            "master",
+            fifo.to_str().unwrap(),
+        ],
+    );
+}
+
+#[test]
+fn cgroup_reports_every_signal_to_a_process_restarted_at_once() {
+    require_root();
+    let n = std::process::id();
+    let relative = format!("sigwho-oncall-r{n}/worker");
+    let (cgroups, leaf) = Cgroups::create(&cgroup2_root(), &relative);
+    let procs = leaf.join("cgroup.procs");
+    let bin = testproc_bin();
+    // The supervisor stays outside: each restart moves itself in, then execs (as
+    // systemd and container runtimes start a service's process).
+    every_restart_reported(
+        &["--cgroup", &format!("/sigwho-oncall-r{n}")],
+        &[
+            "sh",
+            "-c",
+            r#"echo $$ > "$1" && exec "$2" target --no-stdin"#,
+            "worker",
+            procs.to_str().unwrap(),
+            bin.to_str().unwrap(),
+        ],
+    );
+    drop(cgroups);
+}

@@ -103,13 +103,31 @@ pub struct Select {
     /// so that a restarted process is watched from its first instruction, before
     /// userspace hears of it (with `follow_children` its forks follow).
     pub target_comm: [u8; crate::COMM_LEN],
+    /// Non-zero, when a selector only userspace can resolve is given (`--target-exe`,
+    /// `--unit`, `--container`, `--pod`, `--cgroup`): how long (ns) after its exec a
+    /// process that is not in `TARGETS` still passes the target filter. Userspace reads
+    /// the exec record and adds a match to `TARGETS` within milliseconds; until then its
+    /// signals pass and userspace drops those of non-matches. The forks it makes in that
+    /// time get the same grace from its exec.
+    pub exec_grace_ns: u64,
+}
+
+/// A process's last exec, kept by the kernel while [`Select::exec_grace_ns`] is set
+/// (map `EXECS`, by pid).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExecMark {
+    /// The process's start time (ns since boot), so that a reused pid gets no grace.
+    pub start_ns: u64,
+    /// When it exec'd (`bpf_ktime_get_boot_ns`).
+    pub exec_ns: u64,
 }
 
 #[cfg(feature = "user")]
-// SAFETY: repr(C) and Copy, a u64 then 16 bytes: no padding, and every bit pattern is a
-// valid Select.
+// SAFETY: repr(C) and Copy, a u64, 16 bytes, a u64: no padding (the assertion below),
+// and every bit pattern is a valid Select.
 unsafe impl aya::Pod for Select {}
-const _: () = assert!(size_of::<Select>() == 8 + crate::COMM_LEN);
+const _: () = assert!(size_of::<Select>() == 8 + crate::COMM_LEN + 8);
 
 #[cfg(feature = "user")]
 // SAFETY: repr(C) and Copy, an array of structs of four u32s: no padding, and every bit

@@ -23,7 +23,7 @@ use crate::{
     maps::{INFLIGHT, config, has, is_target, layout},
     record::{reserve, submit_flags, write_header},
     request::{current_syscall, request_from_args, syscall_arg},
-    select::signal_selected,
+    select::{in_exec_grace, signal_selected},
     storm::{count_repeat, fill_failed_key, new_row},
     task::{write_ancestry, write_task},
 };
@@ -31,7 +31,7 @@ use crate::{
 /// Whether a failed request could have been aimed at a watched process. Group,
 /// broadcast and thread-id requests cannot be resolved here; userspace decides those.
 fn failed_request_wanted(request: &Request) -> bool {
-    let direct = |pid: i64| pid > 0 && is_target(pid as u32);
+    let direct = |pid: i64| pid > 0 && (is_target(pid as u32) || in_exec_grace(pid as u32, 0));
     match request.syscall {
         syscall::KILL | syscall::RT_SIGQUEUEINFO => request.arg0 <= 0 || direct(request.arg0),
         syscall::TGKILL | syscall::RT_TGSIGQUEUEINFO => direct(request.arg0),

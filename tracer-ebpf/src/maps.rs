@@ -9,8 +9,8 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use tracer_common::{
-    Cause, Config, FOLD_ENTRIES, FoldCpu, FoldKey, FoldSlot, MAX_TARGETS, RING_BYTES, Request,
-    SyscallLayout, SyscallLayouts, TARGET_HINT_SLOTS, fold_stats, syscall,
+    Cause, Config, ExecMark, FOLD_ENTRIES, FoldCpu, FoldKey, FoldSlot, MAX_TARGETS, RING_BYTES,
+    Request, SyscallLayout, SyscallLayouts, TARGET_HINT_SLOTS, fold_stats, syscall,
 };
 
 #[unsafe(no_mangle)]
@@ -137,6 +137,19 @@ pub(crate) static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(8, 0
 /// piled up.
 #[map]
 pub(crate) static INFLIGHT: LruHashMap<u32, Request> = LruHashMap::with_max_entries(16384, 0);
+
+/// Processes (by pid) that exec'd or were forked by one that had, while a selector only
+/// userspace resolves is active (select.rs): they pass the target filter for
+/// `Select::exec_grace_ns`, the time userspace takes to read the exec record and decide.
+/// LRU: only a burst of more execs than this within the grace could evict one early.
+#[map]
+pub(crate) static EXECS: LruHashMap<u32, ExecMark> = LruHashMap::with_max_entries(16384, 0);
+
+/// Execs userspace has read and found the selectors do not name (pid -> the exec's
+/// `ExecMark::exec_ns`, its record's time): their grace ends there. By exec time, so
+/// that a later exec of the same pid, which may match, keeps its own grace.
+#[map]
+pub(crate) static EXECS_DECIDED: LruHashMap<u32, u64> = LruHashMap::with_max_entries(16384, 0);
 
 /// Non-zero at `pid % TARGET_HINT_SLOTS` for every pid ever put in TARGETS (never
 /// cleared: a stale mark only costs a TARGETS lookup). Most signals in a filtered view

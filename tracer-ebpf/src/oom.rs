@@ -13,6 +13,7 @@ use tracer_common::{OomVictimEvent, kind};
 use crate::{
     maps::{config, is_target},
     record::{reserve, submit_flags, write_header},
+    select::in_exec_grace,
 };
 
 #[tracepoint]
@@ -32,7 +33,7 @@ fn try_mark_victim(ctx: &TracePointContext) -> Result<u32, u32> {
     // bytes are.
     let pid: i32 = unsafe { ctx.read_at(cfg.oom_pid_offset as usize) }.map_err(|_| 0u32)?;
     let pid = pid as u32;
-    if cfg.filter_targets != 0 && !is_target(pid) {
+    if cfg.filter_targets != 0 && !is_target(pid) && !in_exec_grace(pid, 0) {
         return Ok(0);
     }
     let Some(mut entry) = reserve::<OomVictimEvent>(kind::OOM_VICTIM) else {

@@ -16,7 +16,7 @@ use tracer_common::{
 use crate::{
     maps::{TARGETS, add_target, config, has, is_target},
     record::{reserve, submit_flags, write_header},
-    select::select_exec,
+    select::{select_exec, select_fork},
     task::{
         sw_bprm_filename, sw_task_arg_end, sw_task_arg_start, sw_task_cgroup_names,
         sw_task_exit_code, sw_task_live_threads, sw_task_process_start, sw_task_real_parent,
@@ -94,7 +94,8 @@ fn try_sched_process_exec(ctx: &BtfTracePointContext) -> Result<u32, u32> {
         let levels = sw_task_cgroup_names(task, addr_of_mut!((*ev).cgroup_names) as u64);
         addr_of_mut!((*ev).cgroup_levels).write(levels);
         // `--target-comm`: the new program's name, written just above.
-        select_exec((*ev).task.pid, (*ev).task.start_ns, &(*ev).task.comm);
+        let (pid, start_ns, exec_ns) = ((*ev).task.pid, (*ev).task.start_ns, (*ev).header.time_ns);
+        select_exec(pid, start_ns, exec_ns, &(*ev).task.comm);
     }
     entry.submit(submit_flags::<ExecEvent>());
     Ok(0)
@@ -131,6 +132,7 @@ fn try_sched_process_fork(ctx: &BtfTracePointContext) -> Result<u32, u32> {
         // SAFETY: as above.
         add_target(child_pid, unsafe { sw_task_process_start(child) });
     }
+    select_fork(forker, child_pid, child);
     let Some(mut entry) = reserve::<ForkEvent>(kind::FORK) else {
         return Ok(0);
     };

@@ -20,7 +20,7 @@ use crate::{
     maps::{config, is_target, logging},
     record::{reserve, submit_flags, write_header},
     request::current_request,
-    select::signal_selected,
+    select::{in_exec_grace, signal_selected},
     siginfo::{
         SI_ADDR, SI_CODE, SI_ERRNO, SI_KERNEL, SI_PID, SI_UID, SI_USER, SI_VALUE, SIGINFO_NONE,
         SIGINFO_PRIV, is_fault, siginfo_field, siginfo_kind, siginfo_words,
@@ -57,7 +57,11 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     // SAFETY: `target_task` is the tracepoint's `struct task_struct *task`, BTF-typed
     // (this function's contract).
     let target_pid = unsafe { btf_task_tgid(target_task) };
-    let wanted = (cfg.filter_targets == 0 || is_target(target_pid)) && signal_selected(sig);
+    // A process that exec'd a moment ago may be one userspace is about to add (select.rs).
+    let wanted = (cfg.filter_targets == 0
+        || is_target(target_pid)
+        || in_exec_grace(target_pid, target_task))
+        && signal_selected(sig);
     let meaningful = is_meaningful(sig, result);
     // Storms of signals that are ignored, or aimed elsewhere, stop here.
     if !wanted && !meaningful {

@@ -177,7 +177,9 @@ pub struct LiveArgs {
 }
 
 /// The live view's selectors: which processes and signals to follow, across restarts
-/// (a process that matches later is followed from its exec). Each one given must hold.
+/// (a process that matches later is followed from its exec, including a signal it gets
+/// the moment it starts). Each one given must hold. All are filtered in the kernel:
+/// signals to processes they do not name never reach sigwho (docs/architecture.md).
 #[derive(Debug, Clone, Default, Args)]
 pub struct SelectArgs {
     /// Processes with this name (comm, as ps -o comm shows it; the kernel matches it at

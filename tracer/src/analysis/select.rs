@@ -107,6 +107,18 @@ impl Selectors {
             || self.cgroup.is_some()
     }
 
+    /// Whether a selector only userspace can test is given (`--target-exe`, `--unit`,
+    /// `--container`, `--pod`, `--cgroup`): the kernel then gives every process that
+    /// execs a grace until userspace has decided (`Select::exec_grace_ns`).
+    #[must_use]
+    pub fn resolved_in_userspace(&self) -> bool {
+        self.exe.is_some()
+            || self.unit.is_some()
+            || self.container.is_some()
+            || self.pod.is_some()
+            || self.cgroup.is_some()
+    }
+
     /// The kernel's signal mask (`Select::signal_mask`): bit N-1 for signal N.
     #[must_use]
     pub fn signal_mask(&self) -> u64 {

@@ -7,16 +7,29 @@
 //! the /proc snapshot; those that exec later when userspace sees their exec record
 //! (`--target-comm` is matched by the kernel itself at exec, before the new program runs
 //! a single instruction); their forks by the kernel at fork (`follow_children`), which
-//! also takes each out at exit. A process that execs into something the selectors do
-//! not name leaves the filter. Reports are then checked against every selector here.
+//! also takes each out at exit, or here when the fork record shows a selected program
+//! whose parent was not in the filter yet. Until userspace has read an exec record, the
+//! kernel lets the process's signals through for [`EXEC_GRACE`] (tracer-ebpf's
+//! select.rs), so that a signal in between (a supervisor's restart, then at once a
+//! signal) is not missed. A process that execs into something the selectors do not
+//! name leaves the filter. Reports are then checked against every selector here: those
+//! to processes the grace let through that do not match are dropped, as the kernel
+//! would have.
 
 use std::{collections::HashSet, io::Write, time::Duration};
 
 use tokio::time::Instant;
 
 use crate::{
-    analysis::{correlate::Correlator, report::Report, select::Selectors},
-    kernel::{load::Options, stream::WAKEUP_BYTES},
+    analysis::{
+        correlate::{Correlator, NewProcess},
+        report::Report,
+        select::Selectors,
+    },
+    kernel::{
+        load::{Options, Tracer},
+        stream::WAKEUP_BYTES,
+    },
     model::lineage::ProcKey,
     modes::{
         live::LiveError,
@@ -25,6 +38,13 @@ use crate::{
     },
     render::output::ReportWriter,
 };
+
+/// How long after its exec the kernel lets a process's signals through before userspace
+/// has decided whether the selectors name it: far longer than reading an exec record
+/// takes (milliseconds, seconds only on a machine stalled under load), short enough
+/// that a storm at a process that just exec'd into something else costs little (and
+/// it is folded into counts in the kernel meanwhile).
+pub const EXEC_GRACE: Duration = Duration::from_secs(2);
 
 /// What `sigwho [SELECTORS]` was asked.
 pub struct WatchOptions {
@@ -47,6 +67,7 @@ pub async fn run(
 ) -> Result<(), LiveError> {
     let selectors = options.selectors;
     let by_process = selectors.selects_processes();
+    let grace = selectors.resolved_in_userspace();
     let loaded = pipeline::load(Options {
         filter_targets: by_process,
         wakeup_bytes: WAKEUP_BYTES,
@@ -55,6 +76,11 @@ pub async fn run(
         select: tracer_common::Select {
             signal_mask: selectors.signal_mask(),
             target_comm: selectors.kernel_comm(),
+            exec_grace_ns: if grace {
+                u64::try_from(EXEC_GRACE.as_nanos()).unwrap_or(u64::MAX)
+            } else {
+                0
+            },
         },
     })?;
     let mut stream = loaded.start(&StreamOptions {
@@ -72,7 +98,7 @@ pub async fn run(
     };
     if by_process {
         let (correlator, tracer) = stream.parts_mut();
-        correlator.log_execs();
+        correlator.log_new_processes();
         for key in correlator.live_processes() {
             if correlator.selects(&selectors, &key) {
                 tracer.watch(key.pid)?;
@@ -118,15 +144,7 @@ pub async fn run(
         let reports = stream.drain(done)?;
         if by_process {
             let (correlator, tracer) = stream.parts_mut();
-            for key in correlator.take_execs() {
-                if correlator.selects(&selectors, &key) {
-                    tracer.watch(key.pid)?;
-                    session.followed.insert(key);
-                } else if session.followed.remove(&key) || tracer.is_watched(key.pid) {
-                    // It runs something else now (a shell a worker started, say).
-                    tracer.unwatch(key.pid);
-                }
-            }
+            session.follow_new(correlator, tracer, grace)?;
         }
         for report in reports {
             if let Some(report) = session.filter(stream.correlator_mut(), report) {
@@ -148,6 +166,42 @@ struct Session<'a> {
 }
 
 impl Session<'_> {
+    /// Puts the processes that exec'd or were forked since the last pass in the
+    /// kernel's target filter or out of it, as the selectors say, and ends the exec
+    /// grace of those they do not name (`grace`: a selector only userspace resolves).
+    fn follow_new(
+        &mut self,
+        correlator: &mut Correlator,
+        tracer: &mut Tracer,
+        grace: bool,
+    ) -> Result<(), LiveError> {
+        for NewProcess { key, exec, time_ns } in correlator.take_new_processes() {
+            if !exec {
+                // A fork runs its parent's program: one the kernel did not follow
+                // (forked before userspace added its parent) joins here. Never taken
+                // out here: the kernel's follow_children decides for forks.
+                if correlator.selects(self.selectors, &key) && !tracer.is_watched(key.pid) {
+                    tracer.watch(key.pid)?;
+                }
+                continue;
+            }
+            if correlator.selects(self.selectors, &key) {
+                tracer.watch(key.pid)?;
+                self.followed.insert(key);
+                continue;
+            }
+            if grace {
+                // Not one to follow: the kernel stops letting its signals through.
+                tracer.exec_decided(key.pid, time_ns)?;
+            }
+            if self.followed.remove(&key) || tracer.is_watched(key.pid) {
+                // It runs something else now (a shell a worker started, say).
+                tracer.unwatch(key.pid);
+            }
+        }
+        Ok(())
+    }
+
     fn filter(&mut self, correlator: &mut Correlator, report: Report) -> Option<Report> {
         match report {
             Report::Lost(_) => Some(report),

@@ -59,9 +59,21 @@ pub struct Correlator {
     hinter: Hinter,
     held: HoldQueue,
     redaction: Redaction,
-    /// Processes that exec'd since [`Correlator::take_execs`], when the caller asked
-    /// for them ([`Correlator::log_execs`]).
-    exec_log: Option<Vec<ProcKey>>,
+    /// Processes that exec'd or were forked since [`Correlator::take_new_processes`],
+    /// when the caller asked for them ([`Correlator::log_new_processes`]).
+    exec_log: Option<Vec<NewProcess>>,
+}
+
+/// A process that exec'd, or was forked, since the last
+/// [`Correlator::take_new_processes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewProcess {
+    pub key: ProcKey,
+    /// It exec'd (a new program); else it was forked and runs its parent's.
+    pub exec: bool,
+    /// The record's time (boot clock, ns): for an exec, how the kernel's exec grace
+    /// names it.
+    pub time_ns: u64,
 }
 
 impl Correlator {
@@ -111,14 +123,15 @@ impl Correlator {
         &self.redaction
     }
 
-    /// Keeps the processes that exec from now on, for [`Correlator::take_execs`] (the
-    /// live view's selectors look at each new program).
-    pub fn log_execs(&mut self) {
+    /// Keeps the processes that exec or are forked from now on, for
+    /// [`Correlator::take_new_processes`] (the live view's selectors look at each new
+    /// program, and at the forks of a program they selected).
+    pub fn log_new_processes(&mut self) {
         self.exec_log.get_or_insert_with(Vec::new);
     }
 
-    /// The processes that exec'd since the last call.
-    pub fn take_execs(&mut self) -> Vec<ProcKey> {
+    /// The processes that exec'd or were forked since the last call, in record order.
+    pub fn take_new_processes(&mut self) -> Vec<NewProcess> {
         self.exec_log
             .as_mut()
             .map(std::mem::take)
@@ -162,12 +175,27 @@ impl Correlator {
         let report = match event {
             Event::Fork(ev) => {
                 self.table.apply_fork(ev);
+                if let Some(log) = &mut self.exec_log
+                    && ev.child.pid == ev.child.tid
+                {
+                    let key = self.table.key(ev.child.pid, ev.child.start_ns);
+                    log.push(NewProcess {
+                        key,
+                        exec: false,
+                        time_ns: ev.header.time_ns,
+                    });
+                }
                 return;
             }
             Event::Exec(ev) => {
                 self.table.apply_exec(ev);
                 if let Some(log) = &mut self.exec_log {
-                    log.push(self.table.key(ev.task.pid, ev.task.start_ns));
+                    let key = self.table.key(ev.task.pid, ev.task.start_ns);
+                    log.push(NewProcess {
+                        key,
+                        exec: true,
+                        time_ns: ev.header.time_ns,
+                    });
                 }
                 return;
             }

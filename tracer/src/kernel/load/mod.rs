@@ -56,6 +56,9 @@ pub struct Tracer {
     dropped: PerCpuArray<MapData, u64>,
     targets: HashMap<MapData, u32, u64>,
     target_hints: Array<MapData, u8>,
+    /// Execs the selectors do not name (pid -> exec time), which ends their exec grace
+    /// (tracer-ebpf/src/select.rs).
+    execs_decided: HashMap<MapData, u32, u64>,
     folds: HashMap<MapData, FoldKey, FoldSlot>,
     fold_stats: PerCpuArray<MapData, u64>,
     /// Hooks that could not be attached on this kernel, each with the reason.
@@ -230,6 +233,7 @@ impl Tracer {
         let dropped = take_map(&mut ebpf, "DROPPED")?;
         let targets = take_map(&mut ebpf, "TARGETS")?;
         let target_hints = take_map(&mut ebpf, "TARGET_HINTS")?;
+        let execs_decided = take_map(&mut ebpf, "EXECS_DECIDED")?;
         let folds = take_map(&mut ebpf, "FOLDS")?;
         let fold_stats = take_map(&mut ebpf, "FOLD_STATS")?;
         Ok(Self {
@@ -238,6 +242,7 @@ impl Tracer {
             dropped,
             targets,
             target_hints,
+            execs_decided,
             folds,
             fold_stats,
             warnings,
@@ -285,6 +290,18 @@ impl Tracer {
     /// costs a lookup). Not there is not an error.
     pub fn unwatch(&mut self, pid: u32) {
         let _ = self.targets.remove(&pid);
+    }
+
+    /// Ends the exec grace of process `pid`'s exec at `exec_ns` (its record's time): the
+    /// selectors do not name what it runs. A later exec of the pid keeps its own.
+    ///
+    /// # Errors
+    ///
+    /// When the map cannot be written.
+    pub fn exec_decided(&mut self, pid: u32, exec_ns: u64) -> Result<(), LoadError> {
+        self.execs_decided
+            .insert(pid, exec_ns, 0)
+            .map_err(|e| LoadError::Map("EXECS_DECIDED", chain(&e)))
     }
 
     /// Pids in the in-kernel target filter. With `follow_children` the kernel adds every
