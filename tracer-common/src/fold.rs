@@ -88,6 +88,36 @@ pub struct FoldCpu {
     pub clock_ns: u64,
 }
 
+/// Entries (ways) of `FOLD_CACHE` per CPU.
+pub const FOLD_CACHE_WAYS: u32 = 2;
+
+/// Per CPU, per way: a recent signal key counted on this CPU and the repeats of it counted here
+/// but not yet added to its `FOLDS` entry (`pending`), so that a storm's repeat on the
+/// same CPU costs a key comparison instead of a hash lookup of the 128-byte key. The
+/// kernel moves `pending` into the entry when the key changes and on the first repeat
+/// of every jiffy (so an entry's `last_ns` never lags more than a jiffy behind a
+/// storm that goes on); userspace adds `pending` to the entry of row `row` when it
+/// reads the counts, after reading `FOLDS`: the kernel zeroes `pending` before it adds
+/// it to the entry, so a read sees each repeat at most once, and a read that misses
+/// one (moved in between) is made good by the next.
+///
+/// `seq` and `seq_end` make a seqlock for a change of key: the kernel bumps `seq_end`
+/// first and `seq` last, and userspace copies the value front to back, so a copy with
+/// `seq == seq_end` has `row` and `pending` of one key (x86's store and load order;
+/// a torn copy is skipped, counted by the next read).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FoldCache {
+    pub seq: u64,
+    /// Fold id of the key's full record (its `FOLDS` entry's `row`); 0 when empty.
+    pub row: u64,
+    pub pending: u64,
+    /// Jiffy of the last move into `FOLDS` (or of the key's arrival).
+    pub jiffies: u64,
+    pub key: FoldKey,
+    pub seq_end: u64,
+}
+
 /// Identical signals folded into the record with fold id `row`. Sent by sigwho before
 /// 0.2 (per-CPU fold slots); still decoded for raw captures made then.
 #[repr(C)]
@@ -107,4 +137,9 @@ unsafe impl aya::Pod for FoldKey {}
 #[cfg(feature = "user")]
 // SAFETY: repr(C) and Copy, four u64s: no padding, every bit pattern is valid.
 unsafe impl aya::Pod for FoldSlot {}
+#[cfg(feature = "user")]
+// SAFETY: repr(C) and Copy, u64s and a FoldKey (itself Pod, 128 bytes, a multiple of
+// 8): no padding, every bit pattern is valid.
+unsafe impl aya::Pod for FoldCache {}
+const _: () = assert!(size_of::<FoldCache>() == 5 * 8 + size_of::<FoldKey>());
 const _: () = assert!(size_of::<FoldSlot>() == 4 * 8);

@@ -24,7 +24,7 @@ use crate::{
         SI_ADDR, SI_CODE, SI_ERRNO, SI_KERNEL, SI_PID, SI_UID, SI_USER, SI_VALUE, SIGINFO_NONE,
         SIGINFO_PRIV, is_fault, siginfo_field, siginfo_kind, siginfo_words,
     },
-    storm::{count_repeat, new_row, signal_key},
+    storm::{cache_signal_key, count_signal_repeat, new_row, signal_key},
     task::{
         btf_task_tgid, current_task_btf, sw_btf_fill_task, write_btf_task, write_sender_ancestry,
         write_task,
@@ -86,7 +86,7 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
             let sender = (sender_task, sender_btf, pid_tgid);
             key = signal_key(sig, info, group, result, target_task, sender, &request);
         }
-        if count_repeat(&key) {
+        if count_signal_repeat(&key) {
             return Ok(0);
         }
     }
@@ -97,7 +97,11 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     // The key's entry before the record: a record in the ring is sure to be submitted,
     // and its repeats name it.
     let fold_id = if aggregate {
-        new_row(&key, fold_stats::FULL_SIGNALS)
+        let row = new_row(&key, fold_stats::FULL_SIGNALS);
+        if row != 0 {
+            cache_signal_key(&key, row);
+        }
+        row
     } else {
         0
     };

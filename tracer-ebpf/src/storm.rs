@@ -12,23 +12,37 @@
 //! sender or the target changes its exec count and so starts a new key. Userspace reads
 //! the counts (cumulative per entry) and removes idle entries (FOLD_IDLE_NS).
 //!
-//! Writers of one entry never run at once: a key names one sender thread, and a thread
-//! runs these programs one at a time (signal_generate runs under the target's siglock
-//! with interrupts off, kernel/signal.c; the fexit programs in the thread's own
-//! syscall return). Plain increments are therefore exact; userspace only reads, and a
-//! torn read of a count that is still growing is corrected by the next read.
+//! In front of the hash, each CPU keeps the last two signal keys it counted
+//! (FOLD_CACHE, `FoldCache` in tracer-common; two, as a handled signal takes turns
+//! between "delivered" and "already pending"): a repeat of one of them on the same CPU
+//! within the same jiffy only compares the key and adds to the CPU's `pending`, without hashing 128
+//! bytes (measured: the lookup was about a third of a repeat's cost). `pending` moves
+//! into the entry when the CPU's key changes and on the first repeat of each jiffy,
+//! and userspace adds what is still pending to the entry's count when it reads; see
+//! FoldCache for why a read counts each repeat at most once. Only signal_generate
+//! uses the cache: it runs under the target's siglock with interrupts off
+//! (kernel/signal.c, __send_signal_locked(): lockdep_assert_held(&t->sighand->siglock),
+//! always taken irqsave), so two runs never interleave on one CPU. Failed attempts,
+//! counted from syscall-exit programs that a signal from an interrupt could interrupt,
+//! go to the hash directly.
+//!
+//! Counts are added atomically: a thread that moves to another CPU leaves its key in
+//! the first CPU's cache, which another thread's signal there may move into the entry
+//! while the thread counts on the second CPU. Times are plain stores (either writer's
+//! is a good time). Userspace only reads, and a torn read of a count that is still
+//! growing is corrected by the next read.
 
-use core::ptr::{addr_of_mut, read_volatile, write_volatile};
+use core::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
 
 use aya_ebpf::helpers::generated::{
     bpf_get_smp_processor_id, bpf_jiffies64, bpf_ktime_get_boot_ns,
 };
-use tracer_common::{FoldKey, FoldSlot, Request, fold_kind};
+use tracer_common::{FoldCache, FoldKey, FoldSlot, Request, fold_kind};
 
 use crate::{
-    maps::{FOLD_CPU, FOLD_STATS, FOLDS, RECEIVED_AT, RECEIVED_AT_SLOTS},
+    maps::{FOLD_CACHE, FOLD_CPU, FOLD_STATS, FOLDS, RECEIVED_AT, RECEIVED_AT_SLOTS},
     siginfo::{SIGINFO_NONE, SIGINFO_PRIV, siginfo_kind, siginfo_words},
-    task::{btf_task_identity, btf_task_tid, process_start, task_exec_id},
+    task::{btf_task_identity, btf_task_tid, process_start, sw_atomic_add, task_exec_id},
 };
 
 /// The key of a generated signal. `sender` is the current task, the same BTF-typed
@@ -146,19 +160,168 @@ pub(crate) fn count_repeat(key: &FoldKey) -> bool {
     let Some(entry) = FOLDS.get_ptr_mut(key) else {
         return false;
     };
+    add_repeats(entry, 1);
+    true
+}
+
+/// Adds `repeats` to the entry at `entry` and makes now its last time.
+#[inline(always)]
+fn add_repeats(entry: *mut FoldSlot, repeats: u64) {
     let now = fold_clock();
-    // SAFETY: a map value, valid and aligned for the program's run; its only writers
-    // are this thread's programs (see the module's comment); userspace reads it, hence
-    // the volatile accesses.
+    // SAFETY: a FOLDS value, valid and aligned for the program's run; concurrent
+    // writers only add to the count atomically and store times (see the module's
+    // comment); userspace reads it, hence the volatile accesses; the shim adds
+    // through a pointer into it.
     unsafe {
-        let count = read_volatile(addr_of_mut!((*entry).count));
-        if count == 0 {
+        if read_volatile(addr_of!((*entry).first_ns)) == 0 {
             write_volatile(addr_of_mut!((*entry).first_ns), now);
         }
         write_volatile(addr_of_mut!((*entry).last_ns), now);
-        write_volatile(addr_of_mut!((*entry).count), count + 1);
+        sw_atomic_add(addr_of_mut!((*entry).count), repeats);
+    }
+}
+
+/// Whether `cached` (map memory) holds the same key as `key`: sixteen words compared
+/// without a branch each.
+///
+/// Safety: `cached` is valid for reading a FoldKey.
+#[inline(always)]
+unsafe fn same_key(cached: *const FoldKey, key: &FoldKey) -> bool {
+    let a = cached.cast::<u64>();
+    let b = core::ptr::from_ref(key).cast::<u64>();
+    let mut diff = 0u64;
+    let mut i = 0;
+    while i < size_of::<FoldKey>() / 8 {
+        // SAFETY: both are valid for a FoldKey (a multiple of 8 bytes, 8-aligned).
+        diff |= unsafe { *a.add(i) ^ *b.add(i) };
+        i += 1;
+    }
+    diff == 0
+}
+
+/// Counts a repeat of the signal `key` (signal_generate only, see the module's
+/// comment): in this CPU's FOLD_CACHE when one of its ways holds the key, else in its
+/// FOLDS entry, which this CPU then caches. False when the key has no entry (the caller
+/// sends a full record, calls [`new_row`] and then [`cache_signal_key`]).
+#[inline(always)]
+pub(crate) fn count_signal_repeat(key: &FoldKey) -> bool {
+    let (Some(way0), Some(way1)) = (FOLD_CACHE.get_ptr_mut(0), FOLD_CACHE.get_ptr_mut(1))
+    else {
+        return count_repeat(key);
+    };
+    // SAFETY: this CPU's values, valid and aligned for the program's run, written only
+    // by signal_generate on this CPU, whose runs never interleave (module comment).
+    unsafe {
+        if (*way0).row != 0 && same_key(addr_of!((*way0).key), key) {
+            return count_cached(way0, key);
+        }
+        if (*way1).row != 0 && same_key(addr_of!((*way1).key), key) {
+            return count_cached(way1, key);
+        }
+        let Some(entry) = FOLDS.get_ptr_mut(key) else {
+            return false;
+        };
+        add_repeats(entry, 1);
+        let row = (*entry).row;
+        if (*way0).jiffies <= (*way1).jiffies {
+            set_key(way0, key, row);
+        } else {
+            set_key(way1, key, row);
+        }
     }
     true
+}
+
+/// Counts a repeat of the key cached in `way`: pending within the jiffy of its last
+/// move into FOLDS, else moved there now, this repeat included. False when its entry
+/// has gone (the caller starts the key again).
+///
+/// Safety: as for [`set_key`].
+#[inline(always)]
+unsafe fn count_cached(way: *mut FoldCache, key: &FoldKey) -> bool {
+    // SAFETY: this function's contract; userspace copies the value, hence the volatile
+    // accesses where it looks.
+    unsafe {
+        let jiffies = bpf_jiffies64();
+        let pending = read_volatile(addr_of!((*way).pending));
+        if jiffies == (*way).jiffies {
+            write_volatile(addr_of_mut!((*way).pending), pending + 1);
+            return true;
+        }
+        // Zeroed first: a reader that sees it in the entry sees it gone here.
+        write_volatile(addr_of_mut!((*way).pending), 0);
+        (*way).jiffies = jiffies;
+        if let Some(entry) = FOLDS.get_ptr_mut(key) {
+            let row = (*entry).row;
+            if row == (*way).row {
+                add_repeats(entry, pending + 1);
+                return true;
+            }
+            // The entry was removed idle (its count read, the pending repeats with it)
+            // and the key started again elsewhere: only this repeat is new to it.
+            add_repeats(entry, 1);
+            set_key(way, key, row);
+            return true;
+        }
+        // Removed idle, as above, and not started again: this one starts it.
+        set_key(way, key, 0);
+        false
+    }
+}
+
+/// Makes the signal `key`, whose full record has fold id `row`, one of this CPU's
+/// cached keys (after [`new_row`] made its entry): in the way moved into FOLDS least
+/// recently.
+#[inline(always)]
+pub(crate) fn cache_signal_key(key: &FoldKey, row: u64) {
+    let (Some(way0), Some(way1)) = (FOLD_CACHE.get_ptr_mut(0), FOLD_CACHE.get_ptr_mut(1))
+    else {
+        return;
+    };
+    // SAFETY: as in count_signal_repeat().
+    unsafe {
+        if (*way0).row == 0 || ((*way1).row != 0 && (*way0).jiffies <= (*way1).jiffies) {
+            set_key(way0, key, row);
+        } else {
+            set_key(way1, key, row);
+        }
+    }
+}
+
+/// Replaces the key cached in `cache` (a way of FOLD_CACHE) with `key` (row 0: none), first moving what is pending
+/// of the old one into its entry, under the seqlock (see FoldCache).
+///
+/// Safety: `cache` is one of this CPU's FOLD_CACHE values, and only signal_generate
+/// calls this.
+#[inline(always)]
+unsafe fn set_key(cache: *mut FoldCache, key: &FoldKey, row: u64) {
+    // SAFETY: this function's contract.
+    unsafe {
+        let seq = read_volatile(addr_of!((*cache).seq)) + 1;
+        write_volatile(addr_of_mut!((*cache).seq_end), seq);
+        let pending = read_volatile(addr_of!((*cache).pending));
+        if pending != 0 {
+            write_volatile(addr_of_mut!((*cache).pending), 0);
+            // A missing entry, or one of another row, was removed idle, its pending
+            // repeats read with it.
+            if let Some(entry) = FOLDS.get_ptr_mut(&*addr_of!((*cache).key))
+                && (*entry).row == read_volatile(addr_of!((*cache).row))
+            {
+                add_repeats(entry, pending);
+            }
+        }
+        // Word by word: a struct copy would take a stack slot of its own.
+        let to = addr_of_mut!((*cache).key).cast::<u64>();
+        let from = core::ptr::from_ref(key).cast::<u64>();
+        let mut i = 0;
+        while i < size_of::<FoldKey>() / 8 {
+            *to.add(i) = *from.add(i);
+            i += 1;
+        }
+        write_volatile(addr_of_mut!((*cache).row), row);
+        write_volatile(addr_of_mut!((*cache).jiffies), bpf_jiffies64());
+        write_volatile(addr_of_mut!((*cache).seq), seq);
+    }
 }
 
 /// Creates `key`'s entry for the full record about to be submitted and returns that

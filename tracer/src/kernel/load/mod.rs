@@ -9,7 +9,7 @@ use aya::{
     Ebpf,
     maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
 };
-use tracer_common::{Config, FOLD_IDLE_NS, FoldKey, FoldSlot, TARGET_HINT_SLOTS, fold_stats};
+use tracer_common::{Config, FOLD_CACHE_WAYS, FOLD_IDLE_NS, FoldCache, FoldKey, FoldSlot, TARGET_HINT_SLOTS, fold_stats};
 
 pub use errors::{LoadError, runtime_dir, set_verbose, verbose};
 pub use privileges::check_privileges;
@@ -54,6 +54,7 @@ pub struct Tracer {
     target_hints: Array<MapData, u8>,
     folds: HashMap<MapData, FoldKey, FoldSlot>,
     fold_stats: PerCpuArray<MapData, u64>,
+    fold_cache: PerCpuArray<MapData, FoldCache>,
     /// Hooks that could not be attached on this kernel, each with the reason.
     pub warnings: Vec<String>,
     /// How this kernel is traced where that is worth knowing but nothing is missing
@@ -214,6 +215,7 @@ impl Tracer {
         let target_hints = take_map(&mut ebpf, "TARGET_HINTS")?;
         let folds = take_map(&mut ebpf, "FOLDS")?;
         let fold_stats = take_map(&mut ebpf, "FOLD_STATS")?;
+        let fold_cache = take_map(&mut ebpf, "FOLD_CACHE")?;
         Ok(Self {
             ebpf: Some(ebpf),
             ring: Some(ring),
@@ -222,6 +224,7 @@ impl Tracer {
             target_hints,
             folds,
             fold_stats,
+            fold_cache,
             warnings,
             notes,
             features: features.clone(),
@@ -290,6 +293,29 @@ impl Tracer {
                 idle.push(key);
             }
             counts.push(value);
+        }
+        // What each CPU counted of its last key but has not added to the entry yet
+        // (FoldCache), read after the entries: the kernel zeroes it before adding it to
+        // an entry, so no repeat is counted twice; one moved in between is read next time.
+        let mut caches = Vec::new();
+        for way in 0..FOLD_CACHE_WAYS {
+            let values = self
+                .fold_cache
+                .get(&way, 0)
+                .map_err(|e| LoadError::Map("FOLD_CACHE", chain(&e)))?;
+            caches.extend(values.iter().copied());
+        }
+        for cache in &caches {
+            if cache.seq != cache.seq_end || cache.row == 0 || cache.pending == 0 {
+                continue;
+            }
+            // A row not among the entries was removed (its pending count read before).
+            if let Some(slot) = counts.iter_mut().find(|slot| slot.row == cache.row) {
+                slot.count += cache.pending;
+                if slot.first_ns == 0 {
+                    slot.first_ns = slot.last_ns;
+                }
+            }
         }
         for key in idle {
             // The key may have gone meanwhile; nothing to count then.
