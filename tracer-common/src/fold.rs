@@ -91,9 +91,10 @@ pub struct FoldCpu {
 /// Entries (ways) of `FOLD_CACHE` per CPU.
 pub const FOLD_CACHE_WAYS: u32 = 2;
 
-/// Per CPU, per way: a recent signal key counted on this CPU and the repeats of it counted here
-/// but not yet added to its `FOLDS` entry (`pending`), so that a storm's repeat on the
-/// same CPU costs a key comparison instead of a hash lookup of the 128-byte key. The
+/// Per CPU, per way: a recent signal key counted on this CPU and the repeats of it
+/// counted here but not yet added to its `FOLDS` entry (`pending`), so that a storm's
+/// repeat on the same CPU costs a key comparison instead of a hash lookup of the
+/// 128-byte key. The
 /// kernel moves `pending` into the entry when the key changes and on the first repeat
 /// of every jiffy (so an entry's `last_ns` never lags more than a jiffy behind a
 /// storm that goes on); userspace adds `pending` to the entry of row `row` when it
@@ -103,8 +104,9 @@ pub const FOLD_CACHE_WAYS: u32 = 2;
 ///
 /// `seq` and `seq_end` make a seqlock for a change of key: the kernel bumps `seq_end`
 /// first and `seq` last, and userspace copies the value front to back, so a copy with
-/// `seq == seq_end` has `row` and `pending` of one key (x86's store and load order;
-/// a torn copy is skipped, counted by the next read).
+/// `seq == seq_end` has `row` and `pending` of one key (x86's store and load order:
+/// an architecture with weaker ordering would need barriers here; a torn copy is
+/// skipped, counted by the next read).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FoldCache {

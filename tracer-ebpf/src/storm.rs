@@ -15,16 +15,17 @@
 //! In front of the hash, each CPU keeps the last two signal keys it counted
 //! (FOLD_CACHE, `FoldCache` in tracer-common; two, as a handled signal takes turns
 //! between "delivered" and "already pending"): a repeat of one of them on the same CPU
-//! within the same jiffy only compares the key and adds to the CPU's `pending`, without hashing 128
-//! bytes (measured: the lookup was about a third of a repeat's cost). `pending` moves
-//! into the entry when the CPU's key changes and on the first repeat of each jiffy,
+//! within the same jiffy only compares the key and adds to that way's `pending`,
+//! without hashing 128 bytes (measured: the lookup was about a third of a repeat's
+//! cost, docs/performance.md, session 5). `pending` moves into the entry when the way
+//! takes another key and on the first repeat of each jiffy,
 //! and userspace adds what is still pending to the entry's count when it reads; see
 //! FoldCache for why a read counts each repeat at most once. Only signal_generate
 //! uses the cache: it runs under the target's siglock with interrupts off
 //! (kernel/signal.c, __send_signal_locked(): lockdep_assert_held(&t->sighand->siglock),
-//! always taken irqsave), so two runs never interleave on one CPU. Failed attempts,
-//! counted from syscall-exit programs that a signal from an interrupt could interrupt,
-//! go to the hash directly.
+//! always taken irqsave), so two runs never interleave on one CPU. Failed attempts are
+//! counted from syscall-exit programs, which signal_generate (a timer's signal from an
+//! interrupt) could interrupt: they go to the hash directly.
 //!
 //! Counts are added atomically: a thread that moves to another CPU leaves its key in
 //! the first CPU's cache, which another thread's signal there may move into the entry
