@@ -54,15 +54,18 @@ fn query_colours_a_terminal_unless_no_color_or_never() {
     let mut always = recording.query_cmd(&["--target-pid", &pid, "--color", "always"]);
     always.env("NO_COLOR", "1");
     let always = run(always, EVENT_TIMEOUT).assert_success().stdout;
-    assert!(always.contains("\x1b[1;31mSIGUSR1\x1b[0m"), "{always:?}");
-    assert!(always.contains("\x1b[36msender:\x1b[0m"), "{always:?}");
+    assert!(
+        always.contains("\x1b[1m\x1b[31mSIGUSR1\x1b[0m"),
+        "{always:?}"
+    );
+    assert!(always.contains("\x1b[36mwhy:\x1b[0m"), "{always:?}");
     assert_eq!(strip_escapes(&always), plain, "colour adds escapes only");
 
     // On a terminal: auto colours, unless NO_COLOR is set or --color never.
     let journal = recording::path_str(&recording.journal);
     let base = ["query", "--journal", journal, "--target-pid", pid.as_str()];
     let tty = on_terminal(&base, &[]);
-    assert!(tty.contains("\x1b[1;31mSIGUSR1\x1b[0m"), "{tty:?}");
+    assert!(tty.contains("\x1b[1m\x1b[31mSIGUSR1\x1b[0m"), "{tty:?}");
     let no_color = on_terminal(&base, &[("NO_COLOR", "1")]);
     assert!(
         no_color.contains("SIGUSR1") && !no_color.contains(ESC),

@@ -254,9 +254,11 @@ fn proc_signal_state(pid: i32) -> String {
     status
         .lines()
         .filter(|line| {
-            ["State:", "SigPnd:", "ShdPnd:", "SigBlk:", "SigIgn:", "SigCgt:"]
-                .iter()
-                .any(|key| line.starts_with(key))
+            [
+                "State:", "SigPnd:", "ShdPnd:", "SigBlk:", "SigIgn:", "SigCgt:",
+            ]
+            .iter()
+            .any(|key| line.starts_with(key))
         })
         .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
         .collect::<Vec<_>>()
@@ -558,7 +560,10 @@ impl Target {
             let state = proc_signal_state(self.pid);
             let _ = self.child.kill();
             let _ = self.child.wait();
-            panic!("target {} still running after {timeout:?} ({state})", self.pid)
+            panic!(
+                "target {} still running after {timeout:?} ({state})",
+                self.pid
+            )
         };
         status
     }

@@ -372,6 +372,44 @@ fn kill() {
     assert_eq!(target.wait(event_timeout()).signal(), Some(libc::SIGTERM));
 }
 
+/// `SIGWHO_LOG=debug`: the programs load with their aya-log diagnostics switched on (the
+/// verifier walks the log calls it prunes when they are off), the reports stay the same,
+/// and the eBPF side's lines reach stderr: here, where the signal's request came from
+/// (the sender's saved registers, or the `sys_enter` fallback before 5.15).
+#[test]
+fn ebpf_log_on_request() {
+    require_root();
+    let mut target = Target::spawn(&[]);
+    let mut cmd = Sigwho::command(&["--target-pid", &target.pid.to_string(), "--json"]);
+    cmd.env("SIGWHO_LOG", "debug");
+    let sigwho = Sigwho::start_with(cmd);
+    let script = format!("kill -TERM {}", target.pid);
+    let mut shell = Command::new("bash");
+    shell.args(["-c", &script, "sigwho-test-shell"]);
+    let shell = run(shell, scaled(TARGET_TIMEOUT)).assert_success();
+
+    let ev = sigwho.wait_for(is_signal("SIGTERM"), event_timeout());
+    assert_eq!(field_i64(&ev, "sender.pid"), pid_of(shell.pid), "{ev}");
+    assert_eq!(field_i64(&ev, "requested"), pid_of(target.pid), "{ev}");
+    // syscall 1 is kill (tracer_common::syscall::KILL).
+    let expected = format!(
+        "sigwho: ebpf: debug: request: kill-family syscall 1 for pid {}, ",
+        target.pid
+    );
+    let logged = |sigwho: &Sigwho| {
+        sigwho
+            .stderr()
+            .iter()
+            .any(|line| line.starts_with(&expected))
+    };
+    assert!(
+        wait_until(|| logged(&sigwho), event_timeout()),
+        "no eBPF log line on stderr:\n{}",
+        sigwho.stderr().join("\n")
+    );
+    assert_eq!(target.wait(event_timeout()).signal(), Some(libc::SIGTERM));
+}
+
 #[test]
 fn tgkill_to_a_thread() {
     let mut target = Target::spawn(&["--threads", "2", "--handle", "USR2"]);

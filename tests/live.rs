@@ -381,10 +381,11 @@ fn text_output_names_sender_and_call() {
         "{line}"
     );
     assert!(line.contains("delivered"), "{line}");
+    // The sender's row of the lineage tree.
     let sender = sigwho.wait_for(
         |ev| {
             ev.as_str()
-                .is_some_and(|l| l.trim_start().starts_with("sender:"))
+                .is_some_and(|l| l.trim_start().starts_with("sender "))
         },
         EVENT_TIMEOUT,
     );
@@ -392,7 +393,7 @@ fn text_output_names_sender_and_call() {
         sender
             .as_str()
             .unwrap_or_default()
-            .contains(&format!("pid {}", run.pid)),
+            .contains(&format!(" {} ", run.pid)),
         "{sender}"
     );
 }
@@ -474,7 +475,8 @@ fn bad_input_gives_one_line_and_status_2() {
     assert_one_line_error(&["--target-pid", "0"], "positive integer");
     assert_one_line_error(&["--target-pid", "-5"], "positive integer");
     assert_one_line_error(&["--target-pid", "1", "--timeout", "soon"], "SECONDS");
-    assert_one_line_error(&[], "--target-pid");
+    // No selector traces every signal on the machine (issue 17); a bad one is an error.
+    assert_one_line_error(&["--signal", "NOPE"], "--signal");
     assert_one_line_error(&["--no-such-flag"], "--no-such-flag");
 
     // A pid that is not running: the largest pid the kernel can hand out plus one.

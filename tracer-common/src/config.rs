@@ -61,6 +61,13 @@ pub struct Config {
     pub fold_repeats: u32,
     /// Bits from [`features`]: what this kernel allows, as userspace probed it.
     pub features: u32,
+    /// Non-zero: the programs write their diagnostics (why a record was skipped, which
+    /// fallback they took) to aya-log's ring buffer (`SIGWHO_LOG=debug`). Zero, the
+    /// default: read-only data frozen before load, so the verifier drops every log call
+    /// and the hot path carries none of them.
+    pub log: u32,
+    /// Keeps the struct free of implicit padding (it is copied into the object as bytes).
+    pub reserved: u32,
 }
 
 /// Bits of [`Config::features`]. The programs test them against read-only data that is
@@ -79,6 +86,27 @@ pub mod features {
     pub const DIRECT_LOADS: u32 = 4;
 }
 
+/// The live view's selectors that the programs apply themselves (`--signal`,
+/// `--target-comm`); userspace writes them into the read-only global `SELECT` before
+/// load. Zero: no selection.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Select {
+    /// Non-zero: only these signals are reported (bit N-1 for signal N), by
+    /// `signal_generate` and the failed-attempt hooks.
+    pub signal_mask: u64,
+    /// Non-empty (NUL-padded): a process whose comm is this after exec becomes a target,
+    /// so that a restarted process is watched from its first instruction, before
+    /// userspace hears of it (with `follow_children` its forks follow).
+    pub target_comm: [u8; crate::COMM_LEN],
+}
+
+#[cfg(feature = "user")]
+// SAFETY: repr(C) and Copy, a u64 then 16 bytes: no padding, and every bit pattern is a
+// valid Select.
+unsafe impl aya::Pod for Select {}
+const _: () = assert!(size_of::<Select>() == 8 + crate::COMM_LEN);
+
 #[cfg(feature = "user")]
 // SAFETY: repr(C) and Copy, an array of structs of four u32s: no padding, and every bit
 // pattern is a valid SyscallLayouts.
@@ -89,4 +117,4 @@ unsafe impl aya::Pod for SyscallLayouts {}
 // alignment divides with nothing left between them or at the end (the assertion below):
 // no byte is uninitialised and every bit pattern is a valid Config.
 unsafe impl aya::Pod for Config {}
-const _: () = assert!(size_of::<Config>() == 2 * 4 + 8 + 2 * 4 + 4 * syscall::COUNT + 2 * 4);
+const _: () = assert!(size_of::<Config>() == 2 * 4 + 8 + 2 * 4 + 4 * syscall::COUNT + 4 * 4);

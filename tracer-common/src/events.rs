@@ -110,6 +110,18 @@ pub mod task_flags {
     /// The task was exiting (`PF_EXITING`): signals it "sends" then are the kernel's
     /// (parent-death signal, SIGCHLD, pid-namespace teardown).
     pub const EXITING: u32 = 1;
+    /// The rest are set on a signal record's target only, and only when the kernel
+    /// ignored the signal (`TRACE_SIGNAL_IGNORED`): why `prepare_signal()` dropped it
+    /// (kernel/signal.c). The process was already dying (`SIGNAL_GROUP_EXIT`, or 5.10's
+    /// `SIGNAL_GROUP_COREDUMP`, in `signal->flags`).
+    pub const GROUP_EXITING: u32 = 2;
+    /// The process is the init of a pid namespace (`SIGNAL_UNKILLABLE`): `sig_task_ignored()`
+    /// drops a signal it has no handler for.
+    pub const UNKILLABLE: u32 = 4;
+    /// Its handler for the signal was `SIG_IGN`.
+    pub const HANDLER_IGNORE: u32 = 8;
+    /// Its handler for the signal was `SIG_DFL`.
+    pub const HANDLER_DEFAULT: u32 = 16;
 }
 
 /// A signal a process received, kept in the kernel per receiving process so that the

@@ -40,8 +40,24 @@ struct cred {
 
 // include/linux/sched/signal.h: `live` counts the threads still running; do_exit()
 // decrements it before trace_sched_process_exit, so 0 there means the process is gone.
+// `flags` holds SIGNAL_GROUP_EXIT, SIGNAL_UNKILLABLE (see sw_task_signal_state).
 struct signal_struct {
 	atomic_t live;
+	unsigned int flags;
+} __attribute__((preserve_access_index));
+
+// include/linux/signal_types.h: the handlers, one k_sigaction per signal (signal N at
+// action[N - 1]).
+struct sigaction {
+	void *sa_handler;
+} __attribute__((preserve_access_index));
+
+struct k_sigaction {
+	struct sigaction sa;
+} __attribute__((preserve_access_index));
+
+struct sighand_struct {
+	struct k_sigaction action[64];
 } __attribute__((preserve_access_index));
 
 // include/linux/mm_types.h
@@ -121,6 +137,7 @@ struct task_struct {
 	const struct cred *real_cred;
 	int exit_code;
 	struct signal_struct *signal;
+	struct sighand_struct *sighand;
 	struct mm_struct *mm;
 	struct files_struct *files;
 	struct css_set *cgroups;
@@ -468,6 +485,46 @@ __attribute__((noinline)) void sw_btf_fill_task(__u64 dst_addr, __u64 t)
 __attribute__((noinline)) __u32 sw_task_exiting(__u64 t)
 {
 	return (BPF_CORE_READ(TASK(t), flags) & SW_PF_EXITING) ? 1 : 0;
+}
+
+// include/linux/sched/signal.h: SIGNAL_GROUP_EXIT has been 0x4 since 3.x; 0x8 was
+// SIGNAL_GROUP_COREDUMP until 5.18 (prepare_signal() dropped signals on either) and is
+// unused since. SIGNAL_UNKILLABLE is 0x40 throughout.
+#define SW_SIGNAL_GROUP_EXIT 0x0000000c
+#define SW_SIGNAL_UNKILLABLE 0x00000040
+
+// Why the kernel ignored signal `sig` aimed at task `t` (signal_generate's result
+// TRACE_SIGNAL_IGNORED): tracer-common's task_flags GROUP_EXITING (2), UNKILLABLE (4),
+// HANDLER_IGNORE (8), HANDLER_DEFAULT (16). kernel/signal.c, prepare_signal(): a
+// process in group exit drops everything; else sig_ignored() -> sig_task_ignored():
+// an unkillable (pid-namespace init) process drops signals whose handler is SIG_DFL,
+// and sig_handler_ignored() drops SIG_IGN and default-ignored signals. Probe reads: the
+// handler sits at an offset computed from the running kernel's BTF.
+__attribute__((noinline)) __u32 sw_task_signal_state(__u64 t, __s32 sig)
+{
+	unsigned int flags = BPF_CORE_READ(TASK(t), signal, flags);
+	struct sighand_struct *sighand = BPF_CORE_READ(TASK(t), sighand);
+	__u32 out = 0;
+	void *handler = (void *)2;
+	char *slot;
+
+	if (flags & SW_SIGNAL_GROUP_EXIT)
+		out |= 2;
+	if (flags & SW_SIGNAL_UNKILLABLE)
+		out |= 4;
+	if (!sighand || sig < 1 || sig > 64)
+		return out;
+	slot = (char *)sighand + bpf_core_field_offset(struct sighand_struct, action) +
+	       (sig - 1) * bpf_core_type_size(struct k_sigaction) +
+	       bpf_core_field_offset(struct k_sigaction, sa) +
+	       bpf_core_field_offset(struct sigaction, sa_handler);
+	if (bpf_probe_read_kernel(&handler, sizeof(handler), slot))
+		return out;
+	if (handler == (void *)1)
+		out |= 8;
+	else if (handler == 0)
+		out |= 16;
+	return out;
 }
 
 // The process's id in its own pid namespace: numbers[level] of the leader's struct pid

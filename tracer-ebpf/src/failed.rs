@@ -23,6 +23,7 @@ use crate::{
     maps::{INFLIGHT, config, has, is_target, layout},
     record::{reserve, submit_flags, write_header},
     request::{current_syscall, request_from_args, syscall_arg},
+    select::signal_selected,
     storm::{count_repeat, fill_failed_key, new_row},
     task::{write_ancestry, write_task},
 };
@@ -44,6 +45,9 @@ fn failed_request_wanted(request: &Request) -> bool {
 fn report_failure(request: &Request, ret: i64, task: u64) {
     let cfg = config();
     if cfg.filter_targets != 0 && !failed_request_wanted(request) {
+        return;
+    }
+    if !signal_selected(request.sig) {
         return;
     }
     // A storm of refused calls is aggregated like one of signals (storm.rs).

@@ -7,7 +7,7 @@
 //! `syscalls:*` record offsets come from tracefs format files via the `LAYOUTS` global.
 //!
 //! One module per hook family (signal, request, failed, sched, oom), with what they share
-//! in maps (every map and global), record (ring-buffer records), task (the CO-RE shim's
+//! in maps (every map and global), log (aya-log diagnostics), record (ring-buffer records), task (the CO-RE shim's
 //! accessors), siginfo, cause (cause chains) and storm (the recorder's folding).
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
@@ -27,6 +27,8 @@ mod cause;
 #[cfg(target_arch = "bpf")]
 mod failed;
 #[cfg(target_arch = "bpf")]
+mod log;
+#[cfg(target_arch = "bpf")]
 mod maps;
 #[cfg(target_arch = "bpf")]
 mod oom;
@@ -36,6 +38,8 @@ mod record;
 mod request;
 #[cfg(target_arch = "bpf")]
 mod sched;
+#[cfg(target_arch = "bpf")]
+mod select;
 #[cfg(target_arch = "bpf")]
 mod siginfo;
 #[cfg(target_arch = "bpf")]

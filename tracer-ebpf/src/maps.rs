@@ -23,6 +23,8 @@ static CONFIG: Config = Config {
     syscall_nrs: [-1; syscall::COUNT],
     fold_repeats: 0,
     features: 0,
+    log: 0,
+    reserved: 0,
 };
 
 const NO_LAYOUT: SyscallLayout = SyscallLayout {
@@ -50,6 +52,15 @@ pub(crate) fn has(feature: u32) -> bool {
     // SAFETY: as in config(); only the one field is read.
     let features = unsafe { read_volatile(core::ptr::addr_of!(CONFIG.features)) };
     features & feature != 0
+}
+
+/// Whether userspace asked for the programs' diagnostics (`SIGWHO_LOG=debug`). A constant
+/// to the verifier, as in [`has`]: with it off, every log call is dead code it never
+/// walks, and the programs run as if there were none.
+#[inline(always)]
+pub(crate) fn logging() -> bool {
+    // SAFETY: as in config(); only the one field is read.
+    unsafe { read_volatile(core::ptr::addr_of!(CONFIG.log)) != 0 }
 }
 
 /// Where kill-family syscall `which` keeps its arguments and `ret` in its `syscalls:*`

@@ -9,9 +9,12 @@ use aya_ebpf::{
 };
 use tracer_common::{EventHeader, RING_BYTES};
 
-use crate::maps::{DROPPED, EVENTS, config};
+use crate::maps::{DROPPED, EVENTS, config, logging};
 
 pub(crate) fn count_drop(record_kind: u32) {
+    if logging() {
+        crate::log::record_dropped(record_kind);
+    }
     if let Some(counter) = DROPPED.get_ptr_mut(record_kind) {
         // SAFETY: this CPU's counter, valid and aligned for the program's run, and only
         // programs on this CPU write it. Where a kernel lets a program be preempted

@@ -19,7 +19,7 @@ use aya_ebpf::{
 use tracer_common::{Request, SyscallLayout, features, syscall};
 
 use crate::{
-    maps::{INFLIGHT, config, has, layout},
+    maps::{INFLIGHT, config, has, layout, logging},
     task::{sw_current_syscall, sw_pidfd_pid, sw_task_ns_pid, sw_task_tid},
 };
 
@@ -150,8 +150,18 @@ pub(crate) fn current_request(
             _ => true,
         };
     if consistent {
+        if logging() {
+            if has(features::TASK_PT_REGS) {
+                crate::log::request_from_registers(which, target_pid);
+            } else {
+                crate::log::request_from_sys_enter(which, target_pid);
+            }
+        }
         request
     } else {
+        if logging() {
+            crate::log::request_mismatch(which, sig);
+        }
         Request::default()
     }
 }

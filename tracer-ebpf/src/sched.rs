@@ -14,6 +14,7 @@ use tracer_common::{ARGS_LEN, ExecEvent, ExitEvent, ForkEvent, PATH_LEN, exec_fl
 use crate::{
     maps::{TARGETS, add_target, config, is_target},
     record::{reserve, submit_flags, write_header},
+    select::select_exec,
     task::{
         sw_bprm_filename, sw_task_arg_end, sw_task_arg_start, sw_task_cgroup_names,
         sw_task_exit_code, sw_task_live_threads, sw_task_process_start, sw_task_real_parent,
@@ -44,7 +45,8 @@ fn try_sched_process_exec(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     let ev = entry.as_mut_ptr();
     // SAFETY: `ev` is the record just reserved: valid and aligned for a whole ExecEvent,
     // and this program's alone until it is submitted. Fields are written through
-    // addr_of_mut! (none is read), each read into one stays within it: at most PATH_LEN
+    // addr_of_mut! (the one read, `task`, after write_task() wrote it whole), each read
+    // into one stays within it: at most PATH_LEN
     // bytes of `filename`, `len` <= ARGS_LEN bytes of `args`, and shim/core.c's
     // SW_CGROUP_LEVELS names of SW_CGROUP_NAME_LEN bytes (CGROUP_LEVELS and
     // CGROUP_NAME_LEN) of `cgroup_names`. Kernel and user memory are read through the
@@ -84,6 +86,8 @@ fn try_sched_process_exec(ctx: &BtfTracePointContext) -> Result<u32, u32> {
         addr_of_mut!((*ev)._pad).write(0);
         let levels = sw_task_cgroup_names(task, addr_of_mut!((*ev).cgroup_names) as u64);
         addr_of_mut!((*ev).cgroup_levels).write(levels);
+        // `--target-comm`: the new program's name, written just above.
+        select_exec((*ev).task.pid, &(*ev).task.comm);
     }
     entry.submit(submit_flags::<ExecEvent>());
     Ok(0)

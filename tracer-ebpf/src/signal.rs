@@ -17,19 +17,23 @@ use tracer_common::{FoldKey, SignalEvent, fold_stats, kind, signal_flags};
 
 use crate::{
     cause::{is_meaningful, remember_received, write_causes},
-    maps::{config, is_target},
+    maps::{config, is_target, logging},
     record::{reserve, submit_flags, write_header},
     request::current_request,
+    select::signal_selected,
     siginfo::{
         SI_ADDR, SI_CODE, SI_ERRNO, SI_KERNEL, SI_PID, SI_UID, SI_USER, SI_VALUE, SIGINFO_NONE,
         SIGINFO_PRIV, is_fault, siginfo_field, siginfo_kind, siginfo_words,
     },
     storm::{cache_signal_key, count_signal_repeat, new_row, signal_key},
     task::{
-        btf_task_tgid, current_task_btf, sw_btf_fill_task, write_btf_task, write_sender_ancestry,
-        write_task,
+        btf_task_tgid, current_task_btf, sw_btf_fill_task, sw_task_signal_state, write_btf_task,
+        write_sender_ancestry, write_task,
     },
 };
+
+/// `TRACE_SIGNAL_IGNORED` (include/trace/events/signal.h).
+const TRACE_SIGNAL_IGNORED: i32 = 1;
 
 #[btf_tracepoint(function = "signal_generate")]
 pub fn signal_generate(ctx: BtfTracePointContext) -> u32 {
@@ -53,7 +57,7 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     // SAFETY: `target_task` is the tracepoint's `struct task_struct *task`, BTF-typed
     // (this function's contract).
     let target_pid = unsafe { btf_task_tgid(target_task) };
-    let wanted = cfg.filter_targets == 0 || is_target(target_pid);
+    let wanted = (cfg.filter_targets == 0 || is_target(target_pid)) && signal_selected(sig);
     let meaningful = is_meaningful(sig, result);
     // Storms of signals that are ignored, or aimed elsewhere, stop here.
     if !wanted && !meaningful {
@@ -71,6 +75,9 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
         return Ok(0);
     }
     if cfg.filter_targets == 0 && (target_pid == cfg.self_pid || sender_pid == cfg.self_pid) {
+        if logging() {
+            crate::log::own_signal(sig, target_pid);
+        }
         return Ok(0);
     }
 
@@ -161,6 +168,12 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
             write_task(addr_of_mut!((*ev).sender), sender_task);
         }
         write_btf_task(addr_of_mut!((*ev).target), target_task);
+        // An ignored signal says why it was dropped (tracer-common's task_flags):
+        // kernel/signal.c, prepare_signal() and sig_task_ignored().
+        if result == TRACE_SIGNAL_IGNORED {
+            let flags = (*ev).target.flags | sw_task_signal_state(target_task, sig);
+            addr_of_mut!((*ev).target.flags).write(flags);
+        }
 
         addr_of_mut!((*ev).request).write(request);
 

@@ -44,6 +44,9 @@ unsafe extern "C" {
     pub(crate) fn sw_bprm_filename(bprm: u64) -> u64;
     pub(crate) fn sw_pidfd_pid(task: u64, fd: i32) -> i32;
     fn sw_task_exiting(task: u64) -> u32;
+    /// task_flags GROUP_EXITING, UNKILLABLE, HANDLER_IGNORE, HANDLER_DEFAULT of `task`
+    /// for signal `sig` (probe reads; shim/core.c says from where).
+    pub(crate) fn sw_task_signal_state(task: u64, sig: i32) -> u32;
     pub(crate) fn sw_task_ns_pid(task: u64) -> u32;
     fn sw_btf_task_tgid(task: u64) -> u32;
     fn sw_btf_task_tid(task: u64) -> u32;

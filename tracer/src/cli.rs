@@ -34,6 +34,12 @@ pub struct Cli {
     #[arg(long, value_name = "WHEN", value_enum, default_value_t, global = true)]
     pub color: ColorArg,
 
+    /// Print text reports whole: every argument and every common ancestor, lines as
+    /// long as they are. Without it a report fits the terminal (100 columns when
+    /// stdout is not one), command lines cut with `…`.
+    #[arg(long, global = true)]
+    pub wide: bool,
+
     /// Say more: informational notes, and a refused eBPF program's whole verifier log
     /// (as SIGWHO_LOG=debug does).
     #[arg(short, long, global = true)]
@@ -73,6 +79,12 @@ const MAIN_EXAMPLES: &str = "\
 Examples:
   # Who is killing my worker? Follow it until it exits, then see how it ended:
   sigwho --target-pid \"$(pgrep -o -x gunicorn)\"
+
+  # Every gunicorn process of the unit, restarted workers included, until ^C:
+  sigwho --unit myapp --target-comm gunicorn
+
+  # Every SIGTERM or SIGKILL on this machine, as sigsnoop would show them:
+  sigwho --signal TERM,KILL --timeout 600
 
   # The same as JSON lines, for jq, for at most a minute:
   sigwho --target-pid 29904 --json --timeout 60 | jq 'select(.event == \"signal\") | .sender'
@@ -139,9 +151,13 @@ Examples:
 #[derive(Debug, Args)]
 pub struct LiveArgs {
     /// Process to watch: every signal reaching any of its threads is reported until it
-    /// exits, then how it ended.
+    /// exits, then how it ended. Without it (and without the selectors below) every
+    /// signal on the machine is reported, until ^C or --timeout.
     #[arg(long, value_name = "PID", value_parser = parse_pid, allow_hyphen_values = true)]
     pub target_pid: Option<u32>,
+
+    #[command(flatten)]
+    pub select: SelectArgs,
 
     /// Print one JSON object per line instead of text (schema: docs/json-schema.md).
     #[arg(long)]
@@ -158,6 +174,42 @@ pub struct LiveArgs {
 
     #[command(flatten)]
     pub explain: ExplainArgs,
+}
+
+/// The live view's selectors: which processes and signals to follow, across restarts
+/// (a process that matches later is followed from its exec). Each one given must hold.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SelectArgs {
+    /// Processes with this name (comm, as ps -o comm shows it; the kernel matches it at
+    /// exec, so a restarted process is followed from its first instruction).
+    #[arg(long, value_name = "NAME", conflicts_with = "target_pid")]
+    pub target_comm: Option<String>,
+
+    /// Processes whose executable matches GLOB: a full path (/usr/sbin/nginx,
+    /// /opt/*/bin/java) or, without a slash, a file name (python3*).
+    #[arg(long, value_name = "GLOB", conflicts_with = "target_pid")]
+    pub target_exe: Option<String>,
+
+    /// Processes of this systemd unit (nginx or nginx.service; any unit type).
+    #[arg(long, value_name = "UNIT", conflicts_with = "target_pid")]
+    pub unit: Option<String>,
+
+    /// Processes of this container: its id, or a prefix as docker ps shows it.
+    #[arg(long, value_name = "ID", conflicts_with = "target_pid")]
+    pub container: Option<String>,
+
+    /// Processes of this Kubernetes pod: its name, NAMESPACE/NAME, or uid.
+    #[arg(long, value_name = "NAME", conflicts_with = "target_pid")]
+    pub pod: Option<String>,
+
+    /// Processes in this cgroup or below it (a path as /proc/PID/cgroup shows it,
+    /// e.g. /system.slice/nginx.service).
+    #[arg(long, value_name = "PATH", conflicts_with = "target_pid")]
+    pub cgroup: Option<String>,
+
+    /// Only these signals (TERM, SIGTERM or 15; comma-separated). Filtered in the kernel.
+    #[arg(long, value_name = "SIG[,SIG]")]
+    pub signal: Option<String>,
 }
 
 /// How reports explain a signal; shared by every mode that traces.
@@ -202,8 +254,10 @@ pub struct RecordArgs {
     #[arg(long, value_name = "FILE|-")]
     pub json_out: Option<PathBuf>,
 
-    /// Also export every recorded event as an OpenTelemetry log record (OTLP/HTTP, JSON)
-    /// to a collector, e.g. http://localhost:4318 (plain HTTP: a collector on the node).
+    /// Also export every recorded event as an OpenTelemetry log record (OTLP/HTTP,
+    /// protobuf) to a collector, e.g. http://localhost:4318 or https://collector:4318;
+    /// OTEL_EXPORTER_OTLP_ENDPOINT does the same, and the other OTEL_EXPORTER_OTLP_*
+    /// variables (headers, gzip, certificate, timeout) apply (docs/recorder.md).
     #[arg(long, value_name = "URL")]
     pub otlp_endpoint: Option<String>,
 
@@ -235,9 +289,34 @@ pub struct QueryArgs {
     #[arg(long, value_name = "PID", value_parser = parse_pid)]
     pub sender_pid: Option<u32>,
 
-    /// Only this signal (TERM, SIGTERM or 15).
-    #[arg(long, value_name = "SIG")]
+    /// Only these signals (TERM, SIGTERM or 15; comma-separated).
+    #[arg(long, value_name = "SIG[,SIG]")]
     pub signal: Option<String>,
+
+    /// Signals aimed at processes whose executable matches GLOB (a path, or a file name
+    /// without a slash), as the live view's --target-exe.
+    #[arg(long, value_name = "GLOB")]
+    pub target_exe: Option<String>,
+
+    /// Signals aimed at processes of this systemd unit.
+    #[arg(long, value_name = "UNIT")]
+    pub unit: Option<String>,
+
+    /// Signals aimed at processes of this container (id or prefix).
+    #[arg(long, value_name = "ID")]
+    pub container: Option<String>,
+
+    /// Signals aimed at processes of this Kubernetes pod (name, NAMESPACE/NAME or uid).
+    #[arg(long, value_name = "NAME")]
+    pub pod: Option<String>,
+
+    /// Signals aimed at processes in this cgroup or below it.
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Option<String>,
+
+    /// Keep printing what the recorder adds that matches, as tail -f does (until ^C).
+    #[arg(long, conflicts_with = "format")]
+    pub follow: bool,
 
     /// Not before this time: RFC 3339 (2026-11-26T09:00:00Z) or a time ago (90s, 15m, 2h, 3d).
     #[arg(long, value_name = "TIME")]

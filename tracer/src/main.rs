@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tracer::{
-    analysis::{redact::Redaction, rules::Rules},
+    analysis::{redact::Redaction, rules::Rules, select::Selectors},
     cli::{
         Cli, ColorArg, Command, ExplainArgs, FormatArg, LiveArgs, QueryArgs, RecordArgs, RunArgs,
     },
@@ -18,6 +18,7 @@ use tracer::{
         record::RecordOptions,
         run::RunOptions,
         signals::OwnSignals,
+        watch::WatchOptions,
     },
     render::color::ColorChoice,
 };
@@ -40,6 +41,9 @@ fn main() -> ExitCode {
         ColorArg::Never => ColorChoice::Never,
     });
     tracer::kernel::load::set_verbose(cli.verbose);
+    tracer::render::text::init_width((!cli.wide).then(|| {
+        tracer::kernel::sys::stdout_columns().unwrap_or(tracer::render::text::DEFAULT_WIDTH)
+    }));
     if let Some(Command::Doctor(args)) = &cli.command {
         return match modes::doctor::run(args.json) {
             Ok(true) => ExitCode::SUCCESS,
@@ -94,18 +98,39 @@ fn live(
 ) -> anyhow::Result<()> {
     // A bad pattern is the first thing to hear of, as in every mode.
     Redaction::new(&args.explain.redact)?;
-    let Some(target_pid) = args.target_pid else {
-        anyhow::bail!(
-            "nothing to do: give --target-pid PID, or a subcommand (record, query, run); see sigwho --help"
-        );
-    };
+    let select = &args.select;
+    let selectors = Selectors {
+        comm: select.target_comm.clone(),
+        exe: select.target_exe.clone(),
+        unit: select.unit.clone(),
+        container: select.container.clone(),
+        pod: select.pod.clone(),
+        cgroup: select.cgroup.clone(),
+        signals: Vec::new(),
+    }
+    .new(select.signal.as_deref())?;
     let explain = explain_options(&args.explain)?;
     let redaction = explain.redaction.clone();
+    let Some(target_pid) = args.target_pid else {
+        let options = WatchOptions {
+            selectors,
+            json: args.json,
+            timeout: args.timeout,
+            explain,
+        };
+        runtime.block_on(modes::watch::run(
+            options,
+            signals,
+            std::io::stdout().lock(),
+        ))?;
+        return Ok(());
+    };
     let options = LiveOptions {
         target_pid,
         json: args.json,
         timeout: args.timeout,
         explain,
+        selectors,
     };
     match runtime.block_on(modes::live::run(options, signals, std::io::stdout().lock())) {
         Err(LiveError::NotRunning(pid)) => {
@@ -163,9 +188,19 @@ fn query_options(args: QueryArgs) -> QueryOptions {
     QueryOptions {
         journal: args.journal,
         target_pid: args.target_pid,
-        target_comm: args.target_comm,
+        target_comm: args.target_comm.clone(),
         sender_pid: args.sender_pid,
         signal: args.signal,
+        selectors: Selectors {
+            comm: args.target_comm,
+            exe: args.target_exe,
+            unit: args.unit,
+            container: args.container,
+            pod: args.pod,
+            cgroup: args.cgroup,
+            signals: Vec::new(),
+        },
+        follow: args.follow,
         since: args.since,
         until: args.until,
         json: args.json,

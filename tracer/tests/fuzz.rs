@@ -100,7 +100,8 @@ proptest! {
 
     #[test]
     fn stat_parser_reads_any_comm(comm in "[^\n]{0,16}", start in any::<u32>()) {
-        let line = format!("42 ({comm}) S 1 42 42 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 {start} 1 1");
+        let line = format!("42 ({comm}) S 1 42 42 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 {start} 1 1 \
+                            1 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0");
         let stat = procfs::parse_stat(&line).expect("well-formed line");
         prop_assert_eq!(stat.comm, comm);
         prop_assert_eq!(stat.start_ticks, u64::from(start));

@@ -8,6 +8,8 @@
 //! again: only when reports are meant to change, and the change is then reviewed in the
 //! golden files' diff.
 
+mod common;
+
 use std::{
     collections::{BTreeSet, HashSet},
     path::{Path, PathBuf},
@@ -43,20 +45,9 @@ fn replayed(capture: &Capture) -> (String, String) {
 
 #[track_caller]
 fn assert_same(name: &str, got: &str, want: &str) {
-    if got == want {
-        return;
+    if let Some((line, got, want)) = common::first_difference(got, want) {
+        panic!("the replay differs from {name} at line {line}:\n got: {got}\nwant: {want}");
     }
-    let line = got
-        .lines()
-        .zip(want.lines())
-        .position(|(a, b)| a != b)
-        .unwrap_or_else(|| got.lines().count().min(want.lines().count()));
-    panic!(
-        "the replay differs from {name} at line {}:\n got: {}\nwant: {}",
-        line + 1,
-        got.lines().nth(line).unwrap_or("(end)"),
-        want.lines().nth(line).unwrap_or("(end)"),
-    );
 }
 
 #[test]

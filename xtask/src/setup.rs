@@ -45,7 +45,8 @@ pub fn run() -> Result<()> {
 /// unshare for the pid-namespace tests, setpriv to drop capabilities, script for a
 /// terminal in the --color tests, dot for `sigwho query --format svg`, a Docker engine,
 /// debootstrap (a base image without a registry) and the Kubernetes API's models (Debian's
-/// python3 module, checked with Debian's python3) for the container test. Each with a
+/// python3 module, checked with Debian's python3) for the container test; nginx, Debian's
+/// gunicorn and npm for the on-call hints' tests (tests/hints.rs). Each with a
 /// command that succeeds when it is there (Graphviz's dot has no --version).
 const TEST_TOOLS: &[(&str, &[&str], &str)] = &[
     ("node", &["--version"], "nodejs"),
@@ -61,6 +62,9 @@ const TEST_TOOLS: &[(&str, &[&str], &str)] = &[
         &["-c", "import kubernetes"],
         "python3-kubernetes",
     ),
+    ("/usr/sbin/nginx", &["-v"], "nginx"),
+    ("/usr/bin/gunicorn", &["--version"], "gunicorn"),
+    ("npm", &["--version"], "npm"),
 ];
 
 /// Installs what the tests need beyond the build, when a tool is not on PATH (a tool
@@ -81,7 +85,7 @@ pub fn test_tools() -> Result<()> {
     if missing.is_empty() {
         eprintln!(
             "setup: test tools: node, python3, unshare, setpriv, script, dot, dockerd, debootstrap, \
-             python3-kubernetes present"
+             python3-kubernetes, nginx, gunicorn, npm present"
         );
         return Ok(());
     }
@@ -174,11 +178,52 @@ fn missing_packages(packages: &[&'static str]) -> Result<Vec<&'static str>> {
 /// Refreshes the package lists, then installs `packages`.
 fn apt_install(packages: &[&str]) -> Result<()> {
     run_step(apt_get().arg("update"))?;
+    let _no_services = NoServiceStarts::install()?;
     run_step(
         apt_get()
             .args(["install", "-y", "--no-install-recommends"])
             .args(packages),
     )
+}
+
+/// Debian starts a package's service when it is installed (nginx would listen on port 80
+/// of every interface) unless /usr/sbin/policy-rc.d says no. Packages are installed here
+/// for tests, which start what they need on loopback themselves: where the machine has
+/// no such policy, one that refuses every start is put in place for the install and
+/// taken away after it.
+struct NoServiceStarts {
+    placed: Option<&'static str>,
+}
+
+impl NoServiceStarts {
+    const PATH: &'static str = "/usr/sbin/policy-rc.d";
+
+    fn install() -> Result<Self> {
+        if std::path::Path::new(Self::PATH).exists() {
+            return Ok(Self { placed: None });
+        }
+        std::fs::write(
+            Self::PATH,
+            "#!/bin/sh\n# cargo xtask setup: no service starts while it installs\nexit 101\n",
+        )
+        .with_context(|| format!("writing {}", Self::PATH))?;
+        std::fs::set_permissions(
+            Self::PATH,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .with_context(|| format!("making {} executable", Self::PATH))?;
+        Ok(Self {
+            placed: Some(Self::PATH),
+        })
+    }
+}
+
+impl Drop for NoServiceStarts {
+    fn drop(&mut self) {
+        if let Some(path) = self.placed {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// apt-get, never asking questions: every apt call of xtask starts here.

@@ -87,17 +87,7 @@ pub fn request_reaches(request: &Request, sender_pgrp: Option<i32>, watched: &Wa
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn request(syscall: u32, arg0: i64, arg1: i64) -> Request {
-        Request {
-            syscall,
-            sig: 15,
-            arg0,
-            arg1,
-            pidfd_pid: 0,
-            _pad: 0,
-        }
-    }
+    use crate::analysis::report::fixtures::request;
 
     #[test]
     fn failed_requests_are_matched_to_the_watched_process() {

@@ -132,7 +132,15 @@ named! {
     /// `Failed` for a call the kernel refused.
     pub enum SignalResult {
         Delivered = "delivered",
+        /// The target's handler is `SIG_IGN`, or the signal's default is to be ignored
+        /// (SIGCHLD, SIGWINCH, SIGURG, ...).
         Ignored = "ignored",
+        /// Dropped: the target was already exiting (`TRACE_SIGNAL_IGNORED` with the
+        /// process in group exit, kernel/signal.c `prepare_signal()`).
+        DroppedExiting = "dropped_exiting",
+        /// Dropped: the target is the init of a pid namespace (a container's PID 1) and
+        /// has no handler for it (`SIGNAL_UNKILLABLE`, `sig_task_ignored()`).
+        DroppedInit = "dropped_init",
         AlreadyPending = "already_pending",
         Overflow = "overflow",
         InfoLost = "info_lost",
@@ -206,6 +214,30 @@ pub fn signal_result(result: i32) -> SignalResult {
         3 => SignalResult::Overflow,
         4 => SignalResult::InfoLost,
         _ => SignalResult::Unknown,
+    }
+}
+
+/// What became of the signal `ev`: [`signal_result`], with an ignored signal told
+/// apart by why the kernel dropped it (the target's state the eBPF program read, see
+/// tracer-common's `task_flags`).
+#[must_use]
+pub fn signal_result_of(ev: &SignalEvent) -> SignalResult {
+    let result = signal_result(ev.result);
+    if result != SignalResult::Ignored {
+        return result;
+    }
+    let flags = ev.target.flags;
+    // prepare_signal() checks group exit first, then sig_task_ignored() the unkillable
+    // init without a handler, then the
+    // handler itself; a dying thread (PF_EXITING) is the last guess.
+    if flags & task_flags::GROUP_EXITING != 0 {
+        SignalResult::DroppedExiting
+    } else if flags & task_flags::UNKILLABLE != 0 && flags & task_flags::HANDLER_DEFAULT != 0 {
+        SignalResult::DroppedInit
+    } else if flags & task_flags::HANDLER_IGNORE == 0 && flags & task_flags::EXITING != 0 {
+        SignalResult::DroppedExiting
+    } else {
+        SignalResult::Ignored
     }
 }
 
@@ -335,17 +367,7 @@ pub fn origin_class(ev: &SignalEvent) -> OriginClass {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn request(syscall: u32, arg0: i64, arg1: i64) -> Request {
-        Request {
-            syscall,
-            sig: 15,
-            arg0,
-            arg1,
-            pidfd_pid: 0,
-            _pad: 0,
-        }
-    }
+    use crate::analysis::report::fixtures::request;
 
     #[test]
     fn calls_read_as_written() {
@@ -401,6 +423,35 @@ mod tests {
             Relation::SelfSignal
         );
         assert_eq!(OriginClass::OomKill.to_string(), "oom_kill");
+    }
+
+    #[test]
+    fn ignored_signals_say_why_they_were_dropped() {
+        let ev = |result: i32, flags: u32| {
+            let mut ev = SignalEvent {
+                result,
+                ..SignalEvent::default()
+            };
+            ev.target.flags = flags;
+            signal_result_of(&ev)
+        };
+        assert_eq!(ev(0, task_flags::GROUP_EXITING), SignalResult::Delivered);
+        assert_eq!(ev(1, task_flags::HANDLER_IGNORE), SignalResult::Ignored);
+        assert_eq!(ev(1, task_flags::HANDLER_DEFAULT), SignalResult::Ignored);
+        assert_eq!(
+            ev(1, task_flags::GROUP_EXITING | task_flags::HANDLER_DEFAULT),
+            SignalResult::DroppedExiting
+        );
+        assert_eq!(ev(1, task_flags::EXITING), SignalResult::DroppedExiting);
+        assert_eq!(
+            ev(1, task_flags::UNKILLABLE | task_flags::HANDLER_DEFAULT),
+            SignalResult::DroppedInit
+        );
+        // An init that set SIG_IGN ignored it itself.
+        assert_eq!(
+            ev(1, task_flags::UNKILLABLE | task_flags::HANDLER_IGNORE),
+            SignalResult::Ignored
+        );
     }
 
     #[test]

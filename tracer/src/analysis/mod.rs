@@ -10,3 +10,4 @@ pub mod redact;
 pub mod replay;
 pub mod report;
 pub mod rules;
+pub mod select;

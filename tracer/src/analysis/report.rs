@@ -21,6 +21,9 @@ pub struct AncestorReport {
     pub comm: String,
     pub exe: Option<String>,
     pub argv: Vec<String>,
+    /// RFC 3339, as `ProcessReport::start_time`; absent when unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -203,6 +206,18 @@ pub(crate) mod fixtures {
     use super::*;
     use crate::model::signals::signal_label;
 
+    /// A SIGTERM request of `syscall` with its first two arguments.
+    pub fn request(syscall: u32, arg0: i64, arg1: i64) -> tracer_common::Request {
+        tracer_common::Request {
+            syscall,
+            sig: 15,
+            arg0,
+            arg1,
+            pidfd_pid: 0,
+            _pad: 0,
+        }
+    }
+
     pub fn process(pid: u32, comm: &str) -> ProcessReport {
         ProcessReport {
             pid,
@@ -246,6 +261,7 @@ pub(crate) mod fixtures {
                 comm: "s".into(),
                 exe: None,
                 argv: Vec::new(),
+                start_time: None,
             },
             hints: Vec::new(),
             escalation: None,

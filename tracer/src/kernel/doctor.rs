@@ -31,6 +31,7 @@ pub fn diagnose() -> Diagnosis {
         wakeup_bytes: 0,
         follow_children: false,
         fold_repeats: false,
+        select: tracer_common::Select::default(),
     };
     let recorder = Options {
         filter_targets: false,

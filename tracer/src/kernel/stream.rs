@@ -124,6 +124,12 @@ impl EventStream {
         &mut self.analyzer.correlator
     }
 
+    /// The correlator and the tracer at once, the tracer to change its target filter
+    /// (the live view's selectors follow new processes).
+    pub fn parts_mut(&mut self) -> (&mut Correlator, &mut Tracer) {
+        (&mut self.analyzer.correlator, &mut self.tracer)
+    }
+
     /// The correlator and the tracer at once (for what needs both).
     pub fn parts(&mut self) -> (&mut Correlator, &Tracer) {
         (&mut self.analyzer.correlator, &self.tracer)

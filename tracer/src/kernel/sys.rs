@@ -155,6 +155,20 @@ pub fn async_ring(ring: RingBuf<MapData>) -> io::Result<AsyncFd<RingBuf<MapData>
         .map_err(|e| io::Error::other(e.to_string()))
 }
 
+/// aya-log's reader registered with tokio's reactor for readability. Needs a runtime.
+///
+/// # Errors
+///
+/// When there is no runtime or the reactor refuses the descriptor.
+pub fn async_ebpf_log<T>(
+    logger: aya_log::EbpfLogger<T>,
+) -> io::Result<AsyncFd<aya_log::EbpfLogger<T>>> {
+    // SAFETY: the logger owns its ring buffer's map fd and keeps it open, unchanged,
+    // until dropped, and the AsyncFd owns the logger.
+    unsafe { AsyncFd::register_with_interest(logger, Interest::READABLE) }
+        .map_err(|e| io::Error::other(e.to_string()))
+}
+
 /// A pidfd for `pid` (`pidfd_open(2)`, Linux 5.3).
 ///
 /// # Errors

@@ -32,6 +32,10 @@ pub struct ExecRecord {
     pub argv_truncated: bool,
     /// Copied from the parent at fork: the child runs that program until it execs.
     pub inherited: bool,
+    /// An inherited record /proc has been asked about enough ([`ProcessTable::settle`]).
+    pub settled: bool,
+    /// How often /proc was asked.
+    pub settle_tries: u8,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +79,11 @@ impl Process {
 const KEEP_EXITED_NS: u64 = 120 * 1_000_000_000;
 /// Ancestry walks stop here even if the table has a cycle (it should not).
 const MAX_ANCESTRY: usize = 64;
+/// How often /proc is asked about a forked process that still shows its parent's
+/// command line (see `ProcessTable::settle`).
+const SETTLE_TRIES: u8 = 3;
+/// Forked processes settled at the end of one pass, at most.
+const SETTLE_PER_PASS: usize = 128;
 
 pub struct ProcessTable {
     /// Where processes the kernel did not describe are looked up.
@@ -87,6 +96,8 @@ pub struct ProcessTable {
     /// Moves whenever what the table says about any process may have changed; reports
     /// built from it can be reused while it stands still.
     generation: u64,
+    /// Processes forked since the last `settle_recent`, oldest first.
+    recent: Vec<ProcKey>,
 }
 
 /// A process as a report shows it.
@@ -119,6 +130,7 @@ impl ProcessTable {
             exited: VecDeque::new(),
             ns_per_tick: 1_000_000_000 / ticks_per_second.max(1),
             generation: 0,
+            recent: Vec::new(),
         }
     }
 
@@ -218,6 +230,8 @@ impl ProcessTable {
                     argv: snap.argv.clone(),
                     argv_truncated: false,
                     inherited: false,
+                    settled: false,
+                    settle_tries: 0,
                 }]
             },
             exited_ns: None,
@@ -298,6 +312,9 @@ impl ProcessTable {
             .get(&parent)
             .and_then(|p| p.current_exec().cloned());
         let cgroup = self.procs.get(&parent).and_then(|p| p.cgroup.clone());
+        if inherited.is_some() && self.recent.len() < SETTLE_PER_PASS {
+            self.recent.push(key);
+        }
         self.insert(Process {
             key,
             start_ns: Some(ev.child.start_ns),
@@ -311,6 +328,8 @@ impl ProcessTable {
                     vec![ExecRecord {
                         time_ns: None,
                         inherited: true,
+                        settled: false,
+                        settle_tries: 0,
                         ..exec
                     }]
                 })
@@ -349,6 +368,8 @@ impl ProcessTable {
             argv,
             argv_truncated: ev.flags & exec_flags::ARGS_TRUNCATED != 0,
             inherited: false,
+            settled: false,
+            settle_tries: 0,
         };
         if let Some(process) = self.procs.get_mut(&key) {
             process.comm = decode::c_string(&ev.task.comm);
@@ -414,6 +435,101 @@ impl ProcessTable {
         }
     }
 
+    /// A process forked while sigwho watched runs its parent's program until it execs,
+    /// but it may rewrite its title (nginx, gunicorn and PM2 workers do, right after
+    /// fork): /proc is asked for its command line when the pass that saw the fork ends
+    /// and the next ones (`settle_recent`) and when it is a report's target, a few
+    /// times at most, until
+    /// it shows a new title: something else than the command line it inherited and
+    /// than what its parent shows. A process already gone keeps what it has.
+    ///
+    /// Only forks: the command line of an exec is the kernel's own record, and /proc may
+    /// already show a later exec (a sender that sends, then execs at once), or another
+    /// process at the same pid started within the same clock tick.
+    pub fn settle(&mut self, key: &ProcKey) {
+        let Some(process) = self.procs.get(key) else {
+            return;
+        };
+        let Some(exec) = process.current_exec() else {
+            return;
+        };
+        if process.exited_ns.is_some() || !exec.inherited || exec.settled {
+            return;
+        }
+        let now = self
+            .info
+            .cmdline_if(key.pid, key.start_ticks)
+            .map(|a| tidy_argv(&a));
+        // A fork is retitled once it shows something else than its parent shows now.
+        let parent_shows = match (exec.inherited, process.parent) {
+            (true, Some(parent)) => self
+                .info
+                .cmdline_if(parent.pid, parent.start_ticks)
+                .map(|a| tidy_argv(&a)),
+            _ => None,
+        };
+        let recorded = tidy_argv(&exec.argv);
+        let Some(exec) = self.procs.get_mut(key).and_then(|p| p.execs.last_mut()) else {
+            return;
+        };
+        exec.settle_tries += 1;
+        match now.filter(|a| !a.is_empty()) {
+            Some(argv) if argv != recorded && parent_shows.as_ref() != Some(&argv) => {
+                exec.argv = argv;
+                exec.settled = true;
+                self.generation += 1;
+            }
+            // Gone: nothing better will come.
+            None => exec.settled = true,
+            Some(_) => exec.settled = exec.settle_tries >= SETTLE_TRIES,
+        }
+    }
+
+    /// [`settle`](Self::settle)s the processes forked since the last call (at most
+    /// [`SETTLE_PER_PASS`]: a fork storm settles at its signals instead).
+    pub fn settle_recent(&mut self) {
+        let recent = std::mem::take(&mut self.recent);
+        for key in &recent {
+            self.settle(key);
+            // Not retitled yet (the pass may have ended right after the fork): again
+            // when the next pass ends, until the tries run out.
+            let pending = self.procs.get(key).is_some_and(|p| {
+                p.exited_ns.is_none() && p.current_exec().is_some_and(|e| e.inherited && !e.settled)
+            });
+            if pending && self.recent.len() < SETTLE_PER_PASS {
+                self.recent.push(*key);
+            }
+        }
+    }
+
+    /// The newest incarnation of every pid that has not exited.
+    #[must_use]
+    pub fn live_keys(&self) -> Vec<ProcKey> {
+        self.latest
+            .values()
+            .filter(|key| self.procs.get(key).is_some_and(|p| p.exited_ns.is_none()))
+            .copied()
+            .collect()
+    }
+
+    /// [`settle`](Self::settle) for `key` and its fork-time ancestors.
+    pub fn settle_lineage(&mut self, key: &ProcKey) {
+        let mut next = Some(*key);
+        let mut steps = 0;
+        while let Some(key) = next {
+            if steps >= MAX_ANCESTRY {
+                break;
+            }
+            self.settle(&key);
+            next = if key.pid <= 1 {
+                None
+            } else {
+                self.procs.get(&key).and_then(|p| p.parent)
+            };
+            steps += 1;
+        }
+    }
+
     #[must_use]
     pub fn view(&self, key: &ProcKey) -> Option<ProcessView> {
         let process = self.procs.get(key)?;
@@ -423,7 +539,7 @@ impl ProcessTable {
             start_ns: process.start_ns,
             comm: process.comm.clone(),
             exe: exec.and_then(|e| e.exe.clone()),
-            argv: exec.map(|e| e.argv.clone()).unwrap_or_default(),
+            argv: exec.map(|e| tidy_argv(&e.argv)).unwrap_or_default(),
             uid: process.uid,
             parent: process.parent,
             ns_pid: process.ns_pid,
@@ -470,6 +586,18 @@ impl ProcessTable {
         }
         out
     }
+}
+
+/// An argv as the process shows it: without the empty strings that title rewriting
+/// leaves at the end (`setproctitle()` in nginx, npm, PM2, Node's `process.title` pad
+/// the old argument area with NULs, which /proc and the kernel's copy split into `""`s).
+#[must_use]
+pub fn tidy_argv(argv: &[String]) -> Vec<String> {
+    let keep = argv
+        .iter()
+        .rposition(|a| !a.is_empty())
+        .map_or(0, |i| i + 1);
+    argv[..keep].to_vec()
 }
 
 /// The cgroup path from the components the kernel read at exec: `/a/b/c` when they
@@ -721,5 +849,99 @@ mod tests {
         assert!(table.get(&key).is_some());
         table.apply_exit(&exit(parent, 3 + KEEP_EXITED_NS / SEC + 1, 0));
         assert!(table.get(&key).is_none());
+    }
+
+    /// A /proc that shows fixed command lines, by pid.
+    struct Titles(std::sync::Arc<std::sync::Mutex<HashMap<u32, Vec<String>>>>);
+
+    impl ProcInfo for Titles {
+        fn pids(&self) -> Vec<u32> {
+            Vec::new()
+        }
+        fn process(&self, _: u32) -> Option<procfs::ProcSnapshot> {
+            None
+        }
+        fn stat(&self, _: u32) -> Option<procfs::Stat> {
+            None
+        }
+        fn exe(&self, _: u32) -> Option<String> {
+            None
+        }
+        fn cgroup(&self, _: u32) -> Option<String> {
+            None
+        }
+        fn pod(&self, _: &str) -> Option<crate::model::kubelet::PodName> {
+            None
+        }
+        fn tids(&self, _: u32) -> Vec<u32> {
+            Vec::new()
+        }
+        fn cmdline_if(&self, pid: u32, _: u64) -> Option<Vec<String>> {
+            self.0.lock().unwrap().get(&pid).cloned()
+        }
+    }
+
+    #[test]
+    fn trailing_empty_arguments_of_a_rewritten_title_are_dropped() {
+        let padded: Vec<String> = ["npm start", "", "", ""].map(String::from).to_vec();
+        assert_eq!(tidy_argv(&padded), ["npm start"]);
+        let inner: Vec<String> = ["printf", "", "x"].map(String::from).to_vec();
+        assert_eq!(tidy_argv(&inner), inner);
+        assert!(tidy_argv(&[String::new()]).is_empty());
+    }
+
+    #[test]
+    fn a_forked_worker_gets_its_own_title_once_it_differs_from_its_parents() {
+        let shown = std::sync::Arc::new(std::sync::Mutex::new(HashMap::new()));
+        let mut table = ProcessTable::with_info(Box::new(Titles(shown.clone())), TPS);
+        let master = task(9_000_050, 1, 1, "nginx");
+        table.observe(&master);
+        table.apply_exec(&exec(
+            master,
+            1,
+            "/usr/sbin/nginx",
+            &["/usr/sbin/nginx", "-c", "x"],
+        ));
+        let title = |s: &str| vec![s.to_owned(), String::new(), String::new()];
+        shown
+            .lock()
+            .unwrap()
+            .insert(master.pid, title("nginx: master process /usr/sbin/nginx"));
+        table.settle_recent();
+        // An exec's command line is the kernel's record; /proc is not asked.
+        let master_key = table.key(master.pid, master.start_ns);
+        assert_eq!(
+            table.view(&master_key).unwrap().argv,
+            ["/usr/sbin/nginx", "-c", "x"]
+        );
+        let worker = task(9_000_051, 2, master.pid, "nginx");
+        table.apply_fork(&fork(worker, master));
+        let key = table.key(worker.pid, worker.start_ns);
+        // Right after fork the worker still shows its parent's title: not taken.
+        shown
+            .lock()
+            .unwrap()
+            .insert(worker.pid, title("nginx: master process /usr/sbin/nginx"));
+        table.settle_recent();
+        assert_eq!(
+            table.view(&key).unwrap().argv,
+            ["/usr/sbin/nginx", "-c", "x"]
+        );
+        shown
+            .lock()
+            .unwrap()
+            .insert(worker.pid, title("nginx: worker process"));
+        table.settle(&key);
+        assert_eq!(table.view(&key).unwrap().argv, ["nginx: worker process"]);
+        // Gone before anyone looked: what it had stays.
+        let late = task(9_000_052, 3, master.pid, "nginx");
+        table.apply_fork(&fork(late, master));
+        table.apply_exit(&exit(late, 4, 0));
+        let late_key = table.key(late.pid, late.start_ns);
+        table.settle(&late_key);
+        assert_eq!(
+            table.view(&late_key).unwrap().argv,
+            ["/usr/sbin/nginx", "-c", "x"]
+        );
     }
 }

@@ -1,9 +1,18 @@
-//! Reads what /proc says about a process. Every reader here is best-effort: a process can
-//! exit (and its pid be reused) between two reads, so callers compare the start time
-//! before trusting anything (see [`read_process`]).
+//! Reads what /proc says about a process, through the procfs crate. Every reader here is
+//! best-effort: a process can exit (and its pid be reused) between two reads, so callers
+//! compare the start time before trusting anything (see [`read_process`]).
+//!
+//! One [`procfs::process::Process`] holds a descriptor of its /proc/PID directory, and
+//! every file of one snapshot is read through it: a process that exits and whose pid is
+//! reused meanwhile makes the reads fail (ESRCH) rather than describe the newcomer. The
+//! start time is still compared before and after, as with plain paths.
 
-use std::{fs, io, path::PathBuf};
+use std::io::{self, Read as _};
 
+use procfs::{
+    FromRead as _,
+    process::{Process, Stat as ProcStat},
+};
 use serde::{Deserialize, Serialize};
 
 /// The fields of /proc/PID/stat that sigwho uses (see `proc_pid_stat(5)`).
@@ -22,36 +31,63 @@ pub struct Stat {
 #[error("malformed /proc stat line: {0}")]
 pub struct StatError(String);
 
-/// Parses a stat line. comm sits in parentheses and may itself contain spaces and
-/// parentheses, so fields are counted from the last ')'.
+impl TryFrom<&ProcStat> for Stat {
+    type Error = ();
+
+    fn try_from(stat: &ProcStat) -> Result<Stat, ()> {
+        Ok(Stat {
+            pid: u32::try_from(stat.pid).map_err(|_| ())?,
+            comm: stat.comm.clone(),
+            ppid: u32::try_from(stat.ppid).map_err(|_| ())?,
+            pgrp: stat.pgrp,
+            session: stat.session,
+            start_ticks: stat.starttime,
+        })
+    }
+}
+
+/// Parses a stat line (procfs's parser). comm sits in parentheses and may itself
+/// contain spaces and parentheses, so fields are counted from the last ')'.
 ///
 /// # Errors
 ///
 /// When the line is malformed.
 pub fn parse_stat(line: &str) -> Result<Stat, StatError> {
     let bad = || StatError(line.chars().take(80).collect());
+    // procfs slices around the parentheses without checking them (the kernel writes
+    // this line); a recording or a fuzzer may not.
+    let line = line.trim();
     let open = line.find('(').ok_or_else(bad)?;
     let close = line.rfind(')').ok_or_else(bad)?;
-    if close < open {
+    if open < 2
+        || close < open
+        || close + 2 > line.len()
+        || !line.is_char_boundary(open - 1)
+        || !line.is_char_boundary(close + 2)
+    {
         return Err(bad());
     }
-    let pid = line[..open].trim().parse().map_err(|_| bad())?;
-    let comm = line[open + 1..close].to_owned();
-    // After ')' come field 3 (state) onwards.
-    let rest: Vec<&str> = line[close + 1..].split_whitespace().collect();
-    let field = |n: usize| rest.get(n - 3).copied().ok_or_else(bad);
-    Ok(Stat {
-        pid,
-        comm,
-        ppid: field(4)?.parse().map_err(|_| bad())?,
-        pgrp: field(5)?.parse().map_err(|_| bad())?,
-        session: field(6)?.parse().map_err(|_| bad())?,
-        start_ticks: field(22)?.parse().map_err(|_| bad())?,
-    })
+    let stat = ProcStat::from_read(line.as_bytes()).map_err(|_| bad())?;
+    Stat::try_from(&stat).map_err(|()| bad())
 }
 
-fn proc_path(pid: u32, file: &str) -> PathBuf {
-    PathBuf::from(format!("/proc/{pid}/{file}"))
+fn process(pid: u32) -> io::Result<Process> {
+    let pid = i32::try_from(pid).map_err(|_| io::Error::from(io::ErrorKind::NotFound))?;
+    Process::new(pid).map_err(into_io)
+}
+
+fn into_io(error: procfs::ProcError) -> io::Error {
+    match error {
+        procfs::ProcError::NotFound(_) => io::ErrorKind::NotFound.into(),
+        procfs::ProcError::PermissionDenied(_) => io::ErrorKind::PermissionDenied.into(),
+        procfs::ProcError::Io(e, _) => e,
+        other => io::Error::new(io::ErrorKind::InvalidData, other.to_string()),
+    }
+}
+
+fn stat_of(process: &Process) -> io::Result<Stat> {
+    let stat = process.stat().map_err(into_io)?;
+    Stat::try_from(&stat).map_err(|()| io::Error::from(io::ErrorKind::InvalidData))
 }
 
 /// /proc/PID/stat.
@@ -60,8 +96,19 @@ fn proc_path(pid: u32, file: &str) -> PathBuf {
 ///
 /// When the process is gone or its stat line is malformed.
 pub fn read_stat(pid: u32) -> io::Result<Stat> {
-    let text = fs::read_to_string(proc_path(pid, "stat"))?;
-    parse_stat(text.trim_end()).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    stat_of(&process(pid)?)
+}
+
+/// The raw NUL-separated command line, split as the kernel's records are
+/// ([`crate::kernel::decode::split_args`]): procfs's own `cmdline()` drops empty
+/// arguments and refuses bytes that are not UTF-8.
+fn cmdline_of(process: &Process) -> io::Result<Vec<String>> {
+    let mut bytes = Vec::new();
+    process
+        .open_relative("cmdline")
+        .map_err(into_io)?
+        .read_to_end(&mut bytes)?;
+    Ok(crate::kernel::decode::split_args(&bytes))
 }
 
 /// /proc/PID/cmdline, split into arguments.
@@ -70,45 +117,56 @@ pub fn read_stat(pid: u32) -> io::Result<Stat> {
 ///
 /// When the process is gone.
 pub fn read_cmdline(pid: u32) -> io::Result<Vec<String>> {
-    let bytes = fs::read(proc_path(pid, "cmdline"))?;
-    Ok(crate::kernel::decode::split_args(&bytes))
+    cmdline_of(&process(pid)?)
 }
 
-#[must_use]
-pub fn read_exe(pid: u32) -> Option<String> {
-    fs::read_link(proc_path(pid, "exe"))
+fn exe_of(process: &Process) -> Option<String> {
+    process
+        .exe()
         .ok()
         .map(|path| path.to_string_lossy().into_owned())
 }
 
-/// A `Name:\tvalue...` line of /proc/PID/status, first value only.
-fn status_field(pid: u32, name: &str) -> Option<u32> {
-    let text = fs::read_to_string(proc_path(pid, "status")).ok()?;
+#[must_use]
+pub fn read_exe(pid: u32) -> Option<String> {
+    exe_of(&process(pid).ok()?)
+}
+
+/// The real uid from the `Uid:` line of /proc/PID/status. procfs's `status()` parses
+/// all of its fifty-odd lines into a map first, which made start-up with 1,000
+/// processes measurably slower; only this line is read here.
+fn ruid_of(process: &Process) -> Option<u32> {
+    let mut text = String::new();
+    process
+        .open_relative("status")
+        .ok()?
+        .read_to_string(&mut text)
+        .ok()?;
     text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+        .find_map(|line| line.strip_prefix("Uid:"))
         .and_then(|value| value.split_whitespace().next()?.parse().ok())
 }
 
 /// Real uid.
 #[must_use]
 pub fn read_uid(pid: u32) -> Option<u32> {
-    status_field(pid, "Uid")
+    ruid_of(&process(pid).ok()?)
 }
 
 /// The process a thread id belongs to (/proc/TID works for any thread, listed or not).
 #[must_use]
 pub fn read_tgid(tid: u32) -> Option<u32> {
-    status_field(tid, "Tgid")
+    u32::try_from(process(tid).ok()?.status().ok()?.tgid).ok()
 }
 
 /// Thread ids of a process.
 #[must_use]
 pub fn read_tids(pid: u32) -> Vec<u32> {
-    let Ok(dir) = fs::read_dir(proc_path(pid, "task")) else {
+    let Some(tasks) = process(pid).ok().and_then(|p| p.tasks().ok()) else {
         return Vec::new();
     };
-    let mut tids: Vec<u32> = dir
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+    let mut tids: Vec<u32> = tasks
+        .filter_map(|task| u32::try_from(task.ok()?.tid).ok())
         .collect();
     tids.sort_unstable();
     tids
@@ -116,10 +174,10 @@ pub fn read_tids(pid: u32) -> Vec<u32> {
 
 #[must_use]
 pub fn list_pids() -> Vec<u32> {
-    let Ok(dir) = fs::read_dir("/proc") else {
+    let Ok(all) = procfs::process::all_processes() else {
         return Vec::new();
     };
-    dir.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+    all.filter_map(|p| u32::try_from(p.ok()?.pid()).ok())
         .collect()
 }
 
@@ -136,20 +194,32 @@ pub struct ProcSnapshot {
     pub cgroup: Option<String>,
 }
 
-#[must_use]
-pub fn read_cgroup(pid: u32) -> Option<String> {
-    let text = fs::read_to_string(proc_path(pid, "cgroup")).ok()?;
+/// /proc/PID/cgroup as text for [`crate::model::cgroup::pick_path`], which also reads
+/// recorded snapshots.
+fn cgroup_of(process: &Process) -> Option<String> {
+    let mut text = String::new();
+    process
+        .open_relative("cgroup")
+        .ok()?
+        .read_to_string(&mut text)
+        .ok()?;
     crate::model::cgroup::pick_path(&text)
 }
 
 #[must_use]
+pub fn read_cgroup(pid: u32) -> Option<String> {
+    cgroup_of(&process(pid).ok()?)
+}
+
+#[must_use]
 pub fn read_process(pid: u32) -> Option<ProcSnapshot> {
-    let stat = read_stat(pid).ok()?;
-    let argv = read_cmdline(pid).unwrap_or_default();
-    let exe = read_exe(pid);
-    let uid = read_uid(pid);
-    let cgroup = read_cgroup(pid);
-    let again = read_stat(pid).ok()?;
+    let process = process(pid).ok()?;
+    let stat = stat_of(&process).ok()?;
+    let argv = cmdline_of(&process).unwrap_or_default();
+    let exe = exe_of(&process);
+    let uid = ruid_of(&process);
+    let cgroup = cgroup_of(&process);
+    let again = stat_of(&process).ok()?;
     (again.start_ticks == stat.start_ticks).then_some(ProcSnapshot {
         stat,
         argv,
@@ -190,6 +260,13 @@ pub trait ProcInfo: Send {
         self.process(pid)
             .filter(|snap| snap.stat.start_ticks == start_ticks)
     }
+
+    /// The command line of the process at `pid` if it is the one that started at
+    /// `start_ticks` (what a process that rewrote its title shows now). A live system
+    /// reads only cmdline and stat; the default asks [`ProcInfo::process_if`].
+    fn cmdline_if(&self, pid: u32, start_ticks: u64) -> Option<Vec<String>> {
+        self.process_if(pid, start_ticks).map(|snap| snap.argv)
+    }
 }
 
 /// The live system's /proc (and kubelet directories).
@@ -197,6 +274,12 @@ pub trait ProcInfo: Send {
 pub struct SystemProc;
 
 impl ProcInfo for SystemProc {
+    fn cmdline_if(&self, pid: u32, start_ticks: u64) -> Option<Vec<String>> {
+        let argv = read_cmdline(pid).ok()?;
+        // Checked after the read: the pid was not reused in between.
+        (read_stat(pid).ok()?.start_ticks == start_ticks).then_some(argv)
+    }
+
     fn pids(&self) -> Vec<u32> {
         list_pids()
     }
@@ -233,7 +316,7 @@ mod tests {
     #[test]
     fn parses_stat_with_awkward_comm() {
         let line = "4242 (a) b (c)) S 1 4242 4242 0 -1 4194304 100 0 0 0 1 2 0 0 20 0 1 0 \
-                    123456 1000 10 18446744073709551615";
+                    123456 1000 10 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0";
         let stat = parse_stat(line).unwrap();
         assert_eq!(stat.pid, 4242);
         assert_eq!(stat.comm, "a) b (c)");

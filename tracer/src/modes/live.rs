@@ -5,6 +5,7 @@ use std::{ffi::c_int, io::Write, time::Duration};
 use tokio::time::Instant;
 
 use crate::{
+    analysis::select::Selectors,
     analysis::{correlate::Correlator, report::Report},
     kernel::{
         load::{LoadError, Options},
@@ -27,6 +28,8 @@ pub struct LiveOptions {
     pub json: bool,
     pub timeout: Option<Duration>,
     pub explain: ExplainOptions,
+    /// `--signal` (the process selectors go with [`run_selected`] instead).
+    pub selectors: Selectors,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +98,10 @@ pub async fn run(
         wakeup_bytes: WAKEUP_BYTES,
         follow_children: false,
         fold_repeats: true,
+        select: tracer_common::Select {
+            signal_mask: options.selectors.signal_mask(),
+            ..tracer_common::Select::default()
+        },
     })?;
     loaded.tracer.watch(pid)?;
     // The process may have exited (and its pid been reused) while we attached.
@@ -128,7 +135,7 @@ pub async fn run(
                 received.map_err(LiveError::Signals)?;
                 session.done = true;
             }
-            () = sleep_until(deadline) => {
+            () = pipeline::sleep_until(deadline) => {
                 eprintln!("sigwho: --timeout reached; pid {pid} is still running");
                 session.done = true;
             }
@@ -153,14 +160,6 @@ pub async fn run(
         if session.done || output.closed {
             return Ok(());
         }
-    }
-}
-
-/// Resolves at `deadline`; never without one.
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }
 

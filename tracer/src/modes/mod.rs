@@ -7,3 +7,4 @@ pub mod query;
 pub mod record;
 pub mod run;
 pub mod signals;
+pub mod watch;

@@ -52,7 +52,8 @@ impl ExplainOptions {
 /// What the kernel says about itself on stderr at start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Notices {
-    /// Warnings (something is missing) and notes (a costlier way is used).
+    /// Warnings (something is missing) and notes (a costlier way is used); notes in
+    /// full with -v, else one line that sums them up.
     All,
     /// Warnings only (`sigwho run`, whose stderr is the command's too).
     Warnings,
@@ -145,8 +146,12 @@ impl Loaded {
             }
         }
         if options.notices == Notices::All {
-            for note in &tracer.notes {
-                eprintln!("sigwho: note: {note}");
+            if crate::kernel::load::verbose() {
+                for note in &tracer.notes {
+                    eprintln!("sigwho: note: {note}");
+                }
+            } else if let Some(line) = degraded_summary(&tracer.notes) {
+                eprintln!("{line}");
             }
         }
         let mut stream = EventStream::new(tracer, correlator)?;
@@ -161,6 +166,30 @@ impl Loaded {
         }
         Ok(stream)
     }
+}
+
+/// Notes say that a costlier or coarser way is used, and read like errors to someone
+/// who only wants reports: without -v they shrink to one line that names each such
+/// hook (each note up to its explanation) and where the rest is.
+fn degraded_summary(notes: &[String]) -> Option<String> {
+    if notes.is_empty() {
+        return None;
+    }
+    let what: Vec<&str> = notes
+        .iter()
+        .map(|note| {
+            let end = [", which", " ("]
+                .iter()
+                .filter_map(|cut| note.find(cut))
+                .min()
+                .unwrap_or(note.len());
+            &note[..end]
+        })
+        .collect();
+    Some(format!(
+        "sigwho: degraded: {} (sigwho -v or sigwho doctor say more)",
+        what.join("; ")
+    ))
 }
 
 /// A capture file, created 0600 (it holds command lines), with its header.
@@ -193,4 +222,32 @@ fn raw_capture(
         Box::new(BufWriter::new(file)),
         header,
     )))
+}
+
+/// Resolves at `deadline` (a view's `--timeout`); never without one.
+pub async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::degraded_summary;
+
+    #[test]
+    fn notes_shrink_to_one_line_without_verbose() {
+        assert_eq!(degraded_summary(&[]), None);
+        let notes = [
+            "failed kill(), tkill() attempts are seen through syscalls:sys_exit_* tracepoints, which add a little to every syscall on the machine (the kernel refused fexit programs: EPERM)".to_owned(),
+            "requests are kept per call (no bpf_task_pt_regs(), Linux 5.15)".to_owned(),
+        ];
+        let line = degraded_summary(&notes).unwrap();
+        assert_eq!(
+            line,
+            "sigwho: degraded: failed kill(), tkill() attempts are seen through syscalls:sys_exit_* tracepoints; requests are kept per call (sigwho -v or sigwho doctor say more)"
+        );
+        assert!(!line.contains('\n'));
+    }
 }

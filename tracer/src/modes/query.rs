@@ -16,6 +16,7 @@ use std::{
 
 use crate::{
     analysis::redact::Redaction,
+    analysis::select::{Candidate, Selectors},
     model::{clock, signals},
     render::{
         color,
@@ -41,7 +42,15 @@ pub struct QueryOptions {
     pub json: bool,
     /// A graph instead of a list.
     pub format: Option<GraphFormat>,
+    /// The live view's process selectors (checked on each stored report's target).
+    pub selectors: Selectors,
+    /// Keep printing new matches (`--follow`).
+    pub follow: bool,
 }
+
+/// How often `--follow` looks for what the recorder added (it commits about once a
+/// second, docs/recorder.md).
+const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Prints (or draws) what the journal holds that `options` ask for.
 ///
@@ -51,15 +60,57 @@ pub struct QueryOptions {
 /// cannot be written.
 pub fn run(options: &QueryOptions, redaction: &Redaction, out: impl Write) -> anyhow::Result<()> {
     let path = journal::resolve(options.journal.as_deref());
-    let filter = filter(options)?;
+    let mut filter = filter(options)?;
+    let selectors = options
+        .selectors
+        .clone()
+        .new(options.signal.as_deref())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let journal = Journal::open_read_only(&path)?;
     if let Some(format) = options.format {
         return draw(&journal, &filter, format, redaction, out, &path);
     }
-    if print(&journal, &filter, options.json, redaction, out)? == 0 {
+    let mut out = out;
+    let (printed, mut last_ns) = print_selected(
+        &journal,
+        &filter,
+        Layout {
+            json: options.json,
+            per_process: true,
+        },
+        redaction,
+        &selectors,
+        &mut out,
+    )?;
+    if printed == 0 && !options.follow {
         eprintln!("sigwho: nothing in the journal {} matches", path.display());
     }
-    Ok(())
+    if !options.follow {
+        return Ok(());
+    }
+    eprintln!(
+        "sigwho: following the journal {}; new matches go to stdout until ^C",
+        path.display()
+    );
+    loop {
+        std::thread::sleep(FOLLOW_POLL);
+        if let Some(last) = last_ns {
+            filter.since_ns = Some(last.saturating_add(1));
+        }
+        // A plain list: per-process headers would repeat on every poll.
+        let (_, newest) = print_selected(
+            &journal,
+            &filter,
+            Layout {
+                json: options.json,
+                per_process: false,
+            },
+            redaction,
+            &selectors,
+            &mut out,
+        )?;
+        last_ns = newest.or(last_ns);
+    }
 }
 
 /// `--format dot|svg`: every matching report (and gap) in one graph.
@@ -160,12 +211,14 @@ pub fn filter(args: &QueryOptions) -> anyhow::Result<Filter> {
             })
             .transpose()
     };
-    let signo = args
-        .signal
-        .as_deref()
-        .map(signals::parse_signal)
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("--signal: {e}"))?;
+    let signo = match args.signal.as_deref() {
+        // Several: checked on each event (`Selectors`).
+        Some(list) if list.contains(',') => None,
+        other => other
+            .map(signals::parse_signal)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--signal: {e}"))?,
+    };
     Ok(Filter {
         target_pid: args.target_pid,
         target_comm: args.target_comm.clone(),
@@ -174,6 +227,136 @@ pub fn filter(args: &QueryOptions) -> anyhow::Result<Filter> {
         since_ns: time("--since", &args.since)?,
         until_ns: time("--until", &args.until)?,
     })
+}
+
+/// [`print`] with the process selectors and a signal list checked on each event, and
+/// `--target-pid` left to [`print`]'s per-process layout; returns how many events were
+/// printed and the time of the newest one seen (for `--follow`).
+/// How `print_selected` lays events out.
+#[derive(Clone, Copy)]
+struct Layout {
+    json: bool,
+    /// `--target-pid` without other selectors: each process under its header.
+    per_process: bool,
+}
+
+fn print_selected(
+    journal: &Journal,
+    filter: &Filter,
+    layout: Layout,
+    redaction: &Redaction,
+    selectors: &Selectors,
+    out: &mut impl Write,
+) -> anyhow::Result<(u64, Option<i64>)> {
+    let mut newest = None;
+    let mut last_seen = |event: &journal::StoredEvent| {
+        newest = Some(newest.map_or(event.time_ns, |n: i64| n.max(event.time_ns)));
+    };
+    let json = layout.json;
+    if layout.per_process
+        && !selectors.selects_processes()
+        && selectors.signals.len() <= 1
+        && filter.target_pid.is_some()
+    {
+        let printed = print(journal, filter, json, redaction, &mut *out)?;
+        journal
+            .for_each(filter, None, |entry| {
+                if let Entry::Event(event) = &entry {
+                    last_seen(event);
+                }
+                Ok::<(), io::Error>(())
+            })
+            .map_err(|e| match e {
+                QueryError::Journal(error) => anyhow::Error::from(error),
+                QueryError::Output(error) => error.into(),
+            })?;
+        return Ok((printed, newest));
+    }
+    let mut output = Output {
+        out: &mut *out,
+        json,
+        redaction,
+        events: 0,
+    };
+    let result = journal.for_each(filter, None, |entry| {
+        if let Entry::Event(event) = &entry {
+            last_seen(event);
+            if !selected(selectors, &event.json) {
+                return Ok(());
+            }
+        }
+        output.entry(entry)
+    });
+    match result.and_then(|()| output.out.flush().map_err(QueryError::Output)) {
+        Ok(()) => Ok((output.events, newest)),
+        Err(QueryError::Journal(error)) => Err(error.into()),
+        Err(QueryError::Output(error)) if error.kind() == io::ErrorKind::BrokenPipe => {
+            Ok((output.events, newest))
+        }
+        Err(QueryError::Output(error)) => Err(error.into()),
+    }
+}
+
+/// Whether a stored report (its JSON) is one `selectors` select: a signal by its
+/// number and target; an exit only by the name of its process, and only when no other
+/// selector is given (exits name nothing else, and are no signal).
+fn selected(selectors: &Selectors, json: &str) -> bool {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(json) else {
+        return false;
+    };
+    let text =
+        |v: &serde_json::Value, key: &str| v.get(key).and_then(|s| s.as_str()).map(str::to_owned);
+    match value.get("event").and_then(|e| e.as_str()) {
+        Some("signal") => {
+            let signo = value
+                .get("signo")
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or_default();
+            if !selectors.signal_selected(i32::try_from(signo).unwrap_or_default()) {
+                return false;
+            }
+            let Some(target) = value.get("target") else {
+                return !selectors.selects_processes();
+            };
+            let identity = crate::model::cgroup::Identity {
+                container_id: text(target, "container_id"),
+                systemd_unit: text(target, "systemd_unit"),
+                pod_uid: text(target, "pod_uid"),
+                pod_name: text(target, "pod_name"),
+                pod_namespace: text(target, "pod_namespace"),
+            };
+            let comm = text(target, "comm").unwrap_or_default();
+            let exe = text(target, "exe");
+            let argv0 = target
+                .get("argv")
+                .and_then(|a| a.get(0))
+                .and_then(|a| a.as_str())
+                .map(str::to_owned);
+            let cgroup = text(target, "cgroup");
+            selectors.selects(&Candidate {
+                comm: &comm,
+                exe: exe.as_deref(),
+                argv0: argv0.as_deref(),
+                cgroup: cgroup.as_deref(),
+                identity: Some(&identity),
+            })
+        }
+        Some("exit") => {
+            let beyond_comm = Selectors {
+                comm: None,
+                signals: Vec::new(),
+                ..selectors.clone()
+            };
+            let comm = text(&value, "comm").unwrap_or_default();
+            !beyond_comm.selects_processes()
+                && selectors.signals.is_empty()
+                && selectors.selects(&Candidate {
+                    comm: &comm,
+                    ..Candidate::default()
+                })
+        }
+        _ => true,
+    }
 }
 
 /// Prints what matches; returns how many events were printed. A closed output (`|
@@ -267,6 +450,8 @@ impl<W: Write> Output<'_, W> {
                 } else {
                     let text = event_text(&event);
                     let redacted = self.redaction.text(&text);
+                    let redacted =
+                        crate::render::text::fit(&redacted, crate::render::text::width());
                     let text = color::for_stdout(&redacted);
                     self.out.write_all(text.as_bytes())
                 }

@@ -91,6 +91,7 @@ pub async fn run(args: RecordOptions, signals: &mut OwnSignals) -> anyhow::Resul
         wakeup_bytes: WAKEUP_BYTES,
         follow_children: false,
         fold_repeats: true,
+        select: tracer_common::Select::default(),
     })?;
     let mut stream = loaded.start(&StreamOptions {
         explain: &args.explain,
@@ -105,6 +106,8 @@ pub async fn run(args: RecordOptions, signals: &mut OwnSignals) -> anyhow::Resul
     let mut writer = Writer::spawn(journal, encoder, limits)
         .map_err(|e| anyhow::anyhow!("cannot start the journal writer thread: {e}"))?;
     eprintln!("sigwho: recording every signal into {}", path.display());
+    // Programs attached, journal open: from here on every signal is recorded.
+    let mut watchdog = Watchdog::ready();
 
     let read: anyhow::Result<()> = async {
         loop {
@@ -112,6 +115,7 @@ pub async fn run(args: RecordOptions, signals: &mut OwnSignals) -> anyhow::Resul
             let mut reopen = false;
             tokio::select! {
                 ready = stream.wait() => ready?,
+                () = watchdog.due() => {}
                 received = signals.recv() => {
                     if received?.signo == libc::SIGHUP {
                         reopen = true;
@@ -136,6 +140,9 @@ pub async fn run(args: RecordOptions, signals: &mut OwnSignals) -> anyhow::Resul
             if done || writer.stopped() {
                 return Ok(());
             }
+            // Pinged from the reading loop itself, so that a recorder stuck anywhere in
+            // it (kernel reads, the journal's queue) is restarted by systemd.
+            watchdog.pet();
         }
     }
     .await;
@@ -148,6 +155,58 @@ pub async fn run(args: RecordOptions, signals: &mut OwnSignals) -> anyhow::Resul
         eprintln!("sigwho: {line}");
     }
     Ok(())
+}
+
+/// systemd's readiness and watchdog protocol (`sd_notify(3)`), for the Type=notify unit.
+/// Without `$NOTIFY_SOCKET` (not under systemd) every call does nothing.
+struct Watchdog {
+    /// Half of `$WATCHDOG_USEC`, as `sd_watchdog_enabled(3)` advises; `None` when systemd
+    /// did not ask for pings.
+    every: Option<Duration>,
+    next: Instant,
+}
+
+impl Watchdog {
+    /// READY=1, and the watchdog's interval. A failure to notify is only a warning: the
+    /// recorder records all the same (systemd then times the start out and says so).
+    fn ready() -> Watchdog {
+        let status = format!("recording (pid {})", std::process::id());
+        if let Err(e) = sd_notify::notify(
+            false,
+            &[
+                sd_notify::NotifyState::Ready,
+                sd_notify::NotifyState::Status(&status),
+            ],
+        ) {
+            eprintln!("sigwho: warning: could not tell systemd that the recorder is ready: {e}");
+        }
+        let mut usec = 0;
+        let every = sd_notify::watchdog_enabled(true, &mut usec)
+            .then(|| Duration::from_micros(usec / 2))
+            .filter(|d| !d.is_zero());
+        Watchdog {
+            every,
+            next: Instant::now(),
+        }
+    }
+
+    /// Sends WATCHDOG=1 when due.
+    fn pet(&mut self) {
+        let Some(every) = self.every else { return };
+        let now = Instant::now();
+        if now >= self.next {
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+            self.next = now + every;
+        }
+    }
+
+    /// Wakes the reading loop when a ping is due (never when there is no watchdog).
+    async fn due(&self) {
+        match self.every {
+            Some(_) => tokio::time::sleep_until(self.next.into()).await,
+            None => std::future::pending().await,
+        }
+    }
 }
 
 /// Opens the journal for recording. A recorder that was just killed may still hold it

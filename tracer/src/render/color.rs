@@ -1,15 +1,17 @@
 //! `--color auto|always|never` for text reports on stdout. Reports are written as plain
 //! text (the journal stores them so), and colour is laid over the finished text, line by
 //! line, just before it is printed: the labels of report.rs's layout, signal names,
-//! EXIT/LOST/GAP markers and hints. JSON is never coloured.
+//! EXIT/LOST/GAP markers and hints. JSON is never coloured. The styles are anstyle's
+//! and `auto` is anstream's terminal and environment check (the crates under clap).
 
 use std::{
     borrow::Cow,
     ffi::OsStr,
     fmt::Write as _,
-    io::IsTerminal,
     sync::atomic::{AtomicBool, Ordering},
 };
+
+use anstyle::{AnsiColor, Reset, Style};
 
 /// When text output is coloured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -25,7 +27,8 @@ pub enum ColorChoice {
 
 /// Whether to colour: an explicit choice beats `NO_COLOR` (no-color.org: command-line
 /// arguments override it); `auto` colours only a terminal, and only without a non-empty
-/// `NO_COLOR` or with TERM=dumb.
+/// `NO_COLOR` or with TERM=dumb. [`init`] asks anstream for `auto` (the same rules, plus
+/// `CLICOLOR`/`CLICOLOR_FORCE`); this is that rule for a given environment.
 #[must_use]
 pub fn decide(
     choice: ColorChoice,
@@ -48,12 +51,13 @@ static ENABLED: AtomicBool = AtomicBool::new(false);
 
 /// Decides once, at start-up, for stdout.
 pub fn init(choice: ColorChoice) {
-    let enabled = decide(
-        choice,
-        std::env::var_os("NO_COLOR").as_deref(),
-        std::env::var_os("TERM").as_deref(),
-        std::io::stdout().is_terminal(),
-    );
+    let enabled = match choice {
+        ColorChoice::Auto => !matches!(
+            anstream::AutoStream::choice(&std::io::stdout()),
+            anstream::ColorChoice::Never
+        ),
+        explicit => decide(explicit, None, None, false),
+    };
     ENABLED.store(enabled, Ordering::Relaxed);
 }
 
@@ -66,19 +70,21 @@ pub fn for_stdout(text: &str) -> Cow<'_, str> {
     }
 }
 
-const RESET: &str = "\x1b[0m";
-const BOLD: &str = "\x1b[1m";
-const RED: &str = "\x1b[1;31m";
-const YELLOW: &str = "\x1b[33m";
-const MAGENTA: &str = "\x1b[1;35m";
-const CYAN: &str = "\x1b[36m";
-const DIM: &str = "\x1b[2m";
+const RESET: Reset = Reset;
+const BOLD: Style = Style::new().bold();
+const RED: Style = AnsiColor::Red.on_default().bold();
+const YELLOW: Style = AnsiColor::Yellow.on_default();
+const MAGENTA: Style = AnsiColor::Magenta.on_default().bold();
+const CYAN: Style = AnsiColor::Cyan.on_default();
+const DIM: Style = Style::new().dimmed();
 
 /// Labels of report.rs's signal layout, as they start a line (after the indent).
 const LABELS: &[&str] = &[
     "sender:",
     "target:",
     "why:",
+    "where:",
+    "cause:",
     "value:",
     "fault address:",
     "cause chain (nearest first):",
@@ -194,7 +200,7 @@ mod tests {
         );
         assert!(lines[1].starts_with(&format!("  {CYAN}sender:{RESET} pid 7")));
         assert!(lines[3].ends_with("<- 1 (init)") && !lines[3].contains('\x1b'));
-        assert!(lines[6].contains(YELLOW), "{}", lines[6]);
+        assert!(lines[6].contains(&YELLOW.to_string()), "{}", lines[6]);
         assert!(
             lines[7].contains(&format!("{MAGENTA}EXIT{RESET}")),
             "{}",

@@ -1,6 +1,7 @@
 //! JUnit XML, as CI systems (GitLab, Jenkins, GitHub test reporters, Azure, ...) read
-//! it: written by hand, with every piece of text escaped so that whatever a command
-//! line contains, the file stays well-formed XML 1.0.
+//! it, through quick-junit (what cargo-nextest writes its reports with). Text that XML
+//! 1.0 cannot carry is shown as escapes first, so that whatever a command line contains,
+//! the file stays well-formed and says what was there.
 
 use std::{collections::HashMap, fmt::Write as _};
 
@@ -52,71 +53,54 @@ impl Suite {
         self.cases.iter().filter(|c| c.failure.is_some()).count()
     }
 
+    /// The JUnit XML document (quick-junit, as cargo-nextest writes its reports).
     #[must_use]
     pub fn to_xml(&self) -> String {
-        let tests = self.cases.len();
-        let failures = self.failures();
-        let time = seconds(self.time_seconds);
-        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        let _ = writeln!(
-            out,
-            "<testsuites name=\"sigwho\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" time=\"{time}\">"
-        );
-        let _ = writeln!(
-            out,
-            "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"{time}\" timestamp=\"{}\">",
-            attr(&self.name),
-            attr(&self.timestamp)
-        );
-        if !self.properties.is_empty() {
-            out.push_str("    <properties>\n");
-            for (name, value) in &self.properties {
-                let _ = writeln!(
-                    out,
-                    "      <property name=\"{}\" value=\"{}\"/>",
-                    attr(name),
-                    attr(value)
-                );
-            }
-            out.push_str("    </properties>\n");
+        let time = duration(self.time_seconds);
+        let mut suite = quick_junit::TestSuite::new(visible(&self.name));
+        suite.set_time(time);
+        if let Ok(at) = chrono::NaiveDateTime::parse_from_str(&self.timestamp, "%Y-%m-%dT%H:%M:%S")
+        {
+            suite.set_timestamp(at.and_utc().fixed_offset());
+        }
+        for (name, value) in &self.properties {
+            suite.add_property(quick_junit::Property::new(visible(name), visible(value)));
         }
         for case in &self.cases {
-            let _ = write!(
-                out,
-                "    <testcase name=\"{}\" classname=\"{}\" time=\"{}\"",
-                attr(&case.name),
-                attr(&case.classname),
-                seconds(case.time_seconds)
-            );
-            if case.failure.is_none() && case.system_out.is_none() {
-                out.push_str("/>\n");
-                continue;
-            }
-            out.push_str(">\n");
-            if let Some(failure) = &case.failure {
-                let _ = writeln!(
-                    out,
-                    "      <failure message=\"{}\" type=\"{}\">{}</failure>",
-                    attr(&failure.message),
-                    attr(&failure.kind),
-                    text(&failure.text)
-                );
-            }
+            let status = match &case.failure {
+                None => quick_junit::TestCaseStatus::success(),
+                Some(failure) => {
+                    let mut status = quick_junit::TestCaseStatus::non_success(
+                        quick_junit::NonSuccessKind::Failure,
+                    );
+                    status
+                        .set_message(visible(&failure.message))
+                        .set_type(visible(&failure.kind))
+                        .set_description(visible(&failure.text));
+                    status
+                }
+            };
+            let mut test_case = quick_junit::TestCase::new(visible(&case.name), status);
+            test_case
+                .set_classname(visible(&case.classname))
+                .set_time(duration(case.time_seconds));
             if let Some(system_out) = &case.system_out {
-                let _ = writeln!(out, "      <system-out>{}</system-out>", text(system_out));
+                test_case.set_system_out(visible(system_out));
             }
-            out.push_str("    </testcase>\n");
+            suite.add_test_case(test_case);
         }
-        out.push_str("  </testsuite>\n</testsuites>\n");
-        out
+        let mut report = quick_junit::Report::new("sigwho");
+        report.set_time(time).add_test_suite(suite);
+        // Writing into a String cannot fail.
+        report.to_string().unwrap_or_default()
     }
 }
 
-fn seconds(value: f64) -> String {
-    if value.is_finite() && value > 0.0 {
-        format!("{value:.3}")
+fn duration(seconds: f64) -> std::time::Duration {
+    if seconds.is_finite() && seconds > 0.0 {
+        std::time::Duration::from_secs_f64(seconds)
     } else {
-        "0".to_owned()
+        std::time::Duration::ZERO
     }
 }
 
@@ -127,40 +111,20 @@ fn allowed(c: char) -> bool {
         || c >= '\u{10000}'
 }
 
-fn escape(value: &str, in_attribute: bool) -> String {
+/// `value` with what XML 1.0 cannot carry shown as escapes (`\u{1b}`): quick-junit (and
+/// quick-xml) escape markup, but would drop control characters and ANSI sequences
+/// silently, and a command line that held them should still say so.
+#[must_use]
+pub fn visible(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' if in_attribute => out.push_str("&quot;"),
-            '\'' if in_attribute => out.push_str("&apos;"),
-            // A parser turns raw whitespace in an attribute into spaces; references
-            // survive. In text, \r alone would be normalised to \n.
-            '\n' if in_attribute => out.push_str("&#10;"),
-            '\t' if in_attribute => out.push_str("&#9;"),
-            '\r' => out.push_str("&#13;"),
-            c if allowed(c) => out.push(c),
-            // Not representable in XML 1.0, not even as a reference: shown as an escape.
-            c => {
-                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
-            }
+        if allowed(c) {
+            out.push(c);
+        } else {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
         }
     }
     out
-}
-
-/// `value` escaped for a double-quoted attribute.
-#[must_use]
-pub fn attr(value: &str) -> String {
-    escape(value, true)
-}
-
-/// `value` escaped for element content.
-#[must_use]
-pub fn text(value: &str) -> String {
-    escape(value, false)
 }
 
 /// A process a test case is about.
@@ -397,20 +361,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_markup_quotes_and_controls() {
+    fn controls_stay_visible_and_markup_is_escaped() {
         assert_eq!(
-            attr("a<b>&\"c\" 'd'\n\te\r"),
-            "a&lt;b&gt;&amp;&quot;c&quot; &apos;d&apos;&#10;&#9;e&#13;"
-        );
-        assert_eq!(text("x]]>y\n'\""), "x]]&gt;y\n'\"");
-        assert_eq!(
-            text("esc\u{1b}[0m bell\u{7} nul\0"),
+            visible("esc\u{1b}[0m bell\u{7} nul\0"),
             "esc\\u{1b}[0m bell\\u{7} nul\\u{0}"
         );
         assert_eq!(
-            text("\u{fffe}\u{ffff}\u{fffd}é😀"),
-            "\\u{fffe}\\u{ffff}\u{fffd}é😀"
+            visible("\u{fffe}\u{ffff}\u{fffd}é😀\t\n"),
+            "\\u{fffe}\\u{ffff}\u{fffd}é😀\t\n"
         );
+        let suite = Suite {
+            name: "a<b>&\"c\" 'd'".into(),
+            cases: vec![Case {
+                name: "x]]>y \u{1b}[31mred".into(),
+                classname: "sigwho".into(),
+                ..Case::default()
+            }],
+            ..Suite::default()
+        };
+        let xml = suite.to_xml();
+        assert!(
+            xml.contains("name=\"a&lt;b&gt;&amp;&quot;c&quot; &apos;d&apos;\""),
+            "{xml}"
+        );
+        assert!(xml.contains("name=\"x]]&gt;y \\u{1b}[31mred\""), "{xml}");
     }
 
     #[test]
@@ -446,13 +420,20 @@ mod tests {
             xml.contains("name=\"sigwho run: make &lt;test&gt;\""),
             "{xml}"
         );
-        assert!(xml.contains("<testcase name=\"make test\" classname=\"sigwho\" time=\"0\"/>"));
+        assert!(xml.contains("<testcase name=\"make test\" classname=\"sigwho\" time=\"0.000\">"));
+        assert!(
+            xml.contains("timestamp=\"2026-01-02T03:04:05.000+00:00\""),
+            "{xml}"
+        );
         assert!(xml.contains(
             "<failure message=\"killed by SIGTERM\" type=\"SIGTERM\">details &amp; more</failure>"
         ));
         assert!(xml.contains("time=\"1.500\""));
-        assert!(xml.ends_with("  </testsuite>\n</testsuites>\n"));
+        assert!(
+            xml.trim_end().ends_with("</testsuite>\n</testsuites>"),
+            "{xml}"
+        );
         assert_eq!(xml.matches("<testcase").count(), 2);
-        assert_eq!(xml.matches("</testcase>").count(), 1);
+        assert_eq!(xml.matches("</testcase>").count(), 2);
     }
 }

@@ -9,3 +9,4 @@ pub mod output;
 pub mod stored;
 pub mod summary;
 pub mod text;
+pub mod tree;

@@ -37,8 +37,9 @@ impl<W: Write> ReportWriter<W> {
                 .extend_from_slice(json::report(report).as_bytes());
             self.pending.push(b'\n');
         } else {
-            self.pending
-                .extend_from_slice(color::for_stdout(&text::report(report)).as_bytes());
+            self.pending.extend_from_slice(
+                color::for_stdout(&text::render(report, text::width())).as_bytes(),
+            );
         }
         // Bounded: a huge pass goes out in pieces.
         if self.pending.len() >= 1 << 20 {

@@ -1,14 +1,56 @@
 //! Reports as text, as the live view prints them (and the journal stores them).
 
-use std::fmt::Write as _;
+use std::{
+    fmt::Write as _,
+    sync::atomic::{AtomicUsize, Ordering},
+};
 
-use crate::analysis::report::{AncestorReport, ExitReport, ProcessReport, Report, SignalReport};
+use crate::{
+    analysis::{
+        classify::Relation,
+        report::{ExitReport, ProcessReport, Report, SignalReport},
+    },
+    render::tree,
+};
 
-/// A report as the live view prints it: lines ending in newlines.
+/// Columns text reports on stdout may use; 0 for no limit (`--wide`).
+static WIDTH: AtomicUsize = AtomicUsize::new(DEFAULT_WIDTH);
+
+/// The width when stdout is not a terminal.
+pub const DEFAULT_WIDTH: usize = 100;
+
+/// Decides once, at start-up, how wide text reports on stdout may be: `None` for
+/// `--wide` (whole lines), else the terminal's width.
+pub fn init_width(width: Option<usize>) {
+    WIDTH.store(width.unwrap_or(0), Ordering::Relaxed);
+}
+
+/// The width [`init_width`] set (100 columns unless told otherwise).
+#[must_use]
+pub fn width() -> Option<usize> {
+    Some(WIDTH.load(Ordering::Relaxed)).filter(|&w| w > 0)
+}
+
+/// A report whole, as the journal stores it and `--wide` prints it: lines ending in
+/// newlines, every ancestor, every argument.
 #[must_use]
 pub fn report(report: &Report) -> String {
+    whole(report, true)
+}
+
+/// A report as a terminal `width` columns wide shows it (see [`fit`]); `None` is
+/// [`report`].
+#[must_use]
+pub fn render(report: &Report, width: Option<usize>) -> String {
+    match width {
+        None => self::report(report),
+        Some(_) => fit(&whole(report, false), width),
+    }
+}
+
+fn whole(report: &Report, wide: bool) -> String {
     match report {
-        Report::Signal(r) => signal_text(r),
+        Report::Signal(r) => signal_text_with(r, wide),
         Report::Exit(r) => exit_text(r),
         Report::Lost(r) => format!(
             "{} LOST {} record(s): the ring buffer was full ({})\n",
@@ -42,34 +84,126 @@ pub fn shell_join(argv: &[String]) -> String {
         .join(" ")
 }
 
-fn process_line(p: &ProcessReport) -> String {
-    let mut line = format!("pid {} ({})", p.pid, p.comm);
-    if p.tid != p.pid {
-        let _ = write!(line, " thread {}", p.tid);
-    }
-    if let Some(uid) = p.uid {
-        let _ = write!(line, " uid {uid}");
-    }
-    if let Some(exe) = &p.exe {
-        let _ = write!(line, " exe {exe}");
-    }
-    line
-}
-
-fn ancestry_lines(out: &mut String, ancestry: &[AncestorReport]) {
-    for (depth, a) in ancestry.iter().enumerate() {
-        let indent = "  ".repeat(depth);
-        let argv = if a.argv.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", shell_join(&a.argv))
+/// Text reports fitted to a terminal: each line at most `width` characters, long
+/// command lines cut with `…`, hints wrapped (they are sentences); `None` keeps every
+/// line whole (`--wide`). The journal stores reports whole; this runs as they are
+/// printed.
+#[must_use]
+pub fn fit(text: &str, width: Option<usize>) -> String {
+    let Some(width) = width.map(|w| w.max(20)) else {
+        return text.to_owned();
+    };
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let (body, newline) = match line.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (line, ""),
         };
-        let _ = writeln!(out, "      {indent}<- {} ({}){argv}", a.pid, a.comm);
+        if body.chars().count() <= width {
+            out.push_str(body);
+        } else if body.trim_start().starts_with("hint [") {
+            wrap(&mut out, body, width);
+        } else {
+            out.extend(body.chars().take(width - 1));
+            out.push('…');
+        }
+        out.push_str(newline);
+    }
+    out
+}
+
+/// Word-wraps `line` at `width`, continuation lines indented under the text.
+fn wrap(out: &mut String, line: &str, width: usize) {
+    const INDENT: &str = "      ";
+    let lead = line.len() - line.trim_start().len();
+    out.push_str(&line[..lead]);
+    let mut used = lead;
+    let mut first = true;
+    for word in line[lead..].split(' ').filter(|w| !w.is_empty()) {
+        let len = word.chars().count();
+        if !first && used + 1 + len > width {
+            out.push('\n');
+            out.push_str(INDENT);
+            used = INDENT.len();
+        } else if !first {
+            out.push(' ');
+            used += 1;
+        }
+        first = false;
+        let room = width.saturating_sub(used).max(2);
+        if len > room {
+            out.extend(word.chars().take(room - 1));
+            out.push('…');
+            used = width;
+        } else {
+            out.push_str(word);
+            used += len;
+        }
     }
 }
 
-fn signal_text(r: &SignalReport) -> String {
-    let mut out = String::new();
+/// `comm pid` (and the thread, when it is not the main one): how the header names a
+/// process.
+fn short(p: &ProcessReport) -> String {
+    if p.tid == p.pid {
+        format!("{} {}", p.comm, p.pid)
+    } else {
+        format!("{} {} thread {}", p.comm, p.pid, p.tid)
+    }
+}
+
+/// `HH:MM:SS.mmm` of an RFC 3339 time (the whole text when it is not one).
+fn clock_time(time: &str) -> &str {
+    time.get(11..23).unwrap_or(time)
+}
+
+/// What the text shows of a process's place: namespace pid, container, unit, pod; the
+/// cgroup path when it names none of them. `None` when nothing is known.
+fn placement(p: &ProcessReport) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(ns_pid) = p.ns_pid {
+        parts.push(format!("ns pid {ns_pid}"));
+    }
+    let id = &p.identity;
+    if let Some(container) = &id.container_id {
+        parts.push(format!(
+            "container {}",
+            container.get(..12).unwrap_or(container)
+        ));
+    }
+    match (&id.pod_namespace, &id.pod_name, &id.pod_uid) {
+        (Some(ns), Some(name), _) => parts.push(format!("pod {ns}/{name}")),
+        (None, Some(name), _) => parts.push(format!("pod {name}")),
+        (_, None, Some(uid)) => parts.push(format!("pod uid {uid}")),
+        _ => {}
+    }
+    if let Some(unit) = &id.systemd_unit {
+        parts.push(format!("unit {unit}"));
+    }
+    let named = id.container_id.is_some() || id.systemd_unit.is_some() || id.pod_uid.is_some();
+    if !named && let Some(cgroup) = &p.cgroup {
+        parts.push(format!("cgroup {cgroup}"));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+/// "an unrelated process", "its parent", ...: the sender as the target sees it.
+fn sender_is(relation: Relation) -> &'static str {
+    match relation {
+        Relation::SelfSignal => "the target itself",
+        Relation::Parent => "its parent",
+        Relation::Ancestor => "an ancestor",
+        Relation::Child => "its child",
+        Relation::Descendant => "a descendant",
+        Relation::Sibling => "a sibling (same parent)",
+        Relation::Unrelated => "an unrelated process",
+    }
+}
+
+/// The first line: time, signal, result, sender → target, then the call (who and whom
+/// first: a narrow terminal cuts the call, never them). A storm's repeats of a report
+/// printed before are that one line, with the exact count before the call.
+fn header(r: &SignalReport) -> String {
     let how = match (&r.call, r.origin) {
         (Some(call), _) => call.clone(),
         (None, origin) => origin.to_string(),
@@ -78,82 +212,92 @@ fn signal_text(r: &SignalReport) -> String {
         Some(errno) => format!("{} ({errno})", r.result),
         None => r.result.to_string(),
     };
-    let _ = write!(
-        out,
-        "{} {} ({}) {} [{}] {}",
-        r.time, r.signal, r.signo, how, r.code, result
+    let target = match &r.target {
+        Some(target) => short(target),
+        None => r
+            .requested
+            .map_or_else(|| "?".to_owned(), |pid| format!("pid {pid}")),
+    };
+    let code = if r.call.is_some() && matches!(r.code.as_str(), "SI_USER" | "SI_TKILL" | "SI_QUEUE")
+    {
+        String::new()
+    } else {
+        format!(" [{}]", r.code)
+    };
+    let who = format!(
+        "{} {} {}: {} → {}",
+        clock_time(&r.time),
+        r.signal,
+        result,
+        short(&r.sender),
+        target
     );
-    // A storm's repeats of a report printed before: one line, `xN` (the exact count).
-    if let Some(repeats) = &r.repeats {
-        let target = r
-            .target
-            .as_ref()
-            .map_or(String::new(), |t| format!(" -> pid {} ({})", t.pid, t.comm));
-        let _ = writeln!(
-            out,
-            " x{} until {}: pid {} ({}){target}, as above",
-            repeats.count, repeats.last_time, r.sender.pid, r.sender.comm
-        );
+    match &r.repeats {
+        Some(repeats) => format!(
+            "{who} x{} until {}, as above: {how}{code}",
+            repeats.count,
+            clock_time(&repeats.last_time)
+        ),
+        None => format!("{who} by {how}{code}"),
+    }
+}
+
+/// A signal report; `wide` keeps every common ancestor in the tree.
+fn signal_text_with(r: &SignalReport, wide: bool) -> String {
+    let mut out = header(r);
+    out.push('\n');
+    if r.repeats.is_some() {
         return out;
     }
-    out.push('\n');
     if let Some(value) = r.value {
         let _ = writeln!(out, "  value:  {value}");
     }
     if let Some(addr) = &r.fault_addr {
         let _ = writeln!(out, "  fault address: {addr}");
     }
-    let _ = writeln!(out, "  sender: {}", process_line(&r.sender));
-    if !r.sender.argv.is_empty() {
-        let _ = writeln!(out, "    argv: {}", shell_join(&r.sender.argv));
+    for line in tree::lines(r, wide) {
+        let _ = writeln!(out, "{line}");
     }
-    ancestry_lines(&mut out, &r.sender.ancestry);
-    if let Some(target) = &r.target {
-        let _ = writeln!(out, "  target: {}", process_line(target));
-        if !target.argv.is_empty() {
-            let _ = writeln!(out, "    argv: {}", shell_join(&target.argv));
+    let sender_place = placement(&r.sender);
+    let target_place = r.target.as_deref().and_then(placement);
+    if sender_place.is_some() && sender_place == target_place {
+        let _ = writeln!(out, "  where:  {} (both)", sender_place.unwrap_or_default());
+    } else {
+        if let Some(place) = sender_place {
+            let _ = writeln!(out, "  sender: {place}");
         }
-        ancestry_lines(&mut out, &target.ancestry);
+        if let Some(place) = target_place {
+            let _ = writeln!(out, "  target: {place}");
+        }
     }
     let _ = writeln!(
         out,
-        "  why:    {} (sender is the target's {})",
-        r.origin_class, r.relation
+        "  why:    {}, sent by {}",
+        r.origin_class,
+        sender_is(r.relation)
     );
-    if !r.cause.is_empty() {
-        let _ = writeln!(out, "  cause chain (nearest first):");
+    for (n, cause) in r.cause.iter().enumerate() {
+        let label = if n == 0 { "cause: " } else { "       " };
         let _ = writeln!(
             out,
-            "    {} ({}) <- {} from {} ({})",
-            r.target.as_ref().map_or(0, |t| t.pid),
-            r.target.as_ref().map_or("", |t| t.comm.as_str()),
-            r.signal,
-            r.sender.pid,
-            r.sender.comm
+            "  {label} {} {} got {} at {} from {} {}: {}",
+            cause.target.comm,
+            cause.target.pid,
+            cause.signal,
+            clock_time(&cause.time),
+            cause.sender.comm,
+            cause.sender.pid,
+            tree::command_line(&cause.sender.comm, &cause.sender.argv),
         );
-        for (depth, cause) in r.cause.iter().enumerate() {
-            let argv = if cause.sender.argv.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", shell_join(&cause.sender.argv))
-            };
-            let _ = writeln!(
-                out,
-                "    {}  <- {} at {} from {} ({}){argv}",
-                "  ".repeat(depth + 1),
-                cause.signal,
-                cause.time,
-                cause.sender.pid,
-                cause.sender.comm,
-            );
-        }
+    }
+    if !r.cause.is_empty() {
         let root = &r.root_sender;
         let _ = writeln!(
             out,
-            "  root sender: {} ({}) {}",
-            root.pid,
+            "  root sender: {} {}: {}",
             root.comm,
-            shell_join(&root.argv)
+            root.pid,
+            tree::command_line(&root.comm, &root.argv)
         );
     }
     if let Some(e) = &r.escalation {
@@ -191,7 +335,6 @@ fn exit_text(r: &ExitReport) -> String {
     }
 }
 
-#[cfg(test)]
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,6 +388,8 @@ mod tests {
         });
         let text = self::report(&Report::Signal(Box::new(signal)));
         assert_eq!(text.lines().count(), 1, "{text}");
-        assert!(text.contains(" x123456 until T9: pid 40 "), "{text}");
+        assert!(text.contains(" x123456 until T9, as above: "), "{text}");
+        // Who sent to whom stays on the line, as in the report it repeats.
+        assert!(text.contains("40") && text.contains(" → "), "{text}");
     }
 }

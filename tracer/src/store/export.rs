@@ -22,10 +22,7 @@ pub enum ExportError {
     },
     #[cfg(feature = "otlp")]
     #[error("{0}")]
-    Endpoint(#[from] crate::store::otlp::EndpointError),
-    #[cfg(feature = "otlp")]
-    #[error("{0}")]
-    Exporter(io::Error),
+    Otlp(#[from] crate::store::otlp::OtlpError),
     #[cfg(not(feature = "otlp"))]
     #[error("--otlp-endpoint: this sigwho was built without the otlp feature")]
     NoOtlp,
@@ -73,16 +70,16 @@ impl Exports {
             .map(|p| p.display().to_string())
             .unwrap_or_default();
         #[cfg(feature = "otlp")]
+        // --otlp-endpoint, else OTEL_EXPORTER_OTLP_{,LOGS_}ENDPOINT switches it on.
         let otlp = match otlp_endpoint {
-            None => None,
-            Some(url) => {
-                let endpoint = crate::store::otlp::Endpoint::parse(url)?;
+            None if crate::store::otlp::endpoint_from_env().is_none() => None,
+            endpoint => {
+                let endpoint = endpoint.map(crate::store::otlp::endpoint_url).transpose()?;
                 let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
                     .map(|h| h.trim().to_owned())
                     .unwrap_or_default();
-                let url = endpoint.url();
-                let exporter = crate::store::otlp::Exporter::start(endpoint, &host)
-                    .map_err(ExportError::Exporter)?;
+                let exporter = crate::store::otlp::Exporter::start(endpoint, &host)?;
+                let url = exporter.url().to_owned();
                 Some((exporter, url))
             }
         };

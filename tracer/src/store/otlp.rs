@@ -1,28 +1,42 @@
-//! Export of reports as OpenTelemetry log records (OTLP over HTTP, JSON encoding:
-//! <https://opentelemetry.io/docs/specs/otlp/#otlphttp>), for teams that collect with an
-//! OpenTelemetry Collector.
+//! Export of reports as OpenTelemetry log records over OTLP/HTTP (protobuf), through the
+//! opentelemetry crates: the SDK's batch processor (its own thread, a bounded queue) and
+//! opentelemetry-otlp's HTTP exporter on a blocking reqwest client with rustls.
+//!
+//! What the exporter takes from the standard environment (the OpenTelemetry SDK
+//! configuration spec): `OTEL_EXPORTER_OTLP_{,LOGS_}ENDPOINT`, `_HEADERS` (auth),
+//! `_COMPRESSION` (`gzip`), `_TIMEOUT`, `_CERTIFICATE` (a PEM CA for a collector with a
+//! private certificate), plus `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`. A failed
+//! POST is retried with exponential backoff and jitter (opentelemetry-otlp's policy, which
+//! honours `Retry-After`); what still fails is counted, warned about on stderr, and given
+//! in the recorder's summary, never silently lost and never blocking the recorder.
 //!
 //! Each report becomes one log record whose body is the report's JSON object (the same
-//! text `--json` prints) and whose attributes carry the fields a pipeline filters on.
-//! A thread of its own batches records (at most [`BATCH_MAX`], at least once per
-//! [`FLUSH_INTERVAL`]) and POSTs them with a small HTTP/1.1 client on `std::net`: plain
-//! HTTP, meant for a collector on the node (a `DaemonSet` agent or a sidecar). The queue
-//! to it is bounded; what does not fit, or what the collector refuses, is counted and
-//! reported on stderr, never silently lost and never blocking the recorder.
+//! text `--json` prints) and whose attributes are read from that JSON through
+//! [`ATTRIBUTES`], so a field that moves or disappears in the JSON only drops its
+//! attribute.
 
 use std::{
-    io::{BufRead, BufReader, Read as _, Write as _},
-    net::{TcpStream, ToSocketAddrs},
+    collections::HashSet,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicU64, Ordering},
-        mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel},
     },
-    thread::JoinHandle,
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use serde_json::{Value, json};
+use opentelemetry::{
+    Key, KeyValue,
+    logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity},
+};
+use opentelemetry_otlp::{Protocol, WithExportConfig as _, WithHttpConfig as _};
+use opentelemetry_sdk::{
+    Resource,
+    error::OTelSdkResult,
+    logs::{
+        BatchConfigBuilder, BatchLogProcessor, LogBatch, LogExporter, SdkLogger, SdkLoggerProvider,
+    },
+};
+use serde_json::Value;
 
 use crate::{analysis::report::Report, model::clock};
 
@@ -32,74 +46,66 @@ const BATCH_MAX: usize = 512;
 const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Records queued for the exporter thread (bounded memory).
 const QUEUE_CAPACITY: usize = 16_384;
-/// Connect, write and read timeout of one POST.
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// One POST, retries included, when `OTEL_EXPORTER_OTLP_TIMEOUT` does not say.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// At most one warning about failed exports per this long.
 const WARN_INTERVAL: Duration = Duration::from_mins(1);
+/// How long `finish` waits for the last batches.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// OTLP severity numbers (logs data model): INFO for signals, WARN for kills.
-const SEVERITY_INFO: u8 = 9;
-const SEVERITY_WARN: u8 = 13;
+/// The attributes of a record: OpenTelemetry's names (semantic conventions) where there
+/// is one, `sigwho.*` otherwise, each read at a JSON pointer of the report.
+pub const ATTRIBUTES: &[(&str, &str)] = &[
+    // `signal` or `exit`: what a backend filters on first (docs/fleet.md).
+    ("sigwho.event", "/event"),
+    ("signal.name", "/signal"),
+    ("signal.number", "/signo"),
+    ("signal.origin", "/origin"),
+    ("signal.origin_class", "/origin_class"),
+    ("signal.code", "/code"),
+    ("signal.result", "/result"),
+    ("signal.errno", "/errno"),
+    ("signal.call", "/call"),
+    ("signal.relation", "/relation"),
+    ("sender.pid", "/sender/pid"),
+    ("sender.comm", "/sender/comm"),
+    ("sender.executable.path", "/sender/exe"),
+    ("sender.start_time", "/sender/start_time"),
+    ("sender.systemd_unit", "/sender/systemd_unit"),
+    ("root_sender.pid", "/root_sender/pid"),
+    ("root_sender.comm", "/root_sender/comm"),
+    ("process.pid", "/target/pid"),
+    ("process.command", "/target/comm"),
+    ("process.executable.path", "/target/exe"),
+    ("process.start_time", "/target/start_time"),
+    ("process.owner.uid", "/target/uid"),
+    ("container.id", "/target/container_id"),
+    ("k8s.pod.uid", "/target/pod_uid"),
+    ("k8s.pod.name", "/target/pod_name"),
+    ("k8s.namespace.name", "/target/pod_namespace"),
+    ("systemd.unit", "/target/systemd_unit"),
+    // A storm's count, the same shape as the JSON's `repeats` (docs/json-schema.md).
+    ("sigwho.repeats.count", "/repeats/count"),
+    ("sigwho.repeats.first_time", "/repeats/first_time"),
+    ("sigwho.repeats.last_time", "/repeats/last_time"),
+    // Exit reports: the process is the report itself.
+    ("process.pid", "/pid"),
+    ("process.command", "/comm"),
+    ("process.exit.code", "/exit_code"),
+    ("sigwho.core_dumped", "/core_dumped"),
+];
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum EndpointError {
+/// Why the exporter could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum OtlpError {
     #[error(
-        "--otlp-endpoint {0:?}: expected http://HOST:PORT[/PATH] (plain HTTP, e.g. http://localhost:4318)"
+        "--otlp-endpoint {0:?}: expected http[s]://HOST[:PORT][/PATH] (e.g. http://localhost:4318)"
     )]
     Malformed(String),
-}
-
-/// Where the collector listens: `http://host:port/path`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    pub host: String,
-    pub port: u16,
-    pub path: String,
-}
-
-impl Endpoint {
-    /// Parses `http://HOST[:PORT][/PATH]`; the port defaults to 4318 and the path to
-    /// `/v1/logs`, as OTLP/HTTP specifies.
-    ///
-    /// # Errors
-    ///
-    /// When the URL is not `http://HOST:PORT[/PATH]`.
-    pub fn parse(url: &str) -> Result<Endpoint, EndpointError> {
-        let bad = || EndpointError::Malformed(url.to_owned());
-        let rest = url.strip_prefix("http://").ok_or_else(bad)?;
-        let (authority, path) = match rest.find('/') {
-            Some(i) => rest.split_at(i),
-            None => (rest, ""),
-        };
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => {
-                (host, port.parse().map_err(|_| bad())?)
-            }
-            _ => (authority, 4318),
-        };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() || port == 0 || host.contains(char::is_whitespace) {
-            return Err(bad());
-        }
-        let path = match path {
-            "" | "/" => "/v1/logs".to_owned(),
-            path => path.to_owned(),
-        };
-        Ok(Endpoint {
-            host: host.to_owned(),
-            port,
-            path,
-        })
-    }
-
-    #[must_use]
-    pub fn url(&self) -> String {
-        if self.host.contains(':') {
-            format!("http://[{}]:{}{}", self.host, self.port, self.path)
-        } else {
-            format!("http://{}:{}{}", self.host, self.port, self.path)
-        }
-    }
+    #[error("OTEL_EXPORTER_OTLP_CERTIFICATE {path}: {why}")]
+    Certificate { path: String, why: String },
+    #[error("OTLP exporter: {0}")]
+    Build(String),
 }
 
 /// What the exporter did, for the recorder's summary.
@@ -109,379 +115,434 @@ pub struct ExportStats {
     pub dropped: u64,
 }
 
+/// The collector's URL from `--otlp-endpoint`: `http[s]://HOST[:PORT][/PATH]`, the path
+/// defaulting to `/v1/logs` as for `OTEL_EXPORTER_OTLP_ENDPOINT`.
+///
+/// # Errors
+///
+/// When the URL is not one.
+pub fn endpoint_url(url: &str) -> Result<String, OtlpError> {
+    let bad = || OtlpError::Malformed(url.to_owned());
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(bad)?;
+    let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+    let uri: reqwest::Url = url.parse().map_err(|_| bad())?;
+    if authority.is_empty()
+        || authority.starts_with(':')
+        || uri.host_str().is_none_or(str::is_empty)
+        || uri.port() == Some(0)
+        || authority.contains(char::is_whitespace)
+    {
+        return Err(bad());
+    }
+    Ok(match path {
+        "" | "/" => format!("{}/v1/logs", url.trim_end_matches('/')),
+        _ => url.to_owned(),
+    })
+}
+
+/// Whether the environment names a collector (`OTEL_EXPORTER_OTLP_{,LOGS_}ENDPOINT`).
+#[must_use]
+pub fn endpoint_from_env() -> Option<String> {
+    [
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ]
+    .iter()
+    .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+}
+
+/// Outcomes of the exporter's POSTs, shared with the batch thread.
+#[derive(Debug, Default)]
+struct Counts {
+    emitted: AtomicU64,
+    exported: AtomicU64,
+    failed: AtomicU64,
+    last_warning: Mutex<Option<Instant>>,
+}
+
+/// opentelemetry-otlp's exporter, counting what each batch came to.
+#[derive(Debug)]
+struct Counting {
+    inner: opentelemetry_otlp::LogExporter,
+    counts: Arc<Counts>,
+    url: String,
+}
+
+impl LogExporter for Counting {
+    async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
+        let records = batch.iter().count() as u64;
+        let result = self.inner.export(batch).await;
+        match &result {
+            Ok(()) => {
+                self.counts.exported.fetch_add(records, Ordering::Relaxed);
+            }
+            Err(error) => {
+                let failed = self.counts.failed.fetch_add(records, Ordering::Relaxed) + records;
+                let mut last = self
+                    .counts
+                    .last_warning
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if last.is_none_or(|at| at.elapsed() >= WARN_INTERVAL) {
+                    *last = Some(Instant::now());
+                    eprintln!(
+                        "sigwho: warning: OTLP export to {} failed: {error}; {failed} records not exported so far",
+                        self.url
+                    );
+                }
+            }
+        }
+        result
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
 /// The handle the recorder keeps: queue reports, then `finish`.
 pub struct Exporter {
-    tx: Option<SyncSender<Value>>,
-    queue_dropped: Arc<AtomicU64>,
-    thread: Option<JoinHandle<ExportStats>>,
+    provider: SdkLoggerProvider,
+    logger: SdkLogger,
+    counts: Arc<Counts>,
+    url: String,
 }
 
 impl Exporter {
-    /// Starts the exporter thread for `endpoint`; `host` names this machine in the
-    /// records' resource.
+    /// Starts exporting to `endpoint` (from [`endpoint_url`]), else to what the
+    /// environment names; `host` names this machine in the records' resource.
     ///
     /// # Errors
     ///
-    /// When the exporter thread cannot be started.
-    pub fn start(endpoint: Endpoint, host: &str) -> std::io::Result<Exporter> {
-        let (tx, rx) = sync_channel(QUEUE_CAPACITY);
-        let resource = json!({
-            "attributes": [
-                attribute("service.name", &json!({"stringValue": "sigwho"})),
-                attribute("service.version", &json!({"stringValue": env!("CARGO_PKG_VERSION")})),
-                attribute("host.name", &json!({"stringValue": host})),
-            ]
-        });
-        let queue_dropped = Arc::new(AtomicU64::new(0));
-        let thread = std::thread::Builder::new()
-            .name("sigwho-otlp".to_owned())
-            .spawn(move || run(&endpoint, &resource, &rx))?;
+    /// When the TLS settings or the exporter cannot be set up.
+    pub fn start(endpoint: Option<String>, host: &str) -> Result<Exporter, OtlpError> {
+        let url = endpoint
+            .clone()
+            .or_else(endpoint_from_env)
+            .unwrap_or_else(|| "http://localhost:4318/v1/logs".to_owned());
+        let client = http_client()?;
+        let mut builder = opentelemetry_otlp::LogExporter::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpBinary)
+            .with_http_client(client)
+            .with_timeout(timeout());
+        if let Some(endpoint) = endpoint {
+            builder = builder.with_endpoint(endpoint);
+        }
+        let inner = builder
+            .build()
+            .map_err(|e| OtlpError::Build(e.to_string()))?;
+        let counts = Arc::new(Counts::default());
+        let exporter = Counting {
+            inner,
+            counts: Arc::clone(&counts),
+            url: url.clone(),
+        };
+        let processor = BatchLogProcessor::builder(exporter)
+            .with_batch_config(
+                BatchConfigBuilder::default()
+                    .with_max_queue_size(QUEUE_CAPACITY)
+                    .with_max_export_batch_size(BATCH_MAX)
+                    .with_scheduled_delay(FLUSH_INTERVAL)
+                    .build(),
+            )
+            .build();
+        // The builder's detectors read OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES;
+        // without either, the SDK's "unknown_service" becomes "sigwho".
+        let from_env = Resource::builder().build();
+        let named = from_env
+            .get(&Key::from_static_str("service.name"))
+            .is_some_and(|name| !name.as_str().starts_with("unknown_service"));
+        let mut resource = Resource::builder();
+        if !named {
+            resource = resource.with_service_name("sigwho");
+        }
+        let resource = resource
+            .with_attributes([
+                KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
+                KeyValue::new("host.name", host.to_owned()),
+            ])
+            .build();
+        let provider = SdkLoggerProvider::builder()
+            .with_resource(resource)
+            .with_log_processor(processor)
+            .build();
+        let logger = provider.logger_with_scope(
+            opentelemetry::InstrumentationScope::builder("sigwho")
+                .with_version(env!("CARGO_PKG_VERSION"))
+                .build(),
+        );
         Ok(Exporter {
-            tx: Some(tx),
-            queue_dropped,
-            thread: Some(thread),
+            provider,
+            logger,
+            counts,
+            url,
         })
+    }
+
+    /// Where records go.
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// Queues a report; never waits. Reports that are not events (`lost`) are not
     /// exported: the recorder records them as gaps and its summary counts them.
     pub fn send(&self, report: &Report) {
-        let Some(record) = log_record(report) else {
+        if matches!(report, Report::Lost(_)) {
+            return;
+        }
+        let body = crate::render::json::report(report);
+        let Ok(json) = serde_json::from_str::<Value>(&body) else {
             return;
         };
-        if let Some(tx) = &self.tx
-            && let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = tx.try_send(record)
-        {
-            self.queue_dropped.fetch_add(1, Ordering::Relaxed);
-        }
+        let mut record = self.logger.create_log_record();
+        let event = json["event"].as_str().unwrap_or("event");
+        record.set_event_name(match event {
+            "signal" => "sigwho.signal",
+            "exit" => "sigwho.exit",
+            _ => "sigwho.event",
+        });
+        let now = SystemTime::now();
+        let time = json["time"]
+            .as_str()
+            .and_then(|t| clock::parse_time(t, 0).ok())
+            .and_then(|ns| u64::try_from(ns).ok())
+            .map_or(now, |ns| UNIX_EPOCH + Duration::from_nanos(ns));
+        record.set_timestamp(time);
+        record.set_observed_timestamp(now);
+        let (number, text) = severity(&json);
+        record.set_severity_number(number);
+        record.set_severity_text(text);
+        record.add_attributes(attributes(&json));
+        record.set_body(AnyValue::String(body.into()));
+        self.counts.emitted.fetch_add(1, Ordering::Relaxed);
+        self.logger.emit(record);
     }
 
-    /// Sends what is queued (waiting up to a few seconds for the collector) and stops.
+    /// Sends what is queued (retrying for up to the timeout) and stops.
     #[must_use]
-    pub fn finish(mut self) -> ExportStats {
-        drop(self.tx.take());
-        let mut stats = self
-            .thread
-            .take()
-            .and_then(|thread| thread.join().ok())
-            .unwrap_or_default();
-        stats.dropped += self.queue_dropped.load(Ordering::Relaxed);
-        stats
+    pub fn finish(self) -> ExportStats {
+        // The processor's thread exports what it holds before it stops.
+        let _ = self.provider.shutdown_with_timeout(SHUTDOWN_TIMEOUT);
+        let emitted = self.counts.emitted.load(Ordering::Relaxed);
+        let exported = self.counts.exported.load(Ordering::Relaxed);
+        // What was refused, and what never left the queue (full, or still there when
+        // the shutdown timed out).
+        ExportStats {
+            exported,
+            dropped: emitted.saturating_sub(exported),
+        }
     }
 }
 
-fn attribute(key: &str, value: &Value) -> Value {
-    json!({"key": key, "value": value})
-}
-
-fn string(key: &str, value: &str) -> Value {
-    attribute(key, &json!({ "stringValue": value }))
-}
-
-/// OTLP's JSON encoding carries 64-bit integers as strings.
-fn int(key: &str, value: i64) -> Value {
-    attribute(key, &json!({ "intValue": value.to_string() }))
-}
-
-/// One OTLP log record for a report: the report's JSON as the body, the fields people
-/// filter on as attributes (names after OpenTelemetry's process.* conventions where
-/// there is one).
-#[must_use]
-pub fn log_record(report: &Report) -> Option<Value> {
-    let (time, severity, mut attributes) = match report {
-        Report::Signal(r) => {
-            let mut attributes = vec![
-                string("event.name", "sigwho.signal"),
-                string("signal.name", &r.signal),
-                int("signal.number", i64::from(r.signo)),
-                string("signal.origin", r.origin.as_str()),
-                string("signal.origin_class", r.origin_class.as_str()),
-                string("signal.result", r.result.as_str()),
-                int("sender.pid", i64::from(r.sender.pid)),
-                string("sender.comm", &r.sender.comm),
-                int("root_sender.pid", i64::from(r.root_sender.pid)),
-            ];
-            if let Some(target) = &r.target {
-                attributes.push(int("process.pid", i64::from(target.pid)));
-                attributes.push(string("process.command", &target.comm));
-                if let Some(exe) = &target.exe {
-                    attributes.push(string("process.executable.path", exe));
-                }
-                if let Some(id) = &target.identity.container_id {
-                    attributes.push(string("container.id", id));
-                }
-                if let Some(uid) = &target.identity.pod_uid {
-                    attributes.push(string("k8s.pod.uid", uid));
-                }
-            }
-            for hint in &r.hints {
-                attributes.push(string("sigwho.hint", &hint.id));
-            }
-            if let Some(repeats) = &r.repeats {
-                attributes.push(int(
-                    "sigwho.repeats.count",
-                    i64::try_from(repeats.count).unwrap_or(i64::MAX),
-                ));
-                // The same shape as the JSON's `repeats` (docs/json-schema.md).
-                attributes.push(string("sigwho.repeats.first_time", &repeats.first_time));
-                attributes.push(string("sigwho.repeats.last_time", &repeats.last_time));
-            }
-            let severity = if matches!(r.signo, 9 | 15) {
-                SEVERITY_WARN
-            } else {
-                SEVERITY_INFO
-            };
-            (&r.time, severity, attributes)
-        }
-        Report::Exit(r) => {
-            let mut attributes = vec![
-                string("event.name", "sigwho.exit"),
-                int("process.pid", i64::from(r.pid)),
-                string("process.command", &r.comm),
-            ];
-            if let Some(code) = r.exit_code {
-                attributes.push(int("process.exit.code", i64::from(code)));
-            }
-            if let Some(signal) = &r.signal {
-                attributes.push(string("signal.name", signal));
-            }
-            let severity = if r.signal.is_some() {
-                SEVERITY_WARN
-            } else {
-                SEVERITY_INFO
-            };
-            (&r.time, severity, attributes)
-        }
-        Report::Lost(_) => return None,
+/// WARN for the signals that end processes (TERM, KILL) and for deaths by signal,
+/// INFO otherwise.
+fn severity(json: &Value) -> (Severity, &'static str) {
+    let killing = match json["event"].as_str() {
+        Some("signal") => matches!(json["signo"].as_i64(), Some(9 | 15)),
+        Some("exit") => json.get("signal").is_some_and(|s| !s.is_null()),
+        _ => false,
     };
-    let time_ns = clock::parse_time(time, 0).unwrap_or_else(|_| clock::unix_now_ns());
-    attributes.retain(|a| a["value"] != json!({"stringValue": ""}));
-    Some(json!({
-        "timeUnixNano": time_ns.max(0).to_string(),
-        "observedTimeUnixNano": clock::unix_now_ns().max(0).to_string(),
-        "severityNumber": severity,
-        "severityText": if severity == SEVERITY_WARN { "WARN" } else { "INFO" },
-        "body": { "stringValue": crate::render::json::report(report) },
-        "attributes": attributes,
-    }))
+    if killing {
+        (Severity::Warn, "WARN")
+    } else {
+        (Severity::Info, "INFO")
+    }
 }
 
-/// The request body for a batch of log records.
+/// The record's attributes, read from the report's JSON through [`ATTRIBUTES`] (the first
+/// pointer that is there wins for a name), plus `sigwho.hint` (every hint id) and
+/// `sigwho.repeats.count` wherever the report keeps a repeat count.
 #[must_use]
-pub fn request_body(resource: &Value, records: &[Value]) -> Value {
-    json!({
-        "resourceLogs": [{
-            "resource": resource,
-            "scopeLogs": [{
-                "scope": { "name": "sigwho", "version": env!("CARGO_PKG_VERSION") },
-                "logRecords": records,
-            }],
-        }],
-    })
-}
-
-fn run(endpoint: &Endpoint, resource: &Value, rx: &Receiver<Value>) -> ExportStats {
-    let mut stats = ExportStats::default();
-    let mut last_warning: Option<Instant> = None;
-    let mut closed = false;
-    while !closed {
-        let mut batch = Vec::new();
-        let deadline = Instant::now() + FLUSH_INTERVAL;
-        while batch.len() < BATCH_MAX {
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(record) => batch.push(record),
-                Err(RecvTimeoutError::Timeout) => break,
-                Err(RecvTimeoutError::Disconnected) => {
-                    closed = true;
-                    break;
-                }
-            }
-        }
-        if batch.is_empty() {
+pub fn attributes(json: &Value) -> Vec<(Key, AnyValue)> {
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut out = Vec::new();
+    for &(name, pointer) in ATTRIBUTES {
+        if seen.contains(name) {
             continue;
         }
-        let count = batch.len() as u64;
-        match post(endpoint, &request_body(resource, &batch)) {
-            Ok(()) => stats.exported += count,
-            Err(error) => {
-                stats.dropped += count;
-                if last_warning.is_none_or(|at| at.elapsed() >= WARN_INTERVAL) {
-                    last_warning = Some(Instant::now());
-                    eprintln!(
-                        "sigwho: warning: OTLP export to {} failed: {error}; {} records not exported so far",
-                        endpoint.url(),
-                        stats.dropped
-                    );
-                }
-            }
+        if let Some(value) = json.pointer(pointer).and_then(any_value) {
+            seen.insert(name);
+            out.push((Key::from_static_str(name), value));
         }
     }
-    stats
+    if let Some(hints) = json["hints"].as_array() {
+        let ids: Vec<AnyValue> = hints
+            .iter()
+            .filter_map(|h| h["id"].as_str())
+            .map(|id| AnyValue::String(id.to_owned().into()))
+            .collect();
+        if !ids.is_empty() {
+            out.push((
+                Key::from_static_str("sigwho.hint"),
+                AnyValue::ListAny(Box::new(ids)),
+            ));
+        }
+    }
+    if let Some(count) = ["/repeats/count", "/repeats", "/count"]
+        .iter()
+        .find_map(|p| json.pointer(p)?.as_i64())
+    {
+        out.push((
+            Key::from_static_str("sigwho.repeats.count"),
+            AnyValue::Int(count),
+        ));
+    }
+    out
 }
 
-/// One POST; any status but 2xx is an error (OTLP/HTTP answers 200 with a partial
-/// success body, or 4xx/5xx).
-fn post(endpoint: &Endpoint, body: &Value) -> std::io::Result<()> {
-    let body = body.to_string();
-    let address = (endpoint.host.as_str(), endpoint.port)
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| std::io::Error::other(format!("{} does not resolve", endpoint.host)))?;
-    let mut stream = TcpStream::connect_timeout(&address, IO_TIMEOUT)?;
-    stream.set_write_timeout(Some(IO_TIMEOUT))?;
-    stream.set_read_timeout(Some(IO_TIMEOUT))?;
-    let host = if endpoint.host.contains(':') {
-        format!("[{}]:{}", endpoint.host, endpoint.port)
-    } else {
-        format!("{}:{}", endpoint.host, endpoint.port)
-    };
-    write!(
-        stream,
-        "POST {} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\nUser-Agent: sigwho/{}\r\n\r\n",
-        endpoint.path,
-        body.len(),
-        env!("CARGO_PKG_VERSION")
-    )?;
-    stream.write_all(body.as_bytes())?;
-    stream.flush()?;
-    let mut reader = BufReader::new(stream);
-    let mut status_line = String::new();
-    reader.read_line(&mut status_line)?;
-    let status: u16 = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("not an HTTP answer: {status_line:?}")))?;
-    // Drain the rest so that the collector is not reset mid-answer.
-    let _ = reader.read_to_end(&mut Vec::new());
-    if (200..300).contains(&status) {
-        Ok(())
-    } else {
-        Err(std::io::Error::other(format!(
-            "the collector answered {}",
-            status_line.trim()
-        )))
+/// Scalars only; empty strings and nulls are left out.
+fn any_value(value: &Value) -> Option<AnyValue> {
+    match value {
+        Value::String(s) if !s.is_empty() => Some(AnyValue::String(s.clone().into())),
+        Value::Number(n) => n.as_i64().map(AnyValue::Int),
+        Value::Bool(b) => Some(AnyValue::Boolean(*b)),
+        _ => None,
     }
+}
+
+/// `OTEL_EXPORTER_OTLP_{LOGS_,}TIMEOUT` in milliseconds.
+fn timeout() -> Duration {
+    [
+        "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+    ]
+    .iter()
+    .find_map(|var| std::env::var(var).ok()?.trim().parse().ok())
+    .map_or(DEFAULT_TIMEOUT, Duration::from_millis)
+}
+
+/// A blocking reqwest client on rustls (ring), trusting the system's roots and the PEM
+/// CA of `OTEL_EXPORTER_OTLP_{LOGS_,}CERTIFICATE`.
+fn http_client() -> Result<reqwest::blocking::Client, OtlpError> {
+    // Only the first call installs it; later ones find it there.
+    #[expect(
+        deprecated,
+        reason = "ring rather than aws-lc-rs: no C toolchain (cmake, NASM) in the build and a \
+                  smaller binary; post-quantum key exchange is not needed to ship logs to \
+                  a collector"
+    )]
+    let provider = rustls::crypto::ring::default_provider();
+    let _ = provider.install_default();
+    let mut extra = Vec::new();
+    if let Some(path) = [
+        "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
+        "OTEL_EXPORTER_OTLP_CERTIFICATE",
+    ]
+    .iter()
+    .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+    {
+        let bad = |why: String| OtlpError::Certificate {
+            path: path.clone(),
+            why,
+        };
+        let pem = std::fs::read(&path).map_err(|e| bad(e.to_string()))?;
+        extra = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad(e.to_string()))?;
+        if extra.is_empty() {
+            return Err(bad("no PEM certificate in it".to_owned()));
+        }
+    }
+    let timeout = timeout();
+    // A blocking client builds (and drops) a runtime of its own: not on the recorder's.
+    std::thread::spawn(move || {
+        reqwest::blocking::Client::builder()
+            .timeout(timeout)
+            .tls_certs_merge(extra)
+            .build()
+    })
+    .join()
+    .map_err(|_| OtlpError::Build("the HTTP client could not be built".to_owned()))?
+    .map_err(|e| OtlpError::Build(e.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::TcpListener;
+    use serde_json::json;
 
     #[test]
-    fn endpoints_parse_with_otlp_defaults() {
-        let e = Endpoint::parse("http://localhost:4318").unwrap();
+    fn endpoints_get_the_otlp_path() {
         assert_eq!(
-            (e.host.as_str(), e.port, e.path.as_str()),
-            ("localhost", 4318, "/v1/logs")
+            endpoint_url("http://localhost:4318").unwrap(),
+            "http://localhost:4318/v1/logs"
         );
-        let e = Endpoint::parse("http://collector/custom/logs").unwrap();
         assert_eq!(
-            (e.host.as_str(), e.port, e.path.as_str()),
-            ("collector", 4318, "/custom/logs")
+            endpoint_url("https://collector/").unwrap(),
+            "https://collector/v1/logs"
         );
-        let e = Endpoint::parse("http://[::1]:9000/").unwrap();
-        assert_eq!((e.host.as_str(), e.port), ("::1", 9000));
-        assert_eq!(e.url(), "http://[::1]:9000/v1/logs");
+        assert_eq!(
+            endpoint_url("http://[::1]:9000/custom/logs").unwrap(),
+            "http://[::1]:9000/custom/logs"
+        );
         for bad in [
             "",
-            "https://x:4318",
+            "ftp://x:4318",
             "http://",
             "http://:80",
             "http://x:notaport",
             "http://x:0",
             "localhost:4318",
         ] {
-            assert!(Endpoint::parse(bad).is_err(), "{bad}");
+            assert!(endpoint_url(bad).is_err(), "{bad}");
         }
     }
 
-    /// A collector on loopback that answers `status` to one request and hands back the
-    /// request's head and body.
-    fn one_shot_collector(status: &'static str) -> (u16, JoinHandle<(String, String)>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let thread = std::thread::spawn(move || {
-            let (stream, _) = listener.accept().unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut head = String::new();
-            let mut length = 0usize;
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                if let Some(n) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = n.trim().parse().unwrap();
-                }
-                if line == "\r\n" {
-                    break;
-                }
-                head.push_str(&line);
-            }
-            let mut body = vec![0u8; length];
-            std::io::Read::read_exact(&mut reader, &mut body).unwrap();
-            let mut stream = stream;
-            write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 2\r\n\r\n{{}}").unwrap();
-            (head, String::from_utf8(body).unwrap())
-        });
-        (port, thread)
+    fn get<'a>(attrs: &'a [(Key, AnyValue)], name: &str) -> Option<&'a AnyValue> {
+        attrs
+            .iter()
+            .find(|(k, _)| k.as_str() == name)
+            .map(|(_, v)| v)
     }
 
     #[test]
-    fn posts_json_to_the_collector_and_reads_its_status() {
-        let (port, collector) = one_shot_collector("200 OK");
-        let endpoint = Endpoint::parse(&format!("http://127.0.0.1:{port}")).unwrap();
-        let body = request_body(
-            &json!({"attributes": []}),
-            &[json!({"body": {"stringValue": "x"}})],
-        );
-        post(&endpoint, &body).unwrap();
-        let (head, received) = collector.join().unwrap();
-        assert!(head.starts_with("POST /v1/logs HTTP/1.1\r\n"), "{head}");
-        assert!(head.contains("Content-Type: application/json"), "{head}");
-        let received: Value = serde_json::from_str(&received).unwrap();
-        assert_eq!(
-            received["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]["body"]["stringValue"],
-            "x"
-        );
-
-        let (port, collector) = one_shot_collector("400 Bad Request");
-        let endpoint = Endpoint::parse(&format!("http://127.0.0.1:{port}")).unwrap();
-        let error = post(&endpoint, &body).unwrap_err();
-        assert!(error.to_string().contains("400"), "{error}");
-        collector.join().unwrap();
-    }
-
-    #[test]
-    fn a_collector_that_is_not_there_counts_as_not_exported() {
-        // A port nothing listens on: bind, note it, close.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let endpoint = Endpoint::parse(&format!("http://127.0.0.1:{port}")).unwrap();
-        let exporter = Exporter::start(endpoint, "test").unwrap();
-        let exit = Report::Exit(crate::analysis::report::ExitReport {
-            event: "exit",
-            time: "2026-11-26T10:00:00Z".to_owned(),
-            pid: 42,
-            comm: "x".to_owned(),
-            exit_code: Some(3),
-            signal: None,
-            signo: None,
-            core_dumped: None,
-            key: None,
+    fn attributes_come_from_the_json_and_skip_what_is_not_there() {
+        let signal = json!({
+            "event": "signal", "time": "2026-11-26T10:00:00Z", "signal": "SIGTERM", "signo": 15,
+            "origin": "kill", "result": "delivered", "errno": null,
+            "sender": {"pid": 10, "comm": "bash", "exe": ""},
+            "target": {"pid": 20, "comm": "node", "pod_uid": "u-1"},
+            "hints": [{"id": "a"}, {"id": "b"}],
+            "repeats": {"count": 7},
         });
-        exporter.send(&exit);
-        exporter.send(&exit);
-        let stats = exporter.finish();
+        let attrs = attributes(&signal);
         assert_eq!(
-            stats,
-            ExportStats {
-                exported: 0,
-                dropped: 2
-            }
+            get(&attrs, "signal.name"),
+            Some(&AnyValue::String("SIGTERM".into()))
         );
+        assert_eq!(get(&attrs, "signal.number"), Some(&AnyValue::Int(15)));
+        assert_eq!(
+            get(&attrs, "process.command"),
+            Some(&AnyValue::String("node".into()))
+        );
+        assert_eq!(get(&attrs, "process.pid"), Some(&AnyValue::Int(20)));
+        assert_eq!(
+            get(&attrs, "k8s.pod.uid"),
+            Some(&AnyValue::String("u-1".into()))
+        );
+        assert_eq!(get(&attrs, "sigwho.repeats.count"), Some(&AnyValue::Int(7)));
+        assert!(get(&attrs, "signal.errno").is_none());
+        assert!(get(&attrs, "sender.executable.path").is_none());
+        assert_eq!(
+            attrs
+                .iter()
+                .filter(|(k, _)| k.as_str() == "process.pid")
+                .count(),
+            1
+        );
+        assert_eq!(severity(&signal), (Severity::Warn, "WARN"));
+
+        let exit = json!({"event": "exit", "pid": 5, "comm": "x", "exit_code": 3});
+        let attrs = attributes(&exit);
+        assert_eq!(get(&attrs, "process.pid"), Some(&AnyValue::Int(5)));
+        assert_eq!(get(&attrs, "process.exit.code"), Some(&AnyValue::Int(3)));
+        assert_eq!(severity(&exit), (Severity::Info, "INFO"));
     }
 }

@@ -62,6 +62,11 @@ pub struct BenchArgs {
     /// A smoke run: one round of 2 s (instead of --duration and --rounds).
     #[arg(long, conflicts_with_all = ["duration", "rounds"])]
     quick: bool,
+    /// Only start-up with 1,000 processes on the machine: the freshly built sigwho and
+    /// the one at PATH (say main's release binary) take turns; prints both medians and
+    /// their ratio.
+    #[arg(long, value_name = "PATH", conflicts_with = "quick")]
+    startup_against: Option<PathBuf>,
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
@@ -102,6 +107,10 @@ pub fn run(ws: &Workspace, args: &BenchArgs) -> Result<()> {
         storm: release.join("sigwho-storm"),
         testproc: release.join("sigwho-testproc"),
     };
+    if let Some(baseline) = &args.startup_against {
+        let idle = Idle::start()?;
+        return startup::compare(&bins.sigwho, baseline, idle.pid());
+    }
     let tools = Tools::prepare();
 
     let bench_dir = target_dir.join("bench");

@@ -2,6 +2,7 @@
 //! live view's latency; the idle process both watch.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -69,25 +70,68 @@ impl Crowd {
 /// From just before exec to the `sigwho: tracing` line, sigwho watching the idle process.
 pub(super) fn startup_times(env: &Env) -> Result<Vec<Duration>> {
     eprintln!("bench: sigwho start-up time, {STARTUP_RUNS} runs");
-    let mut times = Vec::new();
-    for _ in 0..STARTUP_RUNS {
-        let mut cmd = Command::new(&env.bins.sigwho);
-        cmd.args(["--target-pid", &env.idle.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let started = Instant::now();
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("could not start {}", show(&cmd)))?;
-        let stderr = LineReader::start(child.stderr.take().context("sigwho stderr")?);
-        let ready = stderr.wait_for(TRACING, READY_TIMEOUT);
-        stop_child(&mut child, STOP_TIMEOUT, SIGINT)?;
-        let at =
-            ready.map_err(|why| anyhow!("sigwho did not start ({why}):\n{}", stderr.text()))?;
-        times.push(at - started);
+    (0..STARTUP_RUNS)
+        .map(|_| startup_once(&env.bins.sigwho, env.idle))
+        .collect()
+}
+
+/// One start of `sigwho` watching `idle`, until it says it is tracing.
+fn startup_once(sigwho: &Path, idle: u32) -> Result<Duration> {
+    let mut cmd = Command::new(sigwho);
+    cmd.args(["--target-pid", &idle.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("could not start {}", show(&cmd)))?;
+    let stderr = LineReader::start(child.stderr.take().context("sigwho stderr")?);
+    let ready = stderr.wait_for(TRACING, READY_TIMEOUT);
+    stop_child(&mut child, STOP_TIMEOUT, SIGINT)?;
+    let at = ready.map_err(|why| anyhow!("sigwho did not start ({why}):\n{}", stderr.text()))?;
+    Ok(at - started)
+}
+
+/// Runs per binary of `cargo xtask bench --startup-against`.
+const COMPARE_RUNS: usize = 11;
+
+/// `cargo xtask bench --startup-against BASELINE`: start-up with 1,000 processes on the
+/// machine, the freshly built sigwho and `baseline` taking turns (so that other load on
+/// the machine falls on both alike), medians and their ratio.
+pub(super) fn compare(current: &Path, baseline: &Path, idle: u32) -> Result<()> {
+    let crowd = Crowd::fill_to(STARTUP_PROCESSES)?;
+    let processes = count_processes();
+    eprintln!("bench: start-up, {COMPARE_RUNS} runs each, alternating");
+    let (mut before, mut after) = (Vec::new(), Vec::new());
+    for _ in 0..COMPARE_RUNS {
+        before.push(startup_once(baseline, idle)?);
+        after.push(startup_once(current, idle)?);
     }
-    Ok(times)
+    drop(crowd);
+    let median = |times: &mut Vec<Duration>| {
+        times.sort_unstable();
+        times[times.len() / 2]
+    };
+    let (b, a) = (median(&mut before), median(&mut after));
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!("start-up with {processes} processes, median of {COMPARE_RUNS} (min-max):");
+    println!(
+        "  baseline {}: {:.1} ms ({:.1}-{:.1})",
+        baseline.display(),
+        ms(b),
+        ms(before[0]),
+        ms(before[COMPARE_RUNS - 1])
+    );
+    println!(
+        "  current  {}: {:.1} ms ({:.1}-{:.1})",
+        current.display(),
+        ms(a),
+        ms(after[0]),
+        ms(after[COMPARE_RUNS - 1])
+    );
+    println!("  current / baseline: {:.3}", ms(a) / ms(b));
+    Ok(())
 }
 
 /// With sigwho watching a process, the time from just before `kill()` to its JSON line on

@@ -82,6 +82,6 @@ fn link(
         origin: cause_origin(cause),
         code: si_code_name(cause.sig, cause.code),
         sender: describer.process(table, &sender_key, &sender_task),
-        target: Describer::brief(table, &receiver_key, &receiver.2),
+        target: describer.brief(table, &receiver_key, &receiver.2),
     }
 }

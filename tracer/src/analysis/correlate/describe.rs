@@ -75,6 +75,7 @@ impl Describer {
             .into_iter()
             .map(|a| AncestorReport {
                 pid: a.key.pid,
+                start_time: self.start_time(&a),
                 comm: a.comm,
                 exe: a.exe,
                 argv: a.argv,
@@ -149,10 +150,11 @@ impl Describer {
     }
 
     /// A process by key, as an ancestor line shows it.
-    pub fn brief(table: &ProcessTable, key: &ProcKey, comm: &str) -> AncestorReport {
+    pub fn brief(&self, table: &ProcessTable, key: &ProcKey, comm: &str) -> AncestorReport {
         match table.view(key) {
             Some(view) => AncestorReport {
                 pid: key.pid,
+                start_time: self.start_time(&view),
                 comm: view.comm,
                 exe: view.exe,
                 argv: view.argv,
@@ -162,6 +164,7 @@ impl Describer {
                 comm: comm.to_owned(),
                 exe: None,
                 argv: Vec::new(),
+                start_time: None,
             },
         }
     }
@@ -174,5 +177,6 @@ pub fn brief_of(p: &ProcessReport) -> AncestorReport {
         comm: p.comm.clone(),
         exe: p.exe.clone(),
         argv: p.argv.clone(),
+        start_time: p.start_time.clone(),
     }
 }

@@ -63,6 +63,8 @@ fn cause_facts(table: &ProcessTable, cause: &CauseReport, cause_depth: usize) ->
             (false, _) => OriginClass::KernelOther,
         }),
         code: cause.code.clone(),
+        // Links are signals that reached their receiver.
+        result: None,
         sender: proc_facts(
             cause.sender.pid,
             &cause.sender.comm,
@@ -107,6 +109,7 @@ pub fn facts_of(r: &SignalReport) -> Facts {
         origin: Some(r.origin),
         origin_class: Some(r.origin_class),
         code: r.code.clone(),
+        result: Some(r.result),
         sender: proc_facts(
             r.sender.pid,
             &r.sender.comm,

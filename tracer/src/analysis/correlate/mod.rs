@@ -27,14 +27,16 @@ use crate::{
         attempts::{AttemptTarget, attempt_target},
         classify::{
             Origin, OriginClass, Relation, SignalResult, has_value, origin_class, relation,
-            request_call, request_code, request_scope, signal_origin, signal_result,
+            request_call, request_code, request_scope, signal_origin, signal_result_of,
         },
         redact::Redaction,
         report::{AncestorReport, Escalation, ProcessReport, Report, ReportKeys, SignalReport},
         rules::Rules,
+        select::{Candidate, Selectors},
     },
     kernel::decode::{Event, c_string},
     model::{
+        cgroup,
         clock::BootClock,
         lineage::{ProcKey, ProcessTable},
         signals::{errno_name, si_code_name, signal_label},
@@ -56,6 +58,9 @@ pub struct Correlator {
     hinter: Hinter,
     held: HoldQueue,
     redaction: Redaction,
+    /// Processes that exec'd since [`Correlator::take_execs`], when the caller asked
+    /// for them ([`Correlator::log_execs`]).
+    exec_log: Option<Vec<ProcKey>>,
 }
 
 impl Correlator {
@@ -73,6 +78,7 @@ impl Correlator {
             hinter: Hinter { rules },
             held: HoldQueue::default(),
             redaction: Redaction::default(),
+            exec_log: None,
         }
     }
 
@@ -103,6 +109,45 @@ impl Correlator {
         &self.redaction
     }
 
+    /// Keeps the processes that exec from now on, for [`Correlator::take_execs`] (the
+    /// live view's selectors look at each new program).
+    pub fn log_execs(&mut self) {
+        self.exec_log.get_or_insert_with(Vec::new);
+    }
+
+    /// The processes that exec'd since the last call.
+    pub fn take_execs(&mut self) -> Vec<ProcKey> {
+        self.exec_log
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Every process the table knows to be running.
+    #[must_use]
+    pub fn live_processes(&self) -> Vec<ProcKey> {
+        self.table.live_keys()
+    }
+
+    /// Whether `selectors` select process `key` as the table knows it now.
+    #[must_use]
+    pub fn selects(&self, selectors: &Selectors, key: &ProcKey) -> bool {
+        let Some(view) = self.table.view(key) else {
+            return false;
+        };
+        let identity = view
+            .cgroup
+            .as_deref()
+            .map(|path| cgroup::identity_with_pod(path, |uid| self.table.info().pod(uid)));
+        selectors.selects(&Candidate {
+            comm: &view.comm,
+            exe: view.exe.as_deref(),
+            argv0: view.argv.first().map(String::as_str),
+            cgroup: view.cgroup.as_deref(),
+            identity: identity.as_ref(),
+        })
+    }
+
     /// A boot-clock time as reports print it.
     #[must_use]
     pub fn time(&self, boot_ns: u64) -> String {
@@ -119,6 +164,9 @@ impl Correlator {
             }
             Event::Exec(ev) => {
                 self.table.apply_exec(ev);
+                if let Some(log) = &mut self.exec_log {
+                    log.push(self.table.key(ev.task.pid, ev.task.start_ns));
+                }
                 return;
             }
             Event::OomVictim(ev) => {
@@ -145,6 +193,8 @@ impl Correlator {
     /// Reports whose hold time passed by `now_boot_ns` (all of them with `u64::MAX`),
     /// in the order the kernel produced them.
     pub fn release(&mut self, now_boot_ns: u64) -> Vec<Report> {
+        // Each pass ends here: workers forked in it have set their titles by now.
+        self.table.settle_recent();
         self.held.release(now_boot_ns, &self.redaction)
     }
 
@@ -164,6 +214,9 @@ impl Correlator {
             self.table
                 .set_kernel_ancestry(sender, &ev.sender_ancestry[..len]);
         }
+        // The target only: a sender may exec right after sending, and /proc would then
+        // show what it runs now (see ProcessTable::settle).
+        self.table.settle_lineage(&target);
         let now_ns = ev.header.time_ns;
         let (previous, escalated) = self.escalations.record(sender, target, ev.sig, now_ns);
         let escalation = escalated.map(|(sig, at)| Escalation {
@@ -205,7 +258,7 @@ impl Correlator {
             requested_pid: (request.syscall == syscall::PIDFD_SEND_SIGNAL)
                 .then_some(i64::from(request.pidfd_pid)),
             call: request_call(request),
-            result: signal_result(ev.result),
+            result: signal_result_of(ev),
             errno: None,
             // sival_int: the union's low 32 bits, signed.
             value: has_value(ev.code).then(|| {
@@ -281,6 +334,7 @@ impl Correlator {
                 comm: c_string(&ev.sender.comm),
                 exe: None,
                 argv: Vec::new(),
+                start_time: None,
             },
             hints: Vec::new(),
             escalation: None,

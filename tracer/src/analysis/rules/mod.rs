@@ -17,7 +17,7 @@ use thiserror::Error;
 
 pub use glob::glob_match;
 
-use crate::analysis::classify::{Origin, OriginClass, Relation};
+use crate::analysis::classify::{Origin, OriginClass, Relation, SignalResult};
 
 /// The built-in rule set, as shipped in tracer/rules/hints.json.
 pub const BUILTIN_RULES: &str = include_str!("../../../rules/hints.json");
@@ -47,6 +47,8 @@ pub struct Facts {
     pub origin_class: Option<OriginClass>,
     /// `si_code` by name: "`SI_USER`", "`SEGV_MAPERR`", ...
     pub code: String,
+    /// What became of it; None matches no `results` condition.
+    pub result: Option<SignalResult>,
     pub sender: ProcFacts,
     /// Parent first.
     pub sender_ancestors: Vec<ProcFacts>,
@@ -108,6 +110,7 @@ enum Condition {
     Origins(Vec<Origin>),
     OriginClass(Vec<OriginClass>),
     Codes(Vec<String>),
+    Results(Vec<SignalResult>),
     Relation(Vec<Relation>),
     Process(Whose, ProcessConditions),
     PrecededBy(Preceded),
@@ -235,6 +238,7 @@ impl Condition {
                 facts.origin_class.is_some_and(|c| classes.contains(&c))
             }
             Condition::Codes(codes) => codes.contains(&facts.code),
+            Condition::Results(results) => facts.result.is_some_and(|r| results.contains(&r)),
             Condition::Relation(relations) => relations.contains(&facts.relation),
             Condition::Process(whose, conditions) => match whose {
                 Whose::Sender => conditions.hold(&facts.sender),

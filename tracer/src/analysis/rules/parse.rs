@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::{Condition, Conditions, Preceded, ProcessConditions, Rule, Rules, RulesError, Whose};
 use crate::{
-    analysis::classify::{Origin, OriginClass, Relation},
+    analysis::classify::{Origin, OriginClass, Relation, SignalResult},
     model::signals::{parse_signal, si_code_name},
 };
 
@@ -18,6 +18,7 @@ const CONDITION_KEYS: &[&str] = &[
     "origins",
     "origin_class",
     "codes",
+    "results",
     "relation",
     "sender",
     "sender_ancestor",
@@ -150,6 +151,9 @@ fn parse_conditions(value: &Value, path: &str) -> Result<Conditions, KeyError> {
                 known(s, OriginClass::ALL, |c| c.as_str())
             })?),
             "codes" => Condition::Codes(each_string(value, &at, code_name)?),
+            "results" => Condition::Results(each_string(value, &at, |s| {
+                known(s, SignalResult::ALL, |r| r.as_str())
+            })?),
             "relation" => Condition::Relation(each_string(value, &at, relation)?),
             "sender" => Condition::Process(Whose::Sender, parse_process(value, &at)?),
             "sender_ancestor" => {

@@ -319,6 +319,7 @@ fn attach_sys_exit(
 /// retry is a new object), and `config` says so.
 pub(super) fn load_object(
     config: &mut Config,
+    select: &tracer_common::Select,
     layouts: &SyscallLayouts,
     btf: &Btf,
     features: &mut Vec<Feature>,
@@ -329,6 +330,7 @@ pub(super) fn load_object(
             .btf(Some(btf))
             .override_global("CONFIG", &*config, true)
             .override_global("LAYOUTS", layouts, true)
+            .override_global("SELECT", select, true)
             .load(EBPF_OBJECT)
             .map_err(|e| LoadError::Object(chain(&e)))?;
         match load_btf_hooks(&mut ebpf, btf) {

@@ -1,5 +1,6 @@
 //! Loads the embedded eBPF object, attaches its hooks and hands out the ring buffer.
 
+mod ebpf_log;
 mod environment;
 mod errors;
 mod hooks;
@@ -11,6 +12,7 @@ use aya::{
 };
 use tracer_common::{Config, FOLD_CACHE_WAYS, FOLD_IDLE_NS, FoldCache, FoldKey, FoldSlot, TARGET_HINT_SLOTS, fold_stats};
 
+pub use ebpf_log::LOG_ENV;
 pub use errors::{LoadError, runtime_dir, set_verbose, verbose};
 pub use privileges::check_privileges;
 
@@ -42,6 +44,8 @@ pub struct Options {
     pub follow_children: bool,
     /// See [`Config::fold_repeats`]: storms become counts in the kernel (FOLDS).
     pub fold_repeats: bool,
+    /// The selectors the programs apply themselves (`--signal`, `--target-comm`).
+    pub select: tracer_common::Select,
 }
 
 pub struct Tracer {
@@ -176,11 +180,13 @@ impl Tracer {
             syscall_nrs: syscall_nrs(&is_disabled),
             fold_repeats: u32::from(options.fold_repeats),
             features: kernel_features,
+            log: u32::from(ebpf_log::requested()),
+            reserved: 0,
         };
         if !is_disabled("direct-loads") {
             config.features |= tracer_common::features::DIRECT_LOADS;
         }
-        let mut ebpf = load_object(&mut config, &layouts, &btf, features)?;
+        let mut ebpf = load_object(&mut config, &options.select, &layouts, &btf, features)?;
         attach_btf_hooks(&mut ebpf)?;
         features.push(if task_pt_regs {
             Feature::used(
@@ -209,6 +215,9 @@ impl Tracer {
         features.push(probe::pidfd_backing());
         features.push(probe::cgroup_v2());
 
+        if config.log != 0 {
+            ebpf_log::start(&mut ebpf, &mut warnings);
+        }
         let ring = take_map(&mut ebpf, "EVENTS")?;
         let dropped = take_map(&mut ebpf, "DROPPED")?;
         let targets = take_map(&mut ebpf, "TARGETS")?;
@@ -256,6 +265,18 @@ impl Tracer {
         self.targets
             .insert(pid, 1, 0)
             .map_err(|e| LoadError::Map("TARGETS", chain(&e)))
+    }
+
+    /// Whether `pid` is in the in-kernel target filter.
+    #[must_use]
+    pub fn is_watched(&self, pid: u32) -> bool {
+        self.targets.get(&pid, 0).is_ok()
+    }
+
+    /// Takes `pid` out of the in-kernel target filter (its hint stays: a stale hint only
+    /// costs a lookup). Not there is not an error.
+    pub fn unwatch(&mut self, pid: u32) {
+        let _ = self.targets.remove(&pid);
     }
 
     /// Pids in the in-kernel target filter. With `follow_children` the kernel adds every

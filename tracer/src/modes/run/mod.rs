@@ -92,6 +92,7 @@ pub async fn run(args: RunOptions, signals: &mut OwnSignals) -> anyhow::Result<i
         wakeup_bytes: WAKEUP_BYTES,
         follow_children: true,
         fold_repeats: true,
+        select: tracer_common::Select::default(),
     })?;
     let mut stream = loaded.start(&StreamOptions {
         explain: &args.explain,

@@ -48,11 +48,15 @@ impl Allow {
     }
 
     /// Whether a signal report counts as unexpected. Failed attempts delivered nothing,
-    /// so they never do (they are listed apart).
+    /// so they never do (they are listed apart); nor does a signal the kernel dropped
+    /// because its target was already exiting (a shutdown's TERM reaching a process
+    /// that is on its way out anyway).
     #[must_use]
     pub fn is_unexpected(&self, report: &SignalReport) -> bool {
-        report.result != SignalResult::Failed
-            && !self.signals.contains(&report.signo)
+        !matches!(
+            report.result,
+            SignalResult::Failed | SignalResult::DroppedExiting
+        ) && !self.signals.contains(&report.signo)
             && !self_sent(report)
     }
 
@@ -133,6 +137,12 @@ mod tests {
         let mut failed = signal(15, 10, 20, OriginClass::Explicit);
         failed.result = SignalResult::Failed;
         assert!(!allow.is_unexpected(&failed));
+        let mut exiting = signal(15, 10, 20, OriginClass::Explicit);
+        exiting.result = SignalResult::DroppedExiting;
+        assert!(!allow.is_unexpected(&exiting));
+        // A container's PID 1 that drops a TERM for want of a handler is news.
+        exiting.result = SignalResult::DroppedInit;
+        assert!(allow.is_unexpected(&exiting));
     }
 
     #[test]
