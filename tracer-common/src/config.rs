@@ -84,6 +84,10 @@ pub mod features {
     /// task) instead of `bpf_probe_read_kernel()`: cheaper on the path every signal
     /// takes, but a verifier may refuse them; userspace then loads again without.
     pub const DIRECT_LOADS: u32 = 4;
+    /// `signal_generate` counts a storm's repeats in a per-CPU cache of recent keys before
+    /// the `FOLDS` hash (tracer-ebpf/src/storm.rs). Set on x86-64 only: the cache's
+    /// hand-over to the hash relies on `BPF_XADD` being a full barrier (`lock add`).
+    pub const FOLD_CACHE: u32 = 8;
 }
 
 /// The live view's selectors that the programs apply themselves (`--signal`,

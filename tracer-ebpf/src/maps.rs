@@ -9,8 +9,9 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use tracer_common::{
-    Cause, Config, FOLD_CACHE_WAYS, FOLD_ENTRIES, FoldCache, FoldCpu, FoldKey, FoldSlot, MAX_TARGETS, RING_BYTES, Request,
-    SyscallLayout, SyscallLayouts, TARGET_HINT_SLOTS, fold_stats, syscall,
+    Cause, Config, FOLD_CACHE_WAYS, FOLD_ENTRIES, FoldCache, FoldCpu, FoldKey, FoldSlot,
+    MAX_TARGETS, RING_BYTES, Request, SyscallLayout, SyscallLayouts, TARGET_HINT_SLOTS, fold_stats,
+    syscall,
 };
 
 #[unsafe(no_mangle)]

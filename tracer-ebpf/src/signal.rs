@@ -13,7 +13,7 @@ use aya_ebpf::{
     helpers::bpf_get_current_pid_tgid, helpers::generated::bpf_get_current_task,
     macros::btf_tracepoint, programs::BtfTracePointContext,
 };
-use tracer_common::{FoldKey, SignalEvent, fold_stats, kind, signal_flags};
+use tracer_common::{FoldKey, SignalEvent, kind, signal_flags};
 
 use crate::{
     cause::{is_meaningful, remember_received, write_causes},
@@ -25,7 +25,7 @@ use crate::{
         SI_ADDR, SI_CODE, SI_ERRNO, SI_KERNEL, SI_PID, SI_UID, SI_USER, SI_VALUE, SIGINFO_NONE,
         SIGINFO_PRIV, is_fault, siginfo_field, siginfo_kind, siginfo_words,
     },
-    storm::{cache_signal_key, count_signal_repeat, new_row, signal_key},
+    storm::{count_signal_repeat, new_signal_row, signal_key},
     task::{
         btf_task_tgid, current_task_btf, sw_btf_fill_task, sw_task_signal_state, write_btf_task,
         write_sender_ancestry, write_task,
@@ -103,15 +103,7 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     };
     // The key's entry before the record: a record in the ring is sure to be submitted,
     // and its repeats name it.
-    let fold_id = if aggregate {
-        let row = new_row(&key, fold_stats::FULL_SIGNALS);
-        if row != 0 {
-            cache_signal_key(&key, row);
-        }
-        row
-    } else {
-        0
-    };
+    let fold_id = if aggregate { new_signal_row(&key) } else { 0 };
     let info_kind = siginfo_kind(info);
     let ev = entry.as_mut_ptr();
     // SAFETY: `ev` is the record just reserved: valid and aligned for a whole
