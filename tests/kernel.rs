@@ -42,8 +42,14 @@ const MISSING_FEATURES_ALLOWED: &[(&str, &str)] = &[];
 /// Features that must be `"used"` (not a fallback) on every kernel of the matrix: what
 /// sigwho cannot trace without, and the plain loads through BTF task pointers, whose
 /// refusal by a verifier would otherwise pass unseen as a (slower) fallback.
-const FEATURES_USED_EVERYWHERE: &[&str] =
-    &["btf", "ring_buffer", "helpers", "tp_btf", "direct_loads"];
+const FEATURES_USED_EVERYWHERE: &[&str] = &[
+    "btf",
+    "ring_buffer",
+    "helpers",
+    "tp_btf",
+    "direct_loads",
+    "sched_process_free",
+];
 
 /// How long an event may take to show up after its cause (times the time scale).
 const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -1043,4 +1049,77 @@ exit 3"#
             .contains(&format!("SIGTERM from pid {sender_pid} (bash)")),
         "{out}"
     );
+}
+
+/// SIGKILL puts the target in group exit at once (kernel/signal.c, `complete_signal()`);
+/// a SIGTERM right after is dropped (`prepare_signal()`), and may come after the target's
+/// `sched_process_exit` (which 6.16+ fires before the memory is torn down): `sigwho run`
+/// keeps the target watched until it is reaped, reports the SIGTERM as dropped because
+/// the target is exiting, and does not count it as unexpected.
+#[test]
+fn signal_to_an_exiting_target() {
+    require_root();
+    let dir = TempDir::new("kernel-exiting");
+    let report_path = dir.path("report.json");
+    let testproc = testproc_bin();
+    let testproc = utf8(&testproc);
+    assert!(!testproc.contains('\''), "{testproc}");
+    let read_timeout = scaled(TARGET_TIMEOUT).as_secs().max(1);
+    // Memory to tear down makes the exit take a while. One process sends both signals
+    // back to back (with bash's builtin kill, bash could reap the target in between).
+    let script = format!(
+        r#"coproc T {{ exec '{testproc}' target; }}
+read -r -t {read_timeout} ready <&"${{T[0]}}" && [[ $ready == ready* ]] || exit 99
+echo "alloc 64" >&"${{T[1]}}"
+read -r -t {read_timeout} done <&"${{T[0]}}" && [[ $done == allocated ]] || exit 98
+pid=$T_PID
+"{testproc}" kill $pid KILL,TERM
+wait $pid
+echo $pid"#
+    );
+    let mut cmd = Command::new(sigwho_bin());
+    cmd.args([
+        "run",
+        "--quiet",
+        "--report",
+        utf8(&report_path),
+        "--",
+        "bash",
+        "-c",
+        &script,
+    ])
+    .env_remove("GITHUB_ACTIONS");
+    let out = run(cmd, scaled(SIGWHO_START_TIMEOUT + EVENT_TIMEOUT));
+    assert_eq!(out.status.code(), Some(0), "the command's status: {out}");
+    let target: i64 = out
+        .stdout
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("pid: {out}"));
+    let text = std::fs::read_to_string(&report_path)
+        .unwrap_or_else(|e| panic!("read {}: {e}\n{out}", report_path.display()));
+    let report: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}")))
+        .collect();
+    let to_target = |sig: &'static str| {
+        report
+            .iter()
+            .find(|ev| is_signal(sig)(ev) && field_i64(ev, "target.pid") == Some(target))
+            .unwrap_or_else(|| panic!("no {sig} to {target}:\n{text}\n{out}"))
+    };
+    let kill = to_target("SIGKILL");
+    assert_eq!(field_str(kill, "result"), Some("delivered"), "{kill}");
+    assert_eq!(kill["unexpected"], true, "{kill}");
+    let term = to_target("SIGTERM");
+    assert_eq!(field_str(term, "result"), Some("dropped_exiting"), "{term}");
+    assert_eq!(term["unexpected"], false, "{term}");
+    assert_eq!(
+        field_i64(term, "sender.pid"),
+        field_i64(kill, "sender.pid"),
+        "{term}"
+    );
+    let summary = report.last().expect("report has lines");
+    assert_eq!(field_str(summary, "event"), Some("summary"), "{text}");
+    assert_eq!(field_i64(summary, "unexpected"), Some(1), "{summary}");
 }

@@ -5,7 +5,7 @@
 //! sigwho-testproc target [--ignore SIG]... [--handle SIG]... [--threads N] [--setpgid] [--setsid]
 //!                        [--relay SIG:PID]... [--pdeathsig SIG] [--cgroup-procs PATH] [--no-stdin]
 //! sigwho-testproc parent [--] TARGET_ARGS...
-//! sigwho-testproc kill PID SIG            (PID may be negative: a process group)
+//! sigwho-testproc kill PID SIG[,SIG...]   (PID may be negative: a process group)
 //! sigwho-testproc tgkill TGID TID SIG
 //! sigwho-testproc tkill TID SIG
 //! sigwho-testproc pidfd-send PID SIG      (prints `pidfd=<fd>` before sending)
@@ -57,7 +57,7 @@ const USAGE: &str = "\
 usage: sigwho-testproc target [--ignore SIG]... [--handle SIG]... [--threads N] [--setpgid] [--setsid]
                               [--relay SIG:PID]... [--pdeathsig SIG] [--cgroup-procs PATH] [--no-stdin]
        sigwho-testproc parent [--] TARGET_ARGS...
-       sigwho-testproc kill PID SIG
+       sigwho-testproc kill PID SIG[,SIG...]
        sigwho-testproc tgkill TGID TID SIG
        sigwho-testproc tkill TID SIG
        sigwho-testproc pidfd-send PID SIG
@@ -92,10 +92,13 @@ fn main() {
 fn send(cmd: &str, rest: &[&str]) {
     match cmd {
         "kill" => {
-            let [pid, sig] = positional(cmd, rest, ["PID", "SIG"]);
-            let (pid, sig) = (parse_int(pid, "PID"), parse_signal(sig));
-            // SAFETY: kill(2) takes two integers and touches no memory of ours.
-            check("kill", i64::from(unsafe { libc::kill(pid, sig) }));
+            let [pid, sigs] = positional(cmd, rest, ["PID", "SIG"]);
+            let pid = parse_int(pid, "PID");
+            // SIG,SIG...: back to back, as a process that escalates would send them.
+            for sig in sigs.split(',').map(parse_signal) {
+                // SAFETY: kill(2) takes two integers and touches no memory of ours.
+                check("kill", i64::from(unsafe { libc::kill(pid, sig) }));
+            }
         }
         "tgkill" => {
             let [tgid, tid, sig] = positional(cmd, rest, ["TGID", "TID", "SIG"]);

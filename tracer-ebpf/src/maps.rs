@@ -77,9 +77,12 @@ pub(crate) fn layout(which: u32) -> SyscallLayout {
 #[map]
 pub(crate) static EVENTS: RingBuf = RingBuf::with_byte_size(RING_BYTES, 0);
 
-/// Processes (by pid) whose signals are reported when `CONFIG.filter_targets` is set.
+/// Processes (by pid) whose signals are reported when `CONFIG.filter_targets` is set;
+/// the value is the process's start time when the kernel added it (a fork or an exec),
+/// 0 when userspace did. A pid leaves when its task is freed (sched.rs), and only if the
+/// start time matches, so a process that took over the pid is not dropped.
 #[map]
-pub(crate) static TARGETS: HashMap<u32, u32> = HashMap::with_max_entries(MAX_TARGETS, 0);
+pub(crate) static TARGETS: HashMap<u32, u64> = HashMap::with_max_entries(MAX_TARGETS, 0);
 
 /// Senders whose ancestry chain was already sent (pid -> process start). Later signals
 /// from the same process skip the chain walk, which is most of a record's cost.
@@ -157,12 +160,13 @@ pub(crate) fn is_target(pid: u32) -> bool {
     }
 }
 
-/// Adds `pid` to the filter (a full map only loses it; userspace checks the size).
+/// Adds process `pid`, started at `start_ns`, to the filter (a full map only loses it;
+/// userspace checks the size).
 #[inline(always)]
-pub(crate) fn add_target(pid: u32) {
+pub(crate) fn add_target(pid: u32, start_ns: u64) {
     if let Some(hint) = TARGET_HINTS.get_ptr_mut(pid % TARGET_HINT_SLOTS) {
         // SAFETY: a map value, valid for the program's run; a byte store is atomic.
         unsafe { write_volatile(hint, 1) };
     }
-    let _ = TARGETS.insert(&pid, &1, 0);
+    let _ = TARGETS.insert(&pid, &start_ns, 0);
 }

@@ -9,10 +9,12 @@ use aya_ebpf::{
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
-use tracer_common::{ARGS_LEN, ExecEvent, ExitEvent, ForkEvent, PATH_LEN, exec_flags, kind};
+use tracer_common::{
+    ARGS_LEN, ExecEvent, ExitEvent, ForkEvent, PATH_LEN, exec_flags, features, kind,
+};
 
 use crate::{
-    maps::{TARGETS, add_target, config, is_target},
+    maps::{TARGETS, add_target, config, has, is_target},
     record::{reserve, submit_flags, write_header},
     select::select_exec,
     task::{
@@ -87,7 +89,7 @@ fn try_sched_process_exec(ctx: &BtfTracePointContext) -> Result<u32, u32> {
         let levels = sw_task_cgroup_names(task, addr_of_mut!((*ev).cgroup_names) as u64);
         addr_of_mut!((*ev).cgroup_levels).write(levels);
         // `--target-comm`: the new program's name, written just above.
-        select_exec((*ev).task.pid, &(*ev).task.comm);
+        select_exec((*ev).task.pid, (*ev).task.start_ns, &(*ev).task.comm);
     }
     entry.submit(submit_flags::<ExecEvent>());
     Ok(0)
@@ -121,7 +123,8 @@ fn try_sched_process_fork(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     if cfg.follow_children != 0 && is_target(unsafe { sw_task_tgid(forker) }) {
         // Before the child can run, so its first signal is already seen. A full map
         // only loses descendants; userspace checks the map size.
-        add_target(child_pid);
+        // SAFETY: as above.
+        add_target(child_pid, unsafe { sw_task_process_start(child) });
     }
     let Some(mut entry) = reserve::<ForkEvent>(kind::FORK) else {
         return Ok(0);
@@ -166,8 +169,11 @@ fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     if unsafe { sw_task_live_threads(task) } != 0 {
         return Ok(0);
     }
-    if config().follow_children != 0 {
-        // The pid may be reused by an unrelated process.
+    if config().follow_children != 0 && !has(features::FREE_HOOK) {
+        // Without sched_process_free the pid leaves here, before it could be reused by
+        // an unrelated process; a signal sent to the process from now until it is
+        // reaped (a SIGTERM right after a SIGKILL: signal_generate reports it as
+        // ignored) is then not seen.
         // SAFETY: as above.
         let _ = TARGETS.remove(&unsafe { sw_task_tgid(task) });
     }
@@ -185,5 +191,44 @@ fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Result<u32, u32> {
         addr_of_mut!((*ev)._pad).write(0);
     }
     entry.submit(submit_flags::<ExitEvent>());
+    Ok(0)
+}
+
+// --- sched:sched_process_free -----------------------------------------------------
+// include/trace/events/sched.h, DEFINE_EVENT(sched_process_template, sched_process_free,
+//   TP_PROTO(struct task_struct *p)). Fired from kernel/exit.c delayed_put_task_struct(),
+// an RCU callback after release_task() has reaped the task and freed its pid: from here
+// on the pid may name another process. Until here a signal to the process (exiting, or
+// a zombie) still reaches signal_generate, so a target leaves TARGETS here rather than
+// at sched_process_exit. Attached only with `follow_children`; userspace sets
+// features::FREE_HOOK when it is.
+
+#[btf_tracepoint(function = "sched_process_free")]
+pub fn sched_process_free(ctx: BtfTracePointContext) -> u32 {
+    match try_sched_process_free(&ctx) {
+        Ok(ret) => ret,
+        Err(ret) => ret,
+    }
+}
+
+fn try_sched_process_free(ctx: &BtfTracePointContext) -> Result<u32, u32> {
+    let task: u64 = ctx.arg(0);
+    // SAFETY: probe reads, sound for any task address (as above).
+    let (pid, tid) = unsafe { (sw_task_tgid(task), sw_task_tid(task)) };
+    // Threads free one by one; the process is gone with its leader.
+    if pid != tid || !is_target(pid) {
+        return Ok(0);
+    }
+    // SAFETY: the value is copied out at once; a concurrent update only makes the
+    // comparison below use the older or the newer start, both harmless.
+    let Some(&start) = (unsafe { TARGETS.get(&pid) }) else {
+        return Ok(0);
+    };
+    // 0: put there by userspace, which knows the pid only. Otherwise the pid is removed
+    // only for the process that was added under it.
+    // SAFETY: as above.
+    if start == 0 || start == unsafe { sw_task_process_start(task) } {
+        let _ = TARGETS.remove(&pid);
+    }
     Ok(0)
 }

@@ -27,9 +27,9 @@ pub(crate) fn signal_selected(sig: i32) -> bool {
 }
 
 /// At exec (kernel/exec.c, exec_binprm(): the comm is already the new program's): makes
-/// process `pid` a target when its new `comm` is `--target-comm`.
+/// process `pid` (started at `start_ns`) a target when its new `comm` is `--target-comm`.
 #[inline(always)]
-pub(crate) fn select_exec(pid: u32, comm: &[u8; COMM_LEN]) {
+pub(crate) fn select_exec(pid: u32, start_ns: u64, comm: &[u8; COMM_LEN]) {
     // SAFETY: as in signal_selected().
     let wanted = unsafe { read_volatile(addr_of!(SELECT.target_comm)) };
     if wanted[0] == 0 {
@@ -45,5 +45,5 @@ pub(crate) fn select_exec(pid: u32, comm: &[u8; COMM_LEN]) {
         }
         i += 1;
     }
-    add_target(pid);
+    add_target(pid, start_ns);
 }

@@ -29,7 +29,9 @@ pub fn diagnose() -> Diagnosis {
     let live = Options {
         filter_targets: true,
         wakeup_bytes: 0,
-        follow_children: false,
+        // As `sigwho run` and the selectors load them: with the hook that keeps a
+        // process watched until it is reaped.
+        follow_children: true,
         fold_repeats: false,
         select: tracer_common::Select::default(),
     };

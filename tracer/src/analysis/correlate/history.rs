@@ -12,6 +12,10 @@ pub(super) const HISTORY_SIGNALS: usize = 16;
 /// Pairs kept before those with nothing inside the window are dropped.
 const MAX_PAIRS: usize = 65_536;
 
+/// Processes killed (and so exiting) kept before those killed longer ago than
+/// [`ESCALATION_WINDOW_NS`] are dropped.
+const MAX_KILLED: usize = 65_536;
+
 /// Earlier signals as (signo, seconds before now), oldest first.
 pub type Previous = Vec<(i32, f64)>;
 /// A signal number and when it was sent (boot ns).
@@ -48,6 +52,34 @@ impl Escalations {
             });
         }
         result
+    }
+}
+
+/// Processes a SIGKILL was delivered to: from then on the process is exiting
+/// (kernel/signal.c, `complete_signal()` sets `SIGNAL_GROUP_EXIT` at once), and whatever
+/// is sent to it after is never acted on. Newer kernels drop those signals and say so
+/// (`prepare_signal()` returns false: the tracepoint's result is "ignored", and the
+/// eBPF program reads the group exit); older ones (5.10 of the kernel matrix) still
+/// queue them and report them delivered, which only this memory can correct. Keys
+/// carry the start time, so a new process under the same pid is not taken for it.
+#[derive(Default)]
+pub struct Killed {
+    at: HashMap<ProcKey, u64>,
+}
+
+impl Killed {
+    /// Notes a SIGKILL delivered to `target` at `now_ns`.
+    pub fn note(&mut self, target: ProcKey, now_ns: u64) {
+        self.at.entry(target).or_insert(now_ns);
+        if self.at.len() > MAX_KILLED {
+            self.at
+                .retain(|_, at| now_ns.saturating_sub(*at) <= ESCALATION_WINDOW_NS);
+        }
+    }
+
+    /// Whether a SIGKILL was delivered to `target` before.
+    pub fn contains(&self, target: &ProcKey) -> bool {
+        self.at.contains_key(target)
     }
 }
 

@@ -26,8 +26,8 @@ use crate::{
     analysis::{
         attempts::{AttemptTarget, attempt_target},
         classify::{
-            Origin, OriginClass, Relation, SignalResult, has_value, origin_class, relation,
-            request_call, request_code, request_scope, signal_origin, signal_result_of,
+            Origin, OriginClass, Relation, SIGKILL, SignalResult, has_value, origin_class,
+            relation, request_call, request_code, request_scope, signal_origin, signal_result_of,
         },
         redact::Redaction,
         report::{AncestorReport, Escalation, ProcessReport, Report, ReportKeys, SignalReport},
@@ -45,7 +45,7 @@ use crate::{
 use causes::CauseChains;
 use describe::{Describer, brief_of};
 use hints::Hinter;
-use history::Escalations;
+use history::{Escalations, Killed};
 use hold::HoldQueue;
 use memo::ReportMemo;
 
@@ -54,6 +54,7 @@ pub struct Correlator {
     describer: Describer,
     causes: CauseChains,
     escalations: Escalations,
+    killed: Killed,
     memo: ReportMemo,
     hinter: Hinter,
     held: HoldQueue,
@@ -74,6 +75,7 @@ impl Correlator {
                 window_ns: DEFAULT_CAUSE_WINDOW_NS,
             },
             escalations: Escalations::default(),
+            killed: Killed::default(),
             memo: ReportMemo::new(rules.time_limits()),
             hinter: Hinter { rules },
             held: HoldQueue::default(),
@@ -224,7 +226,17 @@ impl Correlator {
             previous_time: self.time(at),
             after_seconds: history::seconds(now_ns.saturating_sub(at)),
         });
-        let reusable = ev.cause_len == 0 && escalation.is_none();
+        let mut result = signal_result_of(ev);
+        // A delivered signal to a process already killed is queued to one that exits
+        // before it could act on it (see history::Killed).
+        let to_killed =
+            result == SignalResult::Delivered && ev.sig != SIGKILL && self.killed.contains(&target);
+        if to_killed {
+            result = SignalResult::DroppedExiting;
+        } else if result == SignalResult::Delivered && ev.sig == SIGKILL {
+            self.killed.note(target, now_ns);
+        }
+        let reusable = ev.cause_len == 0 && escalation.is_none() && !to_killed;
         let seen = self.memo.seen_as(&previous);
         if reusable && let Some(mut report) = self.memo.get(ev, self.table.generation(), &seen) {
             report.time = self.time(now_ns);
@@ -258,7 +270,7 @@ impl Correlator {
             requested_pid: (request.syscall == syscall::PIDFD_SEND_SIGNAL)
                 .then_some(i64::from(request.pidfd_pid)),
             call: request_call(request),
-            result: signal_result_of(ev),
+            result,
             errno: None,
             // sival_int: the union's low 32 bits, signed.
             value: has_value(ev.code).then(|| {

@@ -73,3 +73,48 @@ fn a_repeated_signal_gets_the_report_it_would_get_without_the_memo() {
     // The third USR1 (the second had one earlier USR1 less) and the last one.
     assert_eq!(with_memo.memo.hits, 2);
 }
+
+/// 5.10 queues a signal sent to a process after a SIGKILL and reports it delivered;
+/// newer kernels drop it. Either way it is reported as dropped because the target is
+/// exiting, and a new process under the same pid is not taken for the killed one.
+#[test]
+fn a_signal_queued_to_a_killed_process_is_dropped_exiting() {
+    let clock = crate::model::clock::BootClock::from_offset_ns(0);
+    let mut correlator = Correlator::new(ProcessTable::new(100), clock, 100);
+    let s = 1_000_000_000;
+    let delivered = |time_ns: u64, sig: i32, start_ns: u64| {
+        let mut event = storm_event(time_ns, sig);
+        if let Event::Signal(ev) = &mut event {
+            ev.result = 0;
+            ev.target.start_ns = start_ns;
+        }
+        event
+    };
+    let first = 7_000_000_000;
+    for event in [
+        delivered(10 * s, 15, first),
+        delivered(11 * s, 9, first),
+        delivered(11 * s + 1, 15, first),
+        delivered(11 * s + 2, 10, first),
+        delivered(12 * s, 15, 8_000_000_000),
+    ] {
+        correlator.apply(&event);
+    }
+    let results: Vec<String> = json_of(&mut correlator)
+        .iter()
+        .map(|line| {
+            let report: serde_json::Value = serde_json::from_str(line).unwrap();
+            report["result"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        results,
+        [
+            "delivered",
+            "delivered",
+            "dropped_exiting",
+            "dropped_exiting",
+            "delivered"
+        ]
+    );
+}

@@ -37,7 +37,40 @@ pub(super) fn load_btf_hooks(ebpf: &mut Ebpf, btf: &Btf) -> Result<(), LoadError
     Ok(())
 }
 
-pub(super) fn attach_btf_hooks(ebpf: &mut Ebpf) -> Result<(), LoadError> {
+/// The tracepoint at which a watched process leaves the target filter: when its task is
+/// freed (after it was reaped), rather than when it exits.
+pub(super) const FREE_HOOK: &str = "sched_process_free";
+
+fn free_hook_feature(config: &Config, refused: Option<LoadError>) -> Feature {
+    const NAME: &str = "sched_process_free";
+    const LOST: &str =
+        "a signal sent to a watched process while it exits (after a SIGKILL) is not seen";
+    if config.features & tracer_common::features::FREE_HOOK != 0 {
+        return Feature::used(
+            NAME,
+            "sched:sched_process_free: a watched process stays watched until it is reaped",
+        );
+    }
+    Feature::fallback(
+        NAME,
+        match refused {
+            Some(error) => format!("refused ({error}): watching ends at sched_process_exit"),
+            None => "no sched:sched_process_free tracepoint, or disabled: watching ends at \
+                     sched_process_exit"
+                .to_owned(),
+        },
+        LOST,
+    )
+}
+
+pub(super) fn attach_btf_hooks(ebpf: &mut Ebpf, config: &Config) -> Result<(), LoadError> {
+    if config.features & tracer_common::features::FREE_HOOK != 0 {
+        let hook: &mut BtfTracePoint = program(ebpf, FREE_HOOK)?;
+        hook.attach().map_err(|e| LoadError::Attach {
+            program: FREE_HOOK.to_owned(),
+            reason: chain(&e),
+        })?;
+    }
     for (event, _) in BTF_HOOKS {
         let program: &mut BtfTracePoint = program(ebpf, event)?;
         program.attach().map_err(|e| LoadError::Attach {
@@ -325,6 +358,7 @@ pub(super) fn load_object(
     features: &mut Vec<Feature>,
 ) -> Result<Ebpf, LoadError> {
     let mut refused = None;
+    let mut free_refused = None;
     let ebpf = loop {
         let mut ebpf = EbpfLoader::new()
             .btf(Some(btf))
@@ -334,13 +368,14 @@ pub(super) fn load_object(
             .load(EBPF_OBJECT)
             .map_err(|e| LoadError::Object(chain(&e)))?;
         match load_btf_hooks(&mut ebpf, btf) {
-            Ok(()) => break ebpf,
+            Ok(()) => {}
             Err(error)
                 if config.features & tracer_common::features::DIRECT_LOADS != 0
                     && matches!(error, LoadError::Program { .. }) =>
             {
                 refused = Some(error);
                 config.features &= !tracer_common::features::DIRECT_LOADS;
+                continue;
             }
             Err(error) => {
                 features.push(Feature::missing(
@@ -351,6 +386,17 @@ pub(super) fn load_object(
                 return Err(error);
             }
         }
+        if config.features & tracer_common::features::FREE_HOOK != 0 {
+            let hook: &mut BtfTracePoint = program(&mut ebpf, FREE_HOOK)?;
+            if let Err(error) = hook.load(FREE_HOOK, btf) {
+                // The exit program then removes targets itself, which only a new load
+                // of the object (CONFIG is frozen) can tell it.
+                free_refused = Some(program_error(FREE_HOOK, &error));
+                config.features &= !tracer_common::features::FREE_HOOK;
+                continue;
+            }
+        }
+        break ebpf;
     };
     features.push(Feature::used(
         "tp_btf",
@@ -371,6 +417,9 @@ pub(super) fn load_object(
             "a few nanoseconds more per signal",
         ),
     });
+    if config.follow_children != 0 {
+        features.push(free_hook_feature(config, free_refused));
+    }
     Ok(ebpf)
 }
 

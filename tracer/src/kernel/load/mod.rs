@@ -62,7 +62,7 @@ pub struct Tracer {
     ebpf: Option<Ebpf>,
     ring: Option<RingBuf<MapData>>,
     dropped: PerCpuArray<MapData, u64>,
-    targets: HashMap<MapData, u32, u32>,
+    targets: HashMap<MapData, u32, u64>,
     target_hints: Array<MapData, u8>,
     folds: HashMap<MapData, FoldKey, FoldSlot>,
     fold_stats: PerCpuArray<MapData, u64>,
@@ -194,8 +194,17 @@ impl Tracer {
         if !is_disabled("direct-loads") {
             config.features |= tracer_common::features::DIRECT_LOADS;
         }
+        if options.follow_children
+            && !is_disabled(hooks::FREE_HOOK)
+            && tracefs_root
+                .join("events/sched")
+                .join(hooks::FREE_HOOK)
+                .exists()
+        {
+            config.features |= tracer_common::features::FREE_HOOK;
+        }
         let mut ebpf = load_object(&mut config, &options.select, &layouts, &btf, features)?;
-        attach_btf_hooks(&mut ebpf)?;
+        attach_btf_hooks(&mut ebpf, &config)?;
         features.push(if task_pt_regs {
             Feature::used(
                 "task_pt_regs",
@@ -270,8 +279,10 @@ impl Tracer {
         self.target_hints
             .set(pid % TARGET_HINT_SLOTS, 1, 0)
             .map_err(|e| LoadError::Map("TARGET_HINTS", chain(&e)))?;
+        // 0: the start time is not known here; the kernel then removes the pid when the
+        // task under it is freed, whoever it is.
         self.targets
-            .insert(pid, 1, 0)
+            .insert(pid, 0, 0)
             .map_err(|e| LoadError::Map("TARGETS", chain(&e)))
     }
 
@@ -288,8 +299,8 @@ impl Tracer {
     }
 
     /// Pids in the in-kernel target filter. With `follow_children` the kernel adds every
-    /// process a target forks and removes each at exit, so these are the traced tree's
-    /// live processes.
+    /// process a target forks and removes each once it is reaped (at exit without
+    /// `sched_process_free`), so these are the traced tree's processes.
     pub fn targets(&self) -> Vec<u32> {
         self.targets.keys().filter_map(Result::ok).collect()
     }
