@@ -658,3 +658,129 @@ fn storms_of_every_shape_with_churn_are_counted_exactly() {
         );
     }
 }
+
+/// The per-CPU key cache's hard cases (tracer-ebpf/src/storm.rs, `FoldCache`), each with
+/// exec churn beside it and counted exactly: senders that move to the next CPU every 256
+/// calls (one key cached on every CPU at once, its repeats pending on each); and a storm
+/// that stops for longer than the recorder's idle time (2 s) and starts again with the
+/// same keys (entries idle while a CPU's cache may hold repeats of them, the churn's
+/// SIGCHLDs taking its ways meanwhile). A full map is not run here: it takes 8192 keys,
+/// each a full record, which every recorder of the tests running beside this one
+/// stores too.
+#[test]
+fn storm_keys_that_migrate_or_pause_are_counted_exactly() {
+    let dir = TempDir::new("cachecases");
+    let journal = dir.path("journal");
+    let mut recorder = record(&journal, &[]);
+    let shapes: [&[&str]; 2] = [
+        &["--victim", "handle", "--migrate"],
+        &["--victim", "handle", "--gap", "2.5"],
+    ];
+    let storms: Vec<_> = shapes
+        .iter()
+        .map(|shape| {
+            let counts = Storm::ready(&storm_args(shape)).run();
+            assert!(counts.signals > 1000, "a storm {shape:?}: {}", counts.line);
+            (shape, counts)
+        })
+        .collect();
+    recorder.signal(libc::SIGTERM);
+    let (status, _) = recorder.wait_exit(EVENT_TIMEOUT);
+    assert!(status.success(), "the recorder stops cleanly: {status:?}");
+    let summary = recorder.stderr().join("\n");
+    assert!(summary.contains("dropped 0"), "nothing dropped: {summary}");
+    for (shape, counts) in &storms {
+        let mut stored = Vec::new();
+        for sender in &counts.senders {
+            stored.extend(query_json(&journal, &["--sender-pid", &sender.to_string()]));
+        }
+        let at_victim = |e: &Value| {
+            is_signal("SIGUSR1")(e)
+                && field_i64(e, "target.pid") == Some(i64::from(counts.victims[0]))
+        };
+        assert_eq!(
+            count_repeated(&stored, at_victim),
+            counts.signals,
+            "{shape:?} journal: {}",
+            counts.line
+        );
+    }
+}
+
+/// A journal written by sigwho before issue 15 (8371a59, release build), where a row of
+/// repeats stored its count in the `count` column and its times in `time_ns` and
+/// `last_ns`, and `query` printed them as top-level `count`, `first_time` and
+/// `last_time`: today's query reads it and prints every row of repeats in the one shape,
+/// `repeats {count, first_time, last_time}`, with the counts as written. The fixture
+/// holds one shell's 500 `kill -USR1` at a process ignoring SIGUSR1 (the old kernel fold
+/// stored them as rows of 498 and 2), then its `kill -USR2`, which killed it, and two
+/// SIGCHLDs; made with `sigwho record` of 8371a59, everything else on the machine then
+/// deleted from it, and ancestries cut at the generating script (the machine's own
+/// processes above it are not the project's), with Python's sqlite3.
+#[test]
+fn an_old_journal_reads_in_the_one_repeats_shape() {
+    let dir = TempDir::new("oldjournal");
+    let journal = dir.path("journal");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/journal-8371a59.sqlite"
+        ),
+        &journal,
+    )
+    .expect("copy the fixture");
+    let rows = query_json(&journal, &[]);
+    let summary: Vec<(&str, Option<u64>)> = rows
+        .iter()
+        .map(|e| {
+            (
+                field_str(e, "signal").unwrap_or("?"),
+                e.pointer("/repeats/count").and_then(Value::as_u64),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("SIGUSR1", Some(498)),
+            ("SIGUSR1", Some(2)),
+            ("SIGUSR2", None),
+            ("SIGCHLD", None),
+            ("SIGCHLD", None),
+        ],
+        "{rows:#?}"
+    );
+    let usr1 = |e: &Value| is_signal("SIGUSR1")(e) && field_i64(e, "target.pid") == Some(14702);
+    assert_eq!(
+        count_repeated(&rows, usr1),
+        500,
+        "every kill -USR1 of the loop"
+    );
+    for row in rows.iter().filter(|e| e.get("repeats").is_some()) {
+        for old in ["count", "first_time", "last_time"] {
+            assert!(row.get(old).is_none(), "no top-level {old}: {row}");
+        }
+        let repeats = row["repeats"].as_object().expect("repeats is an object");
+        let mut keys: Vec<&str> = repeats.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["count", "first_time", "last_time"], "{row}");
+        assert_eq!(
+            repeats["first_time"], row["time"],
+            "the first is the row's time: {row}"
+        );
+    }
+    assert_eq!(
+        rows[1]["repeats"]["last_time"], "2026-12-06T04:22:28.311563656Z",
+        "the last time as written"
+    );
+    let text = query(&journal, &["--sender-pid", "14707"])
+        .assert_success()
+        .stdout;
+    assert!(text.contains("  x498 between "), "{text}");
+    assert!(
+        text.contains(
+            "  x2 between 2026-12-06T04:22:28.311552511Z and 2026-12-06T04:22:28.311563656Z"
+        ),
+        "{text}"
+    );
+}

@@ -4,7 +4,8 @@
 //! ```text
 //! sigwho-storm --senders N --duration SECS [--rate PER_SEC] [--signal SIG]
 //!              [--victim ignore|handle] [--call kill|tgkill|group] [--fail eperm|esrch]
-//!              [--churn PER_SEC] [--victim-pid-file PATH]
+//!              [--churn PER_SEC] [--migrate] [--gap SECS] [--values N]
+//!              [--victim-pid-file PATH]
 //! ```
 //!
 //! The storm starts its victim (two, in a process group of their own, with `--call
@@ -13,7 +14,10 @@
 //!
 //! - `kill`: `kill(victim, SIG)` (the default);
 //! - `tgkill`: `tgkill(victim, victim, SIG)`, to the victim's main thread;
-//! - `group`: `kill(-pgid, SIG)`, which signals both members of the victims' group.
+//! - `group`: `kill(-pgid, SIG)`, which signals both members of the victims' group;
+//! - `sigqueue`: `sigqueue(victim, SIG, value)`, with `value` counting through 0 to
+//!   `--values` - 1 and again (default 1 value): every value is a siginfo of its own,
+//!   so a tracer that keys repeats by siginfo sees `--values` keys per sender.
 //!
 //! The senders start together, count their calls themselves and report them to the
 //! parent, which prints one line on stdout and reaps its children:
@@ -42,6 +46,12 @@
 //! `kill(2147483647, SIG)`, a pid above any `pid_max`, refused with ESRCH. Nothing is
 //! signalled then; `failed` counts the attempts.
 //!
+//! `--migrate`: each sender moves to the next CPU it may run on every 256 calls
+//! (`sched_setaffinity`), so that one sender's storm runs on every CPU in turn.
+//!
+//! `--gap SECS`: each sender storms for `--duration`, stops for SECS, then storms for
+//! `--duration` again (the same processes: the same keys before and after a pause).
+//!
 //! `--churn PER_SEC`: one more child forks and execs `/bin/true` that many times per
 //! second during the storm (background exec and exit churn, as on a real machine).
 //!
@@ -61,8 +71,9 @@ use std::time::Duration;
 
 const USAGE: &str = "\
 usage: sigwho-storm --senders N --duration SECS [--rate PER_SEC_PER_SENDER] [--signal SIG]
-                    [--victim ignore|handle] [--call kill|tgkill|group]
-                    [--fail eperm|esrch] [--churn PER_SEC] [--victim-pid-file PATH]
+                    [--victim ignore|handle] [--call kill|tgkill|group|sigqueue]
+                    [--fail eperm|esrch] [--churn PER_SEC] [--migrate] [--gap SECS]
+                    [--values N] [--victim-pid-file PATH]
 SIG is a number or a name such as USR1 (the default), SIGUSR2, RTMIN+1; not KILL or STOP,
 which cannot be ignored or handled. With --victim-pid-file the storm prints
 `ready victim=PID` and waits for a line on stdin before it starts.";
@@ -92,6 +103,9 @@ struct Options {
     call: Call,
     fail: Option<Fail>,
     churn: Option<u64>,
+    migrate: bool,
+    gap_ns: u64,
+    values: u64,
 }
 
 /// What each sender calls.
@@ -101,6 +115,8 @@ enum Call {
     Tgkill,
     /// `kill(-pgid)` to the victims' group of two.
     Group,
+    /// `sigqueue(victim)` with a value that counts through `--values`.
+    Sigqueue,
 }
 
 /// How every call is made to fail.
@@ -254,7 +270,7 @@ fn main() {
     }
 
     let start_ns = now_ns();
-    let deadline = start_ns + opts.duration_ns;
+    let deadline = start_ns + opts.duration_ns * if opts.gap_ns > 0 { 2 } else { 1 } + opts.gap_ns;
     let share = deadline.to_ne_bytes();
     let barrier: Vec<u8> = (0..opts.senders + churners).flat_map(|_| share).collect();
     let opened = barrier_tx.write_all(&barrier);
@@ -315,6 +331,10 @@ fn usage(msg: &str) -> ! {
     exit(2);
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "one match arm per option, each with its own check and message"
+)]
 fn parse_args() -> Options {
     let mut senders = None;
     let mut duration_ns = None;
@@ -325,11 +345,18 @@ fn parse_args() -> Options {
     let mut call = Call::Kill;
     let mut fail = None;
     let mut churn = None;
+    let mut migrate = false;
+    let mut gap_ns = 0;
+    let mut values = 1;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "-h" || arg == "--help" {
             println!("{USAGE}");
             exit(0);
+        }
+        if arg == "--migrate" {
+            migrate = true;
+            continue;
         }
         let value = args
             .next()
@@ -382,7 +409,8 @@ fn parse_args() -> Options {
                     "kill" => Call::Kill,
                     "tgkill" => Call::Tgkill,
                     "group" => Call::Group,
-                    _ => usage("--call must be kill, tgkill or group"),
+                    "sigqueue" => Call::Sigqueue,
+                    _ => usage("--call must be kill, tgkill, group or sigqueue"),
                 };
             }
             "--fail" => {
@@ -401,6 +429,22 @@ fn parse_args() -> Options {
                         .unwrap_or_else(|| usage("--churn must be 1 to 100000 per second")),
                 );
             }
+            "--gap" => {
+                let secs = value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e6)
+                    .unwrap_or_else(|| usage("--gap must be a positive number of seconds"));
+                let ns = Duration::from_secs_f64(secs).as_nanos();
+                gap_ns = u64::try_from(ns).expect("under 10^6 s, so under 2^64 ns");
+            }
+            "--values" => {
+                values = value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=1_000_000).contains(n))
+                    .unwrap_or_else(|| usage("--values must be 1 to 1000000"));
+            }
             other => usage(&format!("unknown option {other:?}")),
         }
     }
@@ -414,6 +458,9 @@ fn parse_args() -> Options {
         call,
         fail,
         churn,
+        migrate,
+        gap_ns,
+        values,
     }
 }
 
@@ -549,15 +596,38 @@ fn sender(victim: libc::pid_t, opts: &Options, mut barrier: File, mut report: Fi
         unsafe { libc::_exit(0) };
     }
     let deadline = u64::from_ne_bytes(share);
-    let target = Target {
+    let mut target = Target {
         victim,
         signal: opts.signal,
         call: opts.call,
         fail: opts.fail,
+        values: opts.values,
+        value: 0,
+        cpus: if opts.migrate {
+            allowed_cpus()
+        } else {
+            Vec::new()
+        },
+        cpu: 0,
     };
-    let tally = match opts.rate {
-        None => flat_out(&target, deadline),
-        Some(rate) => paced(&target, deadline, rate),
+    let burst = |target: &mut Target, deadline| match opts.rate {
+        None => flat_out(target, deadline),
+        Some(rate) => paced(target, deadline, rate),
+    };
+    let tally = if opts.gap_ns > 0 {
+        // Two bursts of --duration with --gap between them, ending at the deadline.
+        let first = burst(&mut target, deadline - opts.duration_ns - opts.gap_ns);
+        sleep_until(deadline - opts.duration_ns);
+        let mut tally = burst(&mut target, deadline);
+        tally.calls += first.calls;
+        tally.failed += first.failed;
+        if tally.unexpected == 0 {
+            tally.errno = first.errno;
+        }
+        tally.unexpected += first.unexpected;
+        tally
+    } else {
+        burst(&mut target, deadline)
     };
     let code = i32::from(report.write_all(&tally.to_bytes()).is_err());
     // SAFETY: _exit(2) takes an integer and does not return; a forked child must not run
@@ -582,16 +652,56 @@ fn drop_privileges() {
     }
 }
 
-/// What a sender's calls aim at.
+/// What a sender's calls aim at, and where it is in its rounds of values and CPUs.
 struct Target {
     victim: libc::pid_t,
     signal: c_int,
     call: Call,
     fail: Option<Fail>,
+    /// `--values`: how many sigqueue values to count through.
+    values: u64,
+    value: u64,
+    /// `--migrate`: the CPUs to move through (empty: stay).
+    cpus: Vec<usize>,
+    cpu: usize,
+}
+
+impl Target {
+    /// `--migrate`: on to the next CPU this process may run on.
+    fn migrate(&mut self) {
+        if self.cpus.is_empty() {
+            return;
+        }
+        self.cpu = (self.cpu + 1) % self.cpus.len();
+        // SAFETY: all zeroes is an empty cpu_set_t; CPU_SET writes a bit inside it;
+        // sched_setaffinity(2) reads it while it lives.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(self.cpus[self.cpu], &mut set);
+            if libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &raw const set) != 0 {
+                fail("sched_setaffinity", errno());
+            }
+        }
+    }
+}
+
+/// The CPUs this process may run on.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: all zeroes is an empty cpu_set_t, which sched_getaffinity(2) fills in while
+    // it lives; CPU_ISSET reads a bit inside it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &raw mut set) != 0 {
+            fail("sched_getaffinity", errno());
+        }
+        (0..usize::try_from(libc::CPU_SETSIZE).unwrap_or(1024))
+            .filter(|&cpu| libc::CPU_ISSET(cpu, &set))
+            .collect()
+    }
 }
 
 /// Makes one call; false (with the tally updated) when it failed unexpectedly.
-fn send(target: &Target, tally: &mut Tally) -> bool {
+fn send(target: &mut Target, tally: &mut Tally) -> bool {
     let (victim, signal) = (target.victim, target.signal);
     // SAFETY: kill(2) and tgkill(2) take integers and touch no memory of ours.
     let ret = unsafe {
@@ -602,6 +712,19 @@ fn send(target: &Target, tally: &mut Tally) -> bool {
             (_, Call::Tgkill) => {
                 let ret = libc::syscall(libc::SYS_tgkill, victim, victim, signal);
                 c_int::try_from(ret).unwrap_or(-1)
+            }
+            (_, Call::Sigqueue) => {
+                let value = target.value;
+                target.value = (target.value + 1) % target.values;
+                libc::sigqueue(
+                    victim,
+                    signal,
+                    libc::sigval {
+                        sival_ptr: std::ptr::without_provenance_mut(
+                            usize::try_from(value).unwrap_or(0),
+                        ),
+                    },
+                )
             }
         }
     };
@@ -665,9 +788,14 @@ fn churn(mut barrier: File, rate: u64) -> ! {
     unsafe { libc::_exit(0) };
 }
 
-fn flat_out(target: &Target, deadline: u64) -> Tally {
+fn flat_out(target: &mut Target, deadline: u64) -> Tally {
     let mut tally = Tally::default();
+    let mut checks: u64 = 0;
     'storm: loop {
+        checks += 1;
+        if checks.is_multiple_of(4) {
+            target.migrate();
+        }
         for _ in 0..CALLS_PER_CLOCK_CHECK {
             // An unexpected failure (the victim is gone, EPERM) would repeat on every
             // call: stop.
@@ -686,7 +814,7 @@ fn flat_out(target: &Target, deadline: u64) -> Tally {
 /// Batches of `rate / WAKEUPS_PER_SEC` calls at absolute deadlines computed from the start,
 /// so that oversleeping does not accumulate: a sender that falls behind sends the missed
 /// batches without sleeping until it has caught up.
-fn paced(target: &Target, deadline: u64, rate: u64) -> Tally {
+fn paced(target: &mut Target, deadline: u64, rate: u64) -> Tally {
     let mut tally = Tally::default();
     let start = now_ns();
     let batch = (rate / WAKEUPS_PER_SEC).max(1);

@@ -88,6 +88,10 @@ pub mod features {
     /// the filter when its task is freed, so signals sent while it exits or lies a
     /// zombie are still seen; without it, at `sched_process_exit`.
     pub const FREE_HOOK: u32 = 8;
+    /// `signal_generate` counts a storm's repeats in a per-CPU cache of recent keys before
+    /// the `FOLDS` hash (tracer-ebpf/src/storm.rs). Set on x86-64 only: the cache's
+    /// hand-over to the hash relies on `BPF_XADD` being a full barrier (`lock add`).
+    pub const FOLD_CACHE: u32 = 16;
 }
 
 /// The live view's selectors that the programs apply themselves (`--signal`,

@@ -86,6 +86,60 @@ pub struct FoldCpu {
     /// it (so their times are early by up to a jiffy).
     pub clock_jiffies: u64,
     pub clock_ns: u64,
+    /// Non-zero while a run on this CPU holds this CPU's fold state (this and
+    /// `FOLD_CACHE`): changed only by atomic adds (tracer-ebpf/src/storm.rs, `fold_enter`).
+    pub busy: u64,
+}
+
+/// Entries (ways) of `FOLD_CACHE` per CPU.
+pub const FOLD_CACHE_WAYS: u32 = 2;
+
+/// Per CPU, per way: a recent signal key counted on this CPU and the repeats of it
+/// counted here but not yet added to its `FOLDS` entry (`pending`), so that a storm's
+/// repeat on the same CPU costs a key comparison instead of a hash lookup of the
+/// 128-byte key. The
+/// kernel moves `pending` into the entry when the key changes and on the first repeat
+/// of every jiffy (so an entry's `last_ns` never lags more than a jiffy behind a
+/// storm that goes on); userspace adds `pending` to the entry of row `row` when it
+/// reads the counts, after reading `FOLDS`: the kernel zeroes `pending` before it adds
+/// it to the entry, so a read sees each repeat at most once, and a read that misses
+/// one (moved in between) is made good by the next.
+///
+/// Why a read never counts a repeat twice (x86-64, where the cache is enabled): the
+/// kernel stores `pending = 0` before the atomic add that moves those repeats into the
+/// entry (a full barrier), and userspace reads every `FOLDS` entry before it reads the
+/// ways (separate syscalls with a fence between), so a repeat it sees in an entry is
+/// gone from the way it reads later. Under-reads (a move between the two) only delay a
+/// count: readers keep the largest count seen per row.
+///
+/// `begun` and `ended` make a seqlock for a change of key (`row` with `pending`): the
+/// kernel stores `begun = n`, moves the pending repeats, changes the key, then stores
+/// `ended = n`. A map lookup copies the value in no specified order, so userspace takes
+/// three copies of every way, each its own syscall, fenced: `ended` from the first,
+/// `row` and `pending` from the second, `begun` from the third; equal counters mean no
+/// change of key overlapped the second copy. A torn way is skipped, counted by the next
+/// read.
+///
+/// Removal of an idle entry (userspace, [`FOLD_IDLE_NS`]) keeps pending repeats: an entry
+/// is removed only when no consistent way holds its row with pending repeats, no way is
+/// torn, and a second read of the entry after the ways shows the same count. A way that
+/// took the row again afterwards did so by counting a new repeat in the entry: the
+/// documented window of a signal to a key idle for 2 s in the instant before its
+/// removal, which no kernel of the matrix can close (a program adds through a pointer
+/// it looked up).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FoldCache {
+    /// Changes of key begun on this way.
+    pub begun: u64,
+    /// Fold id of the key's full record (its `FOLDS` entry's `row`); 0 when empty.
+    pub row: u64,
+    pub pending: u64,
+    /// Jiffy of the last move into `FOLDS` (or of the key's arrival).
+    pub jiffies: u64,
+    pub key: FoldKey,
+    /// Changes of key ended on this way.
+    pub ended: u64,
 }
 
 /// Identical signals folded into the record with fold id `row`. Sent by sigwho before
@@ -107,4 +161,9 @@ unsafe impl aya::Pod for FoldKey {}
 #[cfg(feature = "user")]
 // SAFETY: repr(C) and Copy, four u64s: no padding, every bit pattern is valid.
 unsafe impl aya::Pod for FoldSlot {}
+#[cfg(feature = "user")]
+// SAFETY: repr(C) and Copy, u64s and a FoldKey (itself Pod, 128 bytes, a multiple of
+// 8): no padding, every bit pattern is valid.
+unsafe impl aya::Pod for FoldCache {}
+const _: () = assert!(size_of::<FoldCache>() == 5 * 8 + size_of::<FoldKey>());
 const _: () = assert!(size_of::<FoldSlot>() == 4 * 8);

@@ -292,6 +292,15 @@ __attribute__((noinline)) void sw_siginfo_words(__u64 info, __u64 *out)
 	}
 }
 
+// Adds `v` to the u64 at `p` (a map value) atomically: a thread's storm key can be
+// counted from two CPUs at once (tracer-ebpf/src/storm.rs). The result is unused, so
+// clang emits BPF_XADD (BPF_ATOMIC_OP ADD without BPF_FETCH), which every kernel of the
+// matrix has (the fetching forms need 5.12).
+__attribute__((noinline)) void sw_atomic_add(__u64 *p, __u64 v)
+{
+	__sync_fetch_and_add(p, v);
+}
+
 // What signal_generate's `info` is: SEND_SIG_NOINFO (0) -> 10, SEND_SIG_PRIV (1) -> 11,
 // a real siginfo -> 12. Until 6.13 the verifier types `info` as a pointer, and in code
 // that compares it with 0 LLVM may reuse the register holding it wherever the constant

@@ -13,7 +13,7 @@ use aya_ebpf::{
     helpers::bpf_get_current_pid_tgid, helpers::generated::bpf_get_current_task,
     macros::btf_tracepoint, programs::BtfTracePointContext,
 };
-use tracer_common::{FoldKey, SignalEvent, fold_stats, kind, signal_flags};
+use tracer_common::{FoldKey, SignalEvent, kind, signal_flags};
 
 use crate::{
     cause::{is_meaningful, remember_received, write_causes},
@@ -25,7 +25,7 @@ use crate::{
         SI_ADDR, SI_CODE, SI_ERRNO, SI_KERNEL, SI_PID, SI_UID, SI_USER, SI_VALUE, SIGINFO_NONE,
         SIGINFO_PRIV, is_fault, siginfo_field, siginfo_kind, siginfo_words,
     },
-    storm::{count_repeat, new_row, signal_key},
+    storm::{count_signal_repeat, new_signal_row, signal_key},
     task::{
         btf_task_tgid, current_task_btf, sw_btf_fill_task, sw_task_signal_state, write_btf_task,
         write_sender_ancestry, write_task,
@@ -97,7 +97,7 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
             let sender = (sender_task, sender_btf, pid_tgid);
             key = signal_key(sig, info, group, result, target_task, sender, &request);
         }
-        if count_repeat(&key) {
+        if count_signal_repeat(&key) {
             return Ok(0);
         }
     }
@@ -107,11 +107,7 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     };
     // The key's entry before the record: a record in the ring is sure to be submitted,
     // and its repeats name it.
-    let fold_id = if aggregate {
-        new_row(&key, fold_stats::FULL_SIGNALS)
-    } else {
-        0
-    };
+    let fold_id = if aggregate { new_signal_row(&key) } else { 0 };
     let info_kind = siginfo_kind(info);
     let ev = entry.as_mut_ptr();
     // SAFETY: `ev` is the record just reserved: valid and aligned for a whole

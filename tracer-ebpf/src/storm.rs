@@ -12,23 +12,49 @@
 //! sender or the target changes its exec count and so starts a new key. Userspace reads
 //! the counts (cumulative per entry) and removes idle entries (FOLD_IDLE_NS).
 //!
-//! Writers of one entry never run at once: a key names one sender thread, and a thread
-//! runs these programs one at a time (signal_generate runs under the target's siglock
-//! with interrupts off, kernel/signal.c; the fexit programs in the thread's own
-//! syscall return). Plain increments are therefore exact; userspace only reads, and a
-//! torn read of a count that is still growing is corrected by the next read.
+//! In front of the hash, each CPU keeps the last two signal keys it counted
+//! (FOLD_CACHE, `FoldCache` in tracer-common; two, as a handled signal takes turns
+//! between "delivered" and "already pending"): a repeat of one of them on the same CPU
+//! within the same jiffy only compares the key and adds to that way's `pending`,
+//! without hashing 128 bytes (measured: the lookup was about a third of a repeat's
+//! cost, docs/performance.md, session 5). `pending` moves into the entry when the way
+//! takes another key and on the first repeat of each jiffy,
+//! and userspace adds what is still pending to the entry's count when it reads; see
+//! FoldCache for why a read counts each repeat at most once and how the reader's
+//! removal of idle entries keeps pending repeats. Only signal_generate uses the cache;
+//! failed attempts go to the hash directly.
+//!
+//! Per-CPU state (FOLD_CPU's fold id sequence and clock cache, FOLD_CACHE) belongs to
+//! one run at a time, taken with an atomic add on FOLD_CPU's `busy` ([`fold_enter`]):
+//! runs on one CPU can interleave (PREEMPT_RT, where signal_generate's siglock is a
+//! sleeping lock; a timer's signal from an interrupt inside a syscall-exit program), and
+//! a run that finds the state taken counts in the hash directly, or sends its record in
+//! full, exact either way.
+//!
+//! The cache is enabled (features::FOLD_CACHE) on x86-64 only: its correctness needs the
+//! kernel's store of `pending = 0` to be visible before the entry's count grows, and
+//! BPF_XADD, the one atomic of every matrix kernel (the ordered, fetching forms need
+//! 5.12), is a full barrier there (`lock add`) but unordered on arm64 (`stadd`).
+//!
+//! Counts are added atomically: a thread that moves to another CPU leaves its key in
+//! the first CPU's cache (its pending repeats move into the entry when that way changes
+//! key, or the reader adds them), while it counts on the second CPU, which caches the
+//! same row: the reader adds the pending repeats of every way of every CPU that holds
+//! a row. Times are plain stores (either writer's is a good time).
 
-use core::ptr::{addr_of_mut, read_volatile, write_volatile};
+use core::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
 
 use aya_ebpf::helpers::generated::{
     bpf_get_smp_processor_id, bpf_jiffies64, bpf_ktime_get_boot_ns,
 };
-use tracer_common::{FoldKey, FoldSlot, Request, fold_kind};
+use tracer_common::{
+    FoldCache, FoldCpu, FoldKey, FoldSlot, Request, features, fold_kind, fold_stats,
+};
 
 use crate::{
-    maps::{FOLD_CPU, FOLD_STATS, FOLDS, RECEIVED_AT, RECEIVED_AT_SLOTS},
+    maps::{FOLD_CACHE, FOLD_CPU, FOLD_STATS, FOLDS, RECEIVED_AT, RECEIVED_AT_SLOTS, has},
     siginfo::{SIGINFO_NONE, SIGINFO_PRIV, siginfo_kind, siginfo_words},
-    task::{btf_task_identity, btf_task_tid, process_start, task_exec_id},
+    task::{btf_task_identity, btf_task_tid, process_start, sw_atomic_add, task_exec_id},
 };
 
 /// The key of a generated signal. `sender` is the current task, the same BTF-typed
@@ -116,17 +142,59 @@ fn cause_ns(pid: u32) -> u64 {
     }
 }
 
+/// This CPU's FOLD_CPU, FOLD_CACHE and clock cache, for this run alone: `None` when
+/// another run on this CPU holds them (the caller then counts in FOLDS directly, or
+/// sends a full record, exact either way). Release with [`fold_exit`].
+///
+/// Why a flag: a program runs with migration disabled but not always with preemption
+/// or interrupts off. Under PREEMPT_RT the siglock that signal_generate runs under is a
+/// sleeping lock, so a run can be preempted by another task's signal_generate on the
+/// same CPU, and a priority-inheritance boost can switch back before the second run
+/// ends: runs on one CPU interleave in any order. On every kernel an interrupt (a timer's
+/// signal) can run signal_generate inside a failed-attempt program (syscall exit,
+/// interrupts on). A plain test-then-set can be split by such a switch; the add below
+/// is one instruction (BPF_XADD: `lock add` on x86, an exclusive-monitor loop or LSE
+/// `stadd` on arm64, never torn by an interrupt), and only runs on this CPU touch this
+/// word, so same-CPU atomicity is all it needs (no ordering with other CPUs). Of runs
+/// that overlap, the one that reads back 1 after its own add owns the state: a later one
+/// reads at least 2 until the owner's release; two that overlap may both read 2 and
+/// both back off (both exact, only costlier).
+#[inline(always)]
+fn fold_enter() -> Option<*mut FoldCpu> {
+    let cpu = FOLD_CPU.get_ptr_mut(0)?;
+    // SAFETY: this CPU's value, valid and aligned for the program's run; `busy` is only
+    // changed through the shim's atomic add (sw_atomic_add's contract: a u64 in a map
+    // value).
+    unsafe {
+        let busy = addr_of_mut!((*cpu).busy);
+        sw_atomic_add(busy, 1);
+        if read_volatile(busy) == 1 {
+            return Some(cpu);
+        }
+        sw_atomic_add(busy, u64::MAX);
+    }
+    None
+}
+
+/// Releases what [`fold_enter`] gave.
+#[inline(always)]
+fn fold_exit(cpu: *mut FoldCpu) {
+    // SAFETY: as in fold_enter().
+    unsafe { sw_atomic_add(addr_of_mut!((*cpu).busy), u64::MAX) };
+}
+
 /// The boot clock, read at most once per jiffy and CPU (the clock costs a storm's
 /// signal more than the rest of counting it); later repeats in the same jiffy reuse
-/// that reading, so repeats' times are early by up to a jiffy.
+/// that reading, so repeats' times are early by up to a jiffy. Without this CPU's
+/// state (`cpu` is `None`, see [`fold_enter`]) the clock itself.
 #[inline(always)]
-fn fold_clock() -> u64 {
-    let Some(cpu) = FOLD_CPU.get_ptr_mut(0) else {
+fn fold_clock(cpu: Option<*mut FoldCpu>) -> u64 {
+    let Some(cpu) = cpu else {
         // SAFETY: a helper without arguments.
         return unsafe { bpf_ktime_get_boot_ns() };
     };
-    // SAFETY: this CPU's value, valid and aligned for the program's run; only programs
-    // on this CPU write it, one at a time (see the module's comment).
+    // SAFETY: this CPU's value, valid and aligned for the program's run, and this run's
+    // alone (fold_enter()).
     unsafe {
         let jiffies = bpf_jiffies64();
         if jiffies == (*cpu).clock_jiffies {
@@ -139,39 +207,237 @@ fn fold_clock() -> u64 {
     }
 }
 
-/// Counts a repeat of `key` when its entry exists; false when it does not (the caller
-/// sends a full record and calls [`new_row`]).
+/// Counts a repeat of `key` in its FOLDS entry when there is one; false when there is
+/// none (the caller sends a full record and calls [`new_row`]). Needs no per-CPU state
+/// but the clock cache, which it takes only when it is free.
 #[inline(always)]
 pub(crate) fn count_repeat(key: &FoldKey) -> bool {
     let Some(entry) = FOLDS.get_ptr_mut(key) else {
         return false;
     };
-    let now = fold_clock();
-    // SAFETY: a map value, valid and aligned for the program's run; its only writers
-    // are this thread's programs (see the module's comment); userspace reads it, hence
-    // the volatile accesses.
+    let cpu = fold_enter();
+    add_repeats(entry, 1, cpu);
+    if let Some(cpu) = cpu {
+        fold_exit(cpu);
+    }
+    true
+}
+
+/// Adds `repeats` to the entry at `entry` and makes now its last time.
+#[inline(always)]
+fn add_repeats(entry: *mut FoldSlot, repeats: u64, cpu: Option<*mut FoldCpu>) {
+    let now = fold_clock(cpu);
+    // SAFETY: a FOLDS value, valid and aligned for the program's run; concurrent
+    // writers only add to the count atomically and store times (see the module's
+    // comment); userspace reads it, hence the volatile accesses; the shim adds
+    // through a pointer into it.
     unsafe {
-        let count = read_volatile(addr_of_mut!((*entry).count));
-        if count == 0 {
+        if read_volatile(addr_of!((*entry).first_ns)) == 0 {
             write_volatile(addr_of_mut!((*entry).first_ns), now);
         }
         write_volatile(addr_of_mut!((*entry).last_ns), now);
-        write_volatile(addr_of_mut!((*entry).count), count + 1);
+        // Last, and a full barrier on x86-64 (`lock add`), the only architecture the
+        // cache is enabled on (features::FOLD_CACHE): every store before it, a cache
+        // way's `pending = 0` included, is visible before the count grows (FoldCache).
+        sw_atomic_add(addr_of_mut!((*entry).count), repeats);
+    }
+}
+
+/// Whether `cached` (map memory) holds the same key as `key`: sixteen words compared
+/// without a branch each.
+///
+/// Safety: `cached` is valid for reading a FoldKey.
+#[inline(always)]
+unsafe fn same_key(cached: *const FoldKey, key: &FoldKey) -> bool {
+    let a = cached.cast::<u64>();
+    let b = core::ptr::from_ref(key).cast::<u64>();
+    let mut diff = 0u64;
+    let mut i = 0;
+    while i < size_of::<FoldKey>() / 8 {
+        // SAFETY: both are valid for a FoldKey (a multiple of 8 bytes, 8-aligned).
+        diff |= unsafe { *a.add(i) ^ *b.add(i) };
+        i += 1;
+    }
+    diff == 0
+}
+
+/// Counts a repeat of the signal `key` (signal_generate only, see the module's
+/// comment): in this CPU's FOLD_CACHE when one of its ways holds the key, else in its
+/// FOLDS entry, which this CPU then caches. False when the key has no entry (the caller
+/// sends a full record and calls [`new_signal_row`]). Without the cache
+/// (features::FOLD_CACHE) or while another run on this CPU holds it, the entry directly.
+#[inline(always)]
+pub(crate) fn count_signal_repeat(key: &FoldKey) -> bool {
+    if !has(features::FOLD_CACHE) {
+        return count_repeat(key);
+    }
+    let Some(cpu) = fold_enter() else {
+        return count_repeat(key);
+    };
+    let counted = count_in_cache(key, cpu);
+    fold_exit(cpu);
+    counted
+}
+
+/// [`count_signal_repeat`] for the run that holds this CPU's state (`cpu`).
+#[inline(always)]
+fn count_in_cache(key: &FoldKey, cpu: *mut FoldCpu) -> bool {
+    let (Some(way0), Some(way1)) = (FOLD_CACHE.get_ptr_mut(0), FOLD_CACHE.get_ptr_mut(1)) else {
+        return count_repeat(key);
+    };
+    // SAFETY: this CPU's values, valid and aligned for the program's run, and this
+    // run's alone (fold_enter()).
+    unsafe {
+        if (*way0).row != 0 && same_key(addr_of!((*way0).key), key) {
+            return count_cached(way0, key, cpu);
+        }
+        if (*way1).row != 0 && same_key(addr_of!((*way1).key), key) {
+            return count_cached(way1, key, cpu);
+        }
+        let Some(entry) = FOLDS.get_ptr_mut(key) else {
+            return false;
+        };
+        add_repeats(entry, 1, Some(cpu));
+        let row = (*entry).row;
+        if (*way0).jiffies <= (*way1).jiffies {
+            set_key(way0, key, row, cpu);
+        } else {
+            set_key(way1, key, row, cpu);
+        }
     }
     true
+}
+
+/// Counts a repeat of the key cached in `way`: pending within the jiffy of its last
+/// move into FOLDS, else moved there now, this repeat included. False when its entry
+/// has gone (the caller starts the key again).
+///
+/// Safety: as for [`set_key`].
+#[inline(always)]
+unsafe fn count_cached(way: *mut FoldCache, key: &FoldKey, cpu: *mut FoldCpu) -> bool {
+    // SAFETY: this function's contract; userspace copies the value, hence the volatile
+    // accesses where it looks.
+    unsafe {
+        let jiffies = bpf_jiffies64();
+        let pending = read_volatile(addr_of!((*way).pending));
+        if jiffies == (*way).jiffies {
+            // Same row, more pending: any copy the reader takes pairs this row with a
+            // pending count of it (FoldCache).
+            write_volatile(addr_of_mut!((*way).pending), pending + 1);
+            return true;
+        }
+        // Zeroed before the add (which orders it, add_repeats()): a reader that sees
+        // these repeats in the entry sees them gone here.
+        write_volatile(addr_of_mut!((*way).pending), 0);
+        (*way).jiffies = jiffies;
+        if let Some(entry) = FOLDS.get_ptr_mut(key) {
+            let row = (*entry).row;
+            if row == (*way).row {
+                add_repeats(entry, pending + 1, Some(cpu));
+                return true;
+            }
+            // The entry was removed idle and the key started again elsewhere. The
+            // reader removes an entry only while no way holds pending repeats of it,
+            // so `pending` is 0 here: only this repeat is new.
+            add_repeats(entry, 1, Some(cpu));
+            set_key(way, key, row, cpu);
+            return true;
+        }
+        // Removed idle, as above, and not started again: this one starts it.
+        set_key(way, key, 0, cpu);
+        false
+    }
+}
+
+/// Creates the entry of the signal `key` for the full record about to be submitted and
+/// returns its fold id (as [`new_row`]), and makes the key one of this CPU's cached
+/// keys, in the way moved into FOLDS least recently.
+#[inline(always)]
+pub(crate) fn new_signal_row(key: &FoldKey) -> u64 {
+    let Some(cpu) = fold_enter() else {
+        return 0;
+    };
+    let row = new_row_held(key, fold_stats::FULL_SIGNALS, cpu);
+    if row != 0
+        && has(features::FOLD_CACHE)
+        && let (Some(way0), Some(way1)) = (FOLD_CACHE.get_ptr_mut(0), FOLD_CACHE.get_ptr_mut(1))
+    {
+        // SAFETY: this CPU's values, this run's alone (fold_enter()).
+        unsafe {
+            if (*way0).row == 0 || ((*way1).row != 0 && (*way0).jiffies <= (*way1).jiffies) {
+                set_key(way0, key, row, cpu);
+            } else {
+                set_key(way1, key, row, cpu);
+            }
+        }
+    }
+    fold_exit(cpu);
+    row
+}
+
+/// Replaces the key cached in `cache` (a way of FOLD_CACHE) with `key` (row 0: none),
+/// first moving what is pending of the old one into its entry, inside the write side of
+/// the way's seqlock (`begun` .. `ended`, see FoldCache).
+///
+/// Safety: `cache` is one of this CPU's FOLD_CACHE values, and the caller holds this
+/// CPU's state (`cpu`, from [`fold_enter`]).
+#[inline(always)]
+unsafe fn set_key(cache: *mut FoldCache, key: &FoldKey, row: u64, cpu: *mut FoldCpu) {
+    // SAFETY: this function's contract.
+    unsafe {
+        // Volatile stores stay in program order (compiler), and x86-64 makes stores
+        // visible in program order (TSO; the cache runs nowhere else): `begun`, then the
+        // row and pending, then `ended`.
+        let seq = read_volatile(addr_of!((*cache).ended)) + 1;
+        write_volatile(addr_of_mut!((*cache).begun), seq);
+        let pending = read_volatile(addr_of!((*cache).pending));
+        if pending != 0 {
+            write_volatile(addr_of_mut!((*cache).pending), 0);
+            // A missing entry, or one of another row, was removed idle: the reader
+            // removes none while a way holds pending repeats of it, so this does not
+            // happen with `pending` non-zero; dropped if it did rather than counted in
+            // another key.
+            if let Some(entry) = FOLDS.get_ptr_mut(&*addr_of!((*cache).key))
+                && (*entry).row == read_volatile(addr_of!((*cache).row))
+            {
+                add_repeats(entry, pending, Some(cpu));
+            }
+        }
+        // Word by word: a struct copy would take a stack slot of its own.
+        let to = addr_of_mut!((*cache).key).cast::<u64>();
+        let from = core::ptr::from_ref(key).cast::<u64>();
+        let mut i = 0;
+        while i < size_of::<FoldKey>() / 8 {
+            *to.add(i) = *from.add(i);
+            i += 1;
+        }
+        write_volatile(addr_of_mut!((*cache).row), row);
+        write_volatile(addr_of_mut!((*cache).jiffies), bpf_jiffies64());
+        write_volatile(addr_of_mut!((*cache).ended), seq);
+    }
 }
 
 /// Creates `key`'s entry for the full record about to be submitted and returns that
 /// record's fold id; 0 when the map is full (the record is then not aggregated, and
 /// every later signal of the key is sent in full too: exact, only costlier), counted
-/// in FOLD_STATS at `full_stat`.
+/// in FOLD_STATS at `full_stat`, or when another run on this CPU holds its state
+/// ([`fold_enter`]; rare: not aggregated either).
 #[inline(always)]
 pub(crate) fn new_row(key: &FoldKey, full_stat: u32) -> u64 {
-    let Some(cpu) = FOLD_CPU.get_ptr_mut(0) else {
+    let Some(cpu) = fold_enter() else {
         return 0;
     };
-    // SAFETY: this CPU's value, valid for the program's run, written only by programs
-    // on this CPU one at a time; the helper takes no arguments.
+    let row = new_row_held(key, full_stat, cpu);
+    fold_exit(cpu);
+    row
+}
+
+/// [`new_row`] for the run that holds this CPU's state (`cpu`): its fold id sequence is
+/// this run's alone, so no two entries get one row.
+#[inline(always)]
+fn new_row_held(key: &FoldKey, full_stat: u32, cpu: *mut FoldCpu) -> u64 {
+    // SAFETY: this CPU's value, valid for the program's run, this run's alone
+    // (fold_enter()); the helper takes no arguments.
     let row = unsafe {
         let seq = ((*cpu).seq + 1) & ((1 << 48) - 1);
         (*cpu).seq = seq;
@@ -182,15 +448,15 @@ pub(crate) fn new_row(key: &FoldKey, full_stat: u32) -> u64 {
     let value = FoldSlot {
         count: 0,
         first_ns: 0,
-        last_ns: fold_clock(),
+        last_ns: fold_clock(Some(cpu)),
         row,
     };
     if FOLDS.insert(key, &value, 0).is_err() {
         if let Some(full) = FOLD_STATS.get_ptr_mut(full_stat) {
-            // SAFETY: this CPU's counter, valid and aligned for the program's run; an
-            // interleaved increment from a preempted program costs one count, never an
-            // access outside it.
-            unsafe { *full += 1 };
+            // SAFETY: this CPU's counter, valid and aligned for the program's run;
+            // FOLD_STATS is not part of the state fold_enter() guards, hence the atomic
+            // add.
+            unsafe { sw_atomic_add(full, 1) };
         }
         return 0;
     }

@@ -29,6 +29,7 @@ use crate::maps::{SENDERS_SEEN, has};
 //   CGROUP_LEVELS names of CGROUP_NAME_LEN bytes (sw_task_cgroup_names), the array.
 // - sw_siginfo_kind and sw_task_comm_offset read no memory.
 unsafe extern "C" {
+    pub(crate) fn sw_atomic_add(p: *mut u64, v: u64);
     pub(crate) fn sw_task_tgid(task: u64) -> u32;
     pub(crate) fn sw_task_cgroup_names(task: u64, dst: u64) -> u32;
     pub(crate) fn sw_task_tid(task: u64) -> u32;

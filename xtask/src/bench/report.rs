@@ -57,6 +57,7 @@ impl<'a> Report<'a> {
         );
         let skipped = self.storm_table(w, &|_| true);
         self.floor_summaries(w, &|_| true);
+        self.perf_ceilings(w, &|_| true);
         let samples = || self.results.iter().flatten().flatten();
         let untraced_clean = self
             .rows
@@ -78,6 +79,7 @@ impl<'a> Report<'a> {
             );
             self.storm_table(w, &Sample::clean);
             self.floor_summaries(w, &Sample::clean);
+            self.perf_ceilings(w, &Sample::clean);
         }
         let _ = writeln!(
             w,
@@ -230,6 +232,44 @@ impl<'a> Report<'a> {
             .zip(medians)
             .find(|(row, _)| std::ptr::eq(row.workload, workload) && row.kind == kind)
             .and_then(|(_, rate)| *rate)
+    }
+
+    /// Per workload, perf record's own share of untraced and the ceiling it puts on the
+    /// issue's "recorder ≥ 1.3 × perf record" target: a recorder that cost nothing would
+    /// run at untraced speed, so recorder ÷ perf can be at most 1 ÷ (perf ÷ untraced).
+    /// Where that ceiling is under the target, the target cannot be met on this machine
+    /// whatever the recorder does, and this says so from the same run's figures.
+    fn perf_ceilings(&self, w: &mut String, keep: &dyn Fn(&Sample) -> bool) {
+        let medians = self.medians(keep);
+        let mut lines = Vec::new();
+        for workload in WORKLOADS {
+            let rate = |kind| self.rate_in(&medians, workload, kind);
+            let (Some(base), Some(perf)) = (rate(Kind::Untraced), rate(Kind::Tool(Tool::Perf)))
+            else {
+                continue;
+            };
+            if base <= 0.0 || perf <= 0.0 {
+                continue;
+            }
+            lines.push(perf_ceiling(
+                workload.label.unwrap_or("ignored"),
+                perf / base,
+                rate(Kind::Recorder).map(|recorder| recorder / base),
+            ));
+        }
+        if lines.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            w,
+            "
+Recorder ÷ perf record against the target ≥ {PERF_TARGET:.1}: perf record's own \
+             share of untraced bounds it (a free recorder runs at untraced speed, so recorder \
+             ÷ perf ≤ 1 ÷ that share).\n"
+        );
+        for line in lines {
+            let _ = writeln!(w, "- {line}");
+        }
     }
 
     /// The summary of the hook references of each workload that has them.
@@ -431,6 +471,31 @@ impl<'a> Report<'a> {
     }
 }
 
+/// Issue 15's target for the recorder against perf record (a ratio of rates).
+const PERF_TARGET: f64 = 1.3;
+
+/// One workload's line of [`Report::perf_ceilings`]: `perf` and `recorder` are shares of
+/// untraced.
+fn perf_ceiling(label: &str, perf: f64, recorder: Option<f64>) -> String {
+    let ceiling = 1.0 / perf;
+    let reachable = if ceiling >= PERF_TARGET {
+        "reachable"
+    } else {
+        "unreachable by measurement"
+    };
+    let recorder = recorder.map_or(String::new(), |r| {
+        let vs = r / perf;
+        format!(
+            "; recorder {r:.2} of untraced = {vs:.2} × perf ({})",
+            if vs >= PERF_TARGET { "met" } else { "missed" }
+        )
+    });
+    format!(
+        "{label}: perf record {perf:.2} of untraced, so recorder ÷ perf ≤ {ceiling:.2} \
+         (target {PERF_TARGET:.1}: {reachable}){recorder}"
+    )
+}
+
 /// A count (signals, CPU ticks, bytes) as a float, for rates, shares and display.
 #[expect(
     clippy::cast_precision_loss,
@@ -566,6 +631,16 @@ mod tests {
         }
         assert!(table[2].starts_with("| untraced | 1.00 M | 1.00 | 2000 ns |"));
         assert!(table[3].contains("| 2.00 (target ≥ 0.85: met) |"));
+        // The first workload's rows run 1 M, 2 M, ... in the order of Kind::ALL: perf
+        // record is the ninth, the recorder the eighth.
+        assert!(
+            report.contains(
+                "- ignored: perf record 9.00 of untraced, so recorder ÷ perf ≤ 0.11 (target \
+                 1.3: unreachable by measurement); recorder 8.00 of untraced = 0.89 × perf \
+                 (missed)"
+            ),
+            "{report}"
+        );
         assert!(report.contains(
             "2 senders call `kill(victim, SIGUSR1)` flat out for 2 s; the victim ignores the \
              signal, so each call runs the kernel's send path (including the \
@@ -577,6 +652,20 @@ mod tests {
             "Configurations alternate within each of 1 round(s); figures are medians over \
              rounds.\n"
         ));
+    }
+
+    #[test]
+    fn perf_ceiling_says_where_the_target_is_unreachable() {
+        assert_eq!(
+            perf_ceiling("handled", 0.5, Some(0.7)),
+            "handled: perf record 0.50 of untraced, so recorder ÷ perf ≤ 2.00 (target 1.3: \
+             reachable); recorder 0.70 of untraced = 1.40 × perf (met)"
+        );
+        assert_eq!(
+            perf_ceiling("tgkill", 0.8, None),
+            "tgkill: perf record 0.80 of untraced, so recorder ÷ perf ≤ 1.25 (target 1.3: \
+             unreachable by measurement)"
+        );
     }
 
     #[test]

@@ -10,7 +10,15 @@ use aya::{
     Ebpf,
     maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
 };
-use tracer_common::{Config, FOLD_IDLE_NS, FoldKey, FoldSlot, TARGET_HINT_SLOTS, fold_stats};
+use std::{
+    collections::HashSet,
+    sync::atomic::{Ordering, fence},
+};
+
+use tracer_common::{
+    Config, FOLD_CACHE_WAYS, FOLD_IDLE_NS, FoldCache, FoldKey, FoldSlot, TARGET_HINT_SLOTS,
+    fold_stats,
+};
 
 pub use ebpf_log::LOG_ENV;
 pub use errors::{LoadError, runtime_dir, set_verbose, verbose};
@@ -61,6 +69,7 @@ pub struct Tracer {
     execs_decided: HashMap<MapData, u32, u64>,
     folds: HashMap<MapData, FoldKey, FoldSlot>,
     fold_stats: PerCpuArray<MapData, u64>,
+    fold_cache: PerCpuArray<MapData, FoldCache>,
     /// Hooks that could not be attached on this kernel, each with the reason.
     pub warnings: Vec<String>,
     /// How this kernel is traced where that is worth knowing but nothing is missing
@@ -236,6 +245,7 @@ impl Tracer {
         let execs_decided = take_map(&mut ebpf, "EXECS_DECIDED")?;
         let folds = take_map(&mut ebpf, "FOLDS")?;
         let fold_stats = take_map(&mut ebpf, "FOLD_STATS")?;
+        let fold_cache = take_map(&mut ebpf, "FOLD_CACHE")?;
         Ok(Self {
             ebpf: Some(ebpf),
             ring: Some(ring),
@@ -245,6 +255,7 @@ impl Tracer {
             execs_decided,
             folds,
             fold_stats,
+            fold_cache,
             warnings,
             notes,
             features: features.clone(),
@@ -316,10 +327,11 @@ impl Tracer {
     /// final, and a later identical signal starts a new entry with a full record. An
     /// entry's count only grows while it lives, so readers take differences.
     ///
-    /// The one window where a count can be missed: a repeat counted in the instants
-    /// between this read of an entry idle for two seconds and its removal. The kernel's
-    /// programs and this read cannot be made atomic on every kernel of the matrix
-    /// (`BPF_MAP_LOOKUP_AND_DELETE_ELEM` on hash maps needs 5.14).
+    /// The one window where a count can be missed: a new repeat counted in the instants
+    /// between the second read of an entry idle for two seconds and its removal. The
+    /// kernel's programs add through the pointer they looked up, so not even
+    /// `BPF_MAP_LOOKUP_AND_DELETE_ELEM` (5.14) would close it. Repeats pending in a
+    /// CPU's cache are never in that window (see [`FoldCache`]).
     ///
     /// # Errors
     ///
@@ -336,15 +348,73 @@ impl Tracer {
             };
             // last_ns: the latest repeat's time, or the full record's until one.
             if prune && value.last_ns != 0 && now_ns.saturating_sub(value.last_ns) >= FOLD_IDLE_NS {
-                idle.push(key);
+                idle.push((key, value));
             }
             counts.push(value);
         }
-        for key in idle {
-            // The key may have gone meanwhile; nothing to count then.
-            let _ = self.folds.remove(&key);
+        // What each CPU counted of its cached keys but has not moved into the entries
+        // (FoldCache), read after the entries: the kernel zeroes a way's pending count
+        // before the (fully ordered) add that moves it, so no repeat is counted twice;
+        // one moved in between is read next time. Each way is copied three times, each
+        // copy a syscall of its own after a fence: `ended` from the first, the data from
+        // the second, `begun` from the third (FoldCache's seqlock).
+        fence(Ordering::SeqCst);
+        let before = self.fold_cache_ways()?;
+        fence(Ordering::SeqCst);
+        let data = self.fold_cache_ways()?;
+        fence(Ordering::SeqCst);
+        let after = self.fold_cache_ways()?;
+        fence(Ordering::SeqCst);
+        let mut torn = false;
+        let mut pending_rows = HashSet::new();
+        for ((before, way), after) in before.iter().zip(&data).zip(&after) {
+            if after.begun != before.ended {
+                torn = true;
+                continue;
+            }
+            if way.row == 0 || way.pending == 0 {
+                continue;
+            }
+            pending_rows.insert(way.row);
+            // A row not among the entries was removed, which the pruning below does only
+            // once no way holds pending repeats of it: not reached then.
+            if let Some(slot) = counts.iter_mut().find(|slot| slot.row == way.row) {
+                slot.count += way.pending;
+                if slot.first_ns == 0 {
+                    slot.first_ns = slot.last_ns;
+                }
+            }
+        }
+        // An idle entry goes only if nothing can still move into it: no way holds
+        // pending repeats of it (a torn way might: none goes then), and it has not
+        // changed since the read above (a move or a repeat in between).
+        if !torn {
+            for (key, value) in idle {
+                if pending_rows.contains(&value.row) {
+                    continue;
+                }
+                match self.folds.get(&key, 0) {
+                    Ok(now) if now == value => {}
+                    _ => continue,
+                }
+                // The key may have gone meanwhile; nothing to count then.
+                let _ = self.folds.remove(&key);
+            }
         }
         Ok(counts)
+    }
+
+    /// Every CPU's `FOLD_CACHE` ways, way by way.
+    fn fold_cache_ways(&self) -> Result<Vec<FoldCache>, LoadError> {
+        let mut ways = Vec::new();
+        for way in 0..FOLD_CACHE_WAYS {
+            let values = self
+                .fold_cache
+                .get(&way, 0)
+                .map_err(|e| LoadError::Map("FOLD_CACHE", chain(&e)))?;
+            ways.extend(values.iter().copied());
+        }
+        Ok(ways)
     }
 
     /// Signals and failed attempts sent in full because FOLDS was full, summed over CPUs
