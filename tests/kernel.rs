@@ -27,8 +27,8 @@ use std::{os::unix::process::ExitStatusExt, path::Path, process::Command, time::
 
 use sigwho_tests::{
     Run, SIGWHO_START_TIMEOUT, Sigwho, TARGET_TIMEOUT, Target, TempDir, Value, field, field_i64,
-    field_str, is_exit, is_signal, require_root, run, scaled, sigwho_bin, strings, testproc,
-    testproc_bin, wait_until,
+    field_str, hint_ids, is_exit, is_signal, require_root, run, scaled, sigwho_bin, strings,
+    testproc, testproc_bin, wait_until,
 };
 
 /// Features `sigwho doctor --json` may report as `"missing"` without failing
@@ -965,16 +965,29 @@ fn fallback_paths() {
 // ---------------------------------------------------------------------------------------
 // sigwho run -- CMD
 
+/// `sigwho run [ARGS] --report FILE -- bash -c SCRIPT` in `dir`: the run, then the
+/// report's JSON lines and their text.
+fn sigwho_run(dir: &TempDir, args: &[&str], script: &str) -> (Run, Vec<Value>, String) {
+    let report_path = dir.path("report.json");
+    let mut cmd = Command::new(sigwho_bin());
+    cmd.arg("run")
+        .args(args)
+        .args(["--report", utf8(&report_path), "--", "bash", "-c", script])
+        .env_remove("GITHUB_ACTIONS");
+    let out = run(cmd, scaled(SIGWHO_START_TIMEOUT + EVENT_TIMEOUT));
+    let text = std::fs::read_to_string(&report_path)
+        .unwrap_or_else(|e| panic!("read {}: {e}\n{out}", report_path.display()));
+    let report = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}")))
+        .collect();
+    (out, report, text)
+}
+
 #[test]
-#[expect(
-    clippy::too_many_lines,
-    reason = "one sigwho run checked through its exit status, its report's events and its \
-              summary, all about the same kill"
-)]
 fn run_command() {
     require_root();
     let dir = TempDir::new("kernel-run");
-    let report_path = dir.path("report.json");
     let testproc = testproc_bin();
     let testproc = utf8(&testproc);
     assert!(!testproc.contains('\''), "{testproc}");
@@ -988,30 +1001,12 @@ bash -c "kill -TERM $T_PID"
 wait $T_PID
 exit 3"#
     );
-    let mut cmd = Command::new(sigwho_bin());
-    cmd.args([
-        "run",
-        "--report",
-        utf8(&report_path),
-        "--",
-        "bash",
-        "-c",
-        &script,
-    ])
-    .env_remove("GITHUB_ACTIONS");
-    let out = run(cmd, scaled(SIGWHO_START_TIMEOUT + EVENT_TIMEOUT));
+    let (out, report, text) = sigwho_run(&dir, &[], &script);
     assert_eq!(out.status.code(), Some(3), "the command's status: {out}");
     assert!(
         out.stdout.is_empty(),
         "sigwho writes nothing to stdout: {out}"
     );
-
-    let text = std::fs::read_to_string(&report_path)
-        .unwrap_or_else(|e| panic!("read {}: {e}\n{out}", report_path.display()));
-    let report: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}")))
-        .collect();
     let context = format!("{text}\n{out}");
 
     let ev = report
@@ -1106,7 +1101,6 @@ exit 3"#
 fn signal_to_an_exiting_target() {
     require_root();
     let dir = TempDir::new("kernel-exiting");
-    let report_path = dir.path("report.json");
     let testproc = testproc_bin();
     let testproc = utf8(&testproc);
     assert!(!testproc.contains('\''), "{testproc}");
@@ -1123,31 +1117,13 @@ pid=$T_PID
 wait $pid
 echo $pid"#
     );
-    let mut cmd = Command::new(sigwho_bin());
-    cmd.args([
-        "run",
-        "--quiet",
-        "--report",
-        utf8(&report_path),
-        "--",
-        "bash",
-        "-c",
-        &script,
-    ])
-    .env_remove("GITHUB_ACTIONS");
-    let out = run(cmd, scaled(SIGWHO_START_TIMEOUT + EVENT_TIMEOUT));
+    let (out, report, text) = sigwho_run(&dir, &["--quiet"], &script);
     assert_eq!(out.status.code(), Some(0), "the command's status: {out}");
     let target: i64 = out
         .stdout
         .trim()
         .parse()
         .unwrap_or_else(|_| panic!("pid: {out}"));
-    let text = std::fs::read_to_string(&report_path)
-        .unwrap_or_else(|e| panic!("read {}: {e}\n{out}", report_path.display()));
-    let report: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}")))
-        .collect();
     let to_target = |sig: &'static str| {
         report
             .iter()
@@ -1160,6 +1136,10 @@ echo $pid"#
     let term = to_target("SIGTERM");
     assert_eq!(field_str(term, "result"), Some("dropped_exiting"), "{term}");
     assert_eq!(term["unexpected"], false, "{term}");
+    assert!(
+        hint_ids(term).contains(&"target-exiting".to_owned()),
+        "{term}"
+    );
     assert_eq!(
         field_i64(term, "sender.pid"),
         field_i64(kill, "sender.pid"),

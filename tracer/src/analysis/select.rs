@@ -99,12 +99,7 @@ impl Selectors {
     /// Whether any selector names processes (not only signals).
     #[must_use]
     pub fn selects_processes(&self) -> bool {
-        self.comm.is_some()
-            || self.exe.is_some()
-            || self.unit.is_some()
-            || self.container.is_some()
-            || self.pod.is_some()
-            || self.cgroup.is_some()
+        self.comm.is_some() || self.resolved_in_userspace()
     }
 
     /// Whether a selector only userspace can test is given (`--target-exe`, `--unit`,

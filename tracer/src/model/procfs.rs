@@ -142,13 +142,8 @@ pub fn read_exe(pid: u32) -> Option<String> {
 /// all of its fifty-odd lines into a map first, which made start-up with 1,000
 /// processes measurably slower; only this line is read here.
 fn ruid_of(process: &Process) -> Option<u32> {
-    let mut text = String::new();
-    process
-        .open_relative("status")
-        .ok()?
-        .read_to_string(&mut text)
-        .ok()?;
-    text.lines()
+    text_of(process, "status")?
+        .lines()
         .find_map(|line| line.strip_prefix("Uid:"))
         .and_then(|value| value.split_whitespace().next()?.parse().ok())
 }
@@ -203,13 +198,18 @@ pub struct ProcSnapshot {
 /// /proc/PID/cgroup as text for [`crate::model::cgroup::pick_path`], which also reads
 /// recorded snapshots.
 fn cgroup_of(process: &Process) -> Option<String> {
+    crate::model::cgroup::pick_path(&text_of(process, "cgroup")?)
+}
+
+/// A file of the process's /proc directory as text, through its directory handle.
+fn text_of(process: &Process, file: &str) -> Option<String> {
     let mut text = String::new();
     process
-        .open_relative("cgroup")
+        .open_relative(file)
         .ok()?
         .read_to_string(&mut text)
         .ok()?;
-    crate::model::cgroup::pick_path(&text)
+    Some(text)
 }
 
 #[must_use]

@@ -13,7 +13,7 @@ use crate::{
     },
     model::{lineage::ProcKey, procfs},
     modes::{
-        pipeline::{self, ExplainOptions, Notices, PipelineError, StreamOptions},
+        pipeline::{self, ExplainOptions, PipelineError, StreamOptions},
         signals::OwnSignals,
     },
     render::output::ReportWriter,
@@ -109,14 +109,7 @@ pub async fn run(
         Ok(stat) if stat.start_ticks == target.key.start_ticks => {}
         _ => return Err(LiveError::ExitedEarly(pid)),
     }
-    let mut stream = loaded.start(&StreamOptions {
-        explain: &options.explain,
-        clock: None,
-        notices: Notices::All,
-        tick: None,
-        raw: None,
-        repeats_every: pipeline::VIEW_REPEATS_EVERY,
-    })?;
+    let mut stream = loaded.start(&StreamOptions::view(&options.explain))?;
     eprintln!(
         "sigwho: tracing pid {pid} ({}); reports go to stdout until it exits",
         target.comm

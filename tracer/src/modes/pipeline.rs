@@ -82,6 +82,22 @@ pub struct StreamOptions<'a> {
 /// is one report, then an `xN` line at most this often and when it stops.
 pub const VIEW_REPEATS_EVERY: Duration = Duration::from_secs(10);
 
+impl<'a> StreamOptions<'a> {
+    /// How the live view reads (by pid or by selectors): every notice, the stream's
+    /// tick, no capture, a storm as one report and then `xN` lines.
+    #[must_use]
+    pub fn view(explain: &'a ExplainOptions) -> Self {
+        Self {
+            explain,
+            clock: None,
+            notices: Notices::All,
+            tick: None,
+            raw: None,
+            repeats_every: VIEW_REPEATS_EVERY,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     #[error("{0}")]

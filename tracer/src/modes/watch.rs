@@ -33,7 +33,7 @@ use crate::{
     model::lineage::ProcKey,
     modes::{
         live::LiveError,
-        pipeline::{self, ExplainOptions, Notices, StreamOptions},
+        pipeline::{self, ExplainOptions, StreamOptions},
         signals::OwnSignals,
     },
     render::output::ReportWriter,
@@ -83,14 +83,7 @@ pub async fn run(
             },
         },
     })?;
-    let mut stream = loaded.start(&StreamOptions {
-        explain: &options.explain,
-        clock: None,
-        notices: Notices::All,
-        tick: None,
-        raw: None,
-        repeats_every: pipeline::VIEW_REPEATS_EVERY,
-    })?;
+    let mut stream = loaded.start(&StreamOptions::view(&options.explain))?;
     let mut session = Session {
         selectors: &selectors,
         by_process,
