@@ -65,14 +65,7 @@ impl Selectors {
     ///
     /// An empty value, or a signal name that names no signal.
     pub fn new(mut self, signals: Option<&str>) -> Result<Self, SelectError> {
-        for (name, value) in [
-            ("--target-comm", &self.comm),
-            ("--target-exe", &self.exe),
-            ("--unit", &self.unit),
-            ("--container", &self.container),
-            ("--pod", &self.pod),
-            ("--cgroup", &self.cgroup),
-        ] {
+        for (name, value) in self.by_flag() {
             if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
                 return Err(SelectError::Empty(name));
             }
@@ -207,18 +200,23 @@ impl Selectors {
         })
     }
 
-    /// The selectors as a user would have typed them, for sigwho's start-up line.
-    #[must_use]
-    pub fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        for (flag, value) in [
+    /// Each process selector with its command-line flag.
+    fn by_flag(&self) -> [(&'static str, &Option<String>); 6] {
+        [
             ("--target-comm", &self.comm),
             ("--target-exe", &self.exe),
             ("--unit", &self.unit),
             ("--container", &self.container),
             ("--pod", &self.pod),
             ("--cgroup", &self.cgroup),
-        ] {
+        ]
+    }
+
+    /// The selectors as a user would have typed them, for sigwho's start-up line.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        for (flag, value) in self.by_flag() {
             if let Some(value) = value {
                 parts.push(format!("{flag} {value}"));
             }

@@ -301,15 +301,20 @@ pub fn same_exec(stat: &Stat, arg_start_low: u32) -> bool {
             .is_some_and(|a| a & u64::from(u32::MAX) == u64::from(arg_start_low))
 }
 
+/// /proc/PID/cmdline, if /proc/PID/stat read after it passes `check`: neither the pid
+/// nor what `check` compares changed before the command line was read.
+fn cmdline_then_check(pid: u32, check: impl Fn(&Stat) -> bool) -> Option<Vec<String>> {
+    let argv = read_cmdline(pid).ok()?;
+    check(&read_stat(pid).ok()?).then_some(argv)
+}
+
 /// The live system's /proc (and kubelet directories).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemProc;
 
 impl ProcInfo for SystemProc {
     fn cmdline_if(&self, pid: u32, start_ticks: u64) -> Option<Vec<String>> {
-        let argv = read_cmdline(pid).ok()?;
-        // Checked after the read: the pid was not reused in between.
-        (read_stat(pid).ok()?.start_ticks == start_ticks).then_some(argv)
+        cmdline_then_check(pid, |stat| stat.start_ticks == start_ticks)
     }
 
     fn cmdline_of_exec(
@@ -318,10 +323,9 @@ impl ProcInfo for SystemProc {
         start_ticks: u64,
         arg_start_low: u32,
     ) -> Option<Vec<String>> {
-        let argv = read_cmdline(pid).ok()?;
-        // Checked after the read: neither the pid nor the program changed in between.
-        let stat = read_stat(pid).ok()?;
-        (stat.start_ticks == start_ticks && same_exec(&stat, arg_start_low)).then_some(argv)
+        cmdline_then_check(pid, |stat| {
+            stat.start_ticks == start_ticks && same_exec(stat, arg_start_low)
+        })
     }
 
     fn pids(&self) -> Vec<u32> {
