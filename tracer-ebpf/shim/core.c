@@ -198,6 +198,17 @@ static __always_inline __s64 sw_regs_arg(struct pt_regs *regs, __u32 n)
 }
 #endif
 
+// Stores `v` into out[0..n) a word at a time. Four or more adjacent stores of one value
+// become a memset() call in clang's BPF output, and the memset linked in (aya-ebpf's)
+// stores a byte at a time, five instructions per byte (tracer-ebpf/src/zero.rs);
+// volatile stores stay stores.
+static __always_inline void sw_fill_words(__s64 *out, int n, __s64 v)
+{
+	volatile __s64 *o = out;
+	for (int i = 0; i < n; i++)
+		o[i] = v;
+}
+
 // The number and arguments 0-3 of the syscall the current task is in, with one
 // bpf_task_pt_regs() call: out[0] = number (-1 when it is in none: an exception or
 // interrupt made the signal, or this architecture is not supported), out[1..4] =
@@ -209,11 +220,8 @@ static __always_inline __s64 sw_regs_arg(struct pt_regs *regs, __u32 n)
 // signal on the machine. Without it, by one bpf_probe_read_kernel() per register.
 __attribute__((noinline)) void sw_current_syscall(__s64 *out, __u32 direct)
 {
+	sw_fill_words(out, 5, 0);
 	out[0] = -1;
-	out[1] = 0;
-	out[2] = 0;
-	out[3] = 0;
-	out[4] = 0;
 #ifdef SW_SYSCALL_REGS
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	if (!regs)
@@ -249,25 +257,25 @@ __attribute__((noinline)) void sw_current_syscall(__s64 *out, __u32 direct)
 // every signal on the machine takes, so the difference counts. Callers use them only
 // under features::DIRECT_LOADS, which userspace clears (and loads again) when a
 // verifier refuses them; proven on every kernel of `cargo xtask vmtest`.
-__attribute__((noinline)) __u32 sw_btf_task_tgid(__u64 t)
+__attribute__((always_inline)) __u32 sw_btf_task_tgid(__u64 t)
 {
 	return TASK(t)->tgid;
 }
 
 // For BTF-typed (trusted) task pointers only: plain loads, no helper call, which
 // matters on the path every signal of a storm takes (the recorder's fold key).
-__attribute__((noinline)) __u32 sw_btf_task_tid(__u64 t)
+__attribute__((always_inline)) __u32 sw_btf_task_tid(__u64 t)
 {
 	return TASK(t)->pid;
 }
 
-__attribute__((noinline)) __u64 sw_btf_task_process_start(__u64 t)
+__attribute__((always_inline)) __u64 sw_btf_task_process_start(__u64 t)
 {
 	return TASK(t)->group_leader->start_boottime;
 }
 
 // Counts the thread's execs (begin_new_exec(), fs/exec.c); u64 since Linux 5.7.
-__attribute__((noinline)) __u64 sw_btf_task_exec_id(__u64 t)
+__attribute__((always_inline)) __u64 sw_btf_task_exec_id(__u64 t)
 {
 	return TASK(t)->self_exec_id;
 }
@@ -284,19 +292,15 @@ __attribute__((noinline)) __u64 sw_btf_task_exec_id(__u64 t)
 // Callers pass only real pointers (info > 1).
 __attribute__((noinline)) void sw_siginfo_words(__u64 info, __u64 *out)
 {
-	if (bpf_probe_read_kernel(out, 4 * sizeof(__u64), (const void *)(unsigned long)info)) {
-		out[0] = 0;
-		out[1] = 0;
-		out[2] = 0;
-		out[3] = 0;
-	}
+	if (bpf_probe_read_kernel(out, 4 * sizeof(__u64), (const void *)(unsigned long)info))
+		sw_fill_words((__s64 *)out, 4, 0);
 }
 
 // Adds `v` to the u64 at `p` (a map value) atomically: a thread's storm key can be
 // counted from two CPUs at once (tracer-ebpf/src/storm.rs). The result is unused, so
 // clang emits BPF_XADD (BPF_ATOMIC_OP ADD without BPF_FETCH), which every kernel of the
 // matrix has (the fetching forms need 5.12).
-__attribute__((noinline)) void sw_atomic_add(__u64 *p, __u64 v)
+__attribute__((always_inline)) void sw_atomic_add(__u64 *p, __u64 v)
 {
 	__sync_fetch_and_add(p, v);
 }
@@ -308,7 +312,7 @@ __attribute__((noinline)) void sw_atomic_add(__u64 *p, __u64 v)
 // should be and refuses the shift that follows. Comparing here, in a function of its
 // own, and answering with numbers that `info` can never equal, keeps what LLVM knows
 // about `info` out of the caller.
-__attribute__((noinline)) __u32 sw_siginfo_kind(__u64 info)
+__attribute__((always_inline)) __u32 sw_siginfo_kind(__u64 info)
 {
 	if (info == 0)
 		return 10;

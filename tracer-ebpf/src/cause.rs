@@ -22,6 +22,7 @@ use crate::{
         siginfo_kind,
     },
     task::{read_comm, sw_task_process_start, sw_task_tid, sw_task_uid},
+    zero::zeroed_in,
 };
 
 /// How long (in jiffies: 10 to 100 ms) a storm of one signal from one thread leaves a
@@ -77,7 +78,9 @@ pub(crate) fn remember_received(
             return;
         }
     }
-    let mut cause = Cause::default();
+    let mut slot = core::mem::MaybeUninit::<Cause>::uninit();
+    // SAFETY: all zeros is a valid Cause (a Pod value).
+    let cause = unsafe { zeroed_in(&mut slot) };
     // SAFETY: the tasks and the siginfo are read only through probe reads (any address
     // will do), si_code as an i32, which any four bytes are; read_comm() writes the
     // COMM_LEN bytes of `cause.sender_comm`.
@@ -106,7 +109,7 @@ pub(crate) fn remember_received(
         read_comm(cause.sender_comm.as_mut_ptr(), sender_task);
     }
     // A full map evicts the oldest entry (LRU); nothing to report.
-    let _ = RECEIVED.insert(&target_pid, &cause, 0);
+    let _ = RECEIVED.insert(&target_pid, &*cause, 0);
     if let Some(at) = RECEIVED_AT.get_ptr_mut(target_pid % RECEIVED_AT_SLOTS) {
         // SAFETY: a map value, valid and aligned for the program's run; other CPUs
         // store to it too: a reader may see one's pid with another's time, which only

@@ -26,6 +26,7 @@ use crate::{
     select::{in_exec_grace, signal_selected},
     storm::{count_repeat, fill_failed_key, new_row},
     task::{write_ancestry, write_task},
+    zero::zeroed_in,
 };
 
 /// Whether a failed request could have been aimed at a watched process. Group,
@@ -43,20 +44,21 @@ fn failed_request_wanted(request: &Request) -> bool {
 /// Reports a failed request, if one was wanted.
 #[inline(always)]
 fn report_failure(request: &Request, ret: i64, task: u64) {
-    let cfg = config();
-    if cfg.filter_targets != 0 && !failed_request_wanted(request) {
+    if config!(filter_targets) != 0 && !failed_request_wanted(request) {
         return;
     }
     if !signal_selected(request.sig) {
         return;
     }
     // A storm of refused calls is aggregated like one of signals (storm.rs).
-    let aggregate = cfg.fold_repeats != 0;
+    let aggregate = config!(fold_repeats) != 0;
     // One key on the stack, filled in place: the fallback tracepoints' programs are
     // near 5.10's 512-byte stack limit, and a second FoldKey would cross it.
-    let mut key = FoldKey::default();
+    let mut slot = core::mem::MaybeUninit::<FoldKey>::uninit();
+    // SAFETY: all zeros is a valid FoldKey (a Pod key).
+    let key = unsafe { zeroed_in(&mut slot) };
     if aggregate {
-        fill_failed_key(&mut key, request, ret, task, bpf_get_current_pid_tgid());
+        fill_failed_key(key, request, ret, task, bpf_get_current_pid_tgid());
         if count_repeat(&key) {
             return;
         }

@@ -8,7 +8,8 @@
 //!
 //! One module per hook family (signal, request, failed, sched, oom), with what they share
 //! in maps (every map and global), log (aya-log diagnostics), record (ring-buffer records), task (the CO-RE shim's
-//! accessors), siginfo, cause (cause chains) and storm (the recorder's folding).
+//! accessors), siginfo, cause (cause chains), storm (the recorder's folding) and zero
+//! (zeroing without the byte-wise memset).
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 #![cfg_attr(
@@ -48,6 +49,8 @@ mod signal;
 mod storm;
 #[cfg(target_arch = "bpf")]
 mod task;
+#[cfg(target_arch = "bpf")]
+mod zero;
 
 #[cfg(not(target_arch = "bpf"))]
 fn main() {}

@@ -15,7 +15,7 @@ use tracer_common::{
 };
 
 #[unsafe(no_mangle)]
-static CONFIG: Config = Config {
+pub(crate) static CONFIG: Config = Config {
     filter_targets: 0,
     self_pid: 0,
     wakeup_bytes: 0,
@@ -38,19 +38,24 @@ const NO_LAYOUT: SyscallLayout = SyscallLayout {
 #[unsafe(no_mangle)]
 static LAYOUTS: SyscallLayouts = SyscallLayouts([NO_LAYOUT; syscall::COUNT]);
 
-#[inline(always)]
-pub(crate) fn config() -> Config {
-    // SAFETY: a reference to a static is valid and aligned. CONFIG lives in read-only
-    // data that userspace fills in before load; the volatile read stops the compiler
-    // from folding in the build-time defaults.
-    unsafe { read_volatile(&CONFIG) }
+/// One field of CONFIG, e.g. `config!(filter_targets)`. CONFIG lives in read-only data
+/// that userspace fills in before load: the volatile read stops the compiler from
+/// folding in the build-time default. One field at a time: a volatile copy of the whole
+/// struct is a load of every field (and a stack slot for each) on every signal.
+macro_rules! config {
+    ($field:ident) => {
+        // SAFETY: a field of a static, valid and aligned; CONFIG is never written while
+        // the programs run (frozen read-only data).
+        unsafe { core::ptr::read_volatile(core::ptr::addr_of!($crate::maps::CONFIG.$field)) }
+    };
 }
+pub(crate) use config;
 
 /// Whether this kernel has `feature` (a [`tracer_common::features`] bit). A constant to
 /// the verifier (CONFIG is frozen read-only data), so the other branch is never verified.
 #[inline(always)]
 pub(crate) fn has(feature: u32) -> bool {
-    // SAFETY: as in config(); only the one field is read.
+    // SAFETY: as in config!; only the one field is read.
     let features = unsafe { read_volatile(core::ptr::addr_of!(CONFIG.features)) };
     features & feature != 0
 }
@@ -60,7 +65,7 @@ pub(crate) fn has(feature: u32) -> bool {
 /// walks, and the programs run as if there were none.
 #[inline(always)]
 pub(crate) fn logging() -> bool {
-    // SAFETY: as in config(); only the one field is read.
+    // SAFETY: as in config!; only the one field is read.
     unsafe { read_volatile(core::ptr::addr_of!(CONFIG.log)) != 0 }
 }
 
@@ -68,10 +73,13 @@ pub(crate) fn logging() -> bool {
 /// records (the fallback hooks read them).
 #[inline(always)]
 pub(crate) fn layout(which: u32) -> SyscallLayout {
-    // SAFETY: as in config(): LAYOUTS is read-only data filled in by userspace before
-    // load.
-    let layouts = unsafe { read_volatile(&LAYOUTS) };
-    layouts.0[(which - 1) as usize]
+    match LAYOUTS.0.get(which.wrapping_sub(1) as usize) {
+        // SAFETY: an element of a static, valid and aligned; LAYOUTS is read-only data
+        // filled in by userspace before load, read volatile (as CONFIG, config!) and
+        // alone, not the whole table.
+        Some(layout) => unsafe { read_volatile(layout) },
+        None => NO_LAYOUT,
+    }
 }
 
 #[map]

@@ -25,15 +25,15 @@ pub fn mark_victim(ctx: TracePointContext) -> u32 {
 }
 
 fn try_mark_victim(ctx: &TracePointContext) -> Result<u32, u32> {
-    let cfg = config();
-    if cfg.oom_pid_offset == u32::MAX {
+    let pid_offset: u32 = config!(oom_pid_offset);
+    if pid_offset == u32::MAX {
         return Ok(0);
     }
     // SAFETY: read_at() is a probe read, sound at any offset, into an i32, which any 4
     // bytes are.
-    let pid: i32 = unsafe { ctx.read_at(cfg.oom_pid_offset as usize) }.map_err(|_| 0u32)?;
+    let pid: i32 = unsafe { ctx.read_at(pid_offset as usize) }.map_err(|_| 0u32)?;
     let pid = pid as u32;
-    if cfg.filter_targets != 0 && !is_target(pid) && !in_exec_grace(pid, 0) {
+    if config!(filter_targets) != 0 && !is_target(pid) && !in_exec_grace(pid, 0) {
         return Ok(0);
     }
     let Some(mut entry) = reserve::<OomVictimEvent>(kind::OOM_VICTIM) else {

@@ -53,7 +53,7 @@ pub(crate) fn reserve_or_none<T>() -> Option<RingBufEntry<T>> {
 /// own timer tick.
 #[inline(always)]
 pub(crate) fn submit_flags<T>() -> u64 {
-    let wakeup_bytes = config().wakeup_bytes;
+    let wakeup_bytes: u64 = config!(wakeup_bytes);
     if wakeup_bytes == 0 {
         return 0;
     }

@@ -12,6 +12,11 @@
 //! have no bpf_task_pt_regs(); there the sys_enter_* programs below keep the arguments
 //! in INFLIGHT instead (features::TASK_PT_REGS).
 
+use core::{
+    mem::MaybeUninit,
+    ptr::{addr_of, read_volatile},
+};
+
 use aya_ebpf::{
     helpers::bpf_get_current_pid_tgid, helpers::generated::bpf_get_current_task,
     macros::tracepoint, programs::TracePointContext,
@@ -19,7 +24,7 @@ use aya_ebpf::{
 use tracer_common::{Request, SyscallLayout, features, syscall};
 
 use crate::{
-    maps::{INFLIGHT, config, has, layout, logging},
+    maps::{CONFIG, INFLIGHT, has, layout, logging},
     task::{sw_current_syscall, sw_pidfd_pid, sw_task_ns_pid, sw_task_tid},
 };
 
@@ -50,11 +55,15 @@ fn asked_now(task: u64) -> Request {
 /// of an older kernel does not know.
 #[inline(always)]
 pub(crate) unsafe fn current_syscall() -> [i64; 5] {
-    let mut regs = [0i64; 5];
-    // SAFETY: the shim writes the five words of `regs`, a live local; TASK_PT_REGS holds
-    // (this function's contract), and its direct loads run only under DIRECT_LOADS.
-    unsafe { sw_current_syscall(&raw mut regs, u32::from(has(features::DIRECT_LOADS))) };
-    regs
+    // Not zeroed first: a memset() call (zero.rs), and the shim writes every word.
+    let mut regs = MaybeUninit::<[i64; 5]>::uninit();
+    // SAFETY: the shim writes the five words of `regs`, a live local, first of all, so
+    // they are initialised after it; TASK_PT_REGS holds (this function's contract), and
+    // its direct loads run only under DIRECT_LOADS.
+    unsafe {
+        sw_current_syscall(regs.as_mut_ptr(), u32::from(has(features::DIRECT_LOADS)));
+        regs.assume_init()
+    }
 }
 
 /// Argument `n` (0-3) of what [`current_syscall`] read.
@@ -69,10 +78,12 @@ fn syscall_with_nr(nr: i64) -> u32 {
     if nr < 0 {
         return syscall::NONE;
     }
-    let nrs = config().syscall_nrs;
     let mut i = 0;
     while i < syscall::COUNT {
-        if i64::from(nrs[i]) == nr {
+        // SAFETY: an element of CONFIG's array (i < COUNT), valid and aligned; read
+        // alone and volatile, as config! reads a field.
+        let number = unsafe { read_volatile(addr_of!(CONFIG.syscall_nrs[i])) };
+        if i64::from(number) == nr {
             return i as u32 + 1;
         }
         i += 1;

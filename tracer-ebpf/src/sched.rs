@@ -124,9 +124,8 @@ fn try_sched_process_fork(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     if child_pid != unsafe { sw_task_tid(child) } {
         return Ok(0);
     }
-    let cfg = config();
     // SAFETY: as above.
-    if cfg.follow_children != 0 && is_target(unsafe { sw_task_tgid(forker) }) {
+    if config!(follow_children) != 0 && is_target(unsafe { sw_task_tgid(forker) }) {
         // Before the child can run, so its first signal is already seen. A full map
         // only loses descendants; userspace checks the map size.
         // SAFETY: as above.
@@ -176,7 +175,7 @@ fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     if unsafe { sw_task_live_threads(task) } != 0 {
         return Ok(0);
     }
-    if config().follow_children != 0 && !has(features::FREE_HOOK) {
+    if config!(follow_children) != 0 && !has(features::FREE_HOOK) {
         // Without sched_process_free the pid leaves here, before it could be reused by
         // an unrelated process; a signal sent to the process from now until it is
         // reaped (a SIGTERM right after a SIGKILL: signal_generate reports it as

@@ -3,6 +3,8 @@
 
 use aya_ebpf::helpers::generated::bpf_probe_read_kernel;
 
+use core::mem::MaybeUninit;
+
 use crate::task::{sw_siginfo_kind, sw_siginfo_words};
 
 // siginfo's layout is user ABI (include/uapi/asm-generic/siginfo.h: si_signo, si_errno,
@@ -52,11 +54,15 @@ pub(crate) unsafe fn read_kernel<T: Default>(addr: u64) -> T {
 /// signal_generate's siginfo (a real one: not SEND_SIG_NOINFO/PRIV) as four words.
 #[inline(always)]
 pub(crate) fn siginfo_words(info: u64) -> [u64; 4] {
-    let mut words = [0u64; 4];
-    // SAFETY: the shim writes the four words of `words`, a live local, and reads `info`
-    // with a probe read, whatever the address.
-    unsafe { sw_siginfo_words(info, &raw mut words) };
-    words
+    // Not zeroed first: a memset() call (zero.rs), and the shim writes every word.
+    let mut words = MaybeUninit::<[u64; 4]>::uninit();
+    // SAFETY: the shim writes the four words of `words`, a live local, on every path
+    // (the read, or zeros where it fails), reading `info` with a probe read, whatever
+    // the address; so they are initialised after it.
+    unsafe {
+        sw_siginfo_words(info, words.as_mut_ptr());
+        words.assume_init()
+    }
 }
 
 /// The 32-bit field at `offset` of a siginfo read as four words (offsets from 0 to 24;

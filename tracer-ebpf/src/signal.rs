@@ -30,6 +30,7 @@ use crate::{
         btf_task_tgid, current_task_btf, sw_btf_fill_task, sw_task_signal_state, write_btf_task,
         write_sender_ancestry, write_task,
     },
+    zero::zeroed_in,
 };
 
 /// `TRACE_SIGNAL_IGNORED` (include/trace/events/signal.h).
@@ -52,16 +53,15 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     let target_task: u64 = ctx.arg(2);
     let group: i32 = ctx.arg(3);
     let result: i32 = ctx.arg(4);
-    let cfg = config();
+    let filter_targets: u32 = config!(filter_targets);
 
     // SAFETY: `target_task` is the tracepoint's `struct task_struct *task`, BTF-typed
     // (this function's contract).
     let target_pid = unsafe { btf_task_tgid(target_task) };
     // A process that exec'd a moment ago may be one userspace is about to add (select.rs).
-    let wanted = (cfg.filter_targets == 0
-        || is_target(target_pid)
-        || in_exec_grace(target_pid, target_task))
-        && signal_selected(sig);
+    let wanted =
+        (filter_targets == 0 || is_target(target_pid) || in_exec_grace(target_pid, target_task))
+            && signal_selected(sig);
     let meaningful = is_meaningful(sig, result);
     // Storms of signals that are ignored, or aimed elsewhere, stop here.
     if !wanted && !meaningful {
@@ -78,7 +78,7 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     if !wanted {
         return Ok(0);
     }
-    if cfg.filter_targets == 0 && (target_pid == cfg.self_pid || sender_pid == cfg.self_pid) {
+    if filter_targets == 0 && (target_pid == config!(self_pid) || sender_pid == config!(self_pid)) {
         if logging() {
             crate::log::own_signal(sig, target_pid);
         }
@@ -87,15 +87,17 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
 
     let request = current_request(sig, sender_task, target_task, target_pid);
     // The recorder and the views aggregate storms in the kernel (storm.rs).
-    let aggregate = cfg.fold_repeats != 0;
-    let mut key = FoldKey::default();
+    let aggregate = config!(fold_repeats) != 0;
+    let mut slot = core::mem::MaybeUninit::<FoldKey>::uninit();
+    // SAFETY: all zeros is a valid FoldKey (a Pod key).
+    let key = unsafe { zeroed_in(&mut slot) };
     let sender_btf = current_task_btf();
     if aggregate {
         // SAFETY: `target_task` is BTF-typed (as above), `sender_btf` came from
         // current_task_btf(): what signal_key() needs.
         unsafe {
             let sender = (sender_task, sender_btf, pid_tgid);
-            key = signal_key(sig, info, group, result, target_task, sender, &request);
+            *key = signal_key(sig, info, group, result, target_task, sender, &request);
         }
         if count_signal_repeat(&key) {
             return Ok(0);

@@ -25,7 +25,9 @@
 //! failed attempts go to the hash directly.
 //!
 //! Per-CPU state (FOLD_CPU's fold id sequence and clock cache, FOLD_CACHE) belongs to
-//! one run at a time, taken with an atomic add on FOLD_CPU's `busy` ([`fold_enter`]):
+//! one run at a time, taken with an atomic add on FOLD_CPU's `busy` ([`fold_enter`];
+//! signal_generate, which nothing interrupts outside PREEMPT_RT, only checks it there,
+//! [`generate_enter`]):
 //! runs on one CPU can interleave (PREEMPT_RT, where signal_generate's siglock is a
 //! sleeping lock; a timer's signal from an interrupt inside a syscall-exit program), and
 //! a run that finds the state taken counts in the hash directly, or sends its record in
@@ -183,6 +185,42 @@ fn fold_exit(cpu: *mut FoldCpu) {
     unsafe { sw_atomic_add(addr_of_mut!((*cpu).busy), u64::MAX) };
 }
 
+/// [`fold_enter`] for signal_generate: where features::SIGLOCK_IRQS_OFF says the
+/// kernel is not PREEMPT_RT, a plain check that no failed-attempt program holds the
+/// state, and nothing taken (two atomic adds less on every repeat of a storm; release
+/// with [`generate_exit`]).
+///
+/// Why that is enough there: signal_generate is called from __send_signal_locked()
+/// (kernel/signal.c) with the target's siglock held, and the siglock is always taken
+/// with interrupts off (lock_task_sighand() and spin_lock_irq*(): signals are also sent
+/// from hard interrupts, so lockdep requires it); NMIs send no signal. So once this
+/// run has started, nothing else runs on its CPU until it returns, and only a
+/// failed-attempt program that it interrupted (syscall exit, interrupts on) can hold
+/// the state: `busy` is then non-zero, and this run backs off as after
+/// [`fold_enter`]'s `None`. Under PREEMPT_RT the siglock is a sleeping lock taken with
+/// interrupts on: the atomic protocol of [`fold_enter`].
+#[inline(always)]
+fn generate_enter() -> Option<*mut FoldCpu> {
+    if !has(features::SIGLOCK_IRQS_OFF) {
+        return fold_enter();
+    }
+    let cpu = FOLD_CPU.get_ptr_mut(0)?;
+    // SAFETY: this CPU's value, valid and aligned for the program's run.
+    if unsafe { read_volatile(addr_of!((*cpu).busy)) } == 0 {
+        Some(cpu)
+    } else {
+        None
+    }
+}
+
+/// Releases what [`generate_enter`] gave.
+#[inline(always)]
+fn generate_exit(cpu: *mut FoldCpu) {
+    if !has(features::SIGLOCK_IRQS_OFF) {
+        fold_exit(cpu);
+    }
+}
+
 /// The boot clock, read at most once per jiffy and CPU (the clock costs a storm's
 /// signal more than the rest of counting it); later repeats in the same jiffy reuse
 /// that reading, so repeats' times are early by up to a jiffy. Without this CPU's
@@ -271,11 +309,11 @@ pub(crate) fn count_signal_repeat(key: &FoldKey) -> bool {
     if !has(features::FOLD_CACHE) {
         return count_repeat(key);
     }
-    let Some(cpu) = fold_enter() else {
+    let Some(cpu) = generate_enter() else {
         return count_repeat(key);
     };
     let counted = count_in_cache(key, cpu);
-    fold_exit(cpu);
+    generate_exit(cpu);
     counted
 }
 
@@ -354,7 +392,7 @@ unsafe fn count_cached(way: *mut FoldCache, key: &FoldKey, cpu: *mut FoldCpu) ->
 /// keys, in the way moved into FOLDS least recently.
 #[inline(always)]
 pub(crate) fn new_signal_row(key: &FoldKey) -> u64 {
-    let Some(cpu) = fold_enter() else {
+    let Some(cpu) = generate_enter() else {
         return 0;
     };
     let row = new_row_held(key, fold_stats::FULL_SIGNALS, cpu);
@@ -362,7 +400,7 @@ pub(crate) fn new_signal_row(key: &FoldKey) -> u64 {
         && has(features::FOLD_CACHE)
         && let (Some(way0), Some(way1)) = (FOLD_CACHE.get_ptr_mut(0), FOLD_CACHE.get_ptr_mut(1))
     {
-        // SAFETY: this CPU's values, this run's alone (fold_enter()).
+        // SAFETY: this CPU's values, this run's alone (generate_enter()).
         unsafe {
             if (*way0).row == 0 || ((*way1).row != 0 && (*way0).jiffies <= (*way1).jiffies) {
                 set_key(way0, key, row, cpu);
@@ -371,7 +409,7 @@ pub(crate) fn new_signal_row(key: &FoldKey) -> u64 {
             }
         }
     }
-    fold_exit(cpu);
+    generate_exit(cpu);
     row
 }
 

@@ -134,5 +134,26 @@ pub(super) fn probe_kernel(
             "about 55 ns more per repeated signal",
         ));
     }
+    // Under PREEMPT_RT the siglock is a sleeping lock, taken with interrupts on.
+    if !preempt_rt() && !is_disabled("siglock-irqs-off") {
+        kernel_features |= tracer_common::features::SIGLOCK_IRQS_OFF;
+    } else {
+        let why = if is_disabled("siglock-irqs-off") {
+            format!("disabled by {DISABLE_HOOKS}")
+        } else {
+            "a PREEMPT_RT kernel: signal_generate may run with interrupts on".to_owned()
+        };
+        features.push(Feature::fallback(
+            "siglock_irqs_off",
+            format!("{why}: it takes the per-CPU storm state with atomic adds"),
+            "about 10 ns more per repeated signal",
+        ));
+    }
     Ok(kernel_features)
+}
+
+/// Whether this is a PREEMPT_RT kernel: /sys/kernel/realtime says 1 there
+/// (kernel/ksysfs.c, CONFIG_PREEMPT_RT) and is absent elsewhere.
+fn preempt_rt() -> bool {
+    std::fs::read_to_string("/sys/kernel/realtime").is_ok_and(|text| text.trim() == "1")
 }
