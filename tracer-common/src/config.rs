@@ -92,7 +92,7 @@ pub mod features {
     /// the `FOLDS` hash (tracer-ebpf/src/storm.rs). Set on x86-64 only: the cache's
     /// hand-over to the hash relies on `BPF_XADD` being a full barrier (`lock add`).
     pub const FOLD_CACHE: u32 = 16;
-    /// The kernel is not PREEMPT_RT, so `signal_generate` runs with interrupts off (under
+    /// The kernel is not `PREEMPT_RT`, so `signal_generate` runs with interrupts off (under
     /// the siglock, which is always taken so) and nothing else on its CPU runs until it
     /// returns: it uses this CPU's storm state after a plain check of `busy` instead of
     /// taking it with atomic adds (tracer-ebpf/src/storm.rs).

@@ -152,8 +152,8 @@ pub(super) fn probe_kernel(
     Ok(kernel_features)
 }
 
-/// Whether this is a PREEMPT_RT kernel: /sys/kernel/realtime says 1 there
-/// (kernel/ksysfs.c, CONFIG_PREEMPT_RT) and is absent elsewhere.
+/// Whether this is a `PREEMPT_RT` kernel: /sys/kernel/realtime says 1 there
+/// (kernel/ksysfs.c, `CONFIG_PREEMPT_RT`) and is absent elsewhere.
 fn preempt_rt() -> bool {
     std::fs::read_to_string("/sys/kernel/realtime").is_ok_and(|text| text.trim() == "1")
 }
