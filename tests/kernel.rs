@@ -892,7 +892,8 @@ fn record_and_query() {
 /// kernel) and the live view still name sender, target and request, on every kernel.
 #[test]
 fn fallback_paths() {
-    const FALLBACKS: &str = "current-task-btf,task-pt-regs,direct-loads,syscall-fexit";
+    const FALLBACKS: &str =
+        "current-task-btf,task-pt-regs,direct-loads,syscall-fexit,siglock-irqs-off";
     require_root();
     let dir = TempDir::new("kernel-fallback");
     let journal = dir.path("journal");
