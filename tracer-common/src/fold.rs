@@ -91,8 +91,9 @@ pub struct FoldCpu {
     pub busy: u64,
 }
 
-/// Entries (ways) of `FOLD_CACHE` per CPU.
-pub const FOLD_CACHE_WAYS: u32 = 2;
+/// Entries (ways) of `FOLD_CACHE` per CPU: the keys of a handled signal's two outcomes
+/// for a group of two (tracer-ebpf/src/storm.rs).
+pub const FOLD_CACHE_WAYS: u32 = 4;
 
 /// Per CPU, per way: a recent signal key counted on this CPU and the repeats of it
 /// counted here but not yet added to its `FOLDS` entry (`pending`), so that a storm's

@@ -12,9 +12,11 @@
 //! sender or the target changes its exec count and so starts a new key. Userspace reads
 //! the counts (cumulative per entry) and removes idle entries (FOLD_IDLE_NS).
 //!
-//! In front of the hash, each CPU keeps the last two signal keys it counted
-//! (FOLD_CACHE, `FoldCache` in tracer-common; two, as a handled signal takes turns
-//! between "delivered" and "already pending"): a repeat of one of them on the same CPU
+//! In front of the hash, each CPU keeps the last FOLD_CACHE_WAYS (4) signal keys it
+//! counted (FOLD_CACHE, `FoldCache` in tracer-common; four: a handled signal takes
+//! turns between "delivered" and "already pending", and a kill() of a group of two
+//! makes that two keys per member, so with two ways every repeat of it missed the
+//! cache, docs/performance.md, session 8): a repeat of one of them on the same CPU
 //! within the same jiffy only compares the key and adds to that way's `pending`,
 //! without hashing 128 bytes (measured: the lookup was about a third of a repeat's
 //! cost, docs/performance.md, session 5). `pending` moves into the entry when the way
@@ -50,7 +52,8 @@ use aya_ebpf::helpers::generated::{
     bpf_get_smp_processor_id, bpf_jiffies64, bpf_ktime_get_boot_ns,
 };
 use tracer_common::{
-    FoldCache, FoldCpu, FoldKey, FoldSlot, Request, features, fold_kind, fold_stats,
+    FOLD_CACHE_WAYS, FoldCache, FoldCpu, FoldKey, FoldSlot, Request, features, fold_kind,
+    fold_stats,
 };
 
 use crate::{
@@ -320,28 +323,37 @@ pub(crate) fn count_signal_repeat(key: &FoldKey) -> bool {
 /// [`count_signal_repeat`] for the run that holds this CPU's state (`cpu`).
 #[inline(always)]
 fn count_in_cache(key: &FoldKey, cpu: *mut FoldCpu) -> bool {
-    let (Some(way0), Some(way1)) = (FOLD_CACHE.get_ptr_mut(0), FOLD_CACHE.get_ptr_mut(1)) else {
-        return count_repeat(key);
-    };
-    // SAFETY: this CPU's values, valid and aligned for the program's run, and this
-    // run's alone (fold_enter()).
-    unsafe {
-        if (*way0).row != 0 && same_key(addr_of!((*way0).key), key) {
-            return count_cached(way0, key, cpu);
-        }
-        if (*way1).row != 0 && same_key(addr_of!((*way1).key), key) {
-            return count_cached(way1, key, cpu);
-        }
-        let Some(entry) = FOLDS.get_ptr_mut(key) else {
-            return false;
+    // The way to give the key when no way holds it: an empty one, else the one moved
+    // into FOLDS least recently.
+    let mut spare = 0u32;
+    let mut spare_jiffies = u64::MAX;
+    let mut i = 0u32;
+    while i < FOLD_CACHE_WAYS {
+        let Some(way) = FOLD_CACHE.get_ptr_mut(i) else {
+            return count_repeat(key);
         };
-        add_repeats(entry, 1, Some(cpu));
-        let row = (*entry).row;
-        if (*way0).jiffies <= (*way1).jiffies {
-            set_key(way0, key, row, cpu);
-        } else {
-            set_key(way1, key, row, cpu);
+        // SAFETY: this CPU's value, valid and aligned for the program's run, and this
+        // run's alone (generate_enter()).
+        unsafe {
+            let row = (*way).row;
+            if row != 0 && same_key(addr_of!((*way).key), key) {
+                return count_cached(way, key, cpu);
+            }
+            let jiffies = if row == 0 { 0 } else { (*way).jiffies };
+            if jiffies < spare_jiffies {
+                spare = i;
+                spare_jiffies = jiffies;
+            }
         }
+        i += 1;
+    }
+    let Some(entry) = FOLDS.get_ptr_mut(key) else {
+        return false;
+    };
+    add_repeats(entry, 1, Some(cpu));
+    if let Some(way) = FOLD_CACHE.get_ptr_mut(spare) {
+        // SAFETY: as above; `entry` is a FOLDS value, valid for the program's run.
+        unsafe { set_key(way, key, (*entry).row, cpu) };
     }
     true
 }
@@ -396,21 +408,36 @@ pub(crate) fn new_signal_row(key: &FoldKey) -> u64 {
         return 0;
     };
     let row = new_row_held(key, fold_stats::FULL_SIGNALS, cpu);
-    if row != 0
-        && has(features::FOLD_CACHE)
-        && let (Some(way0), Some(way1)) = (FOLD_CACHE.get_ptr_mut(0), FOLD_CACHE.get_ptr_mut(1))
-    {
-        // SAFETY: this CPU's values, this run's alone (generate_enter()).
-        unsafe {
-            if (*way0).row == 0 || ((*way1).row != 0 && (*way0).jiffies <= (*way1).jiffies) {
-                set_key(way0, key, row, cpu);
-            } else {
-                set_key(way1, key, row, cpu);
-            }
-        }
+    if row != 0 && has(features::FOLD_CACHE) {
+        cache_new_row(key, row, cpu);
     }
     generate_exit(cpu);
     row
+}
+
+/// Puts a key that just got its FOLDS entry (`row`) into this CPU's cache: in an empty
+/// way, else in the one moved into FOLDS least recently.
+#[inline(always)]
+fn cache_new_row(key: &FoldKey, row: u64, cpu: *mut FoldCpu) {
+    let mut spare = 0u32;
+    let mut spare_jiffies = u64::MAX;
+    let mut i = 0u32;
+    while i < FOLD_CACHE_WAYS {
+        let Some(way) = FOLD_CACHE.get_ptr_mut(i) else {
+            return;
+        };
+        // SAFETY: this CPU's value, this run's alone (generate_enter()).
+        let jiffies = unsafe { if (*way).row == 0 { 0 } else { (*way).jiffies } };
+        if jiffies < spare_jiffies {
+            spare = i;
+            spare_jiffies = jiffies;
+        }
+        i += 1;
+    }
+    if let Some(way) = FOLD_CACHE.get_ptr_mut(spare) {
+        // SAFETY: as above.
+        unsafe { set_key(way, key, row, cpu) };
+    }
 }
 
 /// Replaces the key cached in `cache` (a way of FOLD_CACHE) with `key` (row 0: none),
