@@ -323,29 +323,15 @@ pub(crate) fn count_signal_repeat(key: &FoldKey) -> bool {
 /// [`count_signal_repeat`] for the run that holds this CPU's state (`cpu`).
 #[inline(always)]
 fn count_in_cache(key: &FoldKey, cpu: *mut FoldCpu) -> bool {
-    // The way to give the key when no way holds it: an empty one, else the one moved
-    // into FOLDS least recently.
-    let mut spare = 0u32;
-    let mut spare_jiffies = u64::MAX;
-    let mut i = 0u32;
-    while i < FOLD_CACHE_WAYS {
-        let Some(way) = FOLD_CACHE.get_ptr_mut(i) else {
+    let scan = scan_ways(key);
+    let (found, spare) = ((scan & 0xffff_ffff) as u32, (scan >> 32) as u32);
+    if found < FOLD_CACHE_WAYS {
+        let Some(way) = FOLD_CACHE.get_ptr_mut(found) else {
             return count_repeat(key);
         };
         // SAFETY: this CPU's value, valid and aligned for the program's run, and this
         // run's alone (generate_enter()).
-        unsafe {
-            let row = (*way).row;
-            if row != 0 && same_key(addr_of!((*way).key), key) {
-                return count_cached(way, key, cpu);
-            }
-            let jiffies = if row == 0 { 0 } else { (*way).jiffies };
-            if jiffies < spare_jiffies {
-                spare = i;
-                spare_jiffies = jiffies;
-            }
-        }
-        i += 1;
+        return unsafe { count_cached(way, key, cpu) };
     }
     let Some(entry) = FOLDS.get_ptr_mut(key) else {
         return false;
@@ -356,6 +342,44 @@ fn count_in_cache(key: &FoldKey, cpu: *mut FoldCpu) -> bool {
         unsafe { set_key(way, key, (*entry).row, cpu) };
     }
     true
+}
+
+/// Which of this CPU's ways holds `key` (FOLD_CACHE_WAYS when none), in the low half,
+/// and which way would take a new key (an empty one, else the one moved into FOLDS
+/// least recently) in the high half. A subprogram of its own: inlined, the unrolled
+/// scan's spills grew signal_generate's frame past 5.10's 512-byte stack limit for a
+/// call chain.
+#[inline(never)]
+fn scan_ways(key: &FoldKey) -> u64 {
+    // Read back through a volatile slot on every way: LLVM would otherwise load the
+    // key's sixteen words once, before the loop, and keep them in stack slots (128
+    // bytes that 5.10's 512-byte limit for a call chain does not have).
+    let key_slot: *const FoldKey = key;
+    let mut spare = 0u32;
+    let mut spare_jiffies = u64::MAX;
+    let mut i = 0u32;
+    while i < FOLD_CACHE_WAYS {
+        let Some(way) = FOLD_CACHE.get_ptr(i) else {
+            break;
+        };
+        // SAFETY: this CPU's value, valid and aligned for the program's run; only the
+        // run that holds this CPU's state calls this. `key_slot` is a live local
+        // holding `key`, valid for a FoldKey.
+        unsafe {
+            let key = &*read_volatile(&raw const key_slot);
+            let row = (*way).row;
+            if row != 0 && same_key(addr_of!((*way).key), key) {
+                return (u64::from(spare) << 32) | u64::from(i);
+            }
+            let jiffies = if row == 0 { 0 } else { (*way).jiffies };
+            if jiffies < spare_jiffies {
+                spare = i;
+                spare_jiffies = jiffies;
+            }
+        }
+        i += 1;
+    }
+    (u64::from(spare) << 32) | u64::from(FOLD_CACHE_WAYS)
 }
 
 /// Counts a repeat of the key cached in `way`: pending within the jiffy of its last
@@ -416,26 +440,12 @@ pub(crate) fn new_signal_row(key: &FoldKey) -> u64 {
 }
 
 /// Puts a key that just got its FOLDS entry (`row`) into this CPU's cache: in an empty
-/// way, else in the one moved into FOLDS least recently.
+/// way, else in the one moved into FOLDS least recently ([`scan_ways`]).
 #[inline(always)]
 fn cache_new_row(key: &FoldKey, row: u64, cpu: *mut FoldCpu) {
-    let mut spare = 0u32;
-    let mut spare_jiffies = u64::MAX;
-    let mut i = 0u32;
-    while i < FOLD_CACHE_WAYS {
-        let Some(way) = FOLD_CACHE.get_ptr_mut(i) else {
-            return;
-        };
-        // SAFETY: this CPU's value, this run's alone (generate_enter()).
-        let jiffies = unsafe { if (*way).row == 0 { 0 } else { (*way).jiffies } };
-        if jiffies < spare_jiffies {
-            spare = i;
-            spare_jiffies = jiffies;
-        }
-        i += 1;
-    }
+    let spare = (scan_ways(key) >> 32) as u32;
     if let Some(way) = FOLD_CACHE.get_ptr_mut(spare) {
-        // SAFETY: as above.
+        // SAFETY: this CPU's value, this run's alone (generate_enter()).
         unsafe { set_key(way, key, row, cpu) };
     }
 }
