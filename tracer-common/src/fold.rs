@@ -89,6 +89,10 @@ pub struct FoldCpu {
     /// Non-zero while a run on this CPU holds this CPU's fold state (this and
     /// `FOLD_CACHE`): changed only by atomic adds (tracer-ebpf/src/storm.rs, `fold_enter`).
     pub busy: u64,
+    /// The way the next key cached on this CPU replaces, round robin: for a storm
+    /// cycling through up to `FOLD_CACHE_WAYS` keys the choice least-recently-used
+    /// makes, without comparing the ways' ages (a branch per way for the verifier).
+    pub next_way: u64,
 }
 
 /// Entries (ways) of `FOLD_CACHE` per CPU: the keys of a handled signal's two outcomes

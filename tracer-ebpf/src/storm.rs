@@ -323,8 +323,7 @@ pub(crate) fn count_signal_repeat(key: &FoldKey) -> bool {
 /// [`count_signal_repeat`] for the run that holds this CPU's state (`cpu`).
 #[inline(always)]
 fn count_in_cache(key: &FoldKey, cpu: *mut FoldCpu) -> bool {
-    let scan = scan_ways(key);
-    let (found, spare) = ((scan & 0xffff_ffff) as u32, (scan >> 32) as u32);
+    let found = find_way(key);
     if found < FOLD_CACHE_WAYS {
         let Some(way) = FOLD_CACHE.get_ptr_mut(found) else {
             return count_repeat(key);
@@ -337,26 +336,19 @@ fn count_in_cache(key: &FoldKey, cpu: *mut FoldCpu) -> bool {
         return false;
     };
     add_repeats(entry, 1, Some(cpu));
-    if let Some(way) = FOLD_CACHE.get_ptr_mut(spare) {
-        // SAFETY: as above; `entry` is a FOLDS value, valid for the program's run.
-        unsafe { set_key(way, key, (*entry).row, cpu) };
-    }
+    // SAFETY: a FOLDS value, valid for the program's run.
+    let row = unsafe { (*entry).row };
+    cache_key(key, row, cpu);
     true
 }
 
-/// Which of this CPU's ways holds `key` (FOLD_CACHE_WAYS when none), in the low half,
-/// and which way would take a new key (an empty one, else the one moved into FOLDS
-/// least recently) in the high half. A subprogram of its own: inlined, the unrolled
-/// scan's spills grew signal_generate's frame past 5.10's 512-byte stack limit for a
-/// call chain.
+/// Which of this CPU's ways holds `key`; FOLD_CACHE_WAYS when none. A subprogram of its
+/// own, and the key reread through a volatile slot on every way: inlined and unrolled,
+/// LLVM loaded the key's sixteen words once and kept them in stack slots, 128 bytes
+/// that 5.10's 512-byte limit for a call chain does not have.
 #[inline(never)]
-fn scan_ways(key: &FoldKey) -> u64 {
-    // Read back through a volatile slot on every way: LLVM would otherwise load the
-    // key's sixteen words once, before the loop, and keep them in stack slots (128
-    // bytes that 5.10's 512-byte limit for a call chain does not have).
+fn find_way(key: &FoldKey) -> u32 {
     let key_slot: *const FoldKey = key;
-    let mut spare = 0u32;
-    let mut spare_jiffies = u64::MAX;
     let mut i = 0u32;
     while i < FOLD_CACHE_WAYS {
         let Some(way) = FOLD_CACHE.get_ptr(i) else {
@@ -367,19 +359,30 @@ fn scan_ways(key: &FoldKey) -> u64 {
         // holding `key`, valid for a FoldKey.
         unsafe {
             let key = &*read_volatile(&raw const key_slot);
-            let row = (*way).row;
-            if row != 0 && same_key(addr_of!((*way).key), key) {
-                return (u64::from(spare) << 32) | u64::from(i);
-            }
-            let jiffies = if row == 0 { 0 } else { (*way).jiffies };
-            if jiffies < spare_jiffies {
-                spare = i;
-                spare_jiffies = jiffies;
+            if (*way).row != 0 && same_key(addr_of!((*way).key), key) {
+                return i;
             }
         }
         i += 1;
     }
-    (u64::from(spare) << 32) | u64::from(FOLD_CACHE_WAYS)
+    FOLD_CACHE_WAYS
+}
+
+/// Caches `key` (its FOLDS entry's `row`) on this CPU, in the way whose turn it is
+/// (`FoldCpu::next_way`).
+#[inline(always)]
+fn cache_key(key: &FoldKey, row: u64, cpu: *mut FoldCpu) {
+    // SAFETY: this CPU's value, valid for the program's run, this run's alone
+    // (generate_enter()).
+    let turn = unsafe {
+        let turn = (*cpu).next_way % u64::from(FOLD_CACHE_WAYS);
+        (*cpu).next_way = turn + 1;
+        turn as u32
+    };
+    if let Some(way) = FOLD_CACHE.get_ptr_mut(turn) {
+        // SAFETY: as above.
+        unsafe { set_key(way, key, row, cpu) };
+    }
 }
 
 /// Counts a repeat of the key cached in `way`: pending within the jiffy of its last
@@ -433,21 +436,10 @@ pub(crate) fn new_signal_row(key: &FoldKey) -> u64 {
     };
     let row = new_row_held(key, fold_stats::FULL_SIGNALS, cpu);
     if row != 0 && has(features::FOLD_CACHE) {
-        cache_new_row(key, row, cpu);
+        cache_key(key, row, cpu);
     }
     generate_exit(cpu);
     row
-}
-
-/// Puts a key that just got its FOLDS entry (`row`) into this CPU's cache: in an empty
-/// way, else in the one moved into FOLDS least recently ([`scan_ways`]).
-#[inline(always)]
-fn cache_new_row(key: &FoldKey, row: u64, cpu: *mut FoldCpu) {
-    let spare = (scan_ways(key) >> 32) as u32;
-    if let Some(way) = FOLD_CACHE.get_ptr_mut(spare) {
-        // SAFETY: this CPU's value, this run's alone (generate_enter()).
-        unsafe { set_key(way, key, row, cpu) };
-    }
 }
 
 /// Replaces the key cached in `cache` (a way of FOLD_CACHE) with `key` (row 0: none),
