@@ -193,10 +193,12 @@ fn fold_exit(cpu: *mut FoldCpu) {
 /// state, and nothing taken (two atomic adds less on every repeat of a storm; release
 /// with [`generate_exit`]).
 ///
-/// Why that is enough there: signal_generate is called from __send_signal_locked()
-/// (kernel/signal.c) with the target's siglock held, and the siglock is always taken
-/// with interrupts off (lock_task_sighand() and spin_lock_irq*(): signals are also sent
-/// from hard interrupts, so lockdep requires it); NMIs send no signal. So once this
+/// Why that is enough there: every trace_signal_generate() call (kernel/signal.c:
+/// __send_signal_locked(), and send_sigqueue() / posixtimer_send_sigqueue() for POSIX
+/// timers, before their unlock_task_sighand()) runs with the target's siglock held, and
+/// the siglock is always taken with interrupts off (lock_task_sighand() and
+/// spin_lock_irq*(): timers send signals from hard interrupts, so lockdep requires it);
+/// NMIs send no signal. So once this
 /// run has started, nothing else runs on its CPU until it returns, and only a
 /// failed-attempt program that it interrupted (syscall exit, interrupts on) can hold
 /// the state: `busy` is then non-zero, and this run backs off as after
