@@ -97,6 +97,14 @@ pub(super) fn probe_kernel(
         "every helper the programs call (Linux 5.8)",
     ));
     let mut kernel_features = 0;
+    // Why a feature falls back: the tests' switch, or this kernel's own reason.
+    let why = |name: &str, reason: &str| {
+        if is_disabled(name) {
+            format!("disabled by {DISABLE_HOOKS}")
+        } else {
+            reason.to_owned()
+        }
+    };
     if probed.current_task_btf && !is_disabled("current-task-btf") {
         kernel_features |= tracer_common::features::CURRENT_TASK_BTF;
         features.push(Feature::used(
@@ -104,11 +112,10 @@ pub(super) fn probe_kernel(
             "bpf_get_current_task_btf(): the sender read by plain loads",
         ));
     } else {
-        let why = if is_disabled("current-task-btf") {
-            format!("disabled by {DISABLE_HOOKS}")
-        } else {
-            "no bpf_get_current_task_btf() (Linux 5.11)".to_owned()
-        };
+        let why = why(
+            "current-task-btf",
+            "no bpf_get_current_task_btf() (Linux 5.11)",
+        );
         features.push(Feature::fallback(
             "current_task_btf",
             format!("{why}: the sender read with bpf_probe_read_kernel()"),
@@ -123,11 +130,10 @@ pub(super) fn probe_kernel(
     if cfg!(target_arch = "x86_64") && !is_disabled("fold-cache") {
         kernel_features |= tracer_common::features::FOLD_CACHE;
     } else {
-        let why = if is_disabled("fold-cache") {
-            format!("disabled by {DISABLE_HOOKS}")
-        } else {
-            "BPF_XADD is not a full barrier on this architecture".to_owned()
-        };
+        let why = why(
+            "fold-cache",
+            "BPF_XADD is not a full barrier on this architecture",
+        );
         features.push(Feature::fallback(
             "fold_cache",
             format!("{why}: every repeat of a storm counted in the FOLDS hash"),
@@ -138,11 +144,10 @@ pub(super) fn probe_kernel(
     if !preempt_rt() && !is_disabled("siglock-irqs-off") {
         kernel_features |= tracer_common::features::SIGLOCK_IRQS_OFF;
     } else {
-        let why = if is_disabled("siglock-irqs-off") {
-            format!("disabled by {DISABLE_HOOKS}")
-        } else {
-            "a PREEMPT_RT kernel: signal_generate may run with interrupts on".to_owned()
-        };
+        let why = why(
+            "siglock-irqs-off",
+            "a PREEMPT_RT kernel: signal_generate may run with interrupts on",
+        );
         features.push(Feature::fallback(
             "siglock_irqs_off",
             format!("{why}: it takes the per-CPU storm state with atomic adds"),
