@@ -86,8 +86,9 @@ pub struct FoldCpu {
     /// it (so their times are early by up to a jiffy).
     pub clock_jiffies: u64,
     pub clock_ns: u64,
-    /// Non-zero while a run on this CPU holds this CPU's fold state (this and
-    /// `FOLD_CACHE`): changed only by atomic adds (tracer-ebpf/src/storm.rs, `fold_enter`).
+    /// Non-zero while a run on this CPU holds this CPU's fold state (this and the ways
+    /// beside it in `FoldPerCpu`): changed only by atomic adds (tracer-ebpf/src/storm.rs,
+    /// `fold_enter`).
     pub busy: u64,
     /// The way the next key cached on this CPU replaces, round robin: for a storm
     /// cycling through up to `FOLD_CACHE_WAYS` keys the choice least-recently-used
@@ -120,7 +121,8 @@ pub const FOLD_CACHE_WAYS: u32 = 4;
 /// `begun` and `ended` make a seqlock for a change of key (`row` with `pending`): the
 /// kernel stores `begun = n`, moves the pending repeats, changes the key, then stores
 /// `ended = n`. A map lookup copies the value in no specified order, so userspace takes
-/// three copies of every way, each its own syscall, fenced: `ended` from the first,
+/// three copies of every CPU's ways (`FoldPerCpu`, one value per CPU), each its own
+/// syscall, fenced: per way, `ended` from the first,
 /// `row` and `pending` from the second, `begun` from the third; equal counters mean no
 /// change of key overlapped the second copy. A torn way is skipped, counted by the next
 /// read.
@@ -147,6 +149,18 @@ pub struct FoldCache {
     pub ended: u64,
 }
 
+/// A CPU's `FOLD_CACHE` value: its aggregation state and its cache ways side by side,
+/// so that the path of every signal looks them up once (a map lookup per way, and one
+/// for the state, were a fifth of a cached repeat's cost; a helper call each before
+/// Linux 6.10 inlined per-CPU array lookups). `cpu` comes first: the programs reach
+/// the ways from a pointer to it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FoldPerCpu {
+    pub cpu: FoldCpu,
+    pub ways: [FoldCache; FOLD_CACHE_WAYS as usize],
+}
+
 /// Identical signals folded into the record with fold id `row`. Sent by sigwho before
 /// 0.2 (per-CPU fold slots); still decoded for raw captures made then.
 #[repr(C)]
@@ -171,4 +185,12 @@ unsafe impl aya::Pod for FoldSlot {}
 // 8): no padding, every bit pattern is valid.
 unsafe impl aya::Pod for FoldCache {}
 const _: () = assert!(size_of::<FoldCache>() == 5 * 8 + size_of::<FoldKey>());
+#[cfg(feature = "user")]
+// SAFETY: repr(C) and Copy, a FoldCpu (u64s) and an array of FoldCache (Pod, a multiple
+// of 8 bytes): no padding, every bit pattern is valid.
+unsafe impl aya::Pod for FoldPerCpu {}
+const _: () = assert!(
+    size_of::<FoldPerCpu>()
+        == size_of::<FoldCpu>() + FOLD_CACHE_WAYS as usize * size_of::<FoldCache>()
+);
 const _: () = assert!(size_of::<FoldSlot>() == 4 * 8);

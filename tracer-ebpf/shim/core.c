@@ -209,10 +209,30 @@ static __always_inline void sw_fill_words(__s64 *out, int n, __s64 v)
 		o[i] = v;
 }
 
+#ifdef SW_SYSCALL_REGS
+// The number and arguments 0-3 of the syscall in `regs` into out[0..5].
+static __always_inline void sw_regs_direct(__s64 *out, struct pt_regs *regs)
+{
+	out[0] = sw_regs_nr(regs);
+	out[1] = sw_regs_arg(regs, 0);
+	out[2] = sw_regs_arg(regs, 1);
+	out[3] = sw_regs_arg(regs, 2);
+	out[4] = sw_regs_arg(regs, 3);
+}
+#endif
+
+// What out[0..5] says when the current task is in no syscall: number -1, no arguments.
+static __always_inline void sw_no_syscall(__s64 *out)
+{
+	sw_fill_words(out, 5, 0);
+	out[0] = -1;
+}
+
 // The number and arguments 0-3 of the syscall the current task is in, with one
 // bpf_task_pt_regs() call: out[0] = number (-1 when it is in none: an exception or
 // interrupt made the signal, or this architecture is not supported), out[1..4] =
 // arguments. bpf_task_pt_regs() needs Linux 5.15 (callers check features::TASK_PT_REGS).
+// Every word of `out` is written once on every path.
 //
 // With `direct` (features::DIRECT_LOADS, a constant the verifier sees) the registers
 // are read by plain loads through the pointer bpf_task_pt_regs() returns, which the
@@ -220,34 +240,45 @@ static __always_inline void sw_fill_words(__s64 *out, int n, __s64 v)
 // signal on the machine. Without it, by one bpf_probe_read_kernel() per register.
 __attribute__((noinline)) void sw_current_syscall(__s64 *out, __u32 direct)
 {
-	sw_fill_words(out, 5, 0);
-	out[0] = -1;
 #ifdef SW_SYSCALL_REGS
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	if (!regs)
-		return;
-	if (direct) {
-		out[0] = sw_regs_nr(regs);
-		out[1] = sw_regs_arg(regs, 0);
-		out[2] = sw_regs_arg(regs, 1);
-		out[3] = sw_regs_arg(regs, 2);
-		out[4] = sw_regs_arg(regs, 3);
+	if (regs) {
+		if (direct) {
+			sw_regs_direct(out, regs);
+			return;
+		}
+#if defined(__TARGET_ARCH_x86)
+		out[0] = (long)BPF_CORE_READ(regs, orig_ax);
+		out[1] = BPF_CORE_READ(regs, di);
+		out[2] = BPF_CORE_READ(regs, si);
+		out[3] = BPF_CORE_READ(regs, dx);
+		out[4] = BPF_CORE_READ(regs, r10);
+#else
+		out[0] = BPF_CORE_READ(regs, syscallno);
+		out[1] = BPF_CORE_READ(regs, orig_x0);
+		out[2] = BPF_CORE_READ(regs, regs[1]);
+		out[3] = BPF_CORE_READ(regs, regs[2]);
+		out[4] = BPF_CORE_READ(regs, regs[3]);
+#endif
 		return;
 	}
-#if defined(__TARGET_ARCH_x86)
-	out[0] = (long)BPF_CORE_READ(regs, orig_ax);
-	out[1] = BPF_CORE_READ(regs, di);
-	out[2] = BPF_CORE_READ(regs, si);
-	out[3] = BPF_CORE_READ(regs, dx);
-	out[4] = BPF_CORE_READ(regs, r10);
-#else
-	out[0] = BPF_CORE_READ(regs, syscallno);
-	out[1] = BPF_CORE_READ(regs, orig_x0);
-	out[2] = BPF_CORE_READ(regs, regs[1]);
-	out[3] = BPF_CORE_READ(regs, regs[2]);
-	out[4] = BPF_CORE_READ(regs, regs[3]);
 #endif
+	sw_no_syscall(out);
+}
+
+// sw_current_syscall() under features::DIRECT_LOADS for a caller that holds the current
+// task as bpf_get_current_task_btf() returned it (`t`, BTF-typed): the same words, one
+// helper call less on the path of every signal.
+__attribute__((always_inline)) void sw_btf_current_syscall(__s64 *out, __u64 t)
+{
+#ifdef SW_SYSCALL_REGS
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(TASK(t));
+	if (regs) {
+		sw_regs_direct(out, regs);
+		return;
+	}
 #endif
+	sw_no_syscall(out);
 }
 
 // The sw_btf_* functions below load directly through a pointer the verifier knows to be
@@ -290,7 +321,7 @@ __attribute__((always_inline)) __u64 sw_btf_task_exec_id(__u64 t)
 // error") the verifier types it as a scalar and refuses any load through it; older
 // verifiers accept the load but differ in what they allow across the union's members.
 // Callers pass only real pointers (info > 1).
-__attribute__((noinline)) void sw_siginfo_words(__u64 info, __u64 *out)
+__attribute__((always_inline)) void sw_siginfo_words(__u64 info, __u64 *out)
 {
 	if (bpf_probe_read_kernel(out, 4 * sizeof(__u64), (const void *)(unsigned long)info))
 		sw_fill_words((__s64 *)out, 4, 0);

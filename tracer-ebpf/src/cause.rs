@@ -8,10 +8,7 @@
 
 use core::ptr::{addr_of_mut, read_volatile, write_volatile};
 
-use aya_ebpf::helpers::{
-    bpf_get_current_pid_tgid,
-    generated::{bpf_jiffies64, bpf_ktime_get_boot_ns},
-};
+use aya_ebpf::helpers::generated::{bpf_jiffies64, bpf_ktime_get_boot_ns};
 use tracer_common::{CAUSE_DEPTH, Cause};
 
 use crate::{
@@ -45,7 +42,8 @@ fn is_own_timer(sig: i32, code: i32) -> bool {
 }
 
 /// Keeps the signal `target_pid` just received in RECEIVED, as the possible cause of
-/// what it sends next.
+/// what it sends next. `pid_tgid` is the sender's (the current task's), as the caller
+/// has it already.
 #[inline(always)]
 pub(crate) fn remember_received(
     sig: i32,
@@ -53,7 +51,7 @@ pub(crate) fn remember_received(
     target_task: u64,
     target_pid: u32,
     sender_task: u64,
-    sender_pid: u32,
+    pid_tgid: u64,
 ) {
     // A storm of one signal from one thread at this receiver: the cause it would
     // remember is the one already there, only a little newer. Refreshing it on every
@@ -65,7 +63,8 @@ pub(crate) fn remember_received(
     // most a jiffy older than the newest, and from one of the storm's senders.
     // SAFETY: a helper without arguments.
     let jiffies = unsafe { bpf_jiffies64() };
-    let sender_tid = bpf_get_current_pid_tgid() as u32;
+    let sender_tid = pid_tgid as u32;
+    let sender_pid = (pid_tgid >> 32) as u32;
     if let Some(at) = RECEIVED_AT.get(target_pid % RECEIVED_AT_SLOTS) {
         // SAFETY: a map value, valid and aligned for the program's run, read whole.
         let at = unsafe { read_volatile(at) };
@@ -104,7 +103,7 @@ pub(crate) fn remember_received(
         if is_own_timer(sig, cause.code) {
             return;
         }
-        cause.syscall = current_request(sig, sender_task, target_task, target_pid).syscall;
+        cause.syscall = current_request(sig, (sender_task, 0), target_task, target_pid).syscall;
         cause.sender_uid = sw_task_uid(sender_task);
         read_comm(cause.sender_comm.as_mut_ptr(), sender_task);
     }

@@ -9,9 +9,8 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use tracer_common::{
-    Cause, Config, ExecMark, FOLD_CACHE_WAYS, FOLD_ENTRIES, FoldCache, FoldCpu, FoldKey, FoldSlot,
-    MAX_TARGETS, RING_BYTES, Request, SyscallLayout, SyscallLayouts, TARGET_HINT_SLOTS, fold_stats,
-    syscall,
+    Cause, Config, ExecMark, FOLD_ENTRIES, FoldKey, FoldPerCpu, FoldSlot, MAX_TARGETS, RING_BYTES,
+    Request, SyscallLayout, SyscallLayouts, TARGET_HINT_SLOTS, fold_stats, syscall,
 };
 
 #[unsafe(no_mangle)]
@@ -127,15 +126,11 @@ pub(crate) struct ReceivedAt {
 #[map]
 pub(crate) static FOLDS: HashMap<FoldKey, FoldSlot> = HashMap::with_max_entries(FOLD_ENTRIES, 0);
 
-/// Per CPU: the fold id sequence and the aggregation's clock cache.
+/// Per CPU, one value (FoldPerCpu): the fold id sequence, the aggregation's clock cache
+/// and who holds them (FoldCpu), and the last signal keys counted here with their
+/// repeats not yet in FOLDS (the ways, FoldCache; see storm.rs).
 #[map]
-pub(crate) static FOLD_CPU: PerCpuArray<FoldCpu> = PerCpuArray::with_max_entries(1, 0);
-
-/// Per CPU: the last signal keys counted here and their repeats not yet in FOLDS
-/// (see FoldCache and storm.rs).
-#[map]
-pub(crate) static FOLD_CACHE: PerCpuArray<FoldCache> =
-    PerCpuArray::with_max_entries(FOLD_CACHE_WAYS, 0);
+pub(crate) static FOLD_CACHE: PerCpuArray<FoldPerCpu> = PerCpuArray::with_max_entries(1, 0);
 
 /// Per CPU: what went out in full because FOLDS was full (`fold_stats`).
 #[map]

@@ -25,17 +25,25 @@ use tracer_common::{Request, SyscallLayout, features, syscall};
 
 use crate::{
     maps::{CONFIG, INFLIGHT, has, layout, logging},
-    task::{sw_current_syscall, sw_pidfd_pid, sw_task_ns_pid, sw_task_tid},
+    task::{sw_btf_current_syscall, sw_current_syscall, sw_pidfd_pid, sw_task_ns_pid, sw_task_tid},
 };
 
-/// The kill-family call the current task (`task`) is in, or the default (syscall NONE)
-/// when it is in none: from its saved registers where the kernel lets programs read
-/// them, else from what its sys_enter_* program kept.
+/// The kill-family call the current task (`task`; `typed`, the same BTF-typed, or 0) is
+/// in, or the default (syscall NONE) when it is in none: from its saved registers where
+/// the kernel lets programs read them, else from what its sys_enter_* program kept.
+///
+/// Safety: `typed` is 0 or what [`crate::task::current_task_btf`] returned.
 #[inline(always)]
-fn asked_now(task: u64) -> Request {
+unsafe fn asked_now(task: u64, typed: u64) -> Request {
     if has(features::TASK_PT_REGS) {
-        // SAFETY: under TASK_PT_REGS: this kernel has bpf_task_pt_regs().
-        let regs = unsafe { current_syscall() };
+        let regs = if typed != 0 {
+            // SAFETY: under TASK_PT_REGS, and `typed` is the current task, BTF-typed
+            // (this function's contract).
+            unsafe { btf_current_syscall(typed) }
+        } else {
+            // SAFETY: under TASK_PT_REGS: this kernel has bpf_task_pt_regs().
+            unsafe { current_syscall() }
+        };
         let which = syscall_with_nr(regs[0]);
         if which == syscall::NONE {
             return Request::default();
@@ -62,6 +70,22 @@ pub(crate) unsafe fn current_syscall() -> [i64; 5] {
     // its direct loads run only under DIRECT_LOADS.
     unsafe {
         sw_current_syscall(regs.as_mut_ptr(), u32::from(has(features::DIRECT_LOADS)));
+        regs.assume_init()
+    }
+}
+
+/// [`current_syscall`] for a caller holding the current task BTF-typed (`typed`), which
+/// saves the shim a helper call on the path of every signal.
+///
+/// Safety: only under TASK_PT_REGS, and `typed` is what
+/// [`crate::task::current_task_btf`] returned, non-zero (so DIRECT_LOADS holds).
+#[inline(always)]
+unsafe fn btf_current_syscall(typed: u64) -> [i64; 5] {
+    let mut regs = MaybeUninit::<[i64; 5]>::uninit();
+    // SAFETY: as in current_syscall(); `typed` is what the shim needs (this function's
+    // contract).
+    unsafe {
+        sw_btf_current_syscall(regs.as_mut_ptr(), typed);
         regs.assume_init()
     }
 }
@@ -126,14 +150,18 @@ pub(crate) fn request_from_args(which: u32, task: u64, arg: impl Fn(u32) -> i64)
 /// default (syscall NONE) when it is in no kill-family syscall. A signal the kernel
 /// makes while the current task happens to be in one (a timer interrupt, say) is told
 /// apart by the signal and, where the request names one process, by the target.
+/// `sender_btf` is the sender (the current task) BTF-typed, or 0.
+///
+/// Safety: `sender_btf` is 0 or what [`crate::task::current_task_btf`] returned.
 #[inline(always)]
-pub(crate) fn current_request(
+pub(crate) unsafe fn current_request(
     sig: i32,
-    sender_task: u64,
+    (sender_task, sender_btf): (u64, u64),
     target_task: u64,
     target_pid: u32,
 ) -> Request {
-    let request = asked_now(sender_task);
+    // SAFETY: this function's contract.
+    let request = unsafe { asked_now(sender_task, sender_btf) };
     let which = request.syscall;
     if which == syscall::NONE {
         return Request::default();

@@ -25,12 +25,11 @@ use crate::{
         SI_ADDR, SI_CODE, SI_ERRNO, SI_KERNEL, SI_PID, SI_UID, SI_USER, SI_VALUE, SIGINFO_NONE,
         SIGINFO_PRIV, is_fault, siginfo_field, siginfo_kind, siginfo_words,
     },
-    storm::{count_signal_repeat, new_signal_row, signal_key},
+    storm::{count_signal_repeat, fill_signal_key, new_signal_row},
     task::{
         btf_task_tgid, current_task_btf, sw_btf_fill_task, sw_task_signal_state, write_btf_task,
         write_sender_ancestry, write_task,
     },
-    zero::zeroed_in,
 };
 
 /// `TRACE_SIGNAL_IGNORED` (include/trace/events/signal.h).
@@ -73,43 +72,57 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     let pid_tgid = bpf_get_current_pid_tgid();
     let sender_pid = (pid_tgid >> 32) as u32;
     if meaningful && sender_pid != target_pid {
-        remember_received(sig, info, target_task, target_pid, sender_task, sender_pid);
+        remember_received(sig, info, target_task, target_pid, sender_task, pid_tgid);
     }
     if !wanted {
         return Ok(0);
     }
-    if filter_targets == 0 && (target_pid == config!(self_pid) || sender_pid == config!(self_pid)) {
+    let self_pid = config!(self_pid);
+    if filter_targets == 0 && (target_pid == self_pid || sender_pid == self_pid) {
         if logging() {
             crate::log::own_signal(sig, target_pid);
         }
         return Ok(0);
     }
 
-    let request = current_request(sig, sender_task, target_task, target_pid);
+    let sender_btf = current_task_btf();
+    // SAFETY: `sender_btf` came from current_task_btf().
+    let request =
+        unsafe { current_request(sig, (sender_task, sender_btf), target_task, target_pid) };
     // The recorder and the views aggregate storms in the kernel (storm.rs).
     let aggregate = config!(fold_repeats) != 0;
+    // Written whole by fill_signal_key() where it is used: not zeroed first (sixteen
+    // stores more on the path of every signal).
     let mut slot = core::mem::MaybeUninit::<FoldKey>::uninit();
-    // SAFETY: all zeros is a valid FoldKey (a Pod key).
-    let key = unsafe { zeroed_in(&mut slot) };
-    let sender_btf = current_task_btf();
-    if aggregate {
-        // SAFETY: `target_task` is BTF-typed (as above), `sender_btf` came from
-        // current_task_btf(): what signal_key() needs.
-        unsafe {
+    let key: Option<&FoldKey> = if aggregate {
+        // SAFETY: `slot` is a live local, valid for writing a FoldKey, which
+        // fill_signal_key() writes whole; `target_task` is BTF-typed (as above),
+        // `sender_btf` came from current_task_btf().
+        let key = unsafe {
             let sender = (sender_task, sender_btf, pid_tgid);
-            *key = signal_key(sig, info, group, result, target_task, sender, &request);
-        }
-        if count_signal_repeat(&key) {
+            fill_signal_key(
+                slot.as_mut_ptr(),
+                (sig, info, group, result),
+                target_task,
+                sender,
+                &request,
+            );
+            slot.assume_init_ref()
+        };
+        if count_signal_repeat(key) {
             return Ok(0);
         }
-    }
+        Some(key)
+    } else {
+        None
+    };
 
     let Some(mut entry) = reserve::<SignalEvent>(kind::SIGNAL) else {
         return Ok(0);
     };
     // The key's entry before the record: a record in the ring is sure to be submitted,
     // and its repeats name it.
-    let fold_id = if aggregate { new_signal_row(&key) } else { 0 };
+    let fold_id = key.map_or(0, new_signal_row);
     let info_kind = siginfo_kind(info);
     let ev = entry.as_mut_ptr();
     // SAFETY: `ev` is the record just reserved: valid and aligned for a whole
@@ -141,10 +154,9 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
             addr_of_mut!((*ev).si_value).write(0);
             addr_of_mut!((*ev).si_addr).write(0);
         } else {
-            let words = if aggregate {
-                key.siginfo
-            } else {
-                siginfo_words(info)
+            let words = match key {
+                Some(key) => key.siginfo,
+                None => siginfo_words(info),
             };
             let at = |offset: u64| siginfo_field(&words, offset);
             addr_of_mut!((*ev).code).write(at(SI_CODE) as i32);

@@ -13,7 +13,7 @@
 //! the counts (cumulative per entry) and removes idle entries (FOLD_IDLE_NS).
 //!
 //! In front of the hash, each CPU keeps the last FOLD_CACHE_WAYS (4) signal keys it
-//! counted (FOLD_CACHE, `FoldCache` in tracer-common; four: a handled signal takes
+//! counted (the ways of its FOLD_CACHE value, `FoldCache` in tracer-common; four: a handled signal takes
 //! turns between "delivered" and "already pending", and a kill() of a group of two
 //! makes that two keys per member, so with two ways every repeat of it missed the
 //! cache, docs/performance.md, session 8): a repeat of one of them on the same CPU
@@ -26,8 +26,9 @@
 //! removal of idle entries keeps pending repeats. Only signal_generate uses the cache;
 //! failed attempts go to the hash directly.
 //!
-//! Per-CPU state (FOLD_CPU's fold id sequence and clock cache, FOLD_CACHE) belongs to
-//! one run at a time, taken with an atomic add on FOLD_CPU's `busy` ([`fold_enter`];
+//! Per-CPU state (one FOLD_CACHE value, `FoldPerCpu`: the fold id sequence and clock
+//! cache, `FoldCpu`, and the ways, looked up once per run) belongs to
+//! one run at a time, taken with an atomic add on `FoldCpu::busy` ([`fold_enter`];
 //! signal_generate, which nothing interrupts outside PREEMPT_RT, only checks it there,
 //! [`generate_enter`]):
 //! runs on one CPU can interleave (PREEMPT_RT, where signal_generate's siglock is a
@@ -52,61 +53,64 @@ use aya_ebpf::helpers::generated::{
     bpf_get_smp_processor_id, bpf_jiffies64, bpf_ktime_get_boot_ns,
 };
 use tracer_common::{
-    FOLD_CACHE_WAYS, FoldCache, FoldCpu, FoldKey, FoldSlot, Request, features, fold_kind,
-    fold_stats,
+    FOLD_CACHE_WAYS, FoldCache, FoldCpu, FoldKey, FoldPerCpu, FoldSlot, Request, features,
+    fold_kind, fold_stats,
 };
 
 use crate::{
-    maps::{FOLD_CACHE, FOLD_CPU, FOLD_STATS, FOLDS, RECEIVED_AT, RECEIVED_AT_SLOTS, has},
-    siginfo::{SIGINFO_NONE, SIGINFO_PRIV, siginfo_kind, siginfo_words},
-    task::{btf_task_identity, btf_task_tid, process_start, sw_atomic_add, task_exec_id},
+    maps::{FOLD_CACHE, FOLD_STATS, FOLDS, RECEIVED_AT, RECEIVED_AT_SLOTS, has},
+    siginfo::{SIGINFO_NONE, SIGINFO_PRIV, siginfo_kind},
+    task::{
+        btf_task_identity, btf_task_tid, process_start, sw_atomic_add, sw_siginfo_words,
+        task_exec_id,
+    },
 };
 
-/// The key of a generated signal. `sender` is the current task, the same BTF-typed
-/// where there is one, and its pid_tgid.
+/// Writes the key of a generated signal into `key`, every field in place (the siginfo
+/// read straight into it: values carried in registers across the helper calls were
+/// spilled to the stack and copied again). `sender` is the current task, the same
+/// BTF-typed where there is one, and its pid_tgid.
 ///
-/// Safety: `target_task` is signal_generate's task argument (BTF-typed), and the
-/// sender's BTF-typed pointer is 0 or what [`crate::task::current_task_btf`] returned.
+/// Safety: `key` is valid for writing a FoldKey; `target_task` is signal_generate's
+/// task argument (BTF-typed), and the sender's BTF-typed pointer is 0 or what
+/// [`crate::task::current_task_btf`] returned.
 #[inline(always)]
-pub(crate) unsafe fn signal_key(
-    sig: i32,
-    info: u64,
-    group: i32,
-    result: i32,
+pub(crate) unsafe fn fill_signal_key(
+    key: *mut FoldKey,
+    (sig, info, group, result): (i32, u64, i32, i32),
     target_task: u64,
     (sender_task, sender_btf, pid_tgid): (u64, u64, u64),
     request: &Request,
-) -> FoldKey {
-    // SAFETY: the task pointers are what btf_task_tid(), btf_task_identity(),
-    // process_start() and task_exec_id() need (this function's contract).
+) {
+    // SAFETY: `key` is valid for writing (this function's contract), each field written
+    // through addr_of_mut!; the task pointers are what btf_task_tid(),
+    // btf_task_identity(), process_start() and task_exec_id() need (the same).
     unsafe {
+        addr_of_mut!((*key).kind).write(fold_kind::SIGNAL);
+        addr_of_mut!((*key).sender_tid).write(pid_tgid as u32);
+        addr_of_mut!((*key).target_tid).write(btf_task_tid(target_task));
+        addr_of_mut!((*key).sig).write(sig);
+        addr_of_mut!((*key).sender_start_ns).write(process_start(sender_task, sender_btf));
+        let (target_start_ns, target_exec_id) = btf_task_identity(target_task);
+        addr_of_mut!((*key).target_start_ns).write(target_start_ns);
+        addr_of_mut!((*key).sender_exec_id).write(task_exec_id(sender_task, sender_btf));
+        addr_of_mut!((*key).target_exec_id).write(target_exec_id);
+        addr_of_mut!((*key).result).write(result);
+        addr_of_mut!((*key).group).write(group);
         // One read for what the report takes from the siginfo.
         // Markers that cannot be a siginfo's first word (its si_signo is 1 to 64):
         // not `info` itself, which the verifier tracks as a pointer.
         let info_kind = siginfo_kind(info);
-        let siginfo = if info_kind == SIGINFO_NONE {
-            [u64::MAX, 0, 0, 0]
+        let siginfo = addr_of_mut!((*key).siginfo);
+        if info_kind == SIGINFO_NONE {
+            siginfo.write([u64::MAX, 0, 0, 0]);
         } else if info_kind == SIGINFO_PRIV {
-            [u64::MAX - 1, 0, 0, 0]
+            siginfo.write([u64::MAX - 1, 0, 0, 0]);
         } else {
-            siginfo_words(info)
-        };
-        let (target_start_ns, target_exec_id) = btf_task_identity(target_task);
-        FoldKey {
-            kind: fold_kind::SIGNAL,
-            sender_tid: pid_tgid as u32,
-            target_tid: btf_task_tid(target_task),
-            sig,
-            sender_start_ns: process_start(sender_task, sender_btf),
-            target_start_ns,
-            sender_exec_id: task_exec_id(sender_task, sender_btf),
-            target_exec_id,
-            result,
-            group,
-            siginfo,
-            request: *request,
-            cause_ns: cause_ns((pid_tgid >> 32) as u32),
+            sw_siginfo_words(info, siginfo);
         }
+        addr_of_mut!((*key).request).write(*request);
+        addr_of_mut!((*key).cause_ns).write(cause_ns((pid_tgid >> 32) as u32));
     }
 }
 
@@ -137,17 +141,22 @@ pub(crate) fn fill_failed_key(
 /// when its RECEIVED_AT slot belongs to another pid.
 #[inline(always)]
 fn cause_ns(pid: u32) -> u64 {
-    match RECEIVED_AT.get(pid % RECEIVED_AT_SLOTS) {
-        // SAFETY: a map value, valid and aligned for the program's run, read whole.
+    match RECEIVED_AT.get_ptr(pid % RECEIVED_AT_SLOTS) {
+        // SAFETY: a map value, valid and aligned for the program's run; the two fields
+        // used, no more (remember_received() rewrites the slot field by field anyway).
         Some(at) => unsafe {
-            let at = read_volatile(at);
-            if at.pid == pid { at.time_ns } else { 0 }
+            let time_ns = read_volatile(addr_of!((*at).time_ns));
+            if read_volatile(addr_of!((*at).pid)) == pid {
+                time_ns
+            } else {
+                0
+            }
         },
         None => 0,
     }
 }
 
-/// This CPU's FOLD_CPU, FOLD_CACHE and clock cache, for this run alone: `None` when
+/// This CPU's fold state (FOLD_CACHE's value: clock cache, ways), for this run alone: `None` when
 /// another run on this CPU holds them (the caller then counts in FOLDS directly, or
 /// sends a full record, exact either way). Release with [`fold_exit`].
 ///
@@ -166,7 +175,7 @@ fn cause_ns(pid: u32) -> u64 {
 /// both back off (both exact, only costlier).
 #[inline(always)]
 fn fold_enter() -> Option<*mut FoldCpu> {
-    let cpu = FOLD_CPU.get_ptr_mut(0)?;
+    let cpu = this_cpu()?;
     // SAFETY: this CPU's value, valid and aligned for the program's run; `busy` is only
     // changed through the shim's atomic add (sw_atomic_add's contract: a u64 in a map
     // value).
@@ -179,6 +188,21 @@ fn fold_enter() -> Option<*mut FoldCpu> {
         sw_atomic_add(busy, u64::MAX);
     }
     None
+}
+
+/// This CPU's FoldCpu, the head of its FOLD_CACHE value (not yet held).
+#[inline(always)]
+fn this_cpu() -> Option<*mut FoldCpu> {
+    let state = FOLD_CACHE.get_ptr_mut(0)?;
+    // SAFETY: only an address is computed, of a field of a map value.
+    Some(unsafe { addr_of_mut!((*state).cpu) })
+}
+
+/// The FOLD_CACHE value whose head is `cpu` (from [`this_cpu`]), for its ways.
+#[inline(always)]
+fn cache_of(cpu: *mut FoldCpu) -> *mut FoldPerCpu {
+    // `cpu` is the first field of a repr(C) FoldPerCpu: the same address.
+    cpu.cast::<FoldPerCpu>()
 }
 
 /// Releases what [`fold_enter`] gave.
@@ -209,7 +233,7 @@ fn generate_enter() -> Option<*mut FoldCpu> {
     if !has(features::SIGLOCK_IRQS_OFF) {
         return fold_enter();
     }
-    let cpu = FOLD_CPU.get_ptr_mut(0)?;
+    let cpu = this_cpu()?;
     // SAFETY: this CPU's value, valid and aligned for the program's run.
     if unsafe { read_volatile(addr_of!((*cpu).busy)) } == 0 {
         Some(cpu)
@@ -286,22 +310,33 @@ fn add_repeats(entry: *mut FoldSlot, repeats: u64, cpu: Option<*mut FoldCpu>) {
     }
 }
 
-/// Whether `cached` (map memory) holds the same key as `key`: sixteen words compared
-/// without a branch each.
+/// The words of a FoldKey in the order [`same_key`] compares them: the target and
+/// signal (word 1) and the outcome (word 6) first, the words that tell apart the keys
+/// of one sender's storm (a handled group of two is four keys: two targets, each
+/// "delivered" or "already pending"), so that a way holding another of them is left
+/// after two comparisons instead of seven.
+const KEY_WORD_ORDER: [usize; 16] = [1, 6, 0, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+const _: () = assert!(size_of::<FoldKey>() == 16 * 8);
+
+/// Whether `cached` (map memory) holds the same key as `key`, compared a word at a time
+/// in [`KEY_WORD_ORDER`], leaving at the first difference.
 ///
 /// Safety: `cached` is valid for reading a FoldKey.
 #[inline(always)]
 unsafe fn same_key(cached: *const FoldKey, key: &FoldKey) -> bool {
     let a = cached.cast::<u64>();
     let b = core::ptr::from_ref(key).cast::<u64>();
-    let mut diff = 0u64;
     let mut i = 0;
-    while i < size_of::<FoldKey>() / 8 {
-        // SAFETY: both are valid for a FoldKey (a multiple of 8 bytes, 8-aligned).
-        diff |= unsafe { *a.add(i) ^ *b.add(i) };
+    while i < KEY_WORD_ORDER.len() {
+        let word = KEY_WORD_ORDER[i];
+        // SAFETY: both are valid for a FoldKey, sixteen u64s (asserted above), 8-aligned;
+        // `word` < 16.
+        if unsafe { *a.add(word) != *b.add(word) } {
+            return false;
+        }
         i += 1;
     }
-    diff == 0
+    true
 }
 
 /// Counts a repeat of the signal `key` (signal_generate only, see the module's
@@ -325,14 +360,12 @@ pub(crate) fn count_signal_repeat(key: &FoldKey) -> bool {
 /// [`count_signal_repeat`] for the run that holds this CPU's state (`cpu`).
 #[inline(always)]
 fn count_in_cache(key: &FoldKey, cpu: *mut FoldCpu) -> bool {
-    let found = find_way(key);
+    let set = cache_of(cpu);
+    let found = find_way(set, key);
     if found < FOLD_CACHE_WAYS {
-        let Some(way) = FOLD_CACHE.get_ptr_mut(found) else {
-            return count_repeat(key);
-        };
         // SAFETY: this CPU's value, valid and aligned for the program's run, and this
-        // run's alone (generate_enter()).
-        return unsafe { count_cached(way, key, cpu) };
+        // run's alone (generate_enter()); `found` is one of its ways.
+        return unsafe { count_cached(way_at(set, found), key, cpu) };
     }
     let Some(entry) = FOLDS.get_ptr_mut(key) else {
         return false;
@@ -340,25 +373,31 @@ fn count_in_cache(key: &FoldKey, cpu: *mut FoldCpu) -> bool {
     add_repeats(entry, 1, Some(cpu));
     // SAFETY: a FOLDS value, valid for the program's run.
     let row = unsafe { (*entry).row };
-    cache_key(key, row, cpu);
+    cache_key(set, key, row, cpu);
     true
 }
 
-/// Which of this CPU's ways holds `key`; FOLD_CACHE_WAYS when none. A subprogram of its
-/// own, and the key reread through a volatile slot on every way: inlined and unrolled,
-/// LLVM loaded the key's sixteen words once and kept them in stack slots, 128 bytes
-/// that 5.10's 512-byte limit for a call chain does not have.
+/// Way `i` (below FOLD_CACHE_WAYS; masked, for the verifier) of this CPU's cache `set`.
+#[inline(always)]
+fn way_at(set: *mut FoldPerCpu, i: u32) -> *mut FoldCache {
+    let i = (i % FOLD_CACHE_WAYS) as usize;
+    // SAFETY: `i` is below the array's length; only an address is computed.
+    unsafe { addr_of_mut!((*set).ways).cast::<FoldCache>().add(i) }
+}
+
+/// Which way of this CPU's cache `set` holds `key`; FOLD_CACHE_WAYS when none. A
+/// subprogram of its own, and the key reread through a volatile slot on every way:
+/// inlined and unrolled, LLVM loaded the key's sixteen words once and kept them in
+/// stack slots, 128 bytes that 5.10's 512-byte limit for a call chain does not have.
 #[inline(never)]
-fn find_way(key: &FoldKey) -> u32 {
+fn find_way(set: *mut FoldPerCpu, key: &FoldKey) -> u32 {
     let key_slot: *const FoldKey = key;
     let mut i = 0u32;
     while i < FOLD_CACHE_WAYS {
-        let Some(way) = FOLD_CACHE.get_ptr(i) else {
-            break;
-        };
-        // SAFETY: this CPU's value, valid and aligned for the program's run; only the
-        // run that holds this CPU's state calls this. `key_slot` is a live local
-        // holding `key`, valid for a FoldKey.
+        let way = way_at(set, i);
+        // SAFETY: a way of this CPU's value, valid and aligned for the program's run;
+        // only the run that holds this CPU's state calls this. `key_slot` is a live
+        // local holding `key`, valid for a FoldKey.
         unsafe {
             let key = &*read_volatile(&raw const key_slot);
             if (*way).row != 0 && same_key(addr_of!((*way).key), key) {
@@ -370,10 +409,10 @@ fn find_way(key: &FoldKey) -> u32 {
     FOLD_CACHE_WAYS
 }
 
-/// Caches `key` (its FOLDS entry's `row`) on this CPU, in the way whose turn it is
-/// (`FoldCpu::next_way`).
+/// Caches `key` (its FOLDS entry's `row`) on this CPU, in the way of `set` whose turn
+/// it is (`FoldCpu::next_way`).
 #[inline(always)]
-fn cache_key(key: &FoldKey, row: u64, cpu: *mut FoldCpu) {
+fn cache_key(set: *mut FoldPerCpu, key: &FoldKey, row: u64, cpu: *mut FoldCpu) {
     // SAFETY: this CPU's value, valid for the program's run, this run's alone
     // (generate_enter()).
     let turn = unsafe {
@@ -381,10 +420,8 @@ fn cache_key(key: &FoldKey, row: u64, cpu: *mut FoldCpu) {
         (*cpu).next_way = turn + 1;
         turn as u32
     };
-    if let Some(way) = FOLD_CACHE.get_ptr_mut(turn) {
-        // SAFETY: as above.
-        unsafe { set_key(way, key, row, cpu) };
-    }
+    // SAFETY: as above; a way of this CPU's value.
+    unsafe { set_key(way_at(set, turn), key, row, cpu) };
 }
 
 /// Counts a repeat of the key cached in `way`: pending within the jiffy of its last
@@ -438,7 +475,7 @@ pub(crate) fn new_signal_row(key: &FoldKey) -> u64 {
     };
     let row = new_row_held(key, fold_stats::FULL_SIGNALS, cpu);
     if row != 0 && has(features::FOLD_CACHE) {
-        cache_key(key, row, cpu);
+        cache_key(cache_of(cpu), key, row, cpu);
     }
     generate_exit(cpu);
     row
@@ -448,7 +485,7 @@ pub(crate) fn new_signal_row(key: &FoldKey) -> u64 {
 /// first moving what is pending of the old one into its entry, inside the write side of
 /// the way's seqlock (`begun` .. `ended`, see FoldCache).
 ///
-/// Safety: `cache` is one of this CPU's FOLD_CACHE values, and the caller holds this
+/// Safety: `cache` is one of the ways of this CPU's FOLD_CACHE value, and the caller holds this
 /// CPU's state (`cpu`, from [`fold_enter`]).
 #[inline(always)]
 unsafe fn set_key(cache: *mut FoldCache, key: &FoldKey, row: u64, cpu: *mut FoldCpu) {

@@ -57,6 +57,7 @@ unsafe extern "C" {
     fn sw_task_exec_id(task: u64) -> u64;
     pub(crate) fn sw_btf_fill_task(dst: u64, task: u64);
     pub(crate) fn sw_current_syscall(out: *mut [i64; 5], direct: u32);
+    pub(crate) fn sw_btf_current_syscall(out: *mut [i64; 5], task: u64);
 }
 
 /// tgid of a BTF-typed task (a tracepoint argument).

@@ -16,8 +16,7 @@ use std::{
 };
 
 use tracer_common::{
-    Config, FOLD_CACHE_WAYS, FOLD_IDLE_NS, FoldCache, FoldKey, FoldSlot, TARGET_HINT_SLOTS,
-    fold_stats,
+    Config, FOLD_IDLE_NS, FoldCache, FoldKey, FoldPerCpu, FoldSlot, TARGET_HINT_SLOTS, fold_stats,
 };
 
 pub use ebpf_log::LOG_ENV;
@@ -69,7 +68,7 @@ pub struct Tracer {
     execs_decided: HashMap<MapData, u32, u64>,
     folds: HashMap<MapData, FoldKey, FoldSlot>,
     fold_stats: PerCpuArray<MapData, u64>,
-    fold_cache: PerCpuArray<MapData, FoldCache>,
+    fold_cache: PerCpuArray<MapData, FoldPerCpu>,
     /// Hooks that could not be attached on this kernel, each with the reason.
     pub warnings: Vec<String>,
     /// How this kernel is traced where that is worth knowing but nothing is missing
@@ -404,17 +403,14 @@ impl Tracer {
         Ok(counts)
     }
 
-    /// Every CPU's `FOLD_CACHE` ways, way by way.
+    /// Every CPU's `FOLD_CACHE` ways (one copy of every CPU's value, one system call),
+    /// CPU by CPU.
     fn fold_cache_ways(&self) -> Result<Vec<FoldCache>, LoadError> {
-        let mut ways = Vec::new();
-        for way in 0..FOLD_CACHE_WAYS {
-            let values = self
-                .fold_cache
-                .get(&way, 0)
-                .map_err(|e| LoadError::Map("FOLD_CACHE", chain(&e)))?;
-            ways.extend(values.iter().copied());
-        }
-        Ok(ways)
+        let values = self
+            .fold_cache
+            .get(&0, 0)
+            .map_err(|e| LoadError::Map("FOLD_CACHE", chain(&e)))?;
+        Ok(values.iter().flat_map(|set| set.ways).collect())
     }
 
     /// Signals and failed attempts sent in full because FOLDS was full, summed over CPUs
