@@ -13,12 +13,12 @@
 //! the counts (cumulative per entry) and removes idle entries (FOLD_IDLE_NS).
 //!
 //! In front of the hash, each CPU keeps the last FOLD_CACHE_WAYS (4) signal keys it
-//! counted (the ways of its FOLD_CACHE value, `FoldCache` in tracer-common; four: a handled signal takes
-//! turns between "delivered" and "already pending", and a kill() of a group of two
-//! makes that two keys per member, so with two ways every repeat of it missed the
-//! cache, docs/performance.md, session 8): a repeat of one of them on the same CPU
-//! within the same jiffy only compares the key and adds to that way's `pending`,
-//! without hashing 128 bytes (measured: the lookup was about a third of a repeat's
+//! counted (the ways of its FOLD_CACHE value, `FoldCache` in tracer-common; four: a
+//! handled signal takes turns between "delivered" and "already pending", and a kill()
+//! of a group of two makes that two keys per member, so with two ways every repeat of
+//! it missed the cache, docs/performance.md, session 8): a repeat of one of them on
+//! the same CPU within the same jiffy only compares the key and adds to that way's
+//! `pending`, without hashing 128 bytes (measured: the lookup was about a third of a repeat's
 //! cost, docs/performance.md, session 5). `pending` moves into the entry when the way
 //! takes another key and on the first repeat of each jiffy,
 //! and userspace adds what is still pending to the entry's count when it reads; see
@@ -27,8 +27,8 @@
 //! failed attempts go to the hash directly.
 //!
 //! Per-CPU state (one FOLD_CACHE value, `FoldPerCpu`: the fold id sequence and clock
-//! cache, `FoldCpu`, and the ways, looked up once per run) belongs to
-//! one run at a time, taken with an atomic add on `FoldCpu::busy` ([`fold_enter`];
+//! cache, `FoldCpu`, and the ways, looked up once per run) belongs to one run at a
+//! time, taken with an atomic add on `FoldCpu::busy` ([`fold_enter`];
 //! signal_generate, which nothing interrupts outside PREEMPT_RT, only checks it there,
 //! [`generate_enter`]):
 //! runs on one CPU can interleave (PREEMPT_RT, where signal_generate's siglock is a
@@ -156,8 +156,8 @@ fn cause_ns(pid: u32) -> u64 {
     }
 }
 
-/// This CPU's fold state (FOLD_CACHE's value: clock cache, ways), for this run alone: `None` when
-/// another run on this CPU holds them (the caller then counts in FOLDS directly, or
+/// This CPU's fold state (FOLD_CACHE's value: clock cache, ways), for this run alone:
+/// `None` when another run on this CPU holds them (the caller then counts in FOLDS directly, or
 /// sends a full record, exact either way). Release with [`fold_exit`].
 ///
 /// Why a flag: a program runs with migration disabled but not always with preemption
@@ -485,8 +485,8 @@ pub(crate) fn new_signal_row(key: &FoldKey) -> u64 {
 /// first moving what is pending of the old one into its entry, inside the write side of
 /// the way's seqlock (`begun` .. `ended`, see FoldCache).
 ///
-/// Safety: `cache` is one of the ways of this CPU's FOLD_CACHE value, and the caller holds this
-/// CPU's state (`cpu`, from [`fold_enter`]).
+/// Safety: `cache` is one of the ways of this CPU's FOLD_CACHE value, and the caller
+/// holds this CPU's state (`cpu`, from [`fold_enter`]).
 #[inline(always)]
 unsafe fn set_key(cache: *mut FoldCache, key: &FoldKey, row: u64, cpu: *mut FoldCpu) {
     // SAFETY: this function's contract.
