@@ -1,6 +1,7 @@
 #!/bin/bash
 # Run as root from the repository root after `cargo build --release`; BINS="old/sigwho new/sigwho".
 # A/B: recorder with each binary in $BINS, alternating, $R rounds, shape $SHAPE.
+. "$(dirname "$0")/recorder.sh"
 S=${S:-target/release/sigwho-storm}
 R=${R:-3}; D=${D:-2}
 SHAPE=${SHAPE:---victim ignore}
@@ -9,9 +10,7 @@ sysctl -q kernel.bpf_stats_enabled=0
 for r in $(seq 1 $R); do
   u=$(storm)
   for b in $BINS; do
-    rm -f /tmp/q.journal*
-    $b record --journal /tmp/q.journal > /dev/null 2> /tmp/q.err & P=$!
-    for i in $(seq 1 100); do grep -q "recording" /tmp/q.err && break; sleep 0.1; done
+    recorder_start "$b"
     rate=$(storm)
     sysctl -q kernel.bpf_stats_enabled=1
     id=$(bpftool prog show -j | python3 -c 'import json,sys; print([p["id"] for p in json.load(sys.stdin) if p.get("name")=="signal_generate"][-1])')
@@ -19,7 +18,7 @@ for r in $(seq 1 $R); do
     storm > /dev/null
     bb=$(bpftool prog show id $id -j | python3 -c 'import json,sys; p=json.load(sys.stdin); print(p.get("run_cnt",0), p.get("run_time_ns",0))')
     sysctl -q kernel.bpf_stats_enabled=0
-    kill -INT $P; wait $P 2>/dev/null
+    recorder_stop
     echo "$(basename $b) $u $rate $a $bb"
   done
 done | python3 -c '

@@ -6,6 +6,7 @@
 # "extra ns per call" column is what each tracer adds to one kill() (both signals of a
 # group of two, and every CPU it costs: the senders, their spinning on the targets'
 # siglocks, the targets).
+. "$(dirname "$0")/recorder.sh"
 S=${S:-target/release/sigwho-storm}
 R=${R:-3}; D=${D:-2}
 SHAPE=${SHAPE:---victim handle --call group}
@@ -23,11 +24,9 @@ storm() {
 for r in $(seq 1 $R); do
   u=$(storm)
   for b in $BINS; do
-    rm -f /tmp/sigwho-measure.journal*
-    $b record --journal /tmp/sigwho-measure.journal > /dev/null 2> /tmp/sigwho-measure.err & P=$!
-    for i in $(seq 1 100); do grep -q "recording" /tmp/sigwho-measure.err && break; sleep 0.1; done
+    recorder_start "$b"
     t=$(storm)
-    kill -INT $P; wait $P 2>/dev/null
+    recorder_stop
     echo "$b $u $t"
   done
 done | python3 -c '
