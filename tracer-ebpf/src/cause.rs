@@ -18,7 +18,7 @@ use crate::{
         SI_CODE, SI_KERNEL, SI_TIMER, SI_USER, SIGINFO_NONE, SIGINFO_PRIV, read_kernel,
         siginfo_kind,
     },
-    task::{read_comm, sw_task_process_start, sw_task_tid, sw_task_uid},
+    task::{current_task, read_comm, sw_task_process_start, sw_task_tid, sw_task_uid},
     zero::zeroed_in,
 };
 
@@ -50,7 +50,6 @@ pub(crate) fn remember_received(
     info: u64,
     target_task: u64,
     target_pid: u32,
-    sender_task: u64,
     pid_tgid: u64,
 ) {
     // A storm of one signal from one thread at this receiver: the cause it would
@@ -77,6 +76,7 @@ pub(crate) fn remember_received(
             return;
         }
     }
+    let sender_task = current_task();
     let mut slot = core::mem::MaybeUninit::<Cause>::uninit();
     // SAFETY: all zeros is a valid Cause (a Pod value).
     let cause = unsafe { zeroed_in(&mut slot) };
@@ -103,7 +103,7 @@ pub(crate) fn remember_received(
         if is_own_timer(sig, cause.code) {
             return;
         }
-        cause.syscall = current_request(sig, (sender_task, 0), target_task, target_pid).syscall;
+        cause.syscall = current_request(sig, 0, target_task, target_pid).syscall;
         cause.sender_uid = sw_task_uid(sender_task);
         read_comm(cause.sender_comm.as_mut_ptr(), sender_task);
     }

@@ -11,7 +11,6 @@ use core::ptr::addr_of_mut;
 use aya_ebpf::{
     EbpfContext as _,
     helpers::bpf_get_current_pid_tgid,
-    helpers::generated::bpf_get_current_task,
     macros::{fexit, tracepoint},
     programs::{FExitContext, TracePointContext},
 };
@@ -25,7 +24,7 @@ use crate::{
     request::{current_syscall, request_from_args, syscall_arg},
     select::{in_exec_grace, signal_selected},
     storm::{count_repeat, fill_failed_key, new_row},
-    task::{write_ancestry, write_task},
+    task::{current_task, write_ancestry, write_task},
     zero::zeroed_in,
 };
 
@@ -99,15 +98,13 @@ fn on_syscall_return(ctx: &FExitContext, which: u32) -> Result<u32, u32> {
 /// failed. The arguments are still in the registers the task entered the kernel with.
 #[inline(always)]
 fn on_return(which: u32, ret: i64) -> Result<u32, u32> {
-    // SAFETY: a helper without arguments.
-    let task = unsafe { bpf_get_current_task() };
     let request = if has(features::TASK_PT_REGS) {
         if ret >= 0 {
             return Ok(0);
         }
         // SAFETY: under TASK_PT_REGS: this kernel has bpf_task_pt_regs().
         let regs = unsafe { current_syscall() };
-        request_from_args(which, task, |n| syscall_arg(&regs, n))
+        request_from_args(which, current_task, |n| syscall_arg(&regs, n))
     } else {
         // The call is over either way: its entry goes.
         let tid = bpf_get_current_pid_tgid() as u32;
@@ -124,7 +121,7 @@ fn on_return(which: u32, ret: i64) -> Result<u32, u32> {
     if request.sig == 0 {
         return Ok(0);
     }
-    report_failure(&request, ret, task);
+    report_failure(&request, ret, current_task());
     Ok(0)
 }
 

@@ -18,23 +18,25 @@ use core::{
 };
 
 use aya_ebpf::{
-    helpers::bpf_get_current_pid_tgid, helpers::generated::bpf_get_current_task,
-    macros::tracepoint, programs::TracePointContext,
+    helpers::bpf_get_current_pid_tgid, macros::tracepoint, programs::TracePointContext,
 };
 use tracer_common::{Request, SyscallLayout, features, syscall};
 
 use crate::{
     maps::{CONFIG, INFLIGHT, has, layout, logging},
-    task::{sw_btf_current_syscall, sw_current_syscall, sw_pidfd_pid, sw_task_ns_pid, sw_task_tid},
+    task::{
+        current_task, sw_btf_current_syscall, sw_current_syscall, sw_pidfd_pid, sw_task_ns_pid,
+        sw_task_tid,
+    },
 };
 
-/// The kill-family call the current task (`task`; `typed`, the same BTF-typed, or 0) is
-/// in, or the default (syscall NONE) when it is in none: from its saved registers where
-/// the kernel lets programs read them, else from what its sys_enter_* program kept.
+/// The kill-family call the current task (`typed`, BTF-typed, or 0) is in, or the
+/// default (syscall NONE) when it is in none: from its saved registers where the kernel
+/// lets programs read them, else from what its sys_enter_* program kept.
 ///
 /// Safety: `typed` is 0 or what [`crate::task::current_task_btf`] returned.
 #[inline(always)]
-unsafe fn asked_now(task: u64, typed: u64) -> Request {
+unsafe fn asked_now(typed: u64) -> Request {
     if has(features::TASK_PT_REGS) {
         let regs = if typed != 0 {
             // SAFETY: under TASK_PT_REGS, and `typed` is the current task, BTF-typed
@@ -48,7 +50,7 @@ unsafe fn asked_now(task: u64, typed: u64) -> Request {
         if which == syscall::NONE {
             return Request::default();
         }
-        request_from_args(which, task, |n| syscall_arg(&regs, n))
+        request_from_args(which, current_task, |n| syscall_arg(&regs, n))
     } else {
         let tid = bpf_get_current_pid_tgid() as u32;
         // SAFETY: copied out at once (the map keeps the entry's memory valid for the
@@ -121,9 +123,14 @@ fn int_arg(raw: i64) -> i64 {
     i64::from(raw as u32 as i32)
 }
 
-/// The request syscall `which` made, from its arguments (`arg(n)` reads argument n).
+/// The request syscall `which` made, from its arguments (`arg(n)` reads argument n) and,
+/// for pidfd_send_signal only, its caller's task (`task()`, an untyped address).
 #[inline(always)]
-pub(crate) fn request_from_args(which: u32, task: u64, arg: impl Fn(u32) -> i64) -> Request {
+pub(crate) fn request_from_args(
+    which: u32,
+    task: impl Fn() -> u64,
+    arg: impl Fn(u32) -> i64,
+) -> Request {
     let (arg0, arg1, sig) = match which {
         syscall::TGKILL | syscall::RT_TGSIGQUEUEINFO => {
             (int_arg(arg(0)), int_arg(arg(1)), int_arg(arg(2)))
@@ -132,7 +139,7 @@ pub(crate) fn request_from_args(which: u32, task: u64, arg: impl Fn(u32) -> i64)
     };
     let pidfd_pid = if which == syscall::PIDFD_SEND_SIGNAL {
         // SAFETY: probe reads, sound for any task address and any fd.
-        unsafe { sw_pidfd_pid(task, arg0 as i32) }
+        unsafe { sw_pidfd_pid(task(), arg0 as i32) }
     } else {
         0
     };
@@ -156,12 +163,12 @@ pub(crate) fn request_from_args(which: u32, task: u64, arg: impl Fn(u32) -> i64)
 #[inline(always)]
 pub(crate) unsafe fn current_request(
     sig: i32,
-    (sender_task, sender_btf): (u64, u64),
+    sender_btf: u64,
     target_task: u64,
     target_pid: u32,
 ) -> Request {
     // SAFETY: this function's contract.
-    let request = unsafe { asked_now(sender_task, sender_btf) };
+    let request = unsafe { asked_now(sender_btf) };
     let which = request.syscall;
     if which == syscall::NONE {
         return Request::default();
@@ -183,7 +190,7 @@ pub(crate) unsafe fn current_request(
                 // SAFETY: probe reads, sound for any task address.
                 request.arg0 == i64::from(unsafe { sw_task_tid(target_task) })
                     // SAFETY: as above.
-                    || unsafe { sw_task_ns_pid(sender_task) }
+                    || unsafe { sw_task_ns_pid(current_task()) }
                         != (bpf_get_current_pid_tgid() >> 32) as u32
             }
             _ => true,
@@ -234,9 +241,7 @@ fn on_sys_enter(ctx: &TracePointContext, which: u32) -> Result<u32, u32> {
         }
         _ => args[1] = read(lay.sig),
     }
-    // SAFETY: a helper without arguments.
-    let task = unsafe { bpf_get_current_task() };
-    let request = request_from_args(which, task, |n| args[(n & 3) as usize]);
+    let request = request_from_args(which, current_task, |n| args[(n & 3) as usize]);
     let tid = bpf_get_current_pid_tgid() as u32;
     // A full map evicts the oldest entry (LRU): at worst one request is not named.
     let _ = INFLIGHT.insert(&tid, &request, 0);

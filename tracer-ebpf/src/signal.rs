@@ -9,10 +9,7 @@
 
 use core::ptr::addr_of_mut;
 
-use aya_ebpf::{
-    helpers::bpf_get_current_pid_tgid, helpers::generated::bpf_get_current_task,
-    macros::btf_tracepoint, programs::BtfTracePointContext,
-};
+use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
 use tracer_common::{FoldKey, SignalEvent, kind, signal_flags};
 
 use crate::{
@@ -27,8 +24,8 @@ use crate::{
     },
     storm::{count_signal_repeat, fill_signal_key, new_signal_row},
     task::{
-        btf_task_tgid, current_task_btf, sw_btf_fill_task, sw_task_signal_state, write_btf_task,
-        write_sender_ancestry, write_task,
+        btf_task_tgid, current_pid_tgid, current_task, current_task_btf, sw_btf_fill_task,
+        sw_task_signal_state, write_btf_task, write_sender_ancestry, write_task,
     },
 };
 
@@ -66,13 +63,15 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     if !wanted && !meaningful {
         return Ok(0);
     }
-    // SAFETY: a helper without arguments.
-    let sender_task = unsafe { bpf_get_current_task() };
-    // The helper is cheaper than a CO-RE read of current->tgid.
-    let pid_tgid = bpf_get_current_pid_tgid();
+    // The sender BTF-typed where the kernel allows it: one helper call for what the
+    // rest needs of the current task (its ids, identity and saved registers); the
+    // untyped address is fetched only where there is none, or for a full record.
+    let sender_btf = current_task_btf();
+    // SAFETY: `sender_btf` came from current_task_btf().
+    let pid_tgid = unsafe { current_pid_tgid(sender_btf) };
     let sender_pid = (pid_tgid >> 32) as u32;
     if meaningful && sender_pid != target_pid {
-        remember_received(sig, info, target_task, target_pid, sender_task, pid_tgid);
+        remember_received(sig, info, target_task, target_pid, pid_tgid);
     }
     if !wanted {
         return Ok(0);
@@ -85,10 +84,8 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
         return Ok(0);
     }
 
-    let sender_btf = current_task_btf();
     // SAFETY: `sender_btf` came from current_task_btf().
-    let request =
-        unsafe { current_request(sig, (sender_task, sender_btf), target_task, target_pid) };
+    let request = unsafe { current_request(sig, sender_btf, target_task, target_pid) };
     // The recorder and the views aggregate storms in the kernel (storm.rs).
     let aggregate = config!(fold_repeats) != 0;
     // Written whole by fill_signal_key() where it is used: not zeroed first (sixteen
@@ -99,12 +96,11 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
         // fill_signal_key() writes whole; `target_task` is BTF-typed (as above),
         // `sender_btf` came from current_task_btf().
         let key = unsafe {
-            let sender = (sender_task, sender_btf, pid_tgid);
             fill_signal_key(
                 slot.as_mut_ptr(),
                 (sig, info, group, result),
                 target_task,
-                sender,
+                (sender_btf, pid_tgid),
                 &request,
             );
             slot.assume_init_ref()
@@ -124,6 +120,7 @@ unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     // and its repeats name it.
     let fold_id = key.map_or(0, new_signal_row);
     let info_kind = siginfo_kind(info);
+    let sender_task = current_task();
     let ev = entry.as_mut_ptr();
     // SAFETY: `ev` is the record just reserved: valid and aligned for a whole
     // SignalEvent, and this program's alone until it is submitted. Fields are written

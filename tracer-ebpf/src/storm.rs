@@ -61,15 +61,15 @@ use crate::{
     maps::{FOLD_CACHE, FOLD_STATS, FOLDS, RECEIVED_AT, RECEIVED_AT_SLOTS, has},
     siginfo::{SIGINFO_NONE, SIGINFO_PRIV, siginfo_kind},
     task::{
-        btf_task_identity, btf_task_tid, process_start, sw_atomic_add, sw_siginfo_words,
-        task_exec_id,
+        btf_task_identity, btf_task_tid, current_task, process_start, sw_atomic_add,
+        sw_siginfo_words, task_exec_id,
     },
 };
 
 /// Writes the key of a generated signal into `key`, every field in place (the siginfo
 /// read straight into it: values carried in registers across the helper calls were
-/// spilled to the stack and copied again). `sender` is the current task, the same
-/// BTF-typed where there is one, and its pid_tgid.
+/// spilled to the stack and copied again). `sender` is the current task BTF-typed (or
+/// 0 where there is none) and its pid_tgid.
 ///
 /// Safety: `key` is valid for writing a FoldKey; `target_task` is signal_generate's
 /// task argument (BTF-typed), and the sender's BTF-typed pointer is 0 or what
@@ -79,7 +79,7 @@ pub(crate) unsafe fn fill_signal_key(
     key: *mut FoldKey,
     (sig, info, group, result): (i32, u64, i32, i32),
     target_task: u64,
-    (sender_task, sender_btf, pid_tgid): (u64, u64, u64),
+    (sender_btf, pid_tgid): (u64, u64),
     request: &Request,
 ) {
     // SAFETY: `key` is valid for writing (this function's contract), each field written
@@ -90,6 +90,8 @@ pub(crate) unsafe fn fill_signal_key(
         addr_of_mut!((*key).sender_tid).write(pid_tgid as u32);
         addr_of_mut!((*key).target_tid).write(btf_task_tid(target_task));
         addr_of_mut!((*key).sig).write(sig);
+        // The untyped address only where there is no typed one.
+        let sender_task = if sender_btf == 0 { current_task() } else { 0 };
         addr_of_mut!((*key).sender_start_ns).write(process_start(sender_task, sender_btf));
         let (target_start_ns, target_exec_id) = btf_task_identity(target_task);
         addr_of_mut!((*key).target_start_ns).write(target_start_ns);

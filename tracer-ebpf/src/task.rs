@@ -10,7 +10,9 @@
 
 use core::ptr::addr_of_mut;
 
-use aya_ebpf::helpers::generated::{bpf_get_current_task_btf, bpf_probe_read_kernel_str};
+use aya_ebpf::helpers::generated::{
+    bpf_get_current_task, bpf_get_current_task_btf, bpf_probe_read_kernel_str,
+};
 use tracer_common::{ANCESTRY_DEPTH, Ancestor, COMM_LEN, TaskRef, features, task_flags};
 
 use crate::maps::{SENDERS_SEEN, has};
@@ -101,6 +103,29 @@ pub(crate) fn current_task_btf() -> u64 {
         unsafe { bpf_get_current_task_btf() as u64 }
     } else {
         0
+    }
+}
+
+/// The current task as an untyped address, for the probe-read accessors. Fetched
+/// where it is used: on the path of every signal the BTF-typed pointer serves instead.
+#[inline(always)]
+pub(crate) fn current_task() -> u64 {
+    // SAFETY: a helper without arguments.
+    unsafe { bpf_get_current_task() }
+}
+
+/// The current task's pid_tgid (tgid above, thread id below): two loads through
+/// `typed`, the current task BTF-typed, where it is non-zero; else the helper.
+///
+/// Safety: `typed` is 0 or what [`current_task_btf`] returned.
+#[inline(always)]
+pub(crate) unsafe fn current_pid_tgid(typed: u64) -> u64 {
+    if typed != 0 {
+        // SAFETY: a non-zero `typed` is BTF-typed and came under DIRECT_LOADS (this
+        // function's contract), as the direct loads need.
+        unsafe { (u64::from(sw_btf_task_tgid(typed)) << 32) | u64::from(sw_btf_task_tid(typed)) }
+    } else {
+        aya_ebpf::helpers::bpf_get_current_pid_tgid()
     }
 }
 
