@@ -234,6 +234,41 @@ impl<'a> Report<'a> {
             .and_then(|(_, rate)| *rate)
     }
 
+    /// The samples of the row of `kind` beside `workload`, when it ran.
+    fn samples_of(&self, workload: &Workload, kind: Kind) -> Option<&[Sample]> {
+        self.rows
+            .iter()
+            .zip(self.results)
+            .find(|(row, _)| std::ptr::eq(row.workload, workload) && row.kind == kind)
+            .and_then(|(_, result)| result.as_deref().ok())
+    }
+
+    /// Per round, the rate of `kind` ÷ the rate of `other` in the same round (both kept):
+    /// the two run within seconds of each other, so a round that the machine made slow
+    /// for both does not weigh on the ratio as it does on the medians of each.
+    fn round_ratios(
+        &self,
+        workload: &Workload,
+        kind: Kind,
+        other: Kind,
+        keep: &dyn Fn(&Sample) -> bool,
+    ) -> Vec<f64> {
+        let (Some(samples), Some(others)) = (
+            self.samples_of(workload, kind),
+            self.samples_of(workload, other),
+        ) else {
+            return Vec::new();
+        };
+        samples
+            .iter()
+            .filter(|s| keep(s))
+            .filter_map(|s| {
+                let o = others.iter().find(|o| o.round == s.round && keep(o))?;
+                (o.rate > 0.0).then(|| s.rate / o.rate)
+            })
+            .collect()
+    }
+
     /// Per workload, perf record's own share of untraced and the ceiling it puts on the
     /// issue's "recorder ≥ 1.3 × perf record" target: a recorder that cost nothing would
     /// run at untraced speed, so recorder ÷ perf can be at most 1 ÷ (perf ÷ untraced).
@@ -251,11 +286,18 @@ impl<'a> Report<'a> {
             if base <= 0.0 || perf <= 0.0 {
                 continue;
             }
-            lines.push(perf_ceiling(
+            let mut line = perf_ceiling(
                 workload.label.unwrap_or("ignored"),
                 perf / base,
                 rate(Kind::Recorder).map(|recorder| recorder / base),
-            ));
+            );
+            line.push_str(&paired_rounds(&self.round_ratios(
+                workload,
+                Kind::Recorder,
+                Kind::Tool(Tool::Perf),
+                keep,
+            )));
+            lines.push(line);
         }
         if lines.is_empty() {
             return;
@@ -496,6 +538,20 @@ fn perf_ceiling(label: &str, perf: f64, recorder: Option<f64>) -> String {
     )
 }
 
+/// The tail of a [`perf_ceiling`] line: recorder ÷ perf round by round (each round's
+/// two rates, measured seconds apart) and their median; empty without a paired round.
+fn paired_rounds(ratios: &[f64]) -> String {
+    if ratios.is_empty() {
+        return String::new();
+    }
+    let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+    format!(
+        "; round by round, recorder ÷ perf of the same round: {} (median {:.2})",
+        each.join(", "),
+        median(ratios.iter().copied())
+    )
+}
+
 /// A count (signals, CPU ticks, bytes) as a float, for rates, shares and display.
 #[expect(
     clippy::cast_precision_loss,
@@ -637,7 +693,8 @@ mod tests {
             report.contains(
                 "- ignored: perf record 9.00 of untraced, so recorder ÷ perf ≤ 0.11 (target \
                  1.3: unreachable by measurement); recorder 8.00 of untraced = 0.89 × perf \
-                 (missed)"
+                 (missed); round by round, recorder ÷ perf of the same round: 0.89 (median \
+                 0.89)"
             ),
             "{report}"
         );
@@ -665,6 +722,16 @@ mod tests {
             perf_ceiling("tgkill", 0.8, None),
             "tgkill: perf record 0.80 of untraced, so recorder ÷ perf ≤ 1.25 (target 1.3: \
              unreachable by measurement)"
+        );
+    }
+
+    #[test]
+    fn paired_rounds_lists_each_round_and_the_median() {
+        assert_eq!(paired_rounds(&[]), "");
+        assert_eq!(
+            paired_rounds(&[1.25, 1.5, 1.125]),
+            "; round by round, recorder ÷ perf of the same round: 1.25, 1.50, 1.12 (median \
+             1.25)"
         );
     }
 
