@@ -225,22 +225,27 @@ impl<'a> Report<'a> {
             .collect()
     }
 
-    /// The median rate (from `medians`) of the row of `kind` beside `workload`.
-    fn rate_in(&self, medians: &[Option<f64>], workload: &Workload, kind: Kind) -> Option<f64> {
+    /// Where the row of `kind` beside `workload` is in `rows` (and in what is per row).
+    fn row_index(&self, workload: &Workload, kind: Kind) -> Option<usize> {
         self.rows
             .iter()
-            .zip(medians)
-            .find(|(row, _)| std::ptr::eq(row.workload, workload) && row.kind == kind)
-            .and_then(|(_, rate)| *rate)
+            .position(|row| std::ptr::eq(row.workload, workload) && row.kind == kind)
+    }
+
+    /// The median rate (from `medians`) of the row of `kind` beside `workload`.
+    fn rate_in(&self, medians: &[Option<f64>], workload: &Workload, kind: Kind) -> Option<f64> {
+        medians
+            .get(self.row_index(workload, kind)?)
+            .copied()
+            .flatten()
     }
 
     /// The samples of the row of `kind` beside `workload`, when it ran.
     fn samples_of(&self, workload: &Workload, kind: Kind) -> Option<&[Sample]> {
-        self.rows
-            .iter()
-            .zip(self.results)
-            .find(|(row, _)| std::ptr::eq(row.workload, workload) && row.kind == kind)
-            .and_then(|(_, result)| result.as_deref().ok())
+        self.results
+            .get(self.row_index(workload, kind)?)?
+            .as_deref()
+            .ok()
     }
 
     /// Per round, the rate of `kind` ÷ the rate of `other` in the same round (both kept):
