@@ -6,6 +6,7 @@ use std::{path::PathBuf, process::Command, time::Duration};
 
 use sigwho_tests::{
     Sigwho, Target, Value, field_i64, field_str, is_signal, require_root, sigwho_bin, testproc,
+    testproc_bin,
 };
 
 const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -191,6 +192,48 @@ fn each_missing_syscall_is_a_warning_and_the_rest_works() {
         let ev = send(&sigwho, &mut target, other);
         assert_eq!(field_str(&ev, "origin"), Some(other), "{call}: {ev}");
     }
+}
+
+/// `SIGWHO_DISABLE_HOOKS=programs`, the bench's floor: every hook attached, every program
+/// returning at once. sigwho says so in one warning and reports nothing: neither a
+/// signal the watched process gets (`kill()` has returned, so `signal_generate` has run)
+/// nor a failed attempt at it.
+#[test]
+fn empty_programs_are_a_warning_and_report_nothing() {
+    require_root();
+    let mut target = Target::spawn(&["--handle", "USR1"]);
+    let pid = target.pid.to_string();
+    let mut cmd = Sigwho::command(&["--target-pid", &pid, "--json"]);
+    cmd.env("SIGWHO_DISABLE_HOOKS", "programs");
+    let mut sigwho = Sigwho::start_with(cmd);
+    let warned = warnings(&sigwho);
+    assert_eq!(
+        warned,
+        [
+            "sigwho: warning: every program disabled by SIGWHO_DISABLE_HOOKS: attached, each \
+          returns at once; nothing is traced"
+        ],
+        "{}",
+        sigwho.report()
+    );
+    testproc(&["kill", &pid, "USR1"]).assert_success();
+    target.ping();
+    let mut nobody = Command::new("setpriv");
+    nobody
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .arg(testproc_bin())
+        .args(["kill", &pid, "USR1"]);
+    let refused = sigwho_tests::run(nobody, EVENT_TIMEOUT);
+    assert_eq!(
+        refused.stderr.trim(),
+        "error: kill: EPERM (Operation not permitted)",
+        "{refused}"
+    );
+    assert!(sigwho.signal(libc::SIGINT));
+    let (status, rest) = sigwho.wait_exit(EVENT_TIMEOUT);
+    assert!(status.success(), "{}", sigwho.report());
+    let reported: Vec<&Value> = rest.iter().filter(|ev| ev.is_object()).collect();
+    assert!(reported.is_empty(), "{}", sigwho.report());
 }
 
 /// A kernel that refuses fexit programs (as this one does) and lacks one syscall's

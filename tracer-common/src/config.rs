@@ -66,8 +66,13 @@ pub struct Config {
     /// default: read-only data frozen before load, so the verifier drops every log call
     /// and the hot path carries none of them.
     pub log: u32,
-    /// Keeps the struct free of implicit padding (it is copied into the object as bytes).
-    pub reserved: u32,
+    /// Non-zero: every program returns as soon as it runs, so that the hooks are
+    /// attached and nothing is done (`SIGWHO_DISABLE_HOOKS=programs`, for measuring
+    /// what attaching them costs: the floor under every mode's per-signal cost). Like
+    /// `log`, frozen before load: zero, the verifier drops the test from every program.
+    /// Also keeps the struct free of implicit padding (it is copied into the object as
+    /// bytes).
+    pub empty_programs: u32,
 }
 
 /// Bits of [`Config::features`]. The programs test them against read-only data that is

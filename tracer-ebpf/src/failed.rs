@@ -19,7 +19,7 @@ use tracer_common::{
 };
 
 use crate::{
-    maps::{INFLIGHT, config, has, is_target, layout},
+    maps::{INFLIGHT, config, has, hollow, is_target, layout},
     record::{reserve, submit_flags, write_header},
     request::{current_syscall, request_from_args, syscall_arg},
     select::{in_exec_grace, signal_selected},
@@ -90,6 +90,10 @@ fn report_failure(request: &Request, ret: i64, task: u64) {
 }
 
 fn on_syscall_return(ctx: &FExitContext, which: u32) -> Result<u32, u32> {
+    // SIGWHO_DISABLE_HOOKS=programs: attached, doing nothing (maps::hollow).
+    if hollow() {
+        return Ok(0);
+    }
     let ret: i64 = ctx.arg(1);
     on_return(which, ret)
 }
@@ -161,6 +165,10 @@ syscall_return_hooks! {
 const SYS_EXIT_RET_OFFSET: u32 = 16;
 
 fn on_sys_exit(ctx: &TracePointContext, which: u32) -> Result<u32, u32> {
+    // SIGWHO_DISABLE_HOOKS=programs: attached, doing nothing (maps::hollow).
+    if hollow() {
+        return Ok(0);
+    }
     let lay = layout(which);
     if lay.ret == SyscallLayout::ABSENT {
         return Ok(0);

@@ -24,7 +24,7 @@ pub(crate) static CONFIG: Config = Config {
     fold_repeats: 0,
     features: 0,
     log: 0,
-    reserved: 0,
+    empty_programs: 0,
 };
 
 const NO_LAYOUT: SyscallLayout = SyscallLayout {
@@ -66,6 +66,16 @@ pub(crate) fn has(feature: u32) -> bool {
 pub(crate) fn logging() -> bool {
     // SAFETY: as in config!; only the one field is read.
     unsafe { read_volatile(core::ptr::addr_of!(CONFIG.log)) != 0 }
+}
+
+/// Whether every program is to return at once (`SIGWHO_DISABLE_HOOKS=programs`: the
+/// hooks attached, nothing done, to measure what attaching them costs). A constant to
+/// the verifier, as in [`has`]: off, the test is gone from every program; on, the rest
+/// of each program is dead code.
+#[inline(always)]
+pub(crate) fn hollow() -> bool {
+    // SAFETY: as in config!; only the one field is read.
+    unsafe { read_volatile(core::ptr::addr_of!(CONFIG.empty_programs)) != 0 }
 }
 
 /// Where kill-family syscall `which` keeps its arguments and `ret` in its `syscalls:*`

@@ -11,7 +11,7 @@ use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
 use tracer_common::{OomVictimEvent, kind};
 
 use crate::{
-    maps::{config, is_target},
+    maps::{config, hollow, is_target},
     record::{reserve, submit_flags, write_header},
     select::in_exec_grace,
 };
@@ -25,6 +25,10 @@ pub fn mark_victim(ctx: TracePointContext) -> u32 {
 }
 
 fn try_mark_victim(ctx: &TracePointContext) -> Result<u32, u32> {
+    // SIGWHO_DISABLE_HOOKS=programs: attached, doing nothing (maps::hollow).
+    if hollow() {
+        return Ok(0);
+    }
     let pid_offset: u32 = config!(oom_pid_offset);
     if pid_offset == u32::MAX {
         return Ok(0);

@@ -23,7 +23,7 @@ use aya_ebpf::{
 use tracer_common::{Request, SyscallLayout, features, syscall};
 
 use crate::{
-    maps::{CONFIG, INFLIGHT, has, layout, logging},
+    maps::{CONFIG, INFLIGHT, has, hollow, layout, logging},
     task::{
         current_task, sw_btf_current_syscall, sw_current_syscall, sw_pidfd_pid, sw_task_ns_pid,
         sw_task_tid,
@@ -222,6 +222,10 @@ pub(crate) unsafe fn current_request(
 // slow path.
 
 fn on_sys_enter(ctx: &TracePointContext, which: u32) -> Result<u32, u32> {
+    // SIGWHO_DISABLE_HOOKS=programs: attached, doing nothing (maps::hollow).
+    if hollow() {
+        return Ok(0);
+    }
     let lay = layout(which);
     if lay.arg0 == SyscallLayout::ABSENT || lay.sig == SyscallLayout::ABSENT {
         return Ok(0);

@@ -14,7 +14,7 @@ use tracer_common::{
 };
 
 use crate::{
-    maps::{TARGETS, add_target, config, has, is_target},
+    maps::{TARGETS, add_target, config, has, hollow, is_target},
     record::{reserve, submit_flags, write_header},
     select::{select_exec, select_fork},
     task::{
@@ -39,6 +39,10 @@ pub fn sched_process_exec(ctx: BtfTracePointContext) -> u32 {
 }
 
 fn try_sched_process_exec(ctx: &BtfTracePointContext) -> Result<u32, u32> {
+    // SIGWHO_DISABLE_HOOKS=programs: attached, doing nothing (maps::hollow).
+    if hollow() {
+        return Ok(0);
+    }
     let task: u64 = ctx.arg(0);
     let bprm: u64 = ctx.arg(2);
     let Some(mut entry) = reserve::<ExecEvent>(kind::EXEC) else {
@@ -115,6 +119,10 @@ pub fn sched_process_fork(ctx: BtfTracePointContext) -> u32 {
 }
 
 fn try_sched_process_fork(ctx: &BtfTracePointContext) -> Result<u32, u32> {
+    // SIGWHO_DISABLE_HOOKS=programs: attached, doing nothing (maps::hollow).
+    if hollow() {
+        return Ok(0);
+    }
     let forker: u64 = ctx.arg(0);
     let child: u64 = ctx.arg(1);
     // New threads do not change the process tree.
@@ -170,6 +178,10 @@ pub fn sched_process_exit(ctx: BtfTracePointContext) -> u32 {
 }
 
 fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Result<u32, u32> {
+    // SIGWHO_DISABLE_HOOKS=programs: attached, doing nothing (maps::hollow).
+    if hollow() {
+        return Ok(0);
+    }
     let task: u64 = ctx.arg(0);
     // SAFETY: probe reads, sound for any task address (as below).
     if unsafe { sw_task_live_threads(task) } != 0 {
@@ -218,6 +230,10 @@ pub fn sched_process_free(ctx: BtfTracePointContext) -> u32 {
 }
 
 fn try_sched_process_free(ctx: &BtfTracePointContext) -> Result<u32, u32> {
+    // SIGWHO_DISABLE_HOOKS=programs: attached, doing nothing (maps::hollow).
+    if hollow() {
+        return Ok(0);
+    }
     let task: u64 = ctx.arg(0);
     // SAFETY: probe reads, sound for any task address (as above).
     let (pid, tid) = unsafe { (sw_task_tgid(task), sw_task_tid(task)) };

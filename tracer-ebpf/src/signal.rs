@@ -14,7 +14,7 @@ use tracer_common::{FoldKey, SignalEvent, kind, signal_flags};
 
 use crate::{
     cause::{is_meaningful, remember_received, write_causes},
-    maps::{config, is_target, logging},
+    maps::{config, hollow, is_target, logging},
     record::{reserve, submit_flags, write_header},
     request::current_request,
     select::{in_exec_grace, signal_selected},
@@ -44,6 +44,10 @@ pub fn signal_generate(ctx: BtfTracePointContext) -> u32 {
 /// Safety: `ctx` is signal_generate's, so that its argument 2 is the BTF-typed target
 /// task (the verifier types it from the tracepoint's prototype).
 unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
+    // SIGWHO_DISABLE_HOOKS=programs: attached, doing nothing (maps::hollow).
+    if hollow() {
+        return Ok(0);
+    }
     let sig: i32 = ctx.arg(0);
     let info: u64 = ctx.arg(1);
     let target_task: u64 = ctx.arg(2);

@@ -16,6 +16,9 @@ pub(super) enum Kind {
     Filtered,
     /// The same without its failed-attempt hooks, to split its cost.
     FilteredSignalGenerateOnly,
+    /// sigwho's hooks, every one attached as the views attach them, each program
+    /// returning at once: the floor under every sigwho row of the workload.
+    HooksOnly,
     /// A reference, not a tracer: programs that return at once on sigwho's hooks.
     Reference(Floor),
     /// sigwho's live view reporting every signal.
@@ -27,15 +30,16 @@ pub(super) enum Kind {
 }
 
 impl Kind {
-    /// Every configuration, in the order they run within a round. The references come
-    /// right after the filtered view, so that the rows compared run close together.
+    /// Every configuration, in the order they run within a round. The floor and the
+    /// references come right after the filtered view, so that the rows compared run
+    /// close together.
     pub(super) const ALL: [Kind; 12] = [
         Kind::Untraced,
         Kind::Filtered,
+        Kind::HooksOnly,
         Kind::FilteredSignalGenerateOnly,
         Kind::Reference(Floor::SignalGenerate),
         Kind::Reference(Floor::WithSyscallExits),
-        Kind::Reference(Floor::SyscallExits),
         Kind::SigwhoJson,
         Kind::Recorder,
         Kind::Tool(Tool::Perf),
@@ -53,6 +57,7 @@ impl Kind {
             },
             Kind::Filtered => sigwho::filtered(),
             Kind::FilteredSignalGenerateOnly => sigwho::filtered_signal_generate_only(),
+            Kind::HooksOnly => sigwho::hooks_only(),
             Kind::Reference(floor) => references::config(floor),
             Kind::SigwhoJson => sigwho::json(),
             Kind::Recorder => sigwho::recorder(),

@@ -1,5 +1,6 @@
 //! The reference rows, not sigwho: bpftrace probes with empty bodies on sigwho's hooks,
-//! to set what the hooks cost beside what sigwho's programs do.
+//! beside sigwho's own floor (its hooks with every program returning at once, sigwho.rs):
+//! what a common tool pays for the same attach points.
 
 use super::configs::{Config, Count, Names, Program, Ready, Sink, Tracer};
 use super::tools::Tool;
@@ -13,8 +14,6 @@ pub(super) enum Floor {
     /// `signal_generate` plus the kill-family syscalls' exits (failed attempts): what the
     /// filtered view attaches on a kernel that refuses fexit.
     WithSyscallExits,
-    /// The syscall exits alone.
-    SyscallExits,
 }
 
 impl Floor {
@@ -22,7 +21,6 @@ impl Floor {
         match self {
             Floor::SignalGenerate => "(a)",
             Floor::WithSyscallExits => "(b)",
-            Floor::SyscallExits => "(c)",
         }
     }
 }
@@ -55,7 +53,6 @@ pub(super) fn floor_program(floor: Floor) -> String {
     let points: Vec<String> = match floor {
         Floor::SignalGenerate => signal.to_vec(),
         Floor::WithSyscallExits => signal.into_iter().chain(exits).collect(),
-        Floor::SyscallExits => exits.to_vec(),
     };
     format!("{} {{ }}", points.join(","))
 }
@@ -69,10 +66,6 @@ pub(super) fn config(floor: Floor) -> Config {
         Floor::WithSyscallExits => reference(
             "reference, not sigwho: (b) bpftrace, (a) + empty probes on the 6 kill-family syscalls:sys_exit_* (sigwho's hooks, but `return 1`)",
             |_| vec!["-e".into(), floor_program(Floor::WithSyscallExits)],
-        ),
-        Floor::SyscallExits => reference(
-            "reference, not sigwho: (c) bpftrace, empty probes on the 6 kill-family syscalls:sys_exit_* only (`return 1`)",
-            |_| vec!["-e".into(), floor_program(Floor::SyscallExits)],
         ),
     }
 }
@@ -117,10 +110,6 @@ mod tests {
                 "tracepoint:syscalls:sys_exit_rt_sigqueueinfo",
                 "tracepoint:syscalls:sys_exit_rt_tgsigqueueinfo",
             ]
-        );
-        assert_eq!(
-            floor_program(Floor::SyscallExits),
-            format!("{} {{ }}", points[1..].join(","))
         );
     }
 }

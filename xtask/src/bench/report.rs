@@ -143,17 +143,13 @@ impl<'a> Report<'a> {
             }
             let rate = median(samples.iter().map(|s| s.rate));
             let baseline = self.rate_in(&medians, row.workload, Kind::Untraced);
+            let floor = self.rate_in(&medians, row.workload, Kind::HooksOnly);
             let ratio = match baseline {
-                Some(base) if base > 0.0 => {
-                    let ratio = rate / base;
-                    match row.config.target {
-                        Some(target) => format!(
-                            "{ratio:.2} (target ≥ {target:.2}: {})",
-                            if ratio >= target { "met" } else { "missed" }
-                        ),
-                        None => format!("{ratio:.2}"),
-                    }
-                }
+                Some(base) if base > 0.0 => verdict(
+                    rate / base,
+                    row.config.target,
+                    floor.map(|floor| floor / base),
+                ),
                 _ => String::new(),
             };
             // Which rounds, when not all of them.
@@ -327,62 +323,63 @@ Recorder ÷ perf record against the target ≥ {PERF_TARGET:.1}: perf record's o
         }
     }
 
-    /// The hook references next to the filtered view, and why they are no floor for it.
+    /// sigwho's floor beside its own rows, and the bpftrace references beside both.
     fn floor_summary(w: &mut String, workload: &Workload, rate_of: &dyn Fn(Kind) -> Option<f64>) {
         let Some(base) = rate_of(Kind::Untraced).filter(|&b| b > 0.0) else {
             return;
         };
-        let floors: Vec<String> = [
-            Floor::SignalGenerate,
-            Floor::WithSyscallExits,
-            Floor::SyscallExits,
-        ]
-        .into_iter()
-        .filter_map(|floor| {
-            let rate = rate_of(Kind::Reference(floor))?;
-            Some(format!("{} {:.2}", floor.label(), rate / base))
-        })
-        .collect();
-        if floors.is_empty() {
-            return;
+        let share = |kind| rate_of(kind).map(|rate| rate / base);
+        let label = workload
+            .label
+            .map_or(String::new(), |label| format!("{label}: "));
+        let mut text = String::new();
+        if let Some(floor) = share(Kind::HooksOnly).filter(|&f| f > 0.0) {
+            let above: Vec<String> = [
+                (Kind::Filtered, "the filtered view"),
+                (Kind::Recorder, "the recorder"),
+                (Kind::SigwhoJson, "--json on the victim"),
+            ]
+            .into_iter()
+            .filter_map(|(kind, name)| {
+                let of = share(kind)?;
+                Some(format!("{name} {of:.2} ({:.2} of the floor)", of / floor))
+            })
+            .collect();
+            let _ = write!(
+                text,
+                "Floor (sigwho's hooks attached as its views attach them, every program \
+                 returning at once): {floor:.2} of untraced, what this kernel charges for \
+                 calling them, which no sigwho row can beat; {}.",
+                above.join(", ")
+            );
         }
-        let _ = write!(
-            w,
-            "\n{}Hook references (rows marked \"reference, not sigwho\": bpftrace probes with \
-             empty bodies on sigwho's hooks, as a share of untraced): {}",
-            workload
-                .label
-                .map_or(String::new(), |label| format!("{label}: ")),
-            floors.join(", ")
-        );
-        if let Some(filtered) = rate_of(Kind::Filtered) {
-            let against: Vec<String> = [Floor::WithSyscallExits, Floor::SyscallExits]
-                .into_iter()
-                .filter_map(|floor| {
-                    let floor_rate = rate_of(Kind::Reference(floor))?;
-                    Some(format!("{:.2} of {}", filtered / floor_rate, floor.label()))
-                })
-                .collect();
-            if !against.is_empty() {
-                let _ = write!(
-                    w,
-                    "; sigwho filtered {:.2} = {}",
-                    filtered / base,
-                    against.join(", ")
-                );
-            }
+        let references: Vec<String> = [Floor::SignalGenerate, Floor::WithSyscallExits]
+            .into_iter()
+            .filter_map(|floor| {
+                Some(format!(
+                    "{} {:.2}",
+                    floor.label(),
+                    share(Kind::Reference(floor))?
+                ))
+            })
+            .collect();
+        if !references.is_empty() {
+            let _ = write!(
+                text,
+                "{}bpftrace's empty probes on the same hooks (rows marked \"reference, not \
+                 sigwho\"): {}. They cost more than sigwho's floor: bpftrace 0.17 compiles an \
+                 empty tracepoint probe to `return 1`, so the kernel goes on to build the \
+                 perf sample of the event bpftrace opened, and it can hook `signal_generate` \
+                 only as a classic (perf) tracepoint, which fills a trace record before the \
+                 program runs, where sigwho's BTF tracepoint (tp_btf) calls its program \
+                 directly.",
+                if text.is_empty() { "" } else { " " },
+                references.join(", ")
+            );
         }
-        let _ = writeln!(
-            w,
-            ". They are no floor for sigwho: bpftrace 0.17 compiles an empty tracepoint probe \
-             to `return 1`, so the kernel goes on to build the perf sample of the event bpftrace \
-             opened, where sigwho's programs return 0; and it can hook `signal_generate` only \
-             as a classic (perf) tracepoint, which fills a trace record before the program \
-             runs, where sigwho's BTF tracepoint (tp_btf) calls its program directly. What \
-             the hooks themselves cost sigwho shows in its own two rows (with and without \
-             the failed-attempt hooks) and in docs/performance.md (\"Session 3: this \
-             kernel's floor\").\n"
-        );
+        if !text.is_empty() {
+            let _ = writeln!(w, "\n{label}{text}");
+        }
     }
 
     fn commands(&self, w: &mut String) {
@@ -519,6 +516,26 @@ Recorder ÷ perf record against the target ≥ {PERF_TARGET:.1}: perf record's o
 }
 
 /// Issue 15's target for the recorder against perf record (a ratio of rates).
+/// A row's share of untraced (`ratio`), against its target when it has one; a missed
+/// target names the same workload's floor (sigwho's hooks with every program returning
+/// at once) and, when the floor itself is under the target, says the target cannot be
+/// met on this kernel.
+fn verdict(ratio: f64, target: Option<f64>, floor: Option<f64>) -> String {
+    let Some(target) = target else {
+        return format!("{ratio:.2}");
+    };
+    if ratio >= target {
+        return format!("{ratio:.2} (target ≥ {target:.2}: met)");
+    }
+    match floor {
+        Some(floor) if floor < target => {
+            format!("{ratio:.2} (target ≥ {target:.2}: missed; floor {floor:.2}: unreachable here)")
+        }
+        Some(floor) => format!("{ratio:.2} (target ≥ {target:.2}: missed; floor {floor:.2})"),
+        None => format!("{ratio:.2} (target ≥ {target:.2}: missed)"),
+    }
+}
+
 const PERF_TARGET: f64 = 1.3;
 
 /// One workload's line of [`Report::perf_ceilings`]: `perf` and `recorder` are shares of
@@ -714,6 +731,27 @@ mod tests {
             "Configurations alternate within each of 1 round(s); figures are medians over \
              rounds.\n"
         ));
+    }
+
+    #[test]
+    fn a_missed_target_names_its_floor() {
+        assert_eq!(verdict(0.5, None, Some(0.9)), "0.50");
+        assert_eq!(
+            verdict(0.86, Some(0.85), Some(0.9)),
+            "0.86 (target ≥ 0.85: met)"
+        );
+        assert_eq!(
+            verdict(0.82, Some(0.85), Some(0.9)),
+            "0.82 (target ≥ 0.85: missed; floor 0.90)"
+        );
+        assert_eq!(
+            verdict(0.82, Some(0.85), Some(0.84)),
+            "0.82 (target ≥ 0.85: missed; floor 0.84: unreachable here)"
+        );
+        assert_eq!(
+            verdict(0.6, Some(0.7), None),
+            "0.60 (target ≥ 0.70: missed)"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! sigwho's own rows in the storm table: the filtered live view (with and without its
-//! failed-attempt hooks), the live view reporting every signal, and the recorder.
+//! failed-attempt hooks), its hooks doing nothing (the floor), the live view reporting
+//! every signal, and the recorder.
 
 use super::configs::{Config, Count, Program, Ready, Sink, Tracer};
 use super::recorder;
@@ -36,6 +37,22 @@ pub(super) fn filtered_signal_generate_only() -> Config {
             "SIGWHO_DISABLE_HOOKS",
             DISABLE_SYSCALL_HOOKS,
         )])),
+        target: None,
+    }
+}
+
+/// sigwho's switch that attaches every hook and empties every program (`programs` in
+/// tracer/src/kernel/load/mod.rs, `DISABLE_HOOKS`).
+pub(super) const EMPTY_PROGRAMS: &str = "programs";
+
+/// The floor: the filtered view's hooks (the recorder's are the same), each program
+/// returning as soon as it runs. What is left is what the kernel charges for calling
+/// them: the tracepoints' dispatch and, where fexit is refused, every syscall's trip
+/// through the tracing slow path.
+pub(super) fn hooks_only() -> Config {
+    Config {
+        name: "floor: sigwho's hooks, every program returning at once (SIGWHO_DISABLE_HOOKS=programs; traces nothing)",
+        tracer: Some(watching_idle(&[("SIGWHO_DISABLE_HOOKS", EMPTY_PROGRAMS)])),
         target: None,
     }
 }

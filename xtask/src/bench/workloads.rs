@@ -83,11 +83,13 @@ const CHURN_HANDLED: &str = "the victim runs an empty handler (delivered or alre
 
 /// The configurations beside each storm shape of issue 15: the baseline, the filtered
 /// and the full live view, the recorder, the tools it is held against in the same run
-/// (perf record, sigsnoop), and the floor: empty programs on sigwho's hooks (what no
-/// program body can beat on this kernel).
-const SHAPE_CONFIGS: [Kind; 8] = [
+/// (perf record, sigsnoop), the floor: sigwho's hooks with every program returning at
+/// once (what no program body can beat on this kernel), and bpftrace's empty probes on
+/// the same hooks beside it.
+const SHAPE_CONFIGS: [Kind; 9] = [
     Kind::Untraced,
     Kind::Filtered,
+    Kind::HooksOnly,
     Kind::SigwhoJson,
     Kind::Recorder,
     Kind::Tool(Tool::Perf),

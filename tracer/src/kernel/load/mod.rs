@@ -89,8 +89,13 @@ pub const TRACEFS_OVERRIDE: &str = "SIGWHO_TRACEFS";
 /// instead, as on kernels without BPF trampolines), `oom`, or a kernel feature:
 /// `task-pt-regs` (requests from `syscalls:sys_enter_*`, as before 5.15),
 /// `current-task-btf` (as before 5.11), `direct-loads` (as where a verifier refuses
-/// them).
+/// them); or `programs`: every hook attached as usual, every program returning as
+/// soon as it runs (nothing is traced: what attaching sigwho's hooks costs, the floor
+/// under each mode's cost per signal, which `cargo xtask bench` measures).
 pub const DISABLE_HOOKS: &str = "SIGWHO_DISABLE_HOOKS";
+
+/// The name in [`DISABLE_HOOKS`] that empties every program (`Config::empty_programs`).
+const EMPTY_PROGRAMS: &str = "programs";
 
 /// This architecture's numbers of the kill-family syscalls, -1 for those disabled.
 fn syscall_nrs(is_disabled: &impl Fn(&str) -> bool) -> [i32; 6] {
@@ -191,8 +196,13 @@ impl Tracer {
             fold_repeats: u32::from(options.fold_repeats),
             features: kernel_features,
             log: u32::from(ebpf_log::requested()),
-            reserved: 0,
+            empty_programs: u32::from(is_disabled(EMPTY_PROGRAMS)),
         };
+        if config.empty_programs != 0 {
+            warnings.push(format!(
+                "every program disabled by {DISABLE_HOOKS}: attached, each returns at once; nothing is traced"
+            ));
+        }
         if !is_disabled("direct-loads") {
             config.features |= tracer_common::features::DIRECT_LOADS;
         }
