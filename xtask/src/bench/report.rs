@@ -367,12 +367,11 @@ Recorder ÷ perf record against the target ≥ {PERF_TARGET:.1}: perf record's o
             let _ = write!(
                 text,
                 "{}bpftrace's empty probes on the same hooks (rows marked \"reference, not \
-                 sigwho\"): {}. They cost more than sigwho's floor: bpftrace 0.17 compiles an \
-                 empty tracepoint probe to `return 1`, so the kernel goes on to build the \
-                 perf sample of the event bpftrace opened, and it can hook `signal_generate` \
-                 only as a classic (perf) tracepoint, which fills a trace record before the \
-                 program runs, where sigwho's BTF tracepoint (tp_btf) calls its program \
-                 directly.",
+                 sigwho\"): {}. Not sigwho's floor: bpftrace 0.17 compiles an empty tracepoint \
+                 probe to `return 1`, so the kernel goes on to build the perf sample of the \
+                 event bpftrace opened, and it can hook `signal_generate` only as a classic \
+                 (perf) tracepoint, which fills a trace record before the program runs, where \
+                 sigwho's BTF tracepoint (tp_btf) calls its program directly.",
                 if text.is_empty() { "" } else { " " },
                 references.join(", ")
             );
