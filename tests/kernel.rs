@@ -966,6 +966,54 @@ fn fallback_paths() {
     }
 }
 
+/// The bench's floors (`SIGWHO_DISABLE_HOOKS=programs`, and `count-only` also on its
+/// fallback paths: the sender without `bpf_get_current_task_btf()`, no saved registers,
+/// probe reads) pass this kernel's verifier: the recorder with each says so in one
+/// warning, attaches every hook, and records nothing of a signal sent while it runs.
+#[test]
+fn bench_floors_load() {
+    require_root();
+    for mode in [
+        "programs",
+        "count-only",
+        "count-only,current-task-btf,task-pt-regs,direct-loads",
+    ] {
+        let dir = TempDir::new("kernel-floor");
+        let journal = dir.path("journal");
+        let mut record = Sigwho::command(&["record", "--journal", utf8(&journal)]);
+        record.env("SIGWHO_DISABLE_HOOKS", mode);
+        let mut recorder = Sigwho::start_waiting_for(record, "sigwho: recording");
+        let mut target = Target::spawn(&["--handle", "USR1"]);
+        let pid = target.pid.to_string();
+        testproc(&["kill", &pid, "USR1"]).assert_success();
+        target.ping();
+        assert!(recorder.signal(libc::SIGTERM));
+        let (status, _) = recorder.wait_exit(event_timeout());
+        let report = recorder.report();
+        assert!(status.success(), "{mode}: {report}");
+        let stderr = recorder.stderr();
+        let warned = stderr
+            .iter()
+            .filter(|l| {
+                l.starts_with("sigwho: warning: every program disabled by SIGWHO_DISABLE_HOOKS")
+            })
+            .count();
+        assert_eq!(warned, 1, "{mode}: {report}");
+        assert!(
+            stderr
+                .iter()
+                .any(|l| l.starts_with("sigwho: recorded 0 events (0 signals, 0 exits)")),
+            "{mode}: {report}"
+        );
+        for line in &stderr {
+            assert!(
+                !line.contains("cannot load") && !line.contains("cannot attach"),
+                "{mode}: {line}"
+            );
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // sigwho run -- CMD
 

@@ -66,14 +66,35 @@ pub struct Config {
     /// default: read-only data frozen before load, so the verifier drops every log call
     /// and the hot path carries none of them.
     pub log: u32,
-    /// Non-zero: every program returns as soon as it runs, so that the hooks are
-    /// attached and nothing is done (`SIGWHO_DISABLE_HOOKS=programs`, for measuring
-    /// what attaching them costs: the floor under every mode's per-signal cost). Like
-    /// `log`, frozen before load: zero, the verifier drops the test from every program.
-    /// Also keeps the struct free of implicit padding (it is copied into the object as
-    /// bytes).
-    pub empty_programs: u32,
+    /// What the programs do, from [`program_mode`]: all of their work (`FULL`, zero), or
+    /// only what a floor measurement needs (`SIGWHO_DISABLE_HOOKS=programs` or
+    /// `count-only`). Like `log`, frozen before load: `FULL`, the verifier drops the
+    /// test from every program. Also keeps the struct free of implicit padding (it is
+    /// copied into the object as bytes).
+    pub program_mode: u32,
 }
+
+/// Values of [`Config::program_mode`]. The two floors are for measuring
+/// (`cargo xtask bench`): with either, sigwho traces nothing.
+pub mod program_mode {
+    /// Every program does its work.
+    pub const FULL: u32 = 0;
+    /// Every hook attached, every program returning as soon as it runs
+    /// (`SIGWHO_DISABLE_HOOKS=programs`): what the kernel charges for calling them, the
+    /// floor under every mode's cost per signal.
+    pub const EMPTY: u32 = 1;
+    /// As `EMPTY`, except that `signal_generate` counts each signal in a per-CPU hash
+    /// under the least key issue 15 asks for (sender and target thread with their start
+    /// times, signal, `si_code`, result, request kind), with the first and last time, and
+    /// reports nothing (`SIGWHO_DISABLE_HOOKS=count-only`): the floor under the
+    /// recorder, which counts under a larger key and reports each key's first signal.
+    pub const COUNT_ONLY: u32 = 2;
+}
+
+/// Entries of the count-only floor's per-CPU hash (`COUNT_FLOOR`) under
+/// [`program_mode::COUNT_ONLY`]; userspace sizes it to one entry otherwise. A storm
+/// makes a handful of keys; a full map only stops counting new ones.
+pub const FLOOR_ENTRIES: u32 = 1024;
 
 /// Bits of [`Config::features`]. The programs test them against read-only data that is
 /// frozen before load, so the verifier knows each bit and never walks the branch this

@@ -8,8 +8,8 @@
 //!
 //! One module per hook family (signal, request, failed, sched, oom), with what they share
 //! in maps (every map and global), log (aya-log diagnostics), record (ring-buffer records), task (the CO-RE shim's
-//! accessors), siginfo, cause (cause chains), storm (the recorder's folding) and zero
-//! (zeroing without the byte-wise memset).
+//! accessors), siginfo, cause (cause chains), storm (the recorder's folding), floor (the
+//! bench's count-only floor) and zero (zeroing without the byte-wise memset).
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 #![cfg_attr(
@@ -27,6 +27,8 @@
 mod cause;
 #[cfg(target_arch = "bpf")]
 mod failed;
+#[cfg(target_arch = "bpf")]
+mod floor;
 #[cfg(target_arch = "bpf")]
 mod log;
 #[cfg(target_arch = "bpf")]

@@ -6,12 +6,15 @@ use core::ptr::{read_volatile, write_volatile};
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use tracer_common::{
-    Cause, Config, ExecMark, FOLD_ENTRIES, FoldKey, FoldPerCpu, FoldSlot, MAX_TARGETS, RING_BYTES,
-    Request, SyscallLayout, SyscallLayouts, TARGET_HINT_SLOTS, fold_stats, syscall,
+    Cause, Config, ExecMark, FLOOR_ENTRIES, FOLD_ENTRIES, FoldKey, FoldPerCpu, FoldSlot,
+    MAX_TARGETS, RING_BYTES, Request, SyscallLayout, SyscallLayouts, TARGET_HINT_SLOTS, fold_stats,
+    program_mode, syscall,
 };
+
+use crate::floor::{FloorKey, FloorSlot};
 
 #[unsafe(no_mangle)]
 pub(crate) static CONFIG: Config = Config {
@@ -24,7 +27,7 @@ pub(crate) static CONFIG: Config = Config {
     fold_repeats: 0,
     features: 0,
     log: 0,
-    empty_programs: 0,
+    program_mode: program_mode::FULL,
 };
 
 const NO_LAYOUT: SyscallLayout = SyscallLayout {
@@ -54,9 +57,7 @@ pub(crate) use config;
 /// the verifier (CONFIG is frozen read-only data), so the other branch is never verified.
 #[inline(always)]
 pub(crate) fn has(feature: u32) -> bool {
-    // SAFETY: as in config!; only the one field is read.
-    let features = unsafe { read_volatile(core::ptr::addr_of!(CONFIG.features)) };
-    features & feature != 0
+    config!(features) & feature != 0
 }
 
 /// Whether userspace asked for the programs' diagnostics (`SIGWHO_LOG=debug`). A constant
@@ -64,18 +65,24 @@ pub(crate) fn has(feature: u32) -> bool {
 /// walks, and the programs run as if there were none.
 #[inline(always)]
 pub(crate) fn logging() -> bool {
-    // SAFETY: as in config!; only the one field is read.
-    unsafe { read_volatile(core::ptr::addr_of!(CONFIG.log)) != 0 }
+    config!(log) != 0
 }
 
-/// Whether every program is to return at once (`SIGWHO_DISABLE_HOOKS=programs`: the
-/// hooks attached, nothing done, to measure what attaching them costs). A constant to
-/// the verifier, as in [`has`]: off, the test is gone from every program; on, the rest
-/// of each program is dead code.
+/// Whether every program is to return at once: the floors of `cargo xtask bench`
+/// (`SIGWHO_DISABLE_HOOKS=programs` or `count-only`: the hooks attached, nothing done,
+/// to measure what attaching them costs; see [`count_only`]). A constant to the
+/// verifier, as in [`has`]: off, the test is gone from every program; on, the rest of
+/// each program is dead code.
 #[inline(always)]
 pub(crate) fn hollow() -> bool {
-    // SAFETY: as in config!; only the one field is read.
-    unsafe { read_volatile(core::ptr::addr_of!(CONFIG.empty_programs)) != 0 }
+    config!(program_mode) != program_mode::FULL
+}
+
+/// Whether signal_generate, hollow like every program, still counts each signal
+/// (`SIGWHO_DISABLE_HOOKS=count-only`, floor.rs). A constant to the verifier.
+#[inline(always)]
+pub(crate) fn count_only() -> bool {
+    config!(program_mode) == program_mode::COUNT_ONLY
 }
 
 /// Where kill-family syscall `which` keeps its arguments and `ret` in its `syscalls:*`
@@ -135,6 +142,13 @@ pub(crate) struct ReceivedAt {
 /// userspace. Preallocated (flags 0), as tracing programs need on older kernels.
 #[map]
 pub(crate) static FOLDS: HashMap<FoldKey, FoldSlot> = HashMap::with_max_entries(FOLD_ENTRIES, 0);
+
+/// `SIGWHO_DISABLE_HOOKS=count-only`: each signal's count under the least key
+/// (floor.rs), per CPU, never read. Userspace sizes it to one entry otherwise.
+/// Preallocated (flags 0), as tracing programs need on older kernels.
+#[map]
+pub(crate) static COUNT_FLOOR: PerCpuHashMap<FloorKey, FloorSlot> =
+    PerCpuHashMap::with_max_entries(FLOOR_ENTRIES, 0);
 
 /// Per CPU, one value (FoldPerCpu): the fold id sequence, the aggregation's clock cache
 /// and who holds them (FoldCpu), and the last signal keys counted here with their

@@ -59,6 +59,27 @@ unsafe fn asked_now(typed: u64) -> Request {
     }
 }
 
+/// Which kill-family call the current task is in (`syscall`, NONE when none, or where
+/// the kernel has no bpf_task_pt_regs()): the request kind of the count-only floor
+/// (floor.rs), without the arguments or the check that they name the target.
+///
+/// Safety: `typed` is 0 or what [`crate::task::current_task_btf`] returned.
+#[inline(always)]
+pub(crate) unsafe fn current_request_kind(typed: u64) -> u32 {
+    if !has(features::TASK_PT_REGS) {
+        return syscall::NONE;
+    }
+    let regs = if typed != 0 {
+        // SAFETY: under TASK_PT_REGS, and `typed` is the current task, BTF-typed (this
+        // function's contract).
+        unsafe { btf_current_syscall(typed) }
+    } else {
+        // SAFETY: under TASK_PT_REGS: this kernel has bpf_task_pt_regs().
+        unsafe { current_syscall() }
+    };
+    syscall_with_nr(regs[0])
+}
+
 /// The current task's syscall number and arguments 0-3 (see sw_current_syscall).
 ///
 /// Safety: only under TASK_PT_REGS: the shim calls bpf_task_pt_regs(), which a verifier

@@ -14,7 +14,8 @@ use tracer_common::{FoldKey, SignalEvent, kind, signal_flags};
 
 use crate::{
     cause::{is_meaningful, remember_received, write_causes},
-    maps::{config, hollow, is_target, logging},
+    floor,
+    maps::{config, count_only, hollow, is_target, logging},
     record::{reserve, submit_flags, write_header},
     request::current_request,
     select::{in_exec_grace, signal_selected},
@@ -44,8 +45,13 @@ pub fn signal_generate(ctx: BtfTracePointContext) -> u32 {
 /// Safety: `ctx` is signal_generate's, so that its argument 2 is the BTF-typed target
 /// task (the verifier types it from the tracepoint's prototype).
 unsafe fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<u32, u32> {
-    // SIGWHO_DISABLE_HOOKS=programs: attached, doing nothing (maps::hollow).
+    // SIGWHO_DISABLE_HOOKS=programs: attached, doing nothing (maps::hollow); or
+    // count-only: counting, nothing more (floor.rs).
     if hollow() {
+        if count_only() {
+            // SAFETY: argument 2 is the tracepoint's BTF-typed task (as below).
+            unsafe { floor::count(ctx.arg(0), ctx.arg(1), ctx.arg(2), ctx.arg(4)) };
+        }
         return Ok(0);
     }
     let sig: i32 = ctx.arg(0);

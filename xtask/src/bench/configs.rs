@@ -19,6 +19,10 @@ pub(super) enum Kind {
     /// sigwho's hooks, every one attached as the views attach them, each program
     /// returning at once: the floor under every sigwho row of the workload.
     HooksOnly,
+    /// The recorder's hooks, each program returning at once but `signal_generate`, which
+    /// counts each signal under the least key and does nothing else: the floor
+    /// under the recorder.
+    CountOnly,
     /// A reference, not a tracer: programs that return at once on sigwho's hooks.
     Reference(Floor),
     /// sigwho's live view reporting every signal.
@@ -30,13 +34,14 @@ pub(super) enum Kind {
 }
 
 impl Kind {
-    /// Every configuration, in the order they run within a round. The floor and the
+    /// Every configuration, in the order they run within a round. The floors and the
     /// references come right after the filtered view, so that the rows compared run
     /// close together.
-    pub(super) const ALL: [Kind; 12] = [
+    pub(super) const ALL: [Kind; 13] = [
         Kind::Untraced,
         Kind::Filtered,
         Kind::HooksOnly,
+        Kind::CountOnly,
         Kind::FilteredSignalGenerateOnly,
         Kind::Reference(Floor::SignalGenerate),
         Kind::Reference(Floor::WithSyscallExits),
@@ -58,6 +63,7 @@ impl Kind {
             Kind::Filtered => sigwho::filtered(),
             Kind::FilteredSignalGenerateOnly => sigwho::filtered_signal_generate_only(),
             Kind::HooksOnly => sigwho::hooks_only(),
+            Kind::CountOnly => sigwho::count_only(),
             Kind::Reference(floor) => references::config(floor),
             Kind::SigwhoJson => sigwho::json(),
             Kind::Recorder => sigwho::recorder(),

@@ -143,12 +143,22 @@ impl<'a> Report<'a> {
             }
             let rate = median(samples.iter().map(|s| s.rate));
             let baseline = self.rate_in(&medians, row.workload, Kind::Untraced);
-            let floor = self.rate_in(&medians, row.workload, Kind::HooksOnly);
+            // The recorder's own floor where the workload has it.
+            let floor = match row.kind {
+                Kind::Recorder => self
+                    .rate_in(&medians, row.workload, Kind::CountOnly)
+                    .map(|rate| (COUNTING_FLOOR, rate)),
+                _ => None,
+            }
+            .or_else(|| {
+                self.rate_in(&medians, row.workload, Kind::HooksOnly)
+                    .map(|rate| (HOOKS_FLOOR, rate))
+            });
             let ratio = match baseline {
                 Some(base) if base > 0.0 => verdict(
                     rate / base,
                     row.config.target,
-                    floor.map(|floor| floor / base),
+                    floor.map(|(name, floor)| (name, floor / base)),
                 ),
                 _ => String::new(),
             };
@@ -291,6 +301,7 @@ impl<'a> Report<'a> {
                 workload.label.unwrap_or("ignored"),
                 perf / base,
                 rate(Kind::Recorder).map(|recorder| recorder / base),
+                rate(Kind::CountOnly).map(|floor| floor / base),
             );
             line.push_str(&paired_rounds(&self.round_ratios(
                 workload,
@@ -351,6 +362,18 @@ Recorder ÷ perf record against the target ≥ {PERF_TARGET:.1}: perf record's o
                  returning at once): {floor:.2} of untraced, what this kernel charges for \
                  calling them, which no sigwho row can beat; {}.",
                 above.join(", ")
+            );
+        }
+        if let Some(counting) = share(Kind::CountOnly).filter(|&f| f > 0.0) {
+            let recorder = share(Kind::Recorder).map_or(String::new(), |of| {
+                format!("; the recorder {of:.2} ({:.2} of it)", of / counting)
+            });
+            let _ = write!(
+                text,
+                "{}Counting floor (the same hooks, `signal_generate` counting each signal in \
+                 a per-CPU hash under issue 15's key and doing nothing else): {counting:.2} of \
+                 untraced, the least in-kernel aggregation costs here{recorder}.",
+                if text.is_empty() { "" } else { " " },
             );
         }
         let references: Vec<String> = [Floor::SignalGenerate, Floor::WithSyscallExits]
@@ -514,12 +537,22 @@ Recorder ÷ perf record against the target ≥ {PERF_TARGET:.1}: perf record's o
     }
 }
 
-/// Issue 15's target for the recorder against perf record (a ratio of rates).
+/// A floor a missed target is held against: its name in the report and its share of
+/// untraced.
+type NamedFloor = (&'static str, f64);
+
+/// The name of sigwho's hooks' floor (every program returning at once) in verdicts.
+const HOOKS_FLOOR: &str = "floor";
+/// The name of the recorder's floor (its hooks, `signal_generate` only counting) in
+/// verdicts.
+const COUNTING_FLOOR: &str = "counting floor";
+
 /// A row's share of untraced (`ratio`), against its target when it has one; a missed
-/// target names the same workload's floor (sigwho's hooks with every program returning
-/// at once) and, when the floor itself is under the target, says the target cannot be
+/// target names the floor under the row in the same workload (sigwho's hooks with every
+/// program returning at once, or for the recorder the same with `signal_generate`
+/// counting) and, when the floor itself is under the target, says the target cannot be
 /// met on this kernel.
-fn verdict(ratio: f64, target: Option<f64>, floor: Option<f64>) -> String {
+fn verdict(ratio: f64, target: Option<f64>, floor: Option<NamedFloor>) -> String {
     let Some(target) = target else {
         return format!("{ratio:.2}");
     };
@@ -527,19 +560,28 @@ fn verdict(ratio: f64, target: Option<f64>, floor: Option<f64>) -> String {
         return format!("{ratio:.2} (target ≥ {target:.2}: met)");
     }
     match floor {
-        Some(floor) if floor < target => {
-            format!("{ratio:.2} (target ≥ {target:.2}: missed; floor {floor:.2}: unreachable here)")
+        Some((name, floor)) if floor < target => format!(
+            "{ratio:.2} (target ≥ {target:.2}: missed; {name} {floor:.2}: unreachable here)"
+        ),
+        Some((name, floor)) => {
+            format!("{ratio:.2} (target ≥ {target:.2}: missed; {name} {floor:.2})")
         }
-        Some(floor) => format!("{ratio:.2} (target ≥ {target:.2}: missed; floor {floor:.2})"),
         None => format!("{ratio:.2} (target ≥ {target:.2}: missed)"),
     }
 }
 
+/// Issue 15's target for the recorder against perf record (a ratio of rates).
 const PERF_TARGET: f64 = 1.3;
 
-/// One workload's line of [`Report::perf_ceilings`]: `perf` and `recorder` are shares of
-/// untraced.
-fn perf_ceiling(label: &str, perf: f64, recorder: Option<f64>) -> String {
+/// One workload's line of [`Report::perf_ceilings`]: `perf`, `recorder` and
+/// `counting_floor` (the recorder's floor) are shares of untraced. A miss names the
+/// floor against perf, unreachable when that is under the target too.
+fn perf_ceiling(
+    label: &str,
+    perf: f64,
+    recorder: Option<f64>,
+    counting_floor: Option<f64>,
+) -> String {
     let ceiling = 1.0 / perf;
     let reachable = if ceiling >= PERF_TARGET {
         "reachable"
@@ -548,10 +590,22 @@ fn perf_ceiling(label: &str, perf: f64, recorder: Option<f64>) -> String {
     };
     let recorder = recorder.map_or(String::new(), |r| {
         let vs = r / perf;
-        format!(
-            "; recorder {r:.2} of untraced = {vs:.2} × perf ({})",
-            if vs >= PERF_TARGET { "met" } else { "missed" }
-        )
+        let outcome = match counting_floor {
+            _ if vs >= PERF_TARGET => "met".to_owned(),
+            Some(floor) => {
+                let floor_vs = floor / perf;
+                format!(
+                    "missed; {COUNTING_FLOOR} {floor:.2} of untraced = {floor_vs:.2} × perf{}",
+                    if floor_vs < PERF_TARGET {
+                        ": unreachable here"
+                    } else {
+                        ""
+                    }
+                )
+            }
+            None => "missed".to_owned(),
+        };
+        format!("; recorder {r:.2} of untraced = {vs:.2} × perf ({outcome})")
     });
     format!(
         "{label}: perf record {perf:.2} of untraced, so recorder ÷ perf ≤ {ceiling:.2} \
@@ -709,13 +763,13 @@ mod tests {
         assert!(table[2].starts_with("| untraced | 1.00 M | 1.00 | 2000 ns |"));
         assert!(table[3].contains("| 2.00 (target ≥ 0.85: met) |"));
         // The first workload's rows run 1 M, 2 M, ... in the order of Kind::ALL: perf
-        // record is the ninth, the recorder the eighth.
+        // record is the tenth, the recorder the ninth, its counting floor the fourth.
         assert!(
             report.contains(
-                "- ignored: perf record 9.00 of untraced, so recorder ÷ perf ≤ 0.11 (target \
-                 1.3: unreachable by measurement); recorder 8.00 of untraced = 0.89 × perf \
-                 (missed); round by round, recorder ÷ perf of the same round: 0.89 (median \
-                 0.89)"
+                "- ignored: perf record 10.00 of untraced, so recorder ÷ perf ≤ 0.10 (target \
+                 1.3: unreachable by measurement); recorder 9.00 of untraced = 0.90 × perf \
+                 (missed; counting floor 4.00 of untraced = 0.40 × perf: unreachable here); \
+                 round by round, recorder ÷ perf of the same round: 0.90 (median 0.90)"
             ),
             "{report}"
         );
@@ -734,18 +788,22 @@ mod tests {
 
     #[test]
     fn a_missed_target_names_its_floor() {
-        assert_eq!(verdict(0.5, None, Some(0.9)), "0.50");
+        assert_eq!(verdict(0.5, None, Some((HOOKS_FLOOR, 0.9))), "0.50");
         assert_eq!(
-            verdict(0.86, Some(0.85), Some(0.9)),
+            verdict(0.86, Some(0.85), Some((HOOKS_FLOOR, 0.9))),
             "0.86 (target ≥ 0.85: met)"
         );
         assert_eq!(
-            verdict(0.82, Some(0.85), Some(0.9)),
+            verdict(0.82, Some(0.85), Some((HOOKS_FLOOR, 0.9))),
             "0.82 (target ≥ 0.85: missed; floor 0.90)"
         );
         assert_eq!(
-            verdict(0.82, Some(0.85), Some(0.84)),
+            verdict(0.82, Some(0.85), Some((HOOKS_FLOOR, 0.84))),
             "0.82 (target ≥ 0.85: missed; floor 0.84: unreachable here)"
+        );
+        assert_eq!(
+            verdict(0.6, Some(0.7), Some((COUNTING_FLOOR, 0.65))),
+            "0.60 (target ≥ 0.70: missed; counting floor 0.65: unreachable here)"
         );
         assert_eq!(
             verdict(0.6, Some(0.7), None),
@@ -756,12 +814,24 @@ mod tests {
     #[test]
     fn perf_ceiling_says_where_the_target_is_unreachable() {
         assert_eq!(
-            perf_ceiling("handled", 0.5, Some(0.7)),
+            perf_ceiling("handled", 0.5, Some(0.7), Some(0.6)),
             "handled: perf record 0.50 of untraced, so recorder ÷ perf ≤ 2.00 (target 1.3: \
              reachable); recorder 0.70 of untraced = 1.40 × perf (met)"
         );
         assert_eq!(
-            perf_ceiling("tgkill", 0.8, None),
+            perf_ceiling("group", 0.5, Some(0.6), Some(0.6)),
+            "group: perf record 0.50 of untraced, so recorder ÷ perf ≤ 2.00 (target 1.3: \
+             reachable); recorder 0.60 of untraced = 1.20 × perf (missed; counting floor \
+             0.60 of untraced = 1.20 × perf: unreachable here)"
+        );
+        assert_eq!(
+            perf_ceiling("group", 0.5, Some(0.6), Some(0.7)),
+            "group: perf record 0.50 of untraced, so recorder ÷ perf ≤ 2.00 (target 1.3: \
+             reachable); recorder 0.60 of untraced = 1.20 × perf (missed; counting floor \
+             0.70 of untraced = 1.40 × perf)"
+        );
+        assert_eq!(
+            perf_ceiling("tgkill", 0.8, None, None),
             "tgkill: perf record 0.80 of untraced, so recorder ÷ perf ≤ 1.25 (target 1.3: \
              unreachable by measurement)"
         );

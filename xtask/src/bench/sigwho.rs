@@ -1,6 +1,7 @@
 //! sigwho's own rows in the storm table: the filtered live view (with and without its
-//! failed-attempt hooks), its hooks doing nothing (the floor), the live view reporting
-//! every signal, and the recorder.
+//! failed-attempt hooks), its hooks doing nothing (the floor), the recorder's hooks
+//! doing nothing but a count (the recorder's floor), the live view reporting every
+//! signal, and the recorder.
 
 use super::configs::{Config, Count, Program, Ready, Sink, Tracer};
 use super::recorder;
@@ -53,6 +54,29 @@ pub(super) fn hooks_only() -> Config {
     Config {
         name: "floor: sigwho's hooks, every program returning at once (SIGWHO_DISABLE_HOOKS=programs; traces nothing)",
         tracer: Some(watching_idle(&[("SIGWHO_DISABLE_HOOKS", EMPTY_PROGRAMS)])),
+        target: None,
+    }
+}
+
+/// sigwho's switch that attaches every hook and empties every program but
+/// `signal_generate`'s count (`count-only` in tracer/src/kernel/load/mod.rs,
+/// `DISABLE_HOOKS`; tracer-ebpf/src/floor.rs).
+pub(super) const COUNT_ONLY: &str = "count-only";
+
+/// The recorder's floor: its hooks, every program returning at once except
+/// `signal_generate`, which counts each signal in a per-CPU hash under the least key
+/// issue 15 asks for (sender and target thread with their start times, signal, `si_code`,
+/// result, request kind), with its first and last time, and does nothing else. What is
+/// left is what counting in the kernel costs at the least; the recorder's key holds
+/// more, and each key's first signal goes out in full.
+pub(super) fn count_only() -> Config {
+    Config {
+        name: "floor under the recorder: sigwho record, signal_generate only counting each signal under the issue's key (SIGWHO_DISABLE_HOOKS=count-only; records nothing)",
+        tracer: Some(Tracer {
+            env: &[("SIGWHO_DISABLE_HOOKS", COUNT_ONLY)],
+            count: Count::None,
+            ..recorder::tracer()
+        }),
         target: None,
     }
 }

@@ -84,12 +84,14 @@ const CHURN_HANDLED: &str = "the victim runs an empty handler (delivered or alre
 /// The configurations beside each storm shape of issue 15: the baseline, the filtered
 /// and the full live view, the recorder, the tools it is held against in the same run
 /// (perf record, sigsnoop), the floor: sigwho's hooks with every program returning at
-/// once (what no program body can beat on this kernel), and bpftrace's empty probes on
-/// the same hooks beside it.
-const SHAPE_CONFIGS: [Kind; 9] = [
+/// once (what no program body can beat on this kernel), the recorder's floor (the same
+/// with `signal_generate` counting each signal and nothing more), and bpftrace's empty
+/// probes on the same hooks beside them.
+const SHAPE_CONFIGS: [Kind; 10] = [
     Kind::Untraced,
     Kind::Filtered,
     Kind::HooksOnly,
+    Kind::CountOnly,
     Kind::SigwhoJson,
     Kind::Recorder,
     Kind::Tool(Tool::Perf),

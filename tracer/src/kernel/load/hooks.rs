@@ -4,7 +4,7 @@ use aya::{
     Btf, Ebpf, EbpfLoader,
     programs::{BtfTracePoint, FExit, TracePoint},
 };
-use tracer_common::{Config, SyscallLayout, SyscallLayouts};
+use tracer_common::{Config, FLOOR_ENTRIES, SyscallLayout, SyscallLayouts, program_mode};
 
 use super::{BTF_HOOKS, DISABLE_HOOKS, EBPF_OBJECT, SYSCALL_PREFIX, errors::program_error};
 use crate::error::chain;
@@ -365,6 +365,16 @@ pub(super) fn load_object(
             .override_global("CONFIG", &*config, true)
             .override_global("LAYOUTS", layouts, true)
             .override_global("SELECT", select, true)
+            // Counted in only by the count-only floor (tracer-ebpf/src/floor.rs): one
+            // entry otherwise, so that its per-CPU values take no memory worth naming.
+            .map_max_entries(
+                "COUNT_FLOOR",
+                if config.program_mode == program_mode::COUNT_ONLY {
+                    FLOOR_ENTRIES
+                } else {
+                    1
+                },
+            )
             .load(EBPF_OBJECT)
             .map_err(|e| LoadError::Object(chain(&e)))?;
         match load_btf_hooks(&mut ebpf, btf) {

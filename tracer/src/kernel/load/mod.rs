@@ -17,6 +17,7 @@ use std::{
 
 use tracer_common::{
     Config, FOLD_IDLE_NS, FoldCache, FoldKey, FoldPerCpu, FoldSlot, TARGET_HINT_SLOTS, fold_stats,
+    program_mode,
 };
 
 pub use ebpf_log::LOG_ENV;
@@ -91,11 +92,41 @@ pub const TRACEFS_OVERRIDE: &str = "SIGWHO_TRACEFS";
 /// `current-task-btf` (as before 5.11), `direct-loads` (as where a verifier refuses
 /// them); or `programs`: every hook attached as usual, every program returning as
 /// soon as it runs (nothing is traced: what attaching sigwho's hooks costs, the floor
-/// under each mode's cost per signal, which `cargo xtask bench` measures).
+/// under each mode's cost per signal, which `cargo xtask bench` measures); or
+/// `count-only`: the same, except that `signal_generate` counts each signal in the
+/// kernel under issue 15's least key and reports nothing (the recorder's floor in the
+/// bench).
 pub const DISABLE_HOOKS: &str = "SIGWHO_DISABLE_HOOKS";
 
-/// The name in [`DISABLE_HOOKS`] that empties every program (`Config::empty_programs`).
+/// The name in [`DISABLE_HOOKS`] that empties every program
+/// (`program_mode::EMPTY`).
 const EMPTY_PROGRAMS: &str = "programs";
+
+/// The name in [`DISABLE_HOOKS`] that empties every program but `signal_generate`'s
+/// count (`program_mode::COUNT_ONLY`).
+const COUNT_ONLY: &str = "count-only";
+
+/// What the programs are to do, from [`DISABLE_HOOKS`], and the warning a floor gets
+/// (sigwho then traces nothing, which the user must not miss).
+fn program_mode(is_disabled: &impl Fn(&str) -> bool) -> (u32, Option<String>) {
+    if is_disabled(EMPTY_PROGRAMS) {
+        (
+            program_mode::EMPTY,
+            Some(format!(
+                "every program disabled by {DISABLE_HOOKS}: attached, each returns at once; nothing is traced"
+            )),
+        )
+    } else if is_disabled(COUNT_ONLY) {
+        (
+            program_mode::COUNT_ONLY,
+            Some(format!(
+                "every program disabled by {DISABLE_HOOKS} but a count: attached, each returns at once, signal_generate after counting the signal in the kernel; nothing is reported"
+            )),
+        )
+    } else {
+        (program_mode::FULL, None)
+    }
+}
 
 /// This architecture's numbers of the kill-family syscalls, -1 for those disabled.
 fn syscall_nrs(is_disabled: &impl Fn(&str) -> bool) -> [i32; 6] {
@@ -186,6 +217,7 @@ impl Tracer {
         // warning about them says so.
         let (layouts, layout_problems) = tracefs::syscall_layouts(&tracefs_root);
         let mut warnings = Vec::new();
+        let (mode, mode_warning) = program_mode(&is_disabled);
         let mut config = Config {
             filter_targets: u32::from(options.filter_targets),
             self_pid: std::process::id(),
@@ -196,13 +228,9 @@ impl Tracer {
             fold_repeats: u32::from(options.fold_repeats),
             features: kernel_features,
             log: u32::from(ebpf_log::requested()),
-            empty_programs: u32::from(is_disabled(EMPTY_PROGRAMS)),
+            program_mode: mode,
         };
-        if config.empty_programs != 0 {
-            warnings.push(format!(
-                "every program disabled by {DISABLE_HOOKS}: attached, each returns at once; nothing is traced"
-            ));
-        }
+        warnings.extend(mode_warning);
         if !is_disabled("direct-loads") {
             config.features |= tracer_common::features::DIRECT_LOADS;
         }
