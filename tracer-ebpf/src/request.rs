@@ -38,14 +38,8 @@ use crate::{
 #[inline(always)]
 unsafe fn asked_now(typed: u64) -> Request {
     if has(features::TASK_PT_REGS) {
-        let regs = if typed != 0 {
-            // SAFETY: under TASK_PT_REGS, and `typed` is the current task, BTF-typed
-            // (this function's contract).
-            unsafe { btf_current_syscall(typed) }
-        } else {
-            // SAFETY: under TASK_PT_REGS: this kernel has bpf_task_pt_regs().
-            unsafe { current_syscall() }
-        };
+        // SAFETY: under TASK_PT_REGS; `typed` as this function's contract says.
+        let regs = unsafe { current_registers(typed) };
         let which = syscall_with_nr(regs[0]);
         if which == syscall::NONE {
             return Request::default();
@@ -69,15 +63,25 @@ pub(crate) unsafe fn current_request_kind(typed: u64) -> u32 {
     if !has(features::TASK_PT_REGS) {
         return syscall::NONE;
     }
-    let regs = if typed != 0 {
+    // SAFETY: under TASK_PT_REGS; `typed` as this function's contract says.
+    syscall_with_nr(unsafe { current_registers(typed) }[0])
+}
+
+/// The current task's syscall number and arguments 0-3, through `typed` (the current
+/// task BTF-typed) where it is non-zero: one helper call less.
+///
+/// Safety: only under TASK_PT_REGS; `typed` is 0 or what
+/// [`crate::task::current_task_btf`] returned.
+#[inline(always)]
+unsafe fn current_registers(typed: u64) -> [i64; 5] {
+    if typed != 0 {
         // SAFETY: under TASK_PT_REGS, and `typed` is the current task, BTF-typed (this
         // function's contract).
         unsafe { btf_current_syscall(typed) }
     } else {
         // SAFETY: under TASK_PT_REGS: this kernel has bpf_task_pt_regs().
         unsafe { current_syscall() }
-    };
-    syscall_with_nr(regs[0])
+    }
 }
 
 /// The current task's syscall number and arguments 0-3 (see sw_current_syscall).
