@@ -108,7 +108,16 @@ pub struct Session {
 }
 
 impl Session {
-    /// Before the daemon starts; refuses when another audit daemon is registered.
+    /// Before the storm's processes fork (and so before the daemon starts); refuses when
+    /// another audit daemon is registered. Switches auditing on when it is off.
+    ///
+    /// Why before the fork: the kernel gives a task its audit context, without which its
+    /// system calls are never audited, in `copy_process()` only once auditing has ever been
+    /// on since boot (kernel/auditsc.c, `audit_alloc()`: `if (likely(!audit_ever_enabled))
+    /// return 0;`). On a machine where nothing had switched it on, the daemon's own start
+    /// came after the storm's senders and the bench had forked, the rule matched none of
+    /// their `kill()` calls, and the row was skipped ("no line for the probe signal"); every
+    /// later run on that boot worked. The Drop puts back what was there.
     pub fn before_start() -> Result<Session> {
         let status = status()?;
         if status.pid != 0 {
@@ -117,11 +126,15 @@ impl Session {
                 status.pid
             );
         }
-        Ok(Session {
+        let session = Session {
             enabled_before: status.enabled,
             lost_before: status.lost,
             rule_added: false,
-        })
+        };
+        if status.enabled == 0 {
+            auditctl(&["-e", "1"])?;
+        }
+        Ok(session)
     }
 
     /// Waits until the daemon `pid` has registered with the kernel, then adds the rule.
@@ -170,6 +183,22 @@ impl Drop for Session {
             eprintln!("bench: warning: {err:#}");
         }
     }
+}
+
+/// Sends the readiness probe (`SIGWINCH` to `pid`) from a process forked now, which has
+/// an audit context whatever the bench's own process lacks (see
+/// [`Session::before_start`]): `sh`'s built-in kill, a `kill()` system call of its own.
+pub fn probe(pid: u32, signal: i32) -> Result<()> {
+    let status = Command::new("sh")
+        .args(["-c", "kill -s \"$1\" \"$2\"", "sh"])
+        .arg(signal.to_string())
+        .arg(pid.to_string())
+        .status()
+        .context("could not run sh for auditd's probe signal")?;
+    if !status.success() {
+        bail!("sh -c 'kill -s {signal} {pid}' failed ({status})");
+    }
+    Ok(())
 }
 
 /// Whether `line` is the rule's record of a kill-family call aimed at `pid`: a SYSCALL

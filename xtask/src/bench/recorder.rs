@@ -204,7 +204,7 @@ fn start_recorder(env: &Env, journal: &Path) -> Result<Running> {
         control: String::new(),
         audit_dir: String::new(),
     };
-    Running::start(env, &tracer(), &names, journal, journal)
+    Running::start(env, &tracer(), &names, journal, journal, None)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ impl Running {
         names: &Names,
         out: &Path,
         control: &Path,
+        audit: Option<auditd::Session>,
     ) -> Result<Self> {
         let program = match tracer.program {
             Program::Sigwho => env.bins.sigwho.clone(),
@@ -59,9 +60,13 @@ impl Running {
         if let Ready::PerfControl = tracer.ready {
             control_fifo = Some(make_fifo(control)?);
         }
-        let mut audit = None;
+        let audit = match (tracer.ready, audit) {
+            // The caller's, begun before the storm forked (auditd::Session::before_start).
+            (Ready::AuditRule, Some(audit)) => Some(audit),
+            (Ready::AuditRule, None) => Some(auditd::Session::before_start()?),
+            _ => None,
+        };
         if let Ready::AuditRule = tracer.ready {
-            audit = Some(auditd::Session::before_start()?);
             auditd::write_config(Path::new(&names.audit_dir), out)?;
         }
         let stdout = match tracer.stdout {
@@ -132,7 +137,11 @@ impl Running {
             if Instant::now() > deadline {
                 return Err(self.not_ready(what, "no line for the probe signal"));
             }
-            sys::signal_pid(env.idle, SIGWINCH)?;
+            if self.audit.is_some() {
+                auditd::probe(env.idle, SIGWINCH)?;
+            } else {
+                sys::signal_pid(env.idle, SIGWINCH)?;
+            }
             // Polled: the line lands in a file, and std has no inotify. Each round sends
             // one more probe, so a probe sent before the attach completed does not matter.
             thread::sleep(Duration::from_millis(20));

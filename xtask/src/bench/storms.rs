@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::Env;
-use super::configs::{Count, Names, Program};
+use super::auditd;
+use super::configs::{Count, Names, Program, Ready};
 use super::count::count_events;
 use super::load::{CLOCK_TICKS_PER_SEC, cpu_ticks, foreign_tracers};
 use super::recorder;
@@ -127,6 +128,14 @@ pub(super) fn measure(env: &Env, row: &Row, round: u32) -> Result<Sample> {
     let mut scratch = recorder::journal_files(&out);
     scratch.push(control.clone());
     let _scratch = RemoveOnDrop(scratch);
+    // auditd's kernel side before the storm forks its senders: see
+    // auditd::Session::before_start.
+    let audit = match &config.tracer {
+        Some(tracer) if matches!(tracer.ready, Ready::AuditRule) => {
+            Some(auditd::Session::before_start()?)
+        }
+        _ => None,
+    };
     let storm = Storm::start(env, row.workload)?;
     let victim = storm.victim;
     let background = row.workload.background.map(Background::start).transpose()?;
@@ -138,7 +147,7 @@ pub(super) fn measure(env: &Env, row: &Row, round: u32) -> Result<Sample> {
         audit_dir: env.scratch.join("auditd").display().to_string(),
     };
     let tracer = match &config.tracer {
-        Some(tracer) => Some(Running::start(env, tracer, &names, &out, &control)?),
+        Some(tracer) => Some(Running::start(env, tracer, &names, &out, &control, audit)?),
         None => None,
     };
     let ours = tracer.as_ref().map(|t| t.child.id());
