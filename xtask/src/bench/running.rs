@@ -39,6 +39,8 @@ pub(super) struct Running {
 }
 
 impl Running {
+    /// Starts `tracer` and waits until it is attached. `audit` is auditd's session for
+    /// its row (begun before the storm forked), None for every other tracer.
     pub(super) fn start(
         env: &Env,
         tracer: &Tracer,
@@ -60,13 +62,12 @@ impl Running {
         if let Ready::PerfControl = tracer.ready {
             control_fifo = Some(make_fifo(control)?);
         }
-        let audit = match (tracer.ready, audit) {
-            // The caller's, begun before the storm forked (auditd::Session::before_start).
-            (Ready::AuditRule, Some(audit)) => Some(audit),
-            (Ready::AuditRule, None) => Some(auditd::Session::before_start()?),
-            _ => None,
-        };
+        // auditd's session is the caller's, begun before the storm forked
+        // (auditd::Session::before_start).
         if let Ready::AuditRule = tracer.ready {
+            if audit.is_none() {
+                bail!("auditd's session must begin before the storm forks");
+            }
             auditd::write_config(Path::new(&names.audit_dir), out)?;
         }
         let stdout = match tracer.stdout {
